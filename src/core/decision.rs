@@ -1,0 +1,668 @@
+//! The reload decision: whether a workload reloads on a source, and why (Stakater's
+//! `ShouldReload`, `pkg/common/common.go`), and the complete set of sources a workload depends on
+//! given every source in its namespace, for a level-triggered engine.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::references::{Reference, first_container, references};
+use super::source::{SourceKind, SourceRef, SourceState};
+use super::vocabulary::{
+    AnnotationKeys, NameRegexList, ValueError, is_exact_true, parse_go_bool, parse_name_list,
+    parse_name_regex_list,
+};
+use super::workload::{Workload, WorkloadError, WorkloadKind};
+
+/// The options of the decision that come from flags.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionOptions {
+    pub keys: AnnotationKeys,
+    /// `--auto-reload-all`.
+    pub auto_reload_all: bool,
+    /// `--ignored-workload-types` (only Job and CronJob can be ignored).
+    pub ignored_workload_kinds: BTreeSet<WorkloadKind>,
+    /// `--resources-to-ignore`.
+    pub ignored_source_kinds: BTreeSet<SourceKind>,
+}
+
+/// Why a workload reloads on a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The source matched an item of the workload's reload list (Stakater: autoReload=false).
+    Named { pattern: String },
+    /// `search: "true"` on the workload, `match: "true"` on the source.
+    SearchMatch,
+    /// `reloader.stakater.com/auto` is true.
+    Auto,
+    /// The typed auto key for this source kind is true.
+    TypedAuto,
+    /// `--auto-reload-all`, with neither auto key set.
+    AutoReloadAll,
+}
+
+impl Trigger {
+    /// Auto-style triggers reload only on sources the pod template actually uses.
+    pub fn needs_reference(&self) -> bool {
+        !matches!(self, Trigger::Named { .. })
+    }
+}
+
+/// The annotations the decision reads, for one source kind, after Stakater's fallback: if the
+/// workload metadata has none of {reload, auto, typed auto, search} for this kind, all four are
+/// read from the pod template instead. Exclude lists always come from the workload metadata.
+#[derive(Clone, Debug, Default)]
+pub struct KindAnnotations {
+    pub reload: Option<String>,
+    pub auto: Option<String>,
+    pub typed_auto: Option<String>,
+    pub search: Option<String>,
+    pub exclude: Option<String>,
+}
+
+impl KindAnnotations {
+    pub fn read(
+        keys: &AnnotationKeys,
+        kind: SourceKind,
+        metadata: &BTreeMap<String, String>,
+        template: &BTreeMap<String, String>,
+    ) -> Self {
+        let decision_keys = [
+            keys.reload(kind),
+            keys.auto.as_str(),
+            keys.typed_auto(kind),
+            keys.search.as_str(),
+        ];
+        let from = if decision_keys.iter().any(|k| metadata.contains_key(*k)) {
+            metadata
+        } else {
+            template
+        };
+        let get = |key: &str| from.get(key).cloned();
+        Self {
+            reload: get(keys.reload(kind)),
+            auto: get(&keys.auto),
+            typed_auto: get(keys.typed_auto(kind)),
+            search: get(&keys.search),
+            exclude: metadata.get(keys.exclude(kind)).cloned(),
+        }
+    }
+}
+
+/// The workload side of the decision for one source kind, parsed once.
+#[derive(Clone, Debug)]
+pub struct KindPolicy {
+    pub kind: SourceKind,
+    pub reload: NameRegexList,
+    pub auto: bool,
+    pub typed_auto: bool,
+    /// Both auto keys absent (or empty), so `--auto-reload-all` applies.
+    pub auto_unset: bool,
+    pub search: bool,
+    pub exclude: BTreeSet<String>,
+}
+
+impl KindPolicy {
+    pub fn new(keys: &AnnotationKeys, kind: SourceKind, a: &KindAnnotations) -> Self {
+        let reload = a
+            .reload
+            .as_deref()
+            .map(|v| parse_name_regex_list(keys.reload(kind), v))
+            .unwrap_or_default();
+        let truthy = |v: &Option<String>| v.as_deref().and_then(parse_go_bool).unwrap_or(false);
+        let unset = |v: &Option<String>| v.as_deref().unwrap_or("").is_empty();
+        Self {
+            kind,
+            reload,
+            auto: truthy(&a.auto),
+            typed_auto: truthy(&a.typed_auto),
+            auto_unset: unset(&a.auto) && unset(&a.typed_auto),
+            search: is_exact_true(a.search.as_deref()),
+            exclude: a
+                .exclude
+                .as_deref()
+                .map(parse_name_list)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Invalid reload-list items, which the decision skips (as Stakater does) and the
+    /// validating webhook rejects.
+    pub fn errors(&self) -> &[ValueError] {
+        &self.reload.errors
+    }
+
+    /// Stakater's decision steps 4–8 for one source of this kind. `source_annotations` is empty
+    /// for a source that does not exist.
+    pub fn trigger(
+        &self,
+        options: &DecisionOptions,
+        name: &str,
+        source_annotations: &BTreeMap<String, String>,
+    ) -> Option<Trigger> {
+        if name.is_empty() || self.exclude.contains(name) {
+            return None;
+        }
+        if is_exact_true(
+            source_annotations
+                .get(&options.keys.ignore)
+                .map(String::as_str),
+        ) {
+            return None;
+        }
+        if let Some(p) = self.reload.matches(name) {
+            return Some(Trigger::Named {
+                pattern: p.item.clone(),
+            });
+        }
+        if self.search
+            && is_exact_true(
+                source_annotations
+                    .get(&options.keys.match_)
+                    .map(String::as_str),
+            )
+        {
+            return Some(Trigger::SearchMatch);
+        }
+        if self.auto {
+            return Some(Trigger::Auto);
+        }
+        if self.typed_auto {
+            return Some(Trigger::TypedAuto);
+        }
+        if options.auto_reload_all && self.auto_unset {
+            return Some(Trigger::AutoReloadAll);
+        }
+        None
+    }
+
+    /// Names this policy depends on even before a source of that name exists: reload-list
+    /// items that are plain object names.
+    pub fn literal_names(&self) -> impl Iterator<Item = &str> {
+        self.reload
+            .patterns
+            .iter()
+            .filter(|p| p.is_literal_name())
+            .map(|p| p.item.as_str())
+    }
+}
+
+/// One source a workload reloads on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    pub source: SourceRef,
+    pub trigger: Trigger,
+    /// The container an env-var stamp goes on; `None` only for a template without containers.
+    pub container: Option<String>,
+    /// Whether the pod template uses the source.
+    pub referenced: bool,
+}
+
+/// The complete dependency set of a workload, plus the annotation errors met on the way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dependencies {
+    pub dependencies: Vec<Dependency>,
+    pub errors: Vec<ValueError>,
+}
+
+impl Dependencies {
+    pub fn sources(&self) -> impl Iterator<Item = &SourceRef> {
+        self.dependencies.iter().map(|d| &d.source)
+    }
+}
+
+/// The decision for one (workload, source) pair, exactly as Stakater asks it on an event.
+/// `None` when the workload does not reload on the source.
+pub fn should_reload(
+    workload: &Workload<'_>,
+    source: &SourceRef,
+    source_annotations: &BTreeMap<String, String>,
+    options: &DecisionOptions,
+) -> Result<Option<Dependency>, WorkloadError> {
+    if options.ignored_workload_kinds.contains(&workload.kind)
+        || options.ignored_source_kinds.contains(&source.kind)
+    {
+        return Ok(None);
+    }
+    let metadata = workload.annotations();
+    let template = workload.template_annotations()?;
+    let spec = workload.pod_spec()?;
+    let policy = KindPolicy::new(
+        &options.keys,
+        source.kind,
+        &KindAnnotations::read(&options.keys, source.kind, &metadata, &template),
+    );
+    let Some(trigger) = policy.trigger(options, &source.name, source_annotations) else {
+        return Ok(None);
+    };
+    let reference = super::references::find_reference(&spec, source);
+    Ok(dependency(
+        source.clone(),
+        trigger,
+        reference.as_ref(),
+        first_container(&spec),
+    ))
+}
+
+fn dependency(
+    source: SourceRef,
+    trigger: Trigger,
+    reference: Option<&Reference>,
+    first: Option<String>,
+) -> Option<Dependency> {
+    match reference {
+        Some(r) => Some(Dependency {
+            source,
+            trigger,
+            container: r.container.clone(),
+            referenced: true,
+        }),
+        None if trigger.needs_reference() => None,
+        None => Some(Dependency {
+            source,
+            trigger,
+            container: first,
+            referenced: false,
+        }),
+    }
+}
+
+/// Every source the workload reloads on, given all sources that exist in its namespace.
+/// Sources that do not exist are included when the workload names them definitely (a pod
+/// template reference under an auto trigger, or a plain name in a reload list), so an engine can
+/// notice their creation. The result is sorted by source.
+pub fn dependencies(
+    workload: &Workload<'_>,
+    existing: &[SourceState],
+    options: &DecisionOptions,
+) -> Result<Dependencies, WorkloadError> {
+    let mut out = Dependencies::default();
+    if options.ignored_workload_kinds.contains(&workload.kind) {
+        return Ok(out);
+    }
+    let metadata = workload.annotations();
+    let template = workload.template_annotations()?;
+    let spec = workload.pod_spec()?;
+    let refs = references(&spec);
+    let first = first_container(&spec);
+    let by_ref: BTreeMap<&SourceRef, &SourceState> =
+        existing.iter().map(|s| (&s.source, s)).collect();
+    let no_annotations = BTreeMap::new();
+
+    for kind in SourceKind::ALL {
+        if options.ignored_source_kinds.contains(&kind) {
+            continue;
+        }
+        let policy = KindPolicy::new(
+            &options.keys,
+            kind,
+            &KindAnnotations::read(&options.keys, kind, &metadata, &template),
+        );
+        out.errors.extend_from_slice(policy.errors());
+        let mut candidates: BTreeSet<SourceRef> = existing
+            .iter()
+            .filter(|s| s.source.kind == kind)
+            .map(|s| s.source.clone())
+            .collect();
+        candidates.extend(
+            refs.iter()
+                .filter(|r| r.source.kind == kind)
+                .map(|r| r.source.clone()),
+        );
+        candidates.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
+
+        for source in candidates {
+            let annotations = by_ref
+                .get(&source)
+                .map(|s| &s.annotations)
+                .unwrap_or(&no_annotations);
+            let Some(trigger) = policy.trigger(options, &source.name, annotations) else {
+                continue;
+            };
+            let reference = refs.iter().find(|r| r.source == source);
+            if let Some(d) = dependency(source, trigger, reference, first.clone()) {
+                out.dependencies.push(d);
+            }
+        }
+    }
+    out.dependencies.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::sha1_hex;
+    use crate::core::vocabulary::{defaults, fixed};
+    use serde_json::{Value, json};
+
+    fn deployment(metadata: Value, template: Value, spec: Value) -> Value {
+        json!({"metadata": {"name": "app", "namespace": "ns", "annotations": metadata},
+               "spec": {"template": {"metadata": {"annotations": template}, "spec": spec}}})
+    }
+
+    fn uses_cm_and_secret() -> Value {
+        json!({"containers": [{"name": "app", "envFrom": [{"configMapRef": {"name": "cfg"}}, {"secretRef": {"name": "db"}}]}]})
+    }
+
+    fn state(kind: SourceKind, name: &str, annotations: &[(&str, &str)]) -> SourceState {
+        SourceState {
+            source: SourceRef::new(kind, name),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            hash: sha1_hex(name.as_bytes()),
+        }
+    }
+
+    fn deps_of(
+        object: &Value,
+        existing: &[SourceState],
+        options: &DecisionOptions,
+    ) -> Vec<(String, Trigger)> {
+        dependencies(
+            &Workload::new(WorkloadKind::Deployment, object),
+            existing,
+            options,
+        )
+        .unwrap()
+        .dependencies
+        .into_iter()
+        .map(|d| (d.source.to_string(), d.trigger))
+        .collect()
+    }
+
+    fn decide(object: &Value, source: &SourceState, options: &DecisionOptions) -> Option<Trigger> {
+        should_reload(
+            &Workload::new(WorkloadKind::Deployment, object),
+            &source.source,
+            &source.annotations,
+            options,
+        )
+        .unwrap()
+        .map(|d| d.trigger)
+    }
+
+    fn cm(name: &str) -> SourceState {
+        state(SourceKind::ConfigMap, name, &[])
+    }
+    fn secret(name: &str) -> SourceState {
+        state(SourceKind::Secret, name, &[])
+    }
+
+    #[test]
+    fn auto_reloads_on_referenced_sources_only() {
+        let w = deployment(
+            json!({defaults::AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let o = DecisionOptions::default();
+        assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
+        assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::Auto));
+        assert_eq!(decide(&w, &cm("unused"), &o), None);
+    }
+
+    #[test]
+    fn typed_auto_only_its_kind() {
+        let w = deployment(
+            json!({defaults::CONFIGMAP_AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let o = DecisionOptions::default();
+        assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::TypedAuto));
+        assert_eq!(decide(&w, &secret("db"), &o), None);
+        let w = deployment(
+            json!({defaults::SECRET_AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &cm("cfg"), &o), None);
+        assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::TypedAuto));
+    }
+
+    #[test]
+    fn named_lists_reload_even_without_a_reference() {
+        let w = deployment(
+            json!({defaults::CONFIGMAP_RELOAD: "other, app-config-.*"}),
+            json!({}),
+            json!({"containers": [{"name": "first"}, {"name": "second"}]}),
+        );
+        let o = DecisionOptions::default();
+        assert_eq!(
+            decide(&w, &cm("app-config-prod"), &o),
+            Some(Trigger::Named {
+                pattern: "app-config-.*".into()
+            })
+        );
+        assert_eq!(decide(&w, &cm("other-app-config-1"), &o), None);
+        let d = should_reload(
+            &Workload::new(WorkloadKind::Deployment, &w),
+            &SourceRef::new(SourceKind::ConfigMap, "other"),
+            &BTreeMap::new(),
+            &o,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(d.container.as_deref(), Some("first"));
+        assert!(!d.referenced);
+    }
+
+    #[test]
+    fn auto_false_does_not_block_an_explicit_list() {
+        let w = deployment(
+            json!({defaults::AUTO: "false", defaults::CONFIGMAP_RELOAD: "cfg"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let o = DecisionOptions::default();
+        assert_eq!(
+            decide(&w, &cm("cfg"), &o),
+            Some(Trigger::Named {
+                pattern: "cfg".into()
+            })
+        );
+        assert_eq!(decide(&w, &secret("db"), &o), None);
+    }
+
+    #[test]
+    fn search_needs_match_on_the_source() {
+        let w = deployment(
+            json!({defaults::SEARCH: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let o = DecisionOptions::default();
+        let matched = state(SourceKind::ConfigMap, "cfg", &[(defaults::MATCH, "true")]);
+        assert_eq!(decide(&w, &matched, &o), Some(Trigger::SearchMatch));
+        assert_eq!(decide(&w, &cm("cfg"), &o), None);
+        // match without search does nothing
+        let plain = deployment(json!({}), json!({}), uses_cm_and_secret());
+        assert_eq!(decide(&plain, &matched, &o), None);
+    }
+
+    #[test]
+    fn ignore_on_the_source_wins() {
+        let w = deployment(
+            json!({defaults::AUTO: "true", defaults::CONFIGMAP_RELOAD: "cfg"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let ignored = state(SourceKind::ConfigMap, "cfg", &[(defaults::IGNORE, "true")]);
+        assert_eq!(decide(&w, &ignored, &DecisionOptions::default()), None);
+    }
+
+    #[test]
+    fn exclude_lists_come_from_metadata_only() {
+        let o = DecisionOptions::default();
+        let w = deployment(
+            json!({defaults::AUTO: "true", fixed::CONFIGMAPS_EXCLUDE: "cfg"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &cm("cfg"), &o), None);
+        assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::Auto));
+        let on_template = deployment(
+            json!({defaults::AUTO: "true"}),
+            json!({fixed::CONFIGMAPS_EXCLUDE: "cfg"}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&on_template, &cm("cfg"), &o), Some(Trigger::Auto));
+    }
+
+    #[test]
+    fn template_fallback_is_all_or_nothing_per_kind() {
+        let o = DecisionOptions::default();
+        // Only the template carries keys: they are read.
+        let w = deployment(
+            json!({}),
+            json!({defaults::AUTO: "true"}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
+        // A secret key on the metadata masks the template for secrets only.
+        let w = deployment(
+            json!({defaults::SECRET_RELOAD: "nothing"}),
+            json!({defaults::AUTO: "true"}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
+        assert_eq!(decide(&w, &secret("db"), &o), None);
+        // A pod-template CM list does not react to a secret.
+        let w = deployment(
+            json!({}),
+            json!({defaults::CONFIGMAP_RELOAD: "cfg"}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &secret("db"), &o), None);
+        assert!(decide(&w, &cm("cfg"), &o).is_some());
+    }
+
+    #[test]
+    fn auto_reload_all_respects_explicit_values() {
+        let o = DecisionOptions {
+            auto_reload_all: true,
+            ..Default::default()
+        };
+        let plain = deployment(json!({}), json!({}), uses_cm_and_secret());
+        assert_eq!(decide(&plain, &cm("cfg"), &o), Some(Trigger::AutoReloadAll));
+        assert_eq!(decide(&plain, &cm("unused"), &o), None);
+        let opted_out = deployment(
+            json!({defaults::AUTO: "false"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&opted_out, &cm("cfg"), &o), None);
+        // Stakater quirk kept: typed auto for the other kind does not opt out.
+        let cm_only = deployment(
+            json!({defaults::CONFIGMAP_AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(
+            decide(&cm_only, &secret("db"), &o),
+            Some(Trigger::AutoReloadAll)
+        );
+    }
+
+    #[test]
+    fn ignored_kinds() {
+        let mut o = DecisionOptions::default();
+        o.ignored_source_kinds.insert(SourceKind::Secret);
+        let w = deployment(
+            json!({defaults::AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &secret("db"), &o), None);
+        assert!(decide(&w, &cm("cfg"), &o).is_some());
+        let mut o = DecisionOptions::default();
+        o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
+        assert_eq!(decide(&w, &cm("cfg"), &o), None);
+    }
+
+    #[test]
+    fn empty_names_never_reload() {
+        // Stakater's tombstone hazard: an empty name matched `^$` from an empty item.
+        let w = deployment(
+            json!({defaults::CONFIGMAP_RELOAD: ",", defaults::AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert_eq!(decide(&w, &cm(""), &DecisionOptions::default()), None);
+    }
+
+    #[test]
+    fn dependency_set_covers_all_sources() {
+        let w = deployment(
+            json!({defaults::AUTO: "true", defaults::SECRET_RELOAD: "extra,tls-.*,bad("}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let existing = vec![
+            cm("cfg"),
+            cm("unused"),
+            secret("tls-a"),
+            secret("tls-b"),
+            secret("other"),
+        ];
+        let deps = dependencies(
+            &Workload::new(WorkloadKind::Deployment, &w),
+            &existing,
+            &DecisionOptions::default(),
+        )
+        .unwrap();
+        let summary: Vec<(String, Trigger, bool)> = deps
+            .dependencies
+            .iter()
+            .map(|d| (d.source.to_string(), d.trigger.clone(), d.referenced))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("configmap/cfg".into(), Trigger::Auto, true),
+                ("secret/db".into(), Trigger::Auto, true),
+                (
+                    "secret/extra".into(),
+                    Trigger::Named {
+                        pattern: "extra".into()
+                    },
+                    false
+                ),
+                (
+                    "secret/tls-a".into(),
+                    Trigger::Named {
+                        pattern: "tls-.*".into()
+                    },
+                    false
+                ),
+                (
+                    "secret/tls-b".into(),
+                    Trigger::Named {
+                        pattern: "tls-.*".into()
+                    },
+                    false
+                ),
+            ]
+        );
+        assert_eq!(deps.errors.len(), 1, "{:?}", deps.errors);
+    }
+
+    #[test]
+    fn no_annotations_no_dependencies() {
+        let w = deployment(json!({}), json!({}), uses_cm_and_secret());
+        assert!(deps_of(&w, &[cm("cfg"), secret("db")], &DecisionOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn ignored_workload_kind_has_no_dependencies() {
+        let mut o = DecisionOptions::default();
+        o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
+        let w = deployment(
+            json!({defaults::AUTO: "true"}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        assert!(deps_of(&w, &[cm("cfg")], &o).is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core: no I/O, no clock, no Kubernetes client. Everything here is a function of its
+//! arguments, so the engine and the admission webhook compute the same answers from the same
+//! state, and the tests need no cluster.
+
+pub mod decision;
+pub mod hash;
+pub mod plan;
+pub mod references;
+pub mod source;
+pub mod stamp;
+pub mod vocabulary;
+pub mod workload;

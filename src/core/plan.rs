@@ -1,0 +1,955 @@
+//! Desired state: given a workload, the sources it depends on and their current hashes, what the
+//! workload should look like, and the minimal RFC 6902 patch from what it is.
+//!
+//! The model is level-triggered. What the pods were rolled with is read back from the workload
+//! itself (pod-template hash annotation, or Stakater's env vars), overlaid by the hashes we
+//! acknowledged without a rollout (workload-metadata annotation). Comparing that record with the
+//! current hashes decides, per source:
+//!
+//! | recorded      | current   | outcome                                               |
+//! |---------------|-----------|-------------------------------------------------------|
+//! | = current     |           | up to date                                            |
+//! | nothing       | hash      | acknowledge (adopt without rolling)                   |
+//! | nothing       | absent    | acknowledge `absent` if reload-on-create, else nothing |
+//! | absent        | hash      | roll if reload-on-create, else acknowledge            |
+//! | hash          | absent    | roll if reload-on-delete, else nothing                |
+//! | hash A        | hash B    | roll                                                  |
+//!
+//! A roll restamps every dependency, so the result is up to date by construction; applying the
+//! patch and planning again yields an empty patch.
+
+use std::collections::BTreeMap;
+
+use json_patch::Patch;
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use super::decision::{Dependency, Trigger};
+use super::hash::ContentHash;
+use super::source::SourceRef;
+use super::stamp::{HashRecord, Observed, env_var_name, is_stamp_env_var};
+use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
+use super::workload::{Workload, WorkloadError, WorkloadKind};
+
+/// How a reload is made visible to the workload controller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReloadStrategy {
+    /// Our default: a pod-template annotation with the hashes of every dependency.
+    #[default]
+    Annotations,
+    /// Stakater's default: a `STAKATER_<NAME>_<TYPE>` env var per dependency.
+    EnvVars,
+}
+
+impl ReloadStrategy {
+    /// Parses Stakater's `--reload-strategy` values.
+    pub fn from_flag(value: &str) -> Option<Self> {
+        match value {
+            "annotations" => Some(ReloadStrategy::Annotations),
+            "env-vars" => Some(ReloadStrategy::EnvVars),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub strategy: ReloadStrategy,
+    /// `--reload-on-create`: a source appearing where an absent one was recorded rolls.
+    pub reload_on_create: bool,
+    /// `--reload-on-delete`: a recorded source disappearing rolls.
+    pub reload_on_delete: bool,
+}
+
+/// Why one source makes a workload roll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Changed { from: ContentHash, to: ContentHash },
+    Created { to: ContentHash },
+    Deleted { from: ContentHash },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceChange {
+    pub source: SourceRef,
+    pub trigger: Trigger,
+    pub change: Change,
+}
+
+/// What the plan does to the workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to write.
+    UpToDate,
+    /// Record hashes in the workload metadata; the pods do not roll.
+    Acknowledge,
+    /// Restamp the pod template; the pods roll.
+    Roll,
+    /// Argo Rollout with `rollout-strategy: restart`: set `spec.restartAt` and record the
+    /// hashes in the metadata; the pod template is untouched.
+    Restart,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub action: Action,
+    /// The sources that make it roll (empty unless the action is Roll or Restart).
+    pub changes: Vec<SourceChange>,
+    /// The sources acknowledged without a roll.
+    pub acknowledged: Vec<SourceRef>,
+    pub desired: Value,
+    /// RFC 6902 patch from the current object to `desired`; empty when up to date.
+    pub patch: Patch,
+}
+
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+}
+
+/// Plans the workload against the current hashes. `current` holds the hash of every existing
+/// source (sources missing from it are absent). `now` (RFC 3339) is used only for Argo's
+/// `spec.restartAt`.
+pub fn plan(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    current: &BTreeMap<SourceRef, ContentHash>,
+    options: PlanOptions,
+    now: &str,
+) -> Result<Plan, PlanError> {
+    let recorded = recorded(workload, dependencies, options.strategy)?;
+    let acknowledged_before = metadata_record(workload);
+    let mut changes = Vec::new();
+    let mut acks = BTreeMap::new();
+    for dep in dependencies {
+        let now_observed = observed(current, &dep.source);
+        let change = match (recorded.get(&dep.source), &now_observed) {
+            (Some(r), n) if r == n => None,
+            (None, Observed::Hash(_)) => {
+                acks.insert(dep.source.clone(), now_observed.clone());
+                None
+            }
+            (None, Observed::Absent) => {
+                if options.reload_on_create {
+                    acks.insert(dep.source.clone(), Observed::Absent);
+                }
+                None
+            }
+            (Some(Observed::Absent), Observed::Hash(to)) => {
+                if options.reload_on_create {
+                    Some(Change::Created { to: to.clone() })
+                } else {
+                    acks.insert(dep.source.clone(), now_observed.clone());
+                    None
+                }
+            }
+            (Some(Observed::Hash(from)), Observed::Absent) => options
+                .reload_on_delete
+                .then(|| Change::Deleted { from: from.clone() }),
+            (Some(Observed::Hash(from)), Observed::Hash(to)) => Some(Change::Changed {
+                from: from.clone(),
+                to: to.clone(),
+            }),
+            // `(Some(Absent), Absent)` is covered by the equality arm.
+            (Some(Observed::Absent), Observed::Absent) => None,
+        };
+        if let Some(change) = change {
+            changes.push(SourceChange {
+                source: dep.source.clone(),
+                trigger: dep.trigger.clone(),
+                change,
+            });
+        }
+    }
+
+    let mut desired = workload.object.clone();
+    let action = if !changes.is_empty() {
+        let full = full_record(dependencies, current);
+        if restarts_instead(workload) {
+            set_metadata_record(&mut desired, &full);
+            set_restart_at(&mut desired, now);
+            Action::Restart
+        } else {
+            write_template_stamp(
+                &mut desired,
+                workload.kind,
+                dependencies,
+                &full,
+                options.strategy,
+            );
+            Action::Roll
+        }
+    } else if !acks.is_empty() {
+        let mut record = acknowledged_before;
+        record
+            .0
+            .retain(|s, _| dependencies.iter().any(|d| &d.source == s));
+        record.0.extend(acks.clone());
+        set_metadata_record(&mut desired, &record);
+        Action::Acknowledge
+    } else {
+        Action::UpToDate
+    };
+    let patch = json_patch::diff(workload.object, &desired);
+    let acknowledged = if action == Action::Acknowledge {
+        acks.into_keys().collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Plan {
+        action,
+        changes,
+        acknowledged,
+        desired,
+        patch,
+    })
+}
+
+/// The object with every dependency stamped at its current hash in the pod template, whatever
+/// was recorded before: what the mutating webhook admits for a new or changed pod template.
+pub fn stamped(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    current: &BTreeMap<SourceRef, ContentHash>,
+    strategy: ReloadStrategy,
+) -> Result<Value, PlanError> {
+    workload.template()?;
+    let mut desired = workload.object.clone();
+    let full = full_record(dependencies, current);
+    write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy);
+    Ok(desired)
+}
+
+fn observed(current: &BTreeMap<SourceRef, ContentHash>, source: &SourceRef) -> Observed {
+    current
+        .get(source)
+        .map_or(Observed::Absent, |h| Observed::Hash(h.clone()))
+}
+
+fn full_record(
+    dependencies: &[Dependency],
+    current: &BTreeMap<SourceRef, ContentHash>,
+) -> HashRecord {
+    HashRecord(
+        dependencies
+            .iter()
+            .map(|d| (d.source.clone(), observed(current, &d.source)))
+            .collect(),
+    )
+}
+
+fn restarts_instead(workload: &Workload<'_>) -> bool {
+    workload.kind == WorkloadKind::Rollout
+        && workload
+            .annotations()
+            .get(fixed::ROLLOUT_STRATEGY)
+            .is_some_and(|v| {
+                parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart)
+            })
+}
+
+/// A hash annotation that does not parse counts as no record, so the next write replaces it.
+fn parse_or_empty(text: Option<&String>) -> HashRecord {
+    text.and_then(|t| HashRecord::parse(t).ok())
+        .unwrap_or_default()
+}
+
+fn metadata_record(workload: &Workload<'_>) -> HashRecord {
+    parse_or_empty(workload.annotations().get(fixed::ACKNOWLEDGED_HASHES))
+}
+
+/// What the workload says its pods were rolled with, overlaid by what was acknowledged since.
+fn recorded(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    strategy: ReloadStrategy,
+) -> Result<BTreeMap<SourceRef, Observed>, WorkloadError> {
+    let annotation = parse_or_empty(workload.template_annotations()?.get(fixed::TEMPLATE_HASHES));
+    let env = env_stamps(workload.template()?, dependencies);
+    let mut record = match strategy {
+        ReloadStrategy::Annotations => merged(annotation.0, env),
+        ReloadStrategy::EnvVars => merged(env, annotation.0),
+    };
+    record.extend(metadata_record(workload).0);
+    Ok(record)
+}
+
+fn merged(
+    primary: BTreeMap<SourceRef, Observed>,
+    mut secondary: BTreeMap<SourceRef, Observed>,
+) -> BTreeMap<SourceRef, Observed> {
+    secondary.extend(primary);
+    secondary
+}
+
+fn containers(template: &Value) -> impl Iterator<Item = &Value> {
+    template
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn container_name(c: &Value) -> Option<&str> {
+    c.get("name").and_then(Value::as_str)
+}
+
+/// Stakater env-var stamps of the dependencies, looked up on the chosen container first, then
+/// on any container (the choice may have moved since Stakater wrote it).
+fn env_stamps(template: &Value, dependencies: &[Dependency]) -> BTreeMap<SourceRef, Observed> {
+    let mut out = BTreeMap::new();
+    for dep in dependencies {
+        let var = env_var_name(&dep.source);
+        let value_on = |c: &Value| {
+            c.get("env")?
+                .as_array()?
+                .iter()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(var.as_str()))?
+                .get("value")?
+                .as_str()
+                .and_then(ContentHash::parse)
+        };
+        let chosen = containers(template).find(|c| container_name(c) == dep.container.as_deref());
+        let found = chosen
+            .and_then(value_on)
+            .or_else(|| containers(template).find_map(value_on));
+        if let Some(hash) = found {
+            out.insert(dep.source.clone(), Observed::Hash(hash));
+        }
+    }
+    out
+}
+
+/// Returns the object at `pointer`, creating empty objects along the way.
+fn object_at<'v>(value: &'v mut Value, pointer: &str) -> &'v mut Map<String, Value> {
+    let mut node = value;
+    for segment in pointer.split('/').skip(1) {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        node = node
+            .as_object_mut()
+            .expect("just made an object")
+            .entry(segment.to_string())
+            .or_insert_with(|| json!({}));
+    }
+    if !node.is_object() {
+        *node = json!({});
+    }
+    node.as_object_mut().expect("just made an object")
+}
+
+/// Sets or removes (when `value` is `None`) an annotation, dropping an emptied map.
+fn set_annotation(object: &mut Value, metadata_pointer: &str, key: &str, value: Option<String>) {
+    let exists = object.pointer(metadata_pointer).is_some();
+    if value.is_none() && !exists {
+        return;
+    }
+    let metadata = object_at(object, metadata_pointer);
+    let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+    if !annotations.is_object() {
+        *annotations = json!({});
+    }
+    let map = annotations.as_object_mut().expect("just made an object");
+    match value {
+        Some(v) => {
+            map.insert(key.to_string(), Value::String(v));
+        }
+        None => {
+            map.remove(key);
+            if map.is_empty() {
+                metadata.remove("annotations");
+            }
+        }
+    }
+}
+
+fn set_metadata_record(object: &mut Value, record: &HashRecord) {
+    let value = (!record.is_empty()).then(|| record.render());
+    set_annotation(object, "/metadata", fixed::ACKNOWLEDGED_HASHES, value);
+}
+
+fn set_restart_at(object: &mut Value, now: &str) {
+    object_at(object, "/spec").insert("restartAt".into(), Value::String(now.into()));
+}
+
+fn write_template_stamp(
+    object: &mut Value,
+    kind: WorkloadKind,
+    dependencies: &[Dependency],
+    full: &HashRecord,
+    strategy: ReloadStrategy,
+) {
+    let template_metadata = format!("{}/metadata", kind.template_pointer());
+    match strategy {
+        ReloadStrategy::Annotations => {
+            let value = (!full.is_empty()).then(|| full.render());
+            set_annotation(object, &template_metadata, fixed::TEMPLATE_HASHES, value);
+            set_metadata_record(object, &HashRecord::default());
+        }
+        ReloadStrategy::EnvVars => {
+            let pointer = format!("{}/spec/containers", kind.template_pointer());
+            if let Some(list) = object.pointer_mut(&pointer).and_then(Value::as_array_mut) {
+                write_env_stamps(list, dependencies, full);
+            }
+            set_annotation(object, &template_metadata, fixed::TEMPLATE_HASHES, None);
+            // Env vars cannot say "absent"; those entries live in the metadata record.
+            let absent = HashRecord(
+                full.0
+                    .iter()
+                    .filter(|(_, o)| **o == Observed::Absent)
+                    .map(|(s, o)| (s.clone(), o.clone()))
+                    .collect(),
+            );
+            set_metadata_record(object, &absent);
+        }
+    }
+}
+
+/// One var per present dependency on its chosen container; stamp-shaped vars that are stale
+/// (no longer a dependency, or on another container) are removed — the pods roll anyway.
+fn write_env_stamps(containers: &mut [Value], dependencies: &[Dependency], full: &HashRecord) {
+    let mut wanted: BTreeMap<(String, String), String> = BTreeMap::new();
+    for dep in dependencies {
+        if let (Some(container), Some(Observed::Hash(h))) =
+            (&dep.container, full.0.get(&dep.source))
+        {
+            wanted.insert(
+                (container.clone(), env_var_name(&dep.source)),
+                h.to_string(),
+            );
+        }
+    }
+    for c in containers.iter_mut() {
+        let name = container_name(c).unwrap_or_default().to_string();
+        let Some(obj) = c.as_object_mut() else {
+            continue;
+        };
+        let env = obj.entry("env").or_insert_with(|| json!([]));
+        if !env.is_array() {
+            *env = json!([]);
+        }
+        let list = env.as_array_mut().expect("just made an array");
+        list.retain(|e| {
+            let var = e.get("name").and_then(Value::as_str).unwrap_or_default();
+            !is_stamp_env_var(var) || wanted.contains_key(&(name.clone(), var.to_string()))
+        });
+        for ((container, var), hash) in &wanted {
+            if *container != name {
+                continue;
+            }
+            let entry = json!({"name": var, "value": hash});
+            match list
+                .iter_mut()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(var.as_str()))
+            {
+                Some(existing) => *existing = entry,
+                None => list.push(entry),
+            }
+        }
+        if list.is_empty() {
+            obj.remove("env");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::decision::{DecisionOptions, dependencies};
+    use crate::core::hash::sha1_hex;
+    use crate::core::source::{SourceKind, SourceState};
+    use crate::core::vocabulary::defaults;
+
+    const NOW: &str = "2026-11-26T00:00:00Z";
+
+    fn cm(name: &str) -> SourceRef {
+        SourceRef::new(SourceKind::ConfigMap, name)
+    }
+    fn secret(name: &str) -> SourceRef {
+        SourceRef::new(SourceKind::Secret, name)
+    }
+
+    fn app(kind: WorkloadKind) -> Value {
+        let pod = json!({"metadata": {"labels": {"app": "x"}},
+                         "spec": {"containers": [
+                             {"name": "side", "image": "side:1"},
+                             {"name": "app", "image": "app:1",
+                              "env": [{"name": "PLAIN", "value": "1"}],
+                              "envFrom": [{"configMapRef": {"name": "cfg"}}, {"secretRef": {"name": "db"}}]}]}});
+        let mut obj = json!({"apiVersion": "apps/v1", "kind": kind.to_string(),
+                             "metadata": {"name": "app", "namespace": "ns", "annotations": {defaults::AUTO: "true"}},
+                             "spec": {}});
+        let template_parent = object_at(
+            &mut obj,
+            kind.template_pointer().trim_end_matches("/template"),
+        );
+        template_parent.insert("template".into(), pod);
+        obj
+    }
+
+    fn hashes(pairs: &[(SourceRef, &str)]) -> BTreeMap<SourceRef, ContentHash> {
+        pairs
+            .iter()
+            .map(|(s, c)| (s.clone(), sha1_hex(c.as_bytes())))
+            .collect()
+    }
+
+    fn deps(
+        kind: WorkloadKind,
+        obj: &Value,
+        current: &BTreeMap<SourceRef, ContentHash>,
+    ) -> Vec<Dependency> {
+        let existing: Vec<SourceState> = current
+            .iter()
+            .map(|(s, h)| SourceState {
+                source: s.clone(),
+                annotations: BTreeMap::new(),
+                hash: h.clone(),
+            })
+            .collect();
+        dependencies(
+            &Workload::new(kind, obj),
+            &existing,
+            &DecisionOptions::default(),
+        )
+        .unwrap()
+        .dependencies
+    }
+
+    fn plan_for(
+        kind: WorkloadKind,
+        obj: &Value,
+        current: &BTreeMap<SourceRef, ContentHash>,
+        options: PlanOptions,
+    ) -> Plan {
+        let d = deps(kind, obj, current);
+        plan(&Workload::new(kind, obj), &d, current, options, NOW).unwrap()
+    }
+
+    fn apply(obj: &Value, patch: &Patch) -> Value {
+        let mut out = obj.clone();
+        json_patch::patch(&mut out, patch).unwrap();
+        out
+    }
+
+    fn stamp(
+        kind: WorkloadKind,
+        obj: &Value,
+        current: &BTreeMap<SourceRef, ContentHash>,
+        strategy: ReloadStrategy,
+    ) -> Value {
+        let d = deps(kind, obj, current);
+        stamped(&Workload::new(kind, obj), &d, current, strategy).unwrap()
+    }
+
+    #[test]
+    fn unstamped_workload_is_acknowledged_not_rolled() {
+        let obj = app(WorkloadKind::Deployment);
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let p = plan_for(
+            WorkloadKind::Deployment,
+            &obj,
+            &current,
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::Acknowledge);
+        assert_eq!(p.acknowledged, vec![cm("cfg"), secret("db")]);
+        let expected = format!(
+            "configmap/cfg={},secret/db={}",
+            sha1_hex(b"v1"),
+            sha1_hex(b"s1")
+        );
+        assert_eq!(
+            serde_json::to_value(&p.patch).unwrap(),
+            json!([{"op": "add", "path": "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes", "value": expected}])
+        );
+        // The pod template is untouched.
+        assert_eq!(p.desired["spec"]["template"], obj["spec"]["template"]);
+        // Then a change rolls, exactly once.
+        let acked = apply(&obj, &p.patch);
+        let again = plan_for(
+            WorkloadKind::Deployment,
+            &acked,
+            &current,
+            PlanOptions::default(),
+        );
+        assert_eq!(again.action, Action::UpToDate);
+        assert!(again.patch.0.is_empty());
+        let changed = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let roll = plan_for(
+            WorkloadKind::Deployment,
+            &acked,
+            &changed,
+            PlanOptions::default(),
+        );
+        assert_eq!(roll.action, Action::Roll);
+        assert_eq!(
+            roll.changes,
+            vec![SourceChange {
+                source: cm("cfg"),
+                trigger: Trigger::Auto,
+                change: Change::Changed {
+                    from: sha1_hex(b"v1"),
+                    to: sha1_hex(b"v2")
+                }
+            }]
+        );
+        let rolled = apply(&acked, &roll.patch);
+        assert_eq!(
+            rolled["spec"]["template"]["metadata"]["annotations"][fixed::TEMPLATE_HASHES],
+            json!(format!(
+                "configmap/cfg={},secret/db={}",
+                sha1_hex(b"v2"),
+                sha1_hex(b"s1")
+            ))
+        );
+        assert!(
+            rolled["metadata"]["annotations"]
+                .get(fixed::ACKNOWLEDGED_HASHES)
+                .is_none()
+        );
+        let settled = plan_for(
+            WorkloadKind::Deployment,
+            &rolled,
+            &changed,
+            PlanOptions::default(),
+        );
+        assert_eq!(settled.action, Action::UpToDate);
+        assert!(settled.patch.0.is_empty());
+    }
+
+    #[test]
+    fn stamped_by_the_webhook_is_up_to_date() {
+        let obj = app(WorkloadKind::StatefulSet);
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(
+            WorkloadKind::StatefulSet,
+            &obj,
+            &current,
+            ReloadStrategy::Annotations,
+        );
+        let p = plan_for(
+            WorkloadKind::StatefulSet,
+            &admitted,
+            &current,
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::UpToDate);
+        assert!(p.patch.0.is_empty());
+    }
+
+    #[test]
+    fn label_only_source_changes_do_not_roll() {
+        // Hashes cover data only, so the same hashes mean the same plan: nothing.
+        let obj = app(WorkloadKind::Deployment);
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(
+            WorkloadKind::Deployment,
+            &obj,
+            &current,
+            ReloadStrategy::Annotations,
+        );
+        let p = plan_for(
+            WorkloadKind::Deployment,
+            &admitted,
+            &current.clone(),
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::UpToDate);
+    }
+
+    #[test]
+    fn env_vars_match_stakater_stamps() {
+        let mut obj = app(WorkloadKind::Deployment);
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        // As Stakater left it: both vars on the container that uses the sources.
+        obj["spec"]["template"]["spec"]["containers"][1]["env"] = json!([
+            {"name": "PLAIN", "value": "1"},
+            {"name": "STAKATER_CFG_CONFIGMAP", "value": sha1_hex(b"v1").to_string()},
+            {"name": "STAKATER_DB_SECRET", "value": sha1_hex(b"s1").to_string()}]);
+        let options = PlanOptions {
+            strategy: ReloadStrategy::EnvVars,
+            ..Default::default()
+        };
+        let p = plan_for(WorkloadKind::Deployment, &obj, &current, options);
+        assert_eq!(p.action, Action::UpToDate);
+        assert!(p.patch.0.is_empty());
+
+        // A secret rotation changes exactly that var.
+        let rotated = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s2")]);
+        let p = plan_for(WorkloadKind::Deployment, &obj, &rotated, options);
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(
+            serde_json::to_value(&p.patch).unwrap(),
+            json!([{"op": "replace", "path": "/spec/template/spec/containers/1/env/2/value",
+                    "value": sha1_hex(b"s2").to_string()}])
+        );
+    }
+
+    #[test]
+    fn env_var_roll_collects_stale_vars() {
+        let mut obj = app(WorkloadKind::Deployment);
+        obj["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "STAKATER_OLD_NAME_SECRET", "value": sha1_hex(b"old").to_string()}]);
+        obj["spec"]["template"]["spec"]["containers"][1]["env"] = json!([
+            {"name": "PLAIN", "value": "1"},
+            {"name": "STAKATER_CFG_CONFIGMAP", "value": sha1_hex(b"v0").to_string()}]);
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let options = PlanOptions {
+            strategy: ReloadStrategy::EnvVars,
+            ..Default::default()
+        };
+        let p = plan_for(WorkloadKind::Deployment, &obj, &current, options);
+        assert_eq!(p.action, Action::Roll);
+        let containers = &p.desired["spec"]["template"]["spec"]["containers"];
+        assert!(containers[0].get("env").is_none(), "{containers}");
+        assert_eq!(
+            containers[1]["env"],
+            json!([{"name": "PLAIN", "value": "1"},
+                   {"name": "STAKATER_CFG_CONFIGMAP", "value": sha1_hex(b"v1").to_string()},
+                   {"name": "STAKATER_DB_SECRET", "value": sha1_hex(b"s1").to_string()}])
+        );
+    }
+
+    #[test]
+    fn create_and_delete_follow_the_flags() {
+        let obj = app(WorkloadKind::Deployment);
+        let only_cfg = hashes(&[(cm("cfg"), "v1")]);
+        let both = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let on = PlanOptions {
+            reload_on_create: true,
+            reload_on_delete: true,
+            ..Default::default()
+        };
+        // Webhook admitted it while the secret did not exist yet.
+        let admitted = stamp(
+            WorkloadKind::Deployment,
+            &obj,
+            &only_cfg,
+            ReloadStrategy::Annotations,
+        );
+        assert!(
+            admitted["spec"]["template"]["metadata"]["annotations"][fixed::TEMPLATE_HASHES]
+                .as_str()
+                .unwrap()
+                .ends_with("secret/db=absent")
+        );
+        // Without reload-on-create its creation is only acknowledged.
+        let p = plan_for(
+            WorkloadKind::Deployment,
+            &admitted,
+            &both,
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::Acknowledge);
+        // With it, the creation rolls.
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &both, on);
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(
+            p.changes[0].change,
+            Change::Created {
+                to: sha1_hex(b"s1")
+            }
+        );
+        // Deleting it rolls only with reload-on-delete.
+        let rolled = apply(&admitted, &p.patch);
+        assert_eq!(
+            plan_for(
+                WorkloadKind::Deployment,
+                &rolled,
+                &only_cfg,
+                PlanOptions::default()
+            )
+            .action,
+            Action::UpToDate
+        );
+        let p = plan_for(WorkloadKind::Deployment, &rolled, &only_cfg, on);
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(
+            p.changes[0].change,
+            Change::Deleted {
+                from: sha1_hex(b"s1")
+            }
+        );
+    }
+
+    #[test]
+    fn cronjob_template_path() {
+        let obj = app(WorkloadKind::CronJob);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(
+            WorkloadKind::CronJob,
+            &obj,
+            &v1,
+            ReloadStrategy::Annotations,
+        );
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let p = plan_for(
+            WorkloadKind::CronJob,
+            &admitted,
+            &v2,
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::Roll);
+        let paths: Vec<String> = p.patch.0.iter().map(|op| op.path().to_string()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes"
+            ]
+        );
+    }
+
+    #[test]
+    fn argo_restart_strategy_sets_restart_at() {
+        let mut obj = app(WorkloadKind::Rollout);
+        obj["metadata"]["annotations"][fixed::ROLLOUT_STRATEGY] = json!("restart");
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(
+            WorkloadKind::Rollout,
+            &obj,
+            &v1,
+            ReloadStrategy::Annotations,
+        );
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let p = plan_for(
+            WorkloadKind::Rollout,
+            &admitted,
+            &v2,
+            PlanOptions::default(),
+        );
+        assert_eq!(p.action, Action::Restart);
+        assert_eq!(p.desired["spec"]["restartAt"], json!(NOW));
+        assert_eq!(p.desired["spec"]["template"], admitted["spec"]["template"]);
+        let restarted = apply(&admitted, &p.patch);
+        assert_eq!(
+            plan_for(
+                WorkloadKind::Rollout,
+                &restarted,
+                &v2,
+                PlanOptions::default()
+            )
+            .action,
+            Action::UpToDate
+        );
+    }
+
+    #[test]
+    fn unparseable_record_counts_as_none() {
+        let mut obj = app(WorkloadKind::Deployment);
+        obj["spec"]["template"]["metadata"]["annotations"] =
+            json!({fixed::TEMPLATE_HASHES: "garbage"});
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        assert_eq!(
+            plan_for(WorkloadKind::Deployment, &obj, &v1, PlanOptions::default()).action,
+            Action::Acknowledge
+        );
+    }
+
+    #[test]
+    fn strategies_parse_from_flags() {
+        assert_eq!(
+            ReloadStrategy::from_flag("env-vars"),
+            Some(ReloadStrategy::EnvVars)
+        );
+        assert_eq!(
+            ReloadStrategy::from_flag("annotations"),
+            Some(ReloadStrategy::Annotations)
+        );
+        assert_eq!(ReloadStrategy::from_flag("default"), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn kinds() -> impl Strategy<Value = WorkloadKind> {
+            prop::sample::select(WorkloadKind::ALL.to_vec())
+        }
+
+        /// A recorded state: per source, nothing / absent / some content.
+        fn record_state() -> impl Strategy<Value = Option<Option<u8>>> {
+            prop::option::of(prop::option::of(0u8..3))
+        }
+
+        proptest! {
+            /// Whatever the workload recorded and whatever the sources hold now, applying the
+            /// plan's patch yields the desired object, and planning again finds nothing to do.
+            #[test]
+            fn patch_reaches_desired_and_second_plan_is_empty(
+                kind in kinds(),
+                env_strategy in any::<bool>(),
+                on_create in any::<bool>(),
+                on_delete in any::<bool>(),
+                template_cfg in record_state(),
+                template_db in record_state(),
+                acked_cfg in record_state(),
+                now_cfg in prop::option::of(0u8..3),
+                now_db in prop::option::of(0u8..3),
+                stray_env in any::<bool>(),
+            ) {
+                let mut obj = app(kind);
+                let content = |v: u8| sha1_hex(&[v]);
+                let render = |s: &SourceRef, o: Option<u8>| match o {
+                    Some(v) => format!("{s}={}", content(v)),
+                    None => format!("{s}=absent"),
+                };
+                let template_entries: Vec<String> = [(cm("cfg"), template_cfg), (secret("db"), template_db)]
+                    .into_iter()
+                    .filter_map(|(s, st)| st.map(|o| render(&s, o)))
+                    .collect();
+                if !template_entries.is_empty() {
+                    let pointer = format!("{}/metadata", kind.template_pointer());
+                    object_at(&mut obj, &pointer)
+                        .insert("annotations".into(), json!({fixed::TEMPLATE_HASHES: template_entries.join(",")}));
+                }
+                if let Some(o) = acked_cfg {
+                    obj["metadata"]["annotations"][fixed::ACKNOWLEDGED_HASHES] = json!(render(&cm("cfg"), o));
+                }
+                if stray_env {
+                    let pointer = format!("{}/spec/containers/0", kind.template_pointer());
+                    obj.pointer_mut(&pointer).unwrap()["env"] =
+                        json!([{"name": "STAKATER_GONE_SECRET", "value": content(9).to_string()}]);
+                }
+                let mut current = BTreeMap::new();
+                if let Some(v) = now_cfg { current.insert(cm("cfg"), content(v)); }
+                if let Some(v) = now_db { current.insert(secret("db"), content(v)); }
+                let options = PlanOptions {
+                    strategy: if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations },
+                    reload_on_create: on_create,
+                    reload_on_delete: on_delete,
+                };
+
+                let first = plan_for(kind, &obj, &current, options);
+                let applied = apply(&obj, &first.patch);
+                prop_assert_eq!(&applied, &first.desired);
+                let second = plan_for(kind, &applied, &current, options);
+                prop_assert_eq!(second.action, Action::UpToDate);
+                prop_assert!(second.patch.0.is_empty(), "second patch: {:?}", second.patch);
+                prop_assert_eq!(first.patch.0.is_empty(), first.action == Action::UpToDate);
+            }
+
+            /// The webhook's stamp is always up to date for the engine.
+            #[test]
+            fn stamped_objects_plan_empty(
+                kind in kinds(),
+                env_strategy in any::<bool>(),
+                now_cfg in prop::option::of(0u8..3),
+                now_db in prop::option::of(0u8..3),
+            ) {
+                let obj = app(kind);
+                let mut current = BTreeMap::new();
+                if let Some(v) = now_cfg { current.insert(cm("cfg"), sha1_hex(&[v])); }
+                if let Some(v) = now_db { current.insert(secret("db"), sha1_hex(&[v])); }
+                let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
+                let admitted = stamp(kind, &obj, &current, strategy);
+                let options = PlanOptions { strategy, ..Default::default() };
+                let p = plan_for(kind, &admitted, &current, options);
+                prop_assert_eq!(p.action, Action::UpToDate);
+                prop_assert!(p.patch.0.is_empty());
+            }
+        }
+    }
+}

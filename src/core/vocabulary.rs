@@ -1,0 +1,876 @@
+//! The annotation vocabulary: every key Stakater Reloader understands or writes, where it may
+//! appear, what its value means, and which CLI flag renames it. This module is the only place that
+//! spells a key; the decision core, the admission validator and any offline linter all ask it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use regex::Regex;
+use thiserror::Error;
+
+use super::source::SourceKind;
+
+/// The annotation domain of Stakater Reloader; every default key lives under it or a subdomain.
+pub const DOMAIN: &str = "reloader.stakater.com";
+
+/// Keys that no Stakater flag renames.
+pub mod fixed {
+    pub const SPC_AUTO: &str = "secretproviderclass.reloader.stakater.com/auto";
+    pub const SPC_RELOAD: &str = "secretproviderclass.reloader.stakater.com/reload";
+    pub const CONFIGMAPS_EXCLUDE: &str = "configmaps.exclude.reloader.stakater.com/reload";
+    pub const SECRETS_EXCLUDE: &str = "secrets.exclude.reloader.stakater.com/reload";
+    pub const SPC_EXCLUDE: &str = "secretproviderclasses.exclude.reloader.stakater.com/reload";
+    pub const ROLLOUT_STRATEGY: &str = "reloader.stakater.com/rollout-strategy";
+    /// Written by Stakater's annotations strategy; read only to recognise it.
+    pub const LAST_RELOADED_FROM: &str = "reloader.stakater.com/last-reloaded-from";
+    /// Ours: pod-template annotation with the hashes the running pods were rolled with.
+    pub const TEMPLATE_HASHES: &str = "reloader.stakater.com/hashes";
+    /// Ours: workload-metadata annotation with hashes acknowledged without a rollout.
+    pub const ACKNOWLEDGED_HASHES: &str = "reloader.stakater.com/acknowledged-hashes";
+}
+
+/// Default values of the renameable keys (Stakater's `internal/pkg/options/flags.go`).
+pub mod defaults {
+    pub const AUTO: &str = "reloader.stakater.com/auto";
+    pub const CONFIGMAP_AUTO: &str = "configmap.reloader.stakater.com/auto";
+    pub const SECRET_AUTO: &str = "secret.reloader.stakater.com/auto";
+    pub const CONFIGMAP_RELOAD: &str = "configmap.reloader.stakater.com/reload";
+    pub const SECRET_RELOAD: &str = "secret.reloader.stakater.com/reload";
+    pub const SEARCH: &str = "reloader.stakater.com/search";
+    pub const MATCH: &str = "reloader.stakater.com/match";
+    pub const IGNORE: &str = "reloader.stakater.com/ignore";
+    pub const PAUSE_PERIOD: &str = "deployment.reloader.stakater.com/pause-period";
+    pub const PAUSED_AT: &str = "deployment.reloader.stakater.com/paused-at";
+}
+
+/// Where a key may legitimately appear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Workload metadata, or the pod template when the workload metadata has none of the
+    /// decision keys for that source kind (Stakater's all-or-nothing fallback).
+    WorkloadOrTemplate,
+    /// Workload metadata only (exclude lists).
+    WorkloadMetadata,
+    /// A ConfigMap, Secret or SecretProviderClass.
+    Source,
+    /// Deployment metadata only.
+    DeploymentMetadata,
+    /// Argo Rollout metadata only.
+    RolloutMetadata,
+    /// Written by a reloader; a person should not set it.
+    Written,
+}
+
+/// The syntax of a key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueSyntax {
+    /// Go `strconv.ParseBool`: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False.
+    Bool,
+    /// Only the exact string `"true"` switches it on; anything else means off.
+    ExactTrue,
+    /// Comma list; each trimmed item is a regular expression matched against the whole name.
+    NameRegexList,
+    /// Comma list of exact names.
+    NameList,
+    /// Go `time.ParseDuration` (e.g. `5m`, `1h30m`).
+    Duration,
+    /// `restart`, or anything else for the default rollout behaviour.
+    RolloutStrategy,
+    /// Opaque content written by a reloader.
+    Opaque,
+}
+
+/// Everything the vocabulary knows about one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub key: String,
+    pub role: Role,
+    pub placement: Placement,
+    pub syntax: ValueSyntax,
+    /// The Stakater CLI flag that renames this key, if any.
+    pub flag: Option<&'static str>,
+}
+
+/// What a key means to the decision core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Auto,
+    TypedAuto(SourceKind),
+    Reload(SourceKind),
+    Exclude(SourceKind),
+    Search,
+    Match,
+    Ignore,
+    PausePeriod,
+    PausedAt,
+    RolloutStrategy,
+    LastReloadedFrom,
+    TemplateHashes,
+    AcknowledgedHashes,
+}
+
+/// The renameable keys, as configured by Stakater's flags (defaults when not renamed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnotationKeys {
+    pub auto: String,
+    pub configmap_auto: String,
+    pub secret_auto: String,
+    pub configmap_reload: String,
+    pub secret_reload: String,
+    pub search: String,
+    pub match_: String,
+    pub ignore: String,
+    pub pause_period: String,
+    pub paused_at: String,
+}
+
+impl Default for AnnotationKeys {
+    fn default() -> Self {
+        Self {
+            auto: defaults::AUTO.into(),
+            configmap_auto: defaults::CONFIGMAP_AUTO.into(),
+            secret_auto: defaults::SECRET_AUTO.into(),
+            configmap_reload: defaults::CONFIGMAP_RELOAD.into(),
+            secret_reload: defaults::SECRET_RELOAD.into(),
+            search: defaults::SEARCH.into(),
+            match_: defaults::MATCH.into(),
+            ignore: defaults::IGNORE.into(),
+            pause_period: defaults::PAUSE_PERIOD.into(),
+            paused_at: defaults::PAUSED_AT.into(),
+        }
+    }
+}
+
+impl AnnotationKeys {
+    pub fn typed_auto(&self, kind: SourceKind) -> &str {
+        match kind {
+            SourceKind::ConfigMap => &self.configmap_auto,
+            SourceKind::Secret => &self.secret_auto,
+            SourceKind::SecretProviderClass => fixed::SPC_AUTO,
+        }
+    }
+
+    pub fn reload(&self, kind: SourceKind) -> &str {
+        match kind {
+            SourceKind::ConfigMap => &self.configmap_reload,
+            SourceKind::Secret => &self.secret_reload,
+            SourceKind::SecretProviderClass => fixed::SPC_RELOAD,
+        }
+    }
+
+    pub fn exclude(&self, kind: SourceKind) -> &'static str {
+        match kind {
+            SourceKind::ConfigMap => fixed::CONFIGMAPS_EXCLUDE,
+            SourceKind::Secret => fixed::SECRETS_EXCLUDE,
+            SourceKind::SecretProviderClass => fixed::SPC_EXCLUDE,
+        }
+    }
+
+    /// Every key in the vocabulary, with its role, placement, syntax and renaming flag.
+    pub fn specs(&self) -> Vec<KeySpec> {
+        use Placement::*;
+        use ValueSyntax::*;
+        let spec = |key: &str, role, placement, syntax, flag| KeySpec {
+            key: key.to_string(),
+            role,
+            placement,
+            syntax,
+            flag,
+        };
+        let mut specs = vec![
+            spec(
+                &self.auto,
+                Role::Auto,
+                WorkloadOrTemplate,
+                Bool,
+                Some("--auto-annotation"),
+            ),
+            spec(
+                &self.search,
+                Role::Search,
+                WorkloadOrTemplate,
+                ExactTrue,
+                Some("--auto-search-annotation"),
+            ),
+            spec(
+                &self.match_,
+                Role::Match,
+                Source,
+                ExactTrue,
+                Some("--search-match-annotation"),
+            ),
+            spec(
+                &self.ignore,
+                Role::Ignore,
+                Source,
+                ExactTrue,
+                Some("--ignore-annotation"),
+            ),
+            spec(
+                &self.pause_period,
+                Role::PausePeriod,
+                DeploymentMetadata,
+                Duration,
+                Some("--pause-deployment-annotation"),
+            ),
+            spec(
+                &self.paused_at,
+                Role::PausedAt,
+                Written,
+                Opaque,
+                Some("--pause-deployment-time-annotation"),
+            ),
+            spec(
+                fixed::ROLLOUT_STRATEGY,
+                Role::RolloutStrategy,
+                RolloutMetadata,
+                RolloutStrategy,
+                None,
+            ),
+            spec(
+                fixed::LAST_RELOADED_FROM,
+                Role::LastReloadedFrom,
+                Written,
+                Opaque,
+                None,
+            ),
+            spec(
+                fixed::TEMPLATE_HASHES,
+                Role::TemplateHashes,
+                Written,
+                Opaque,
+                None,
+            ),
+            spec(
+                fixed::ACKNOWLEDGED_HASHES,
+                Role::AcknowledgedHashes,
+                Written,
+                Opaque,
+                None,
+            ),
+        ];
+        for kind in SourceKind::ALL {
+            let (auto_flag, reload_flag) = match kind {
+                SourceKind::ConfigMap => (
+                    Some("--configmap-auto-annotation"),
+                    Some("--configmap-annotation"),
+                ),
+                SourceKind::Secret => (
+                    Some("--secret-auto-annotation"),
+                    Some("--secret-annotation"),
+                ),
+                SourceKind::SecretProviderClass => (None, None),
+            };
+            specs.push(spec(
+                self.typed_auto(kind),
+                Role::TypedAuto(kind),
+                WorkloadOrTemplate,
+                Bool,
+                auto_flag,
+            ));
+            specs.push(spec(
+                self.reload(kind),
+                Role::Reload(kind),
+                WorkloadOrTemplate,
+                NameRegexList,
+                reload_flag,
+            ));
+            specs.push(spec(
+                self.exclude(kind),
+                Role::Exclude(kind),
+                WorkloadMetadata,
+                NameList,
+                None,
+            ));
+        }
+        specs
+    }
+
+    /// The spec of a key, if it is in the vocabulary.
+    pub fn spec(&self, key: &str) -> Option<KeySpec> {
+        self.specs().into_iter().find(|s| s.key == key)
+    }
+
+    /// Classifies an annotation key: known, a likely typo of a known key, or none of ours.
+    pub fn classify(&self, key: &str) -> KeyClass {
+        let specs = self.specs();
+        if let Some(spec) = specs.iter().find(|s| s.key == key) {
+            return KeyClass::Known(spec.clone());
+        }
+        let nearest = specs
+            .iter()
+            .map(|s| (osa_distance(key, &s.key), &s.key))
+            .min()
+            .map(|(d, k)| (d, k.clone()));
+        let prefix = key_prefix(key);
+        let domains = self.domains();
+        let in_domain = domains
+            .iter()
+            .any(|d| prefix == d || prefix.ends_with(&format!(".{d}")));
+        if in_domain {
+            let suggestion = nearest
+                .filter(|(d, _)| *d <= SUGGESTION_DISTANCE)
+                .map(|(_, k)| k);
+            return KeyClass::UnknownInDomain { suggestion };
+        }
+        // A near miss: the whole key, or its domain, is a small edit away from ours.
+        let near_key = nearest
+            .filter(|(d, _)| *d <= NEAR_MISS_DISTANCE)
+            .map(|(_, k)| k);
+        let near_domain = domains.iter().any(|d| {
+            // Every dot-suffix of the prefix, so `configmap.reloader.stakatar.com` counts too.
+            std::iter::successors(Some(prefix), |p| p.split_once('.').map(|(_, rest)| rest))
+                .any(|suffix| osa_distance(suffix, d) <= NEAR_MISS_DISTANCE)
+        });
+        match near_key {
+            Some(k) => KeyClass::NearMiss {
+                suggestion: Some(k),
+            },
+            None if near_domain => KeyClass::NearMiss { suggestion: None },
+            None => KeyClass::Foreign,
+        }
+    }
+
+    /// The annotation domains our keys live in (the default one plus those of renamed keys).
+    fn domains(&self) -> BTreeSet<String> {
+        let mut domains: BTreeSet<String> = self
+            .specs()
+            .iter()
+            .map(|s| key_prefix(&s.key).to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        domains.insert(DOMAIN.to_string());
+        // Subdomains of ours collapse into it: `configmap.reloader.stakater.com` is covered.
+        domains.retain(|d| d == DOMAIN || !d.ends_with(&format!(".{DOMAIN}")));
+        domains
+    }
+}
+
+const SUGGESTION_DISTANCE: usize = 4;
+const NEAR_MISS_DISTANCE: usize = 2;
+
+fn key_prefix(key: &str) -> &str {
+    key.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+}
+
+/// How a key relates to the vocabulary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyClass {
+    Known(KeySpec),
+    /// Under a reloader domain but not a key we know (`reloader.stakater.com/atuo`).
+    UnknownInDomain {
+        suggestion: Option<String>,
+    },
+    /// Outside our domains but a small edit away from one of our keys or domains
+    /// (`reloader.stakatar.com/auto`).
+    NearMiss {
+        suggestion: Option<String>,
+    },
+    /// Not ours.
+    Foreign,
+}
+
+/// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions, so that
+/// `atuo` is one edit from `auto`.
+pub fn osa_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// A value that does not parse under its key's syntax.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ValueError {
+    #[error("{key}: {value:?} is not a boolean (use \"true\" or \"false\")")]
+    BadBool { key: String, value: String },
+    #[error("{key}: item {item:?} is not a valid regular expression: {reason}")]
+    BadRegex {
+        key: String,
+        item: String,
+        reason: String,
+    },
+    #[error("{key}: {value:?} is not a duration (examples: 30s, 5m, 1h30m)")]
+    BadDuration { key: String, value: String },
+    #[error("{key}: {value:?} is not a strategy (use \"restart\" or \"rollout\")")]
+    BadStrategy { key: String, value: String },
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a Go bool for `key`, with a typed error.
+pub fn parse_bool(key: &str, value: &str) -> Result<bool, ValueError> {
+    parse_go_bool(value).ok_or_else(|| ValueError::BadBool {
+        key: key.into(),
+        value: value.into(),
+    })
+}
+
+/// Stakater's "exact true" switches (`search`, `match`, `ignore`).
+pub fn is_exact_true(value: Option<&str>) -> bool {
+    value == Some("true")
+}
+
+/// One item of a reload list: a whole-name regular expression.
+#[derive(Clone, Debug)]
+pub struct NamePattern {
+    pub item: String,
+    regex: Regex,
+}
+
+impl NamePattern {
+    pub fn matches(&self, name: &str) -> bool {
+        !name.is_empty() && self.regex.is_match(name)
+    }
+
+    /// True when the item is itself a valid object name, so it names one source definitely
+    /// (even before that source exists), besides matching as a pattern.
+    pub fn is_literal_name(&self) -> bool {
+        is_dns_subdomain(&self.item)
+    }
+}
+
+impl PartialEq for NamePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.item == other.item
+    }
+}
+
+/// A parsed reload list: the valid patterns plus the errors of the items that did not compile.
+/// Callers decide whether an error is fatal (the validating webhook denies) or skipped (the
+/// engine logs and keeps the valid items, as Stakater does).
+#[derive(Clone, Debug, Default)]
+pub struct NameRegexList {
+    pub patterns: Vec<NamePattern>,
+    pub errors: Vec<ValueError>,
+}
+
+impl NameRegexList {
+    pub fn matches(&self, name: &str) -> Option<&NamePattern> {
+        self.patterns.iter().find(|p| p.matches(name))
+    }
+}
+
+/// Splits on `,`, trims, skips empty items (Stakater compiles an empty item to `^$`), and
+/// compiles each as a whole-name match. Unlike Stakater's `^item$`, the item is grouped, so
+/// `a|b` means "a or b" rather than "starts with a or ends with b".
+pub fn parse_name_regex_list(key: &str, value: &str) -> NameRegexList {
+    let mut list = NameRegexList::default();
+    for item in split_list(value) {
+        match Regex::new(&format!("^(?:{item})$")) {
+            Ok(regex) => list.patterns.push(NamePattern {
+                item: item.to_string(),
+                regex,
+            }),
+            Err(e) => list.errors.push(ValueError::BadRegex {
+                key: key.into(),
+                item: item.to_string(),
+                reason: first_line(&e.to_string()),
+            }),
+        }
+    }
+    list
+}
+
+/// The last line of a `regex` error carries the reason; the rest is an ASCII-art pointer.
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(message)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// Comma list of exact names (exclude lists), trimmed, empty items dropped.
+pub fn parse_name_list(value: &str) -> BTreeSet<String> {
+    split_list(value).map(str::to_string).collect()
+}
+
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Go's `time.ParseDuration`, restricted to non-negative values.
+pub fn parse_go_duration(key: &str, value: &str) -> Result<Duration, ValueError> {
+    let bad = || ValueError::BadDuration {
+        key: key.into(),
+        value: value.into(),
+    };
+    let s = value.strip_prefix('+').unwrap_or(value);
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(bad());
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(number_end);
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return Err(bad());
+        }
+        let number: f64 = number.parse().map_err(|_| bad())?;
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let nanos_per_unit = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += number * nanos_per_unit;
+        rest = tail;
+    }
+    if !total.is_finite() || total > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+/// The Argo Rollout strategy annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutStrategy {
+    /// Change the pod template (a new canary/blue-green rollout).
+    Rollout,
+    /// Set `spec.restartAt`, restarting pods without a new revision.
+    Restart,
+}
+
+/// Stakater treats anything but `restart` as the default; the validator still flags values
+/// that are neither, since they are almost certainly typos.
+pub fn parse_rollout_strategy(key: &str, value: &str) -> Result<RolloutStrategy, ValueError> {
+    match value {
+        "restart" => Ok(RolloutStrategy::Restart),
+        "rollout" | "" => Ok(RolloutStrategy::Rollout),
+        _ => Err(ValueError::BadStrategy {
+            key: key.into(),
+            value: value.into(),
+        }),
+    }
+}
+
+/// Checks one value against its key's syntax. Lists report only their first bad item.
+pub fn check_value(spec: &KeySpec, value: &str) -> Result<(), ValueError> {
+    match spec.syntax {
+        ValueSyntax::Bool => parse_bool(&spec.key, value).map(drop),
+        ValueSyntax::NameRegexList => match parse_name_regex_list(&spec.key, value)
+            .errors
+            .into_iter()
+            .next()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        },
+        ValueSyntax::Duration => parse_go_duration(&spec.key, value).map(drop),
+        ValueSyntax::RolloutStrategy => parse_rollout_strategy(&spec.key, value).map(drop),
+        ValueSyntax::ExactTrue | ValueSyntax::NameList | ValueSyntax::Opaque => Ok(()),
+    }
+}
+
+/// RFC 1123 subdomain, the syntax of ConfigMap and Secret names.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Placement::WorkloadOrTemplate => "a workload or its pod template",
+            Placement::WorkloadMetadata => "workload metadata",
+            Placement::Source => "a ConfigMap, Secret or SecretProviderClass",
+            Placement::DeploymentMetadata => "Deployment metadata",
+            Placement::RolloutMetadata => "Argo Rollout metadata",
+            Placement::Written => "objects written by the reloader only",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_key_is_known_with_its_flag() {
+        let keys = AnnotationKeys::default();
+        let cases = [
+            (defaults::AUTO, Some("--auto-annotation")),
+            (
+                defaults::CONFIGMAP_AUTO,
+                Some("--configmap-auto-annotation"),
+            ),
+            (defaults::SECRET_AUTO, Some("--secret-auto-annotation")),
+            (defaults::CONFIGMAP_RELOAD, Some("--configmap-annotation")),
+            (defaults::SECRET_RELOAD, Some("--secret-annotation")),
+            (defaults::SEARCH, Some("--auto-search-annotation")),
+            (defaults::MATCH, Some("--search-match-annotation")),
+            (defaults::IGNORE, Some("--ignore-annotation")),
+            (
+                defaults::PAUSE_PERIOD,
+                Some("--pause-deployment-annotation"),
+            ),
+            (
+                defaults::PAUSED_AT,
+                Some("--pause-deployment-time-annotation"),
+            ),
+            (fixed::SPC_AUTO, None),
+            (fixed::SPC_RELOAD, None),
+            (fixed::CONFIGMAPS_EXCLUDE, None),
+            (fixed::SECRETS_EXCLUDE, None),
+            (fixed::SPC_EXCLUDE, None),
+            (fixed::ROLLOUT_STRATEGY, None),
+            (fixed::LAST_RELOADED_FROM, None),
+        ];
+        for (key, flag) in cases {
+            let spec = keys.spec(key).unwrap_or_else(|| panic!("{key} unknown"));
+            assert_eq!(spec.flag, flag, "{key}");
+        }
+        assert_eq!(keys.specs().len(), 19);
+    }
+
+    #[test]
+    fn placements_and_syntaxes_follow_stakater() {
+        let keys = AnnotationKeys::default();
+        let spec = |k| keys.spec(k).unwrap();
+        assert_eq!(spec(defaults::AUTO).syntax, ValueSyntax::Bool);
+        assert_eq!(spec(defaults::SEARCH).syntax, ValueSyntax::ExactTrue);
+        assert_eq!(spec(defaults::MATCH).placement, Placement::Source);
+        assert_eq!(spec(defaults::IGNORE).placement, Placement::Source);
+        assert_eq!(
+            spec(fixed::SECRETS_EXCLUDE).placement,
+            Placement::WorkloadMetadata
+        );
+        assert_eq!(
+            spec(defaults::PAUSE_PERIOD).placement,
+            Placement::DeploymentMetadata
+        );
+        assert_eq!(
+            spec(fixed::ROLLOUT_STRATEGY).placement,
+            Placement::RolloutMetadata
+        );
+        assert_eq!(spec(fixed::SPC_RELOAD).syntax, ValueSyntax::NameRegexList);
+    }
+
+    #[test]
+    fn renamed_keys_replace_defaults() {
+        let keys = AnnotationKeys {
+            auto: "example.com/auto".into(),
+            ..Default::default()
+        };
+        assert!(keys.spec("example.com/auto").is_some());
+        assert!(keys.spec(defaults::AUTO).is_none());
+        // The renamed key's domain becomes one of ours for typo detection.
+        assert_eq!(
+            keys.classify("example.com/atuo"),
+            KeyClass::UnknownInDomain {
+                suggestion: Some("example.com/auto".into())
+            }
+        );
+    }
+
+    #[test]
+    fn typos_get_suggestions() {
+        let keys = AnnotationKeys::default();
+        assert_eq!(
+            keys.classify("reloader.stakater.com/atuo"),
+            KeyClass::UnknownInDomain {
+                suggestion: Some(defaults::AUTO.into())
+            }
+        );
+        assert_eq!(
+            keys.classify("configmaps.reloader.stakater.com/reload"),
+            KeyClass::UnknownInDomain {
+                suggestion: Some(defaults::CONFIGMAP_RELOAD.into())
+            }
+        );
+        assert_eq!(
+            keys.classify("reloader.stakatar.com/auto"),
+            KeyClass::NearMiss {
+                suggestion: Some(defaults::AUTO.into())
+            }
+        );
+        assert_eq!(
+            keys.classify("reloader.stakatar.com/something-else-entirely"),
+            KeyClass::NearMiss { suggestion: None }
+        );
+        assert_eq!(
+            keys.classify("reloader.stakater.com/completely-unrelated-word"),
+            KeyClass::UnknownInDomain { suggestion: None }
+        );
+        assert_eq!(keys.classify("app.kubernetes.io/name"), KeyClass::Foreign);
+        assert_eq!(
+            keys.classify("kubectl.kubernetes.io/restartedAt"),
+            KeyClass::Foreign
+        );
+        assert_eq!(keys.classify("no-slash"), KeyClass::Foreign);
+        assert!(matches!(keys.classify(defaults::AUTO), KeyClass::Known(_)));
+    }
+
+    #[test]
+    fn osa_counts_transpositions_once() {
+        assert_eq!(osa_distance("auto", "atuo"), 1);
+        assert_eq!(osa_distance("", "abc"), 3);
+        assert_eq!(osa_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn go_bools() {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert_eq!(parse_go_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
+            assert_eq!(parse_go_bool(f), Some(false), "{f}");
+        }
+        for bad in ["yes", "tRUE", " true", ""] {
+            assert_eq!(parse_go_bool(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_bool("k", "yes"),
+            Err(ValueError::BadBool {
+                key: "k".into(),
+                value: "yes".into()
+            })
+        );
+    }
+
+    #[test]
+    fn regex_lists_match_whole_names() {
+        let list = parse_name_regex_list("k", " app-config-.* , db ,, ");
+        assert_eq!(list.patterns.len(), 2);
+        assert!(list.errors.is_empty());
+        assert_eq!(
+            list.matches("app-config-prod").unwrap().item,
+            "app-config-.*"
+        );
+        assert_eq!(list.matches("db").unwrap().item, "db");
+        assert!(list.matches("xdb").is_none());
+        assert!(list.matches("other-app-config-1").is_none());
+        // Empty names never match, whatever the list (Stakater's tombstone hazard).
+        assert!(parse_name_regex_list("k", ".*").matches("").is_none());
+        // Alternation is grouped.
+        let alt = parse_name_regex_list("k", "a|b");
+        assert!(alt.matches("a").is_some() && alt.matches("b").is_some());
+        assert!(alt.matches("abc").is_none() && alt.matches("cab").is_none());
+    }
+
+    #[test]
+    fn bad_regex_items_are_reported_and_skipped() {
+        let list = parse_name_regex_list("k", "good,bad(");
+        assert_eq!(list.patterns.len(), 1);
+        match &list.errors[..] {
+            [ValueError::BadRegex { item, reason, .. }] => {
+                assert_eq!(item, "bad(");
+                assert!(reason.contains("unclosed group"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn literal_names() {
+        let list = parse_name_regex_list("k", "www.stakater.com,app-.*");
+        assert!(list.patterns[0].is_literal_name());
+        assert!(!list.patterns[1].is_literal_name());
+    }
+
+    #[test]
+    fn go_durations() {
+        let ok = [
+            ("0", 0),
+            ("5m", 300_000_000_000),
+            ("1h30m", 5_400_000_000_000),
+            ("1.5s", 1_500_000_000),
+            ("300ms", 300_000_000),
+            ("10us", 10_000),
+            ("2µs", 2_000),
+            ("+10s", 10_000_000_000),
+        ];
+        for (text, nanos) in ok {
+            assert_eq!(
+                parse_go_duration("k", text).unwrap().as_nanos(),
+                nanos,
+                "{text}"
+            );
+        }
+        for bad in ["", "5", "-5m", "5 m", "m", "1.2.3s", "5d", ".s"] {
+            assert!(parse_go_duration("k", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rollout_strategy_values() {
+        assert_eq!(
+            parse_rollout_strategy("k", "restart"),
+            Ok(RolloutStrategy::Restart)
+        );
+        assert_eq!(
+            parse_rollout_strategy("k", "rollout"),
+            Ok(RolloutStrategy::Rollout)
+        );
+        assert!(parse_rollout_strategy("k", "restrat").is_err());
+    }
+
+    #[test]
+    fn check_value_uses_the_key_syntax() {
+        let keys = AnnotationKeys::default();
+        let spec = |k| keys.spec(k).unwrap();
+        assert!(check_value(&spec(defaults::AUTO), "ture").is_err());
+        assert!(check_value(&spec(defaults::AUTO), "true").is_ok());
+        assert!(check_value(&spec(defaults::CONFIGMAP_RELOAD), "a,(").is_err());
+        assert!(check_value(&spec(defaults::PAUSE_PERIOD), "5 minutes").is_err());
+        assert!(check_value(&spec(fixed::ROLLOUT_STRATEGY), "restrat").is_err());
+        assert!(check_value(&spec(defaults::SEARCH), "whatever").is_ok());
+    }
+
+    #[test]
+    fn dns_subdomains() {
+        assert!(is_dns_subdomain("my-config.v1"));
+        for bad in ["", "My", "-a", "a-", "a..b", "a_b", "app-.*"] {
+            assert!(!is_dns_subdomain(bad), "{bad:?}");
+        }
+    }
+}

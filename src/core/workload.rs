@@ -1,0 +1,220 @@
+//! Workload kinds and read access to a workload held as untyped JSON, so that fields this
+//! version does not know (newer APIs, CRDs such as Argo Rollouts) survive every rewrite.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use serde_json::Value;
+use thiserror::Error;
+
+/// Every kind the reloader can roll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    CronJob,
+    Job,
+    /// Argo Rollouts `argoproj.io/v1alpha1`.
+    Rollout,
+    /// OpenShift `apps.openshift.io/v1`.
+    DeploymentConfig,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 7] = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::CronJob,
+        WorkloadKind::Job,
+        WorkloadKind::Rollout,
+        WorkloadKind::DeploymentConfig,
+    ];
+
+    /// (group, version, plural) of the API resource.
+    pub fn resource(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            WorkloadKind::Deployment => ("apps", "v1", "deployments"),
+            WorkloadKind::StatefulSet => ("apps", "v1", "statefulsets"),
+            WorkloadKind::DaemonSet => ("apps", "v1", "daemonsets"),
+            WorkloadKind::CronJob => ("batch", "v1", "cronjobs"),
+            WorkloadKind::Job => ("batch", "v1", "jobs"),
+            WorkloadKind::Rollout => ("argoproj.io", "v1alpha1", "rollouts"),
+            WorkloadKind::DeploymentConfig => ("apps.openshift.io", "v1", "deploymentconfigs"),
+        }
+    }
+
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.to_string() == kind)
+    }
+
+    /// The name `--ignored-workload-types` uses for this kind, if it can be ignored.
+    pub fn ignore_name(self) -> Option<&'static str> {
+        match self {
+            WorkloadKind::Job => Some("jobs"),
+            WorkloadKind::CronJob => Some("cronjobs"),
+            _ => None,
+        }
+    }
+
+    /// JSON pointer of the pod template inside the object.
+    pub fn template_pointer(self) -> &'static str {
+        match self {
+            WorkloadKind::CronJob => "/spec/jobTemplate/spec/template",
+            _ => "/spec/template",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Why a workload object cannot be read.
+#[derive(Debug, Error)]
+pub enum WorkloadError {
+    #[error("{kind} has no pod template at {pointer}")]
+    MissingTemplate {
+        kind: WorkloadKind,
+        pointer: &'static str,
+    },
+    #[error("{kind} pod template spec is invalid: {source}")]
+    InvalidPodSpec {
+        kind: WorkloadKind,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Read access to a workload object.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload<'a> {
+    pub kind: WorkloadKind,
+    pub object: &'a Value,
+}
+
+impl<'a> Workload<'a> {
+    pub fn new(kind: WorkloadKind, object: &'a Value) -> Self {
+        Self { kind, object }
+    }
+
+    pub fn name(&self) -> &'a str {
+        self.object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &'a str {
+        self.object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        string_map(self.object.pointer("/metadata/annotations"))
+    }
+
+    pub fn template(&self) -> Result<&'a Value, WorkloadError> {
+        let pointer = self.kind.template_pointer();
+        self.object
+            .pointer(pointer)
+            .filter(|t| t.is_object())
+            .ok_or(WorkloadError::MissingTemplate {
+                kind: self.kind,
+                pointer,
+            })
+    }
+
+    pub fn template_annotations(&self) -> Result<BTreeMap<String, String>, WorkloadError> {
+        Ok(string_map(
+            self.template()?.pointer("/metadata/annotations"),
+        ))
+    }
+
+    pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {
+        let spec = self.template()?.get("spec").cloned().unwrap_or(Value::Null);
+        serde_json::from_value(spec).map_err(|source| WorkloadError::InvalidPodSpec {
+            kind: self.kind,
+            source,
+        })
+    }
+}
+
+/// A JSON object of strings as a map; non-string values are skipped.
+pub fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn template_paths_per_kind() {
+        let cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": {"a": "1"}},
+                          "spec": {"containers": [{"name": "c"}]}}}}}});
+        let w = Workload::new(WorkloadKind::CronJob, &cron);
+        assert_eq!(
+            w.template_annotations()
+                .unwrap()
+                .get("a")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(w.pod_spec().unwrap().containers[0].name, "c");
+        for kind in [
+            WorkloadKind::Deployment,
+            WorkloadKind::StatefulSet,
+            WorkloadKind::DaemonSet,
+            WorkloadKind::Job,
+            WorkloadKind::Rollout,
+            WorkloadKind::DeploymentConfig,
+        ] {
+            let obj = json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}});
+            assert_eq!(
+                Workload::new(kind, &obj).pod_spec().unwrap().containers[0].name,
+                "c",
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_invalid_templates_are_errors() {
+        let rollout_with_ref =
+            json!({"spec": {"workloadRef": {"kind": "Deployment", "name": "x"}}});
+        assert!(matches!(
+            Workload::new(WorkloadKind::Rollout, &rollout_with_ref).template(),
+            Err(WorkloadError::MissingTemplate { .. })
+        ));
+        let bad = json!({"spec": {"template": {"spec": {"containers": "nope"}}}});
+        assert!(matches!(
+            Workload::new(WorkloadKind::Deployment, &bad).pod_spec(),
+            Err(WorkloadError::InvalidPodSpec { .. })
+        ));
+    }
+
+    #[test]
+    fn kinds_round_trip_and_ignore_names() {
+        for kind in WorkloadKind::ALL {
+            assert_eq!(WorkloadKind::from_kind(&kind.to_string()), Some(kind));
+        }
+        assert_eq!(WorkloadKind::Job.ignore_name(), Some("jobs"));
+        assert_eq!(WorkloadKind::CronJob.ignore_name(), Some("cronjobs"));
+        assert_eq!(WorkloadKind::Deployment.ignore_name(), None);
+    }
+}

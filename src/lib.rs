@@ -1,0 +1,7 @@
+//! reloader: rolls Kubernetes workloads when the ConfigMaps, Secrets or CSI secrets they use
+//! change. A drop-in successor to Stakater Reloader.
+//!
+//! Layers: [`core`] is pure logic (vocabulary, hashes, references, decision, desired state).
+#![forbid(unsafe_code)]
+
+pub mod core;
