@@ -1,0 +1,35 @@
+# The two commands a new user needs are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: test lint unit cluster cluster-down tools demo build
+
+## Everything CI checks: formatting, clippy, unit tests and cluster tests.
+test: lint tools
+	tools/with-cluster.sh $(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Pure tests only: no control plane needed.
+unit:
+	$(CARGO) test --lib
+
+build:
+	$(CARGO) build --release
+
+## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries.
+tools:
+	tools/build.sh >/dev/null
+
+## Start / stop the local control plane in .cluster/ (kubeconfig: .cluster/kubeconfig).
+cluster:
+	tools/cluster.sh up
+
+cluster-down:
+	tools/cluster.sh down
+
+demo:
+	tools/demo.sh

@@ -1,0 +1,195 @@
+//! TLS material and an HTTPS server for axum routers: a CA and serving certificates made with
+//! rcgen (no cert-manager, no openssl), PEM loading through rustls-pki-types, and an accept loop
+//! speaking HTTP/1.1 and h2 over rustls.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use thiserror::Error;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("reading PEM: {0}")]
+    Pem(#[from] rustls_pki_types::pem::Error),
+    #[error("PEM input holds no certificate")]
+    NoCertificate,
+    #[error("building the TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("invalid subject alternative name {0:?}")]
+    BadName(String),
+}
+
+/// A certificate authority able to issue serving certificates.
+pub struct CertificateAuthority {
+    pub cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A serving certificate and its private key, both PEM.
+#[derive(Clone, Debug)]
+pub struct ServingCertificate {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+fn validity(params: &mut CertificateParams, lifetime: Duration) {
+    let now = OffsetDateTime::now_utc();
+    // Tolerate small clock skew between us and the API server.
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + lifetime;
+}
+
+impl CertificateAuthority {
+    /// A new self-signed ECDSA P-256 CA.
+    pub fn generate(common_name: &str, lifetime: Duration) -> Result<Self, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        validity(&mut params, lifetime);
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// A serving certificate for DNS names and IP addresses (`127.0.0.1`, `svc.ns.svc`).
+    pub fn issue_serving(
+        &self,
+        names: &[&str],
+        lifetime: Duration,
+    ) -> Result<ServingCertificate, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        for name in names {
+            let san = match name.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    name.to_string()
+                        .try_into()
+                        .map_err(|_| TlsError::BadName(name.to_string()))?,
+                ),
+            };
+            params.subject_alt_names.push(san);
+        }
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("reloader"),
+        );
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        validity(&mut params, lifetime);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(ServingCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// A rustls server configuration for a PEM chain and key, offering h2 and HTTP/1.1.
+pub fn server_config(cert: &ServingCertificate) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `router` over TLS on `listener` until the task is dropped. A failed handshake or a
+/// broken connection only ends that connection.
+pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: axum::Router) {
+    let acceptor = TlsAcceptor::from(config);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a connection failed");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+            };
+            if let Err(error) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_issues_a_loadable_serving_certificate() {
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(3600)).unwrap();
+        assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let serving = ca
+            .issue_serving(&["127.0.0.1", "reloader.ns.svc"], Duration::from_secs(3600))
+            .unwrap();
+        let config = server_config(&serving).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn garbage_pem_is_an_error_not_a_panic() {
+        let bad = ServingCertificate {
+            cert_pem: "not a certificate".into(),
+            key_pem: "not a key".into(),
+        };
+        assert!(matches!(server_config(&bad), Err(TlsError::NoCertificate)));
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60)).unwrap();
+        let no_key = ServingCertificate {
+            cert_pem: ca.cert_pem.clone(),
+            key_pem: String::new(),
+        };
+        assert!(server_config(&no_key).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Cluster tests: run against a real kube-apiserver, controller-manager, scheduler and kwok
+//! (see `tools/cluster.sh`). `make test` provides the control plane.
+
+mod control_plane;
+mod support;

@@ -1,0 +1,177 @@
+//! Test fixture for cluster tests: a `kube::Client` to a real local control plane, a fresh
+//! namespace per test, and TLS material for webhook servers the tests start themselves.
+//!
+//! The control plane is, in order of preference: the one named by `RELOADER_TEST_KUBECONFIG`
+//! (what `make test` sets), the one `make cluster` runs (`.cluster/`), or a private one this
+//! fixture starts under `target/test-cluster/` and leaves running for the next test binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{Condition, await_condition};
+use kube::{Api, Client, Config, Resource};
+use reloader::tls::{CertificateAuthority, ServingCertificate};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How long any single wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+fn cluster_script() -> PathBuf {
+    Path::new(REPO).join("tools/cluster.sh")
+}
+
+fn kubeconfig_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(path) = std::env::var("RELOADER_TEST_KUBECONFIG") {
+            return PathBuf::from(path);
+        }
+        let shared = Command::new(cluster_script())
+            .arg("status")
+            .env_remove("CLUSTER_DIR")
+            .status()
+            .expect("running tools/cluster.sh status");
+        if shared.success() {
+            return Path::new(REPO).join(".cluster/kubeconfig");
+        }
+        let dir = Path::new(REPO).join("target/test-cluster");
+        eprintln!(
+            "starting a private control plane in {} (stop it with CLUSTER_DIR={} tools/cluster.sh down)",
+            dir.display(),
+            dir.display()
+        );
+        let up = Command::new(cluster_script())
+            .arg("up")
+            .env("CLUSTER_DIR", &dir)
+            .status()
+            .expect("running tools/cluster.sh up");
+        assert!(up.success(), "tools/cluster.sh up failed; see {}/logs", dir.display());
+        dir.join("kubeconfig")
+    })
+}
+
+/// A client for the test control plane. Built per test: a client belongs to the runtime that
+/// made it, and every `#[tokio::test]` has its own.
+pub async fn client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("reading the test kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("loading the test kubeconfig");
+    Client::try_from(config).expect("building a client")
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{prefix}-{:x}{:x}{n}",
+        std::process::id() % 0xfff,
+        nanos % 0xfffff
+    )
+}
+
+/// A namespace created for one test and deleted when it is dropped.
+pub struct TestNamespace {
+    pub name: String,
+}
+
+impl TestNamespace {
+    pub async fn new(client: &Client, prefix: &str) -> Self {
+        let name = unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"reloader-test": "true"}}
+        }))
+        .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("creating the test namespace");
+        Self { name }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Drop cannot await; delete from a short-lived runtime on another thread.
+        let name = self.name.clone();
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let _ = Api::<Namespace>::all(client().await)
+                    .delete(&name, &DeleteParams::background())
+                    .await;
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+/// Waits, by watching, until `condition` holds for the named object; panics after [`DEADLINE`].
+pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, condition: impl Condition<K>)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    match tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, condition)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("watching {name} for {what}: {e}"),
+        Err(_) => {
+            let last = api.get_opt(name).await.ok().flatten();
+            panic!("{name}: no {what} within {DEADLINE:?}; last seen: {last:#?}")
+        }
+    }
+}
+
+/// Polls an async check until it returns `Some`, or panics after [`DEADLINE`]. For conditions
+/// that span several objects, where a single watch does not fit.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A CA and a serving certificate for `127.0.0.1`, for webhooks registered by URL.
+pub struct WebhookTls {
+    pub ca_pem: String,
+    pub serving: ServingCertificate,
+}
+
+pub fn webhook_tls() -> WebhookTls {
+    let lifetime = Duration::from_secs(3600);
+    let ca = CertificateAuthority::generate("reloader-test-ca", lifetime).unwrap();
+    let serving = ca
+        .issue_serving(&["127.0.0.1", "localhost"], lifetime)
+        .unwrap();
+    WebhookTls {
+        ca_pem: ca.cert_pem,
+        serving,
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs a command with RELOADER_TEST_KUBECONFIG pointing at a healthy control plane:
+# the one `make cluster` runs (.cluster/) when it is up, otherwise a private one in
+# target/test-cluster/ that is started for the command and stopped afterwards.
+# So `make test` starts the control plane at most once.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+
+if env -u CLUSTER_DIR "$here/cluster.sh" status >/dev/null 2>&1; then
+  export RELOADER_TEST_KUBECONFIG="$repo/.cluster/kubeconfig"
+  exec "$@"
+fi
+
+export CLUSTER_DIR="$repo/target/test-cluster"
+trap '"$here/cluster.sh" down >&2' EXIT
+"$here/cluster.sh" up >&2
+export RELOADER_TEST_KUBECONFIG="$CLUSTER_DIR/kubeconfig"
+"$@"
