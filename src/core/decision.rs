@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::references::{Reference, first_container, references};
-use super::source::{SourceKind, SourceRef, SourceState};
+use super::source::{SourceKind, SourceRef, SourceView};
 use super::vocabulary::{
     AnnotationKeys, NameRegexList, ValueError, is_exact_true, parse_go_bool, parse_name_list,
     parse_name_regex_list,
@@ -174,6 +174,12 @@ impl KindPolicy {
         None
     }
 
+    /// Whether finding this policy's sources needs a scan of every source of the kind (a real
+    /// pattern, or search/match); otherwise references and exact names are enough.
+    pub fn needs_scan(&self) -> bool {
+        self.search || self.reload.patterns.iter().any(|p| !p.is_exact())
+    }
+
     /// Names this policy depends on even before a source of that name exists: reload-list
     /// items that are plain object names.
     pub fn literal_names(&self) -> impl Iterator<Item = &str> {
@@ -265,13 +271,13 @@ fn dependency(
     }
 }
 
-/// Every source the workload reloads on, given all sources that exist in its namespace.
+/// Every source the workload reloads on, given the sources that exist in its namespace.
 /// Sources that do not exist are included when the workload names them definitely (a pod
 /// template reference under an auto trigger, or a plain name in a reload list), so an engine can
 /// notice their creation. The result is sorted by source.
 pub fn dependencies(
     workload: &Workload<'_>,
-    existing: &[SourceState],
+    existing: &(impl SourceView + ?Sized),
     options: &DecisionOptions,
 ) -> Result<Dependencies, WorkloadError> {
     let mut out = Dependencies::default();
@@ -283,8 +289,6 @@ pub fn dependencies(
     let spec = workload.pod_spec()?;
     let refs = references(&spec);
     let first = first_container(&spec);
-    let by_ref: BTreeMap<&SourceRef, &SourceState> =
-        existing.iter().map(|s| (&s.source, s)).collect();
     let no_annotations = BTreeMap::new();
 
     for kind in SourceKind::ALL {
@@ -297,20 +301,18 @@ pub fn dependencies(
             &KindAnnotations::read(&options.keys, kind, &metadata, &template),
         );
         out.errors.extend_from_slice(policy.errors());
-        let mut candidates: BTreeSet<SourceRef> = existing
+        let mut candidates: BTreeSet<SourceRef> = refs
             .iter()
-            .filter(|s| s.source.kind == kind)
-            .map(|s| s.source.clone())
+            .filter(|r| r.source.kind == kind)
+            .map(|r| r.source.clone())
             .collect();
-        candidates.extend(
-            refs.iter()
-                .filter(|r| r.source.kind == kind)
-                .map(|r| r.source.clone()),
-        );
         candidates.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
+        if policy.needs_scan() {
+            candidates.extend(existing.of_kind(kind).map(|s| s.source.clone()));
+        }
 
         for source in candidates {
-            let annotations = by_ref
+            let annotations = existing
                 .get(&source)
                 .map(|s| &s.annotations)
                 .unwrap_or(&no_annotations);
@@ -331,6 +333,7 @@ pub fn dependencies(
 mod tests {
     use super::*;
     use crate::core::hash::sha1_hex;
+    use crate::core::source::SourceState;
     use crate::core::vocabulary::{defaults, fixed};
     use serde_json::{Value, json};
 
@@ -608,7 +611,7 @@ mod tests {
         ];
         let deps = dependencies(
             &Workload::new(WorkloadKind::Deployment, &w),
-            &existing,
+            &existing[..],
             &DecisionOptions::default(),
         )
         .unwrap();

@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use super::decision::{Dependency, Trigger};
 use super::hash::ContentHash;
-use super::source::SourceRef;
+use super::source::{SourceRef, SourceView};
 use super::stamp::{HashRecord, Observed, env_var_name, is_stamp_env_var};
 use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
 use super::workload::{Workload, WorkloadError, WorkloadKind};
@@ -108,13 +108,13 @@ pub enum PlanError {
     Workload(#[from] WorkloadError),
 }
 
-/// Plans the workload against the current hashes. `current` holds the hash of every existing
-/// source (sources missing from it are absent). `now` (RFC 3339) is used only for Argo's
+/// Plans the workload against the current hashes of the sources in its namespace (a source
+/// missing from `current` is absent). `now` (RFC 3339) is used only for Argo's
 /// `spec.restartAt`.
 pub fn plan(
     workload: &Workload<'_>,
     dependencies: &[Dependency],
-    current: &BTreeMap<SourceRef, ContentHash>,
+    current: &(impl SourceView + ?Sized),
     options: PlanOptions,
     now: &str,
 ) -> Result<Plan, PlanError> {
@@ -211,7 +211,7 @@ pub fn plan(
 pub fn stamped(
     workload: &Workload<'_>,
     dependencies: &[Dependency],
-    current: &BTreeMap<SourceRef, ContentHash>,
+    current: &(impl SourceView + ?Sized),
     strategy: ReloadStrategy,
 ) -> Result<Value, PlanError> {
     workload.template()?;
@@ -221,16 +221,13 @@ pub fn stamped(
     Ok(desired)
 }
 
-fn observed(current: &BTreeMap<SourceRef, ContentHash>, source: &SourceRef) -> Observed {
+fn observed(current: &(impl SourceView + ?Sized), source: &SourceRef) -> Observed {
     current
-        .get(source)
+        .content_hash(source)
         .map_or(Observed::Absent, |h| Observed::Hash(h.clone()))
 }
 
-fn full_record(
-    dependencies: &[Dependency],
-    current: &BTreeMap<SourceRef, ContentHash>,
-) -> HashRecord {
+fn full_record(dependencies: &[Dependency], current: &(impl SourceView + ?Sized)) -> HashRecord {
     HashRecord(
         dependencies
             .iter()
@@ -489,41 +486,35 @@ mod tests {
         obj
     }
 
-    fn hashes(pairs: &[(SourceRef, &str)]) -> BTreeMap<SourceRef, ContentHash> {
+    type Current = BTreeMap<SourceRef, SourceState>;
+
+    fn source(s: &SourceRef, hash: ContentHash) -> (SourceRef, SourceState) {
+        let state = SourceState {
+            source: s.clone(),
+            annotations: BTreeMap::new(),
+            hash,
+        };
+        (s.clone(), state)
+    }
+
+    fn hashes(pairs: &[(SourceRef, &str)]) -> Current {
         pairs
             .iter()
-            .map(|(s, c)| (s.clone(), sha1_hex(c.as_bytes())))
+            .map(|(s, c)| source(s, sha1_hex(c.as_bytes())))
             .collect()
     }
 
-    fn deps(
-        kind: WorkloadKind,
-        obj: &Value,
-        current: &BTreeMap<SourceRef, ContentHash>,
-    ) -> Vec<Dependency> {
-        let existing: Vec<SourceState> = current
-            .iter()
-            .map(|(s, h)| SourceState {
-                source: s.clone(),
-                annotations: BTreeMap::new(),
-                hash: h.clone(),
-            })
-            .collect();
+    fn deps(kind: WorkloadKind, obj: &Value, current: &Current) -> Vec<Dependency> {
         dependencies(
             &Workload::new(kind, obj),
-            &existing,
+            current,
             &DecisionOptions::default(),
         )
         .unwrap()
         .dependencies
     }
 
-    fn plan_for(
-        kind: WorkloadKind,
-        obj: &Value,
-        current: &BTreeMap<SourceRef, ContentHash>,
-        options: PlanOptions,
-    ) -> Plan {
+    fn plan_for(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions) -> Plan {
         let d = deps(kind, obj, current);
         plan(&Workload::new(kind, obj), &d, current, options, NOW).unwrap()
     }
@@ -537,7 +528,7 @@ mod tests {
     fn stamp(
         kind: WorkloadKind,
         obj: &Value,
-        current: &BTreeMap<SourceRef, ContentHash>,
+        current: &Current,
         strategy: ReloadStrategy,
     ) -> Value {
         let d = deps(kind, obj, current);
@@ -914,8 +905,8 @@ mod tests {
                         json!([{"name": "STAKATER_GONE_SECRET", "value": content(9).to_string()}]);
                 }
                 let mut current = BTreeMap::new();
-                if let Some(v) = now_cfg { current.insert(cm("cfg"), content(v)); }
-                if let Some(v) = now_db { current.insert(secret("db"), content(v)); }
+                if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), content(v))]); }
+                if let Some(v) = now_db { current.extend([source(&secret("db"), content(v))]); }
                 let options = PlanOptions {
                     strategy: if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations },
                     reload_on_create: on_create,
@@ -941,8 +932,8 @@ mod tests {
             ) {
                 let obj = app(kind);
                 let mut current = BTreeMap::new();
-                if let Some(v) = now_cfg { current.insert(cm("cfg"), sha1_hex(&[v])); }
-                if let Some(v) = now_db { current.insert(secret("db"), sha1_hex(&[v])); }
+                if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), sha1_hex(&[v]))]); }
+                if let Some(v) = now_db { current.extend([source(&secret("db"), sha1_hex(&[v]))]); }
                 let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
                 let admitted = stamp(kind, &obj, &current, strategy);
                 let options = PlanOptions { strategy, ..Default::default() };

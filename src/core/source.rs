@@ -86,3 +86,69 @@ pub struct SourceState {
     pub annotations: BTreeMap<String, String>,
     pub hash: ContentHash,
 }
+
+/// Read access to the existing sources of one namespace.
+pub trait SourceView {
+    fn get(&self, source: &SourceRef) -> Option<&SourceState>;
+    /// Every existing source of a kind.
+    fn of_kind(&self, kind: SourceKind) -> Box<dyn Iterator<Item = &SourceState> + '_>;
+
+    fn content_hash(&self, source: &SourceRef) -> Option<&ContentHash> {
+        self.get(source).map(|s| &s.hash)
+    }
+}
+
+impl SourceView for [SourceState] {
+    fn get(&self, source: &SourceRef) -> Option<&SourceState> {
+        self.iter().find(|s| &s.source == source)
+    }
+
+    fn of_kind(&self, kind: SourceKind) -> Box<dyn Iterator<Item = &SourceState> + '_> {
+        Box::new(self.iter().filter(move |s| s.source.kind == kind))
+    }
+}
+
+impl SourceView for BTreeMap<SourceRef, SourceState> {
+    fn get(&self, source: &SourceRef) -> Option<&SourceState> {
+        BTreeMap::get(self, source)
+    }
+
+    fn of_kind(&self, kind: SourceKind) -> Box<dyn Iterator<Item = &SourceState> + '_> {
+        Box::new(
+            self.range(SourceRef::new(kind, "")..)
+                .take_while(move |(s, _)| s.kind == kind)
+                .map(|(_, state)| state),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::sha1_hex;
+
+    #[test]
+    fn map_view_ranges_by_kind() {
+        let state = |kind, name: &str| SourceState {
+            source: SourceRef::new(kind, name),
+            annotations: BTreeMap::new(),
+            hash: sha1_hex(name.as_bytes()),
+        };
+        let all = [
+            state(SourceKind::ConfigMap, "a"),
+            state(SourceKind::ConfigMap, "b"),
+            state(SourceKind::Secret, "a"),
+            state(SourceKind::SecretProviderClass, "z"),
+        ];
+        let map: BTreeMap<SourceRef, SourceState> =
+            all.iter().map(|s| (s.source.clone(), s.clone())).collect();
+        for kind in SourceKind::ALL {
+            let from_map: Vec<_> = map.of_kind(kind).map(|s| s.source.clone()).collect();
+            let from_slice: Vec<_> = all[..].of_kind(kind).map(|s| s.source.clone()).collect();
+            assert_eq!(from_map, from_slice, "{kind}");
+        }
+        assert_eq!(map.of_kind(SourceKind::ConfigMap).count(), 2);
+        assert!(SourceView::get(&map, &SourceRef::new(SourceKind::Secret, "a")).is_some());
+        assert!(SourceView::get(&map, &SourceRef::new(SourceKind::Secret, "b")).is_none());
+    }
+}

@@ -447,6 +447,11 @@ impl NamePattern {
         !name.is_empty() && self.regex.is_match(name)
     }
 
+    /// True when the item matches only itself (no regex syntax), so a lookup by name suffices.
+    pub fn is_exact(&self) -> bool {
+        regex::escape(&self.item) == self.item
+    }
+
     /// True when the item is itself a valid object name, so it names one source definitely
     /// (even before that source exists), besides matching as a pattern.
     pub fn is_literal_name(&self) -> bool {
