@@ -602,7 +602,7 @@ mod tests {
             json!({}),
             uses_cm_and_secret(),
         );
-        let existing = vec![
+        let existing = [
             cm("cfg"),
             cm("unused"),
             secret("tls-a"),
