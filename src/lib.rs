@@ -1,9 +1,18 @@
 //! reloader: rolls Kubernetes workloads when the ConfigMaps, Secrets or CSI secrets they use
 //! change. A drop-in successor to Stakater Reloader.
 //!
-//! Layers: [`core`] is pure logic (vocabulary, hashes, references, decision, desired state);
-//! [`tls`] holds certificates and the HTTPS server adapter.
+//! Layers:
+//! - [`core`]: pure logic (vocabulary, hashes, references, decision, desired state), no I/O;
+//! - [`store`]: the shared in-memory view of the cluster and its reverse index;
+//! - adapters: [`engine`] (watchers, queue, Kubernetes writes), [`metrics`], [`health`],
+//!   [`tls`] (certificates, HTTPS server);
+//! - [`config`]: flags and environment, Stakater-compatible.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod core;
+pub mod engine;
+pub mod health;
+pub mod metrics;
+pub mod store;
 pub mod tls;

@@ -1,13 +1,244 @@
-//! The `reloader` binary. The engine and the admission server are not wired yet (see the
-//! README's status section); until they are, the binary says so instead of pretending to run.
+//! The `reloader` binary: parses the configuration and wires the parts together. No logic of its
+//! own lives here.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Recorder, Reporter};
+use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
+use reloader::core::source::SourceKind;
+use reloader::core::workload::WorkloadKind;
+use reloader::engine::{Engine, EngineOptions};
+use reloader::health::{self, Health};
+use reloader::metrics::Metrics;
+use reloader::store::Store;
+use tokio::sync::watch;
 
 fn main() -> ExitCode {
-    eprintln!(
-        "reloader {}: the reload engine and admission server are not implemented yet; \
-         only the pure core (library) exists",
-        env!("CARGO_PKG_VERSION")
+    let settings = match Settings::from_cli(Cli::parse(), process_env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("reloader: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("reloader: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELOADER_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive())
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
+    let config = match &settings.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding a kubeconfig or in-cluster config")?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI).
+async fn api_exists(client: &kube::Client, group_version: &str) -> bool {
+    client.list_api_group_resources(group_version).await.is_ok()
+}
+
+async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOptions {
+    let scopes = match &settings.watch_scope {
+        WatchScope::All => vec![None],
+        WatchScope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
+    };
+    let source_kinds = [SourceKind::ConfigMap, SourceKind::Secret]
+        .into_iter()
+        .filter(|k| !settings.ignored_source_kinds.contains(k))
+        .collect();
+    let mut workload_kinds: Vec<WorkloadKind> = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::CronJob,
+        WorkloadKind::Job,
+    ]
+    .into_iter()
+    .filter(|k| !settings.ignored_workload_kinds.contains(k))
+    .collect();
+    if settings.argo_rollouts {
+        if api_exists(client, "argoproj.io/v1alpha1").await {
+            workload_kinds.push(WorkloadKind::Rollout);
+        } else {
+            tracing::warn!(
+                "--is-Argo-Rollouts is set but argoproj.io/v1alpha1 is not served; Rollouts are skipped"
+            );
+        }
+    }
+    if api_exists(client, "apps.openshift.io/v1").await {
+        workload_kinds.push(WorkloadKind::DeploymentConfig);
+    }
+    if settings.csi_integration {
+        tracing::warn!(
+            "--enable-csi-integration: SecretProviderClassPodStatus watching is not implemented yet"
+        );
+    }
+    EngineOptions {
+        decision: settings.decision_options(),
+        plan: settings.plan_options(),
+        field_manager: settings.field_manager.clone(),
+        window: settings.reload_window,
+        workers: settings.workers,
+        scopes,
+        namespaces_to_ignore: settings.namespaces_to_ignore.clone(),
+        namespace_selector: settings.namespace_selector.clone(),
+        resource_label_selector: settings.resource_label_selector.clone(),
+        source_kinds,
+        workload_kinds,
+        max_reloads_per_second: settings.rate_limits.per_second,
+        max_reloads_per_second_per_namespace: settings.rate_limits.per_namespace_per_second,
+        burst: settings.rate_limits.burst,
+    }
+}
+
+/// Without HA this replica always leads. With HA, a Lease decides; standbys keep their caches
+/// warm and only stop writing.
+async fn leadership(
+    settings: &Settings,
+    client: &kube::Client,
+) -> anyhow::Result<(watch::Receiver<bool>, Option<tokio::task::JoinHandle<()>>)> {
+    let Some(election) = &settings.leader_election else {
+        let (tx, rx) = watch::channel(true);
+        // Keep the sender alive for the life of the process.
+        let keep = tokio::spawn(async move {
+            tx.closed().await;
+        });
+        return Ok((rx, Some(keep)));
+    };
+    let manager =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+            .with_namespace(&election.lease_namespace)
+            .with_identity(&election.identity)
+            .with_duration(election.lease_duration.as_secs().max(1))
+            .with_grace(election.retry_period.as_secs().max(1))
+            .with_field_manager(settings.field_manager.clone())
+            .build()
+            .await
+            .context("setting up leader election")?;
+    let (rx, handle) = manager.watch().await;
+    let task = tokio::spawn(async move {
+        match handle.await {
+            Ok(Ok(_)) => tracing::info!("leader election ended"),
+            Ok(Err(error)) => tracing::error!(%error, "leader election failed"),
+            Err(error) => tracing::error!(%error, "leader election task panicked"),
+        }
+    });
+    Ok((rx, Some(task)))
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    // kube and our TLS server both use rustls with ring; make it the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(url) = &settings.webhook_url {
+        anyhow::bail!(
+            "--webhook-url={url}: posting to a webhook instead of reloading is not implemented yet"
+        );
+    }
+    let client = kube_client(&settings).await?;
+    let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
+    let (leader, _lease_task) = leadership(&settings, &client).await?;
+    let reporter = Reporter {
+        controller: "reloader".into(),
+        instance: settings.pod_name.clone(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let options = engine_options(&settings, &client).await;
+    tracing::info!(
+        strategy = ?settings.strategy,
+        scopes = ?options.scopes,
+        workloads = ?options.workload_kinds,
+        sources = ?options.source_kinds,
+        "starting"
     );
-    ExitCode::from(2)
+    let engine = Engine::new(
+        client,
+        Store::default(),
+        metrics.clone(),
+        options,
+        recorder,
+        leader,
+    );
+    let health = health::router(Health {
+        metrics,
+        ready: engine.ready(),
+    });
+    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /live, /ready and /metrics");
+    tokio::select! {
+        () = engine.run() => anyhow::bail!("the engine stopped"),
+        served = axum::serve(listener, health) => {
+            served.context("health server")?;
+            anyhow::bail!("the health server stopped")
+        }
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
 }

@@ -207,6 +207,9 @@ pub struct Dependency {
 pub struct Dependencies {
     pub dependencies: Vec<Dependency>,
     pub errors: Vec<ValueError>,
+    /// Some policy matches sources by pattern or search/match, so any new or changed source in
+    /// the namespace may add a dependency.
+    pub scans: bool,
 }
 
 impl Dependencies {
@@ -301,6 +304,7 @@ pub fn dependencies(
             &KindAnnotations::read(&options.keys, kind, &metadata, &template),
         );
         out.errors.extend_from_slice(policy.errors());
+        out.scans |= policy.needs_scan();
         let mut candidates: BTreeSet<SourceRef> = refs
             .iter()
             .filter(|r| r.source.kind == kind)

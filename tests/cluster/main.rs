@@ -2,4 +2,5 @@
 //! (see `tools/cluster.sh`). `make test` provides the control plane.
 
 mod control_plane;
+mod engine;
 mod support;

@@ -175,3 +175,118 @@ pub fn webhook_tls() -> WebhookTls {
         serving,
     }
 }
+
+/// The kubeconfig the tests use, for processes started by a test.
+pub fn kubeconfig() -> &'static Path {
+    kubeconfig_path()
+}
+
+/// A reloader binary running as its own process, as users run it, watching one namespace.
+/// Killed (SIGKILL) when dropped.
+pub struct Reloader {
+    child: std::process::Child,
+    pub http: std::net::SocketAddr,
+    pub log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Reloader {
+    /// Starts `reloader --namespaces=<namespace> <args>` with a short coalescing window.
+    pub fn start(namespace: &str, args: &[&str]) -> Self {
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let logs = Path::new(REPO).join("target/test-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let log = logs.join(format!("{}.log", unique_name(namespace)));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
+            .arg(format!("--kubeconfig={}", kubeconfig().display()))
+            .arg(format!("--namespaces={namespace}"))
+            .arg(format!("--http-addr={http}"))
+            .arg("--reload-window=300ms")
+            .args(args)
+            .env("RELOADER_LOG", "info,reloader=debug")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting the reloader binary");
+        Self { child, http, log }
+    }
+
+    /// SIGKILL: no graceful shutdown, no lease release.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// Waits until `/ready` answers 200 (source caches synced).
+    pub async fn wait_ready(&self) {
+        eventually("reloader ready", || async {
+            let (status, _) = self.get("/ready")?;
+            (status == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// The value of one sample, e.g. `reloader_reconciles_total{outcome="rolled"}`; 0 if absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let Some((_, body)) = self.get("/metrics") else {
+            return 0.0;
+        };
+        body.lines()
+            .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Sum of every sample of a metric family, e.g. all `reloader_reconciles_total` outcomes.
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        let Some((_, body)) = self.get("/metrics") else {
+            return 0.0;
+        };
+        body.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until the reloader has reconciled at least `count` times in total and has nothing
+    /// queued: everything it was told about so far is answered.
+    pub async fn settle(&self, count: f64) {
+        eventually("reloader settled", || async {
+            let done = self.metric_sum("reloader_reconciles_total");
+            let queued = self.metric("reloader_workqueue_depth");
+            (done >= count && queued == 0.0).then_some(())
+        })
+        .await;
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("reloader log: {}", self.log.display());
+        }
+    }
+}

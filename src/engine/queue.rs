@@ -1,0 +1,268 @@
+//! The work queue: keyed by workload, so any number of source events for one workload within
+//! the coalescing window become one reconcile; a key is never processed by two workers at once;
+//! and token buckets (global and per namespace) pace writes without dropping any.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::store::WorkloadKey;
+
+#[derive(Default)]
+struct QueueState {
+    due: HashMap<WorkloadKey, Instant>,
+    order: BTreeSet<(Instant, WorkloadKey)>,
+    active: HashSet<WorkloadKey>,
+    /// Added again while being processed: re-queued at this time when done.
+    again: HashMap<WorkloadKey, Instant>,
+}
+
+#[derive(Default)]
+pub struct WorkQueue {
+    state: Mutex<QueueState>,
+    notify: Notify,
+}
+
+impl WorkQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Schedules `key` after `delay`. An already scheduled key keeps the earlier time, so a
+    /// burst of events is answered once, at most `delay` after the first.
+    pub fn add(&self, key: WorkloadKey, delay: Duration) {
+        let at = Instant::now() + delay;
+        let mut state = self.lock();
+        if state.active.contains(&key) {
+            let slot = state.again.entry(key).or_insert(at);
+            *slot = (*slot).min(at);
+            return;
+        }
+        match state.due.get(&key).copied() {
+            Some(existing) if existing <= at => return,
+            Some(existing) => {
+                state.order.remove(&(existing, key.clone()));
+            }
+            None => {}
+        }
+        state.due.insert(key.clone(), at);
+        state.order.insert((at, key));
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits for the next due key and marks it active until [`WorkQueue::done`].
+    pub async fn next(&self) -> WorkloadKey {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait_until = {
+                let mut state = self.lock();
+                match state.order.first().cloned() {
+                    Some((at, key)) if at <= Instant::now() => {
+                        state.order.remove(&(at, key.clone()));
+                        state.due.remove(&key);
+                        state.active.insert(key.clone());
+                        return key;
+                    }
+                    Some((at, _)) => Some(at),
+                    None => None,
+                }
+            };
+            match wait_until {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = &mut notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Marks `key` finished; a key added meanwhile is scheduled again.
+    pub fn done(&self, key: &WorkloadKey) {
+        let again = {
+            let mut state = self.lock();
+            state.active.remove(key);
+            state.again.remove(key)
+        };
+        if let Some(at) = again {
+            self.add(key.clone(), at.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Keys waiting (not counting those being processed).
+    pub fn len(&self) -> usize {
+        self.lock().due.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A token bucket that hands out reservations: a caller over the limit waits its turn instead
+/// of being refused, so pacing never loses a reload.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn reserve(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+/// Global and per-namespace write pacing.
+pub struct RateLimiter {
+    global: Mutex<Bucket>,
+    per_namespace: Mutex<HashMap<String, Bucket>>,
+    namespace_rate: f64,
+    burst: f64,
+}
+
+impl RateLimiter {
+    /// Rates are writes per second; non-positive rates mean "unlimited".
+    pub fn new(global_rate: f64, namespace_rate: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        let unlimited = |r: f64| if r > 0.0 { r } else { f64::INFINITY };
+        Self {
+            global: Mutex::new(Bucket::new(unlimited(global_rate), burst)),
+            per_namespace: Mutex::new(HashMap::new()),
+            namespace_rate: unlimited(namespace_rate),
+            burst,
+        }
+    }
+
+    /// How long the caller must wait before writing in `namespace`; the slot is reserved.
+    pub fn reserve(&self, namespace: &str) -> Duration {
+        let now = Instant::now();
+        let global = self
+            .global
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reserve(now);
+        let local = self
+            .per_namespace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(namespace.to_string())
+            .or_insert_with(|| Bucket::new(self.namespace_rate, self.burst))
+            .reserve(now);
+        global.max(local)
+    }
+
+    pub async fn acquire(&self, namespace: &str) -> Duration {
+        let wait = self.reserve(namespace);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::workload::WorkloadKind;
+
+    fn key(name: &str) -> WorkloadKey {
+        WorkloadKey {
+            kind: WorkloadKind::Deployment,
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_within_the_window_coalesce() {
+        let q = WorkQueue::default();
+        q.add(key("a"), Duration::from_secs(2));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        q.add(key("a"), Duration::from_secs(2));
+        assert_eq!(q.len(), 1);
+        let start = Instant::now();
+        assert_eq!(q.next().await, key("a"));
+        // Due 2 s after the first add, not postponed by the second.
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn earlier_schedule_wins_and_order_is_by_time() {
+        let q = WorkQueue::default();
+        q.add(key("late"), Duration::from_secs(5));
+        q.add(key("soon"), Duration::from_secs(1));
+        q.add(key("late"), Duration::from_millis(500));
+        assert_eq!(q.next().await, key("late"));
+        assert_eq!(q.next().await, key("soon"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_active_key_is_not_handed_out_twice() {
+        let q = WorkQueue::default();
+        q.add(key("a"), Duration::ZERO);
+        let k = q.next().await;
+        q.add(key("a"), Duration::ZERO);
+        assert!(q.is_empty(), "held back while active");
+        q.done(&k);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.next().await, key("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_consumer_wakes_on_add() {
+        let q = std::sync::Arc::new(WorkQueue::default());
+        let consumer = tokio::spawn({
+            let q = q.clone();
+            async move { q.next().await }
+        });
+        tokio::task::yield_now().await;
+        q.add(key("x"), Duration::from_millis(10));
+        assert_eq!(consumer.await.unwrap(), key("x"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_paces_without_refusing() {
+        let limiter = RateLimiter::new(10.0, 2.0, 1);
+        assert_eq!(limiter.reserve("a"), Duration::ZERO);
+        // Namespace a is limited to 2/s with burst 1: the next slot is 0.5 s away.
+        assert_eq!(limiter.reserve("a"), Duration::from_millis(500));
+        // Another namespace only waits for the global bucket (10/s, burst 1, two used).
+        let other = limiter.reserve("b");
+        assert!(
+            other > Duration::ZERO && other <= Duration::from_millis(200),
+            "{other:?}"
+        );
+        let unlimited = RateLimiter::new(0.0, 0.0, 1);
+        for _ in 0..100 {
+            assert_eq!(unlimited.reserve("a"), Duration::ZERO);
+        }
+    }
+}

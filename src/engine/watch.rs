@@ -1,0 +1,244 @@
+//! Watchers: ConfigMaps and Secrets become [`SourceState`]s (hash, name, annotations; the data is
+//! hashed and dropped at once), workloads become stored JSON, and every change is answered by
+//! queueing the affected workloads found through the store's index. No LIST per change.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::Engine;
+use crate::core::hash::{configmap_hash, secret_hash};
+use crate::core::source::{SourceKind, SourceRef, SourceState};
+use crate::core::workload::WorkloadKind;
+use crate::store::WorkloadKey;
+
+/// Secret types never worth watching: Helm release payloads (large, many) and service-account
+/// tokens. Filtered by the API server, so they never reach our memory.
+pub const SECRET_FIELD_SELECTOR: &str =
+    "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
+
+pub fn configmap_state(cm: &ConfigMap) -> SourceState {
+    SourceState {
+        source: SourceRef::new(SourceKind::ConfigMap, cm.name_any()),
+        annotations: cm.annotations().clone(),
+        hash: configmap_hash(
+            cm.data.iter().flatten(),
+            cm.binary_data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k, v.0.as_slice())),
+        ),
+    }
+}
+
+pub fn secret_state(secret: &Secret) -> SourceState {
+    SourceState {
+        source: SourceRef::new(SourceKind::Secret, secret.name_any()),
+        annotations: secret.annotations().clone(),
+        hash: secret_hash(
+            secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k, v.0.as_slice())),
+        ),
+    }
+}
+
+/// Where a watcher looks: the whole cluster or one namespace.
+pub fn scoped_api<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+/// Watches one source kind in one scope until the task is dropped.
+pub async fn watch_sources<K>(
+    engine: Arc<Engine>,
+    api: Api<K>,
+    config: watcher::Config,
+    kind: SourceKind,
+    scope: Option<String>,
+    to_state: fn(&K) -> SourceState,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let mut relist: Vec<(String, SourceState)> = Vec::new();
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%kind, %error, "source watch failed; retrying with backoff");
+                engine
+                    .metrics
+                    .watch_errors
+                    .get_or_create(&kind_label(kind))
+                    .inc();
+                continue;
+            }
+        };
+        let affected = match event {
+            Event::Apply(obj) => {
+                let ns = obj.namespace().unwrap_or_default();
+                engine.metrics.event(kind, "update");
+                engine.store.upsert_source(&ns, to_state(&obj))
+            }
+            Event::Delete(obj) => {
+                let ns = obj.namespace().unwrap_or_default();
+                engine.metrics.event(kind, "delete");
+                engine
+                    .store
+                    .remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
+            }
+            Event::Init => {
+                relist.clear();
+                continue;
+            }
+            Event::InitApply(obj) => {
+                relist.push((obj.namespace().unwrap_or_default(), to_state(&obj)));
+                continue;
+            }
+            Event::InitDone => {
+                let fresh = std::mem::take(&mut relist);
+                tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), sources = fresh.len(), "sources listed");
+                let affected = engine.store.replace_sources(kind, scope.as_deref(), fresh);
+                engine.source_synced(kind, scope.as_deref());
+                affected
+            }
+        };
+        engine.enqueue_all(affected);
+    }
+}
+
+fn kind_label(kind: SourceKind) -> Vec<(&'static str, String)> {
+    vec![("resource_type", kind.tag().to_string())]
+}
+
+/// Strips what the engine never reads and that costs memory (managed fields, status).
+fn slim(mut object: Value, kind: WorkloadKind) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    // Jobs keep their status: re-creating a running Job is decided from it.
+    if kind != WorkloadKind::Job
+        && let Some(obj) = object.as_object_mut()
+    {
+        obj.remove("status");
+    }
+    object
+}
+
+pub fn workload_key(kind: WorkloadKind, obj: &DynamicObject) -> WorkloadKey {
+    WorkloadKey {
+        kind,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+    }
+}
+
+pub fn to_value(kind: WorkloadKind, obj: &DynamicObject) -> Value {
+    slim(serde_json::to_value(obj).unwrap_or(Value::Null), kind)
+}
+
+/// The API resource of a workload kind.
+pub fn api_resource(kind: WorkloadKind) -> ApiResource {
+    let (group, version, plural) = kind.resource();
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version,
+        kind: kind.to_string(),
+        plural: plural.into(),
+    }
+}
+
+/// Watches one workload kind in one scope until the task is dropped.
+pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>) {
+    let resource = api_resource(kind);
+    let api: Api<DynamicObject> = match &scope {
+        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, &resource),
+        None => Api::all_with(engine.client.clone(), &resource),
+    };
+    let mut relist: Vec<(WorkloadKey, Value)> = Vec::new();
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Err(error) => {
+                tracing::warn!(%kind, %error, "workload watch failed; retrying with backoff");
+            }
+            Ok(Event::Apply(obj)) => {
+                let key = workload_key(kind, &obj);
+                engine
+                    .store
+                    .upsert_workload(key.clone(), to_value(kind, &obj));
+                engine.enqueue(key);
+            }
+            Ok(Event::Delete(obj)) => engine.store.remove_workload(&workload_key(kind, &obj)),
+            Ok(Event::Init) => relist.clear(),
+            Ok(Event::InitApply(obj)) => {
+                relist.push((workload_key(kind, &obj), to_value(kind, &obj)))
+            }
+            Ok(Event::InitDone) => {
+                let fresh = std::mem::take(&mut relist);
+                tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), workloads = fresh.len(), "workloads listed");
+                let keys = engine
+                    .store
+                    .replace_workloads(kind, scope.as_deref(), fresh);
+                engine.enqueue_all(keys);
+            }
+        }
+    }
+}
+
+/// Keeps the set of namespaces matching `--namespace-selector`; workloads elsewhere are left
+/// alone. A namespace entering the set has its workloads reconciled.
+pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
+    let api: Api<Namespace> = Api::all(engine.client.clone());
+    let mut relist: BTreeSet<String> = BTreeSet::new();
+    let stream =
+        watcher::watcher(api, watcher::Config::default().labels(&selector)).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Err(error) => tracing::warn!(%error, "namespace watch failed; retrying with backoff"),
+            Ok(Event::Apply(ns)) => {
+                if engine.select_namespace(ns.name_any(), true) {
+                    engine.enqueue_namespace(&ns.name_any());
+                }
+            }
+            Ok(Event::Delete(ns)) => {
+                engine.select_namespace(ns.name_any(), false);
+            }
+            Ok(Event::Init) => relist.clear(),
+            Ok(Event::InitApply(ns)) => {
+                relist.insert(ns.name_any());
+            }
+            Ok(Event::InitDone) => {
+                for ns in engine.replace_selected_namespaces(std::mem::take(&mut relist)) {
+                    engine.enqueue_namespace(&ns);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The in-memory view of the cluster that the engine and the admission webhook share: source
+//! hashes (never source data), workload objects, and a reverse index from each source to the
+//! workloads that depend on it, so a source change is answered from memory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use serde_json::Value;
+
+use crate::core::source::{SourceRef, SourceState};
+use crate::core::workload::WorkloadKind;
+
+/// Identifies one workload.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadKey {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for WorkloadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// What the index knows about one workload's dependencies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub sources: BTreeSet<SourceRef>,
+    /// The workload must be re-evaluated on any source change in its namespace (reload-list
+    /// patterns or search/match can pick up sources it does not depend on yet).
+    pub scans: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    sources: HashMap<String, BTreeMap<SourceRef, SourceState>>,
+    workloads: HashMap<WorkloadKey, Arc<Value>>,
+    entries: HashMap<WorkloadKey, IndexEntry>,
+    dependents: HashMap<(String, SourceRef), BTreeSet<WorkloadKey>>,
+    scanners: HashMap<String, BTreeSet<WorkloadKey>>,
+}
+
+/// Shared, synchronous store. Every operation holds the lock briefly and never across an await.
+#[derive(Clone, Default)]
+pub struct Store {
+    inner: Arc<RwLock<Inner>>,
+}
+
+/// Read access to the sources of one namespace, held under the store's read lock.
+pub struct NamespaceSources<'a> {
+    guard: RwLockReadGuard<'a, Inner>,
+    namespace: String,
+}
+
+static EMPTY: BTreeMap<SourceRef, SourceState> = BTreeMap::new();
+
+impl NamespaceSources<'_> {
+    pub fn map(&self) -> &BTreeMap<SourceRef, SourceState> {
+        self.guard.sources.get(&self.namespace).unwrap_or(&EMPTY)
+    }
+}
+
+impl Store {
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // more than stopping would; keep serving.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a source; returns the workloads to re-evaluate when anything the decision reads
+    /// (hash or annotations) changed.
+    pub fn upsert_source(&self, namespace: &str, state: SourceState) -> BTreeSet<WorkloadKey> {
+        let mut inner = self.write();
+        let map = inner.sources.entry(namespace.to_string()).or_default();
+        if map.get(&state.source) == Some(&state) {
+            return BTreeSet::new();
+        }
+        let source = state.source.clone();
+        map.insert(source.clone(), state);
+        inner.affected(namespace, &source)
+    }
+
+    /// Forgets a source; returns the workloads to re-evaluate.
+    pub fn remove_source(&self, namespace: &str, source: &SourceRef) -> BTreeSet<WorkloadKey> {
+        let mut inner = self.write();
+        let removed = inner
+            .sources
+            .get_mut(namespace)
+            .and_then(|m| m.remove(source))
+            .is_some();
+        if removed {
+            inner.affected(namespace, source)
+        } else {
+            BTreeSet::new()
+        }
+    }
+
+    /// Replaces every source of one kind within `scope` (one namespace, or `None` for all)
+    /// after a relist, returning the workloads affected by any difference.
+    pub fn replace_sources(
+        &self,
+        kind: crate::core::source::SourceKind,
+        scope: Option<&str>,
+        fresh: Vec<(String, SourceState)>,
+    ) -> BTreeSet<WorkloadKey> {
+        let mut inner = self.write();
+        let mut changed: Vec<(String, SourceRef)> = Vec::new();
+        let mut seen: BTreeSet<(String, SourceRef)> = BTreeSet::new();
+        for (namespace, state) in fresh {
+            seen.insert((namespace.clone(), state.source.clone()));
+            let map = inner.sources.entry(namespace.clone()).or_default();
+            if map.get(&state.source) != Some(&state) {
+                changed.push((namespace, state.source.clone()));
+                map.insert(state.source.clone(), state);
+            }
+        }
+        for (namespace, map) in inner.sources.iter_mut() {
+            if scope.is_some_and(|s| s != namespace) {
+                continue;
+            }
+            map.retain(|source, _| {
+                let keep =
+                    source.kind != kind || seen.contains(&(namespace.clone(), source.clone()));
+                if !keep {
+                    changed.push((namespace.clone(), source.clone()));
+                }
+                keep
+            });
+        }
+        let mut affected = BTreeSet::new();
+        for (namespace, source) in changed {
+            affected.extend(inner.affected(&namespace, &source));
+        }
+        affected
+    }
+
+    /// The sources of one namespace, for the decision and the plan.
+    pub fn sources(&self, namespace: &str) -> NamespaceSources<'_> {
+        NamespaceSources {
+            guard: self.read(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    pub fn upsert_workload(&self, key: WorkloadKey, object: Value) {
+        self.write().workloads.insert(key, Arc::new(object));
+    }
+
+    pub fn remove_workload(&self, key: &WorkloadKey) {
+        let mut inner = self.write();
+        inner.workloads.remove(key);
+        inner.set_entry(key, IndexEntry::default());
+        inner.entries.remove(key);
+    }
+
+    /// Replaces every workload of one kind within `scope` (one namespace, or `None` for all)
+    /// after a relist; returns all keys now present there.
+    pub fn replace_workloads(
+        &self,
+        kind: WorkloadKind,
+        scope: Option<&str>,
+        fresh: Vec<(WorkloadKey, Value)>,
+    ) -> Vec<WorkloadKey> {
+        let mut inner = self.write();
+        let keep: BTreeSet<WorkloadKey> = fresh.iter().map(|(k, _)| k.clone()).collect();
+        let gone: Vec<WorkloadKey> = inner
+            .workloads
+            .keys()
+            .filter(|k| {
+                k.kind == kind && scope.is_none_or(|s| s == k.namespace) && !keep.contains(*k)
+            })
+            .cloned()
+            .collect();
+        for key in &gone {
+            inner.workloads.remove(key);
+            inner.set_entry(key, IndexEntry::default());
+            inner.entries.remove(key);
+        }
+        for (key, object) in fresh {
+            inner.workloads.insert(key, Arc::new(object));
+        }
+        keep.into_iter().collect()
+    }
+
+    pub fn workload(&self, key: &WorkloadKey) -> Option<Arc<Value>> {
+        self.read().workloads.get(key).cloned()
+    }
+
+    pub fn workload_keys(&self) -> Vec<WorkloadKey> {
+        self.read().workloads.keys().cloned().collect()
+    }
+
+    /// Records what a workload depends on, after a reconcile computed it.
+    pub fn index(&self, key: &WorkloadKey, entry: IndexEntry) {
+        self.write().set_entry(key, entry);
+    }
+
+    pub fn dependents(&self, namespace: &str, source: &SourceRef) -> BTreeSet<WorkloadKey> {
+        self.read().affected(namespace, source)
+    }
+
+    /// Counts for metrics and tests: (sources, workloads, index edges).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let inner = self.read();
+        let sources = inner.sources.values().map(BTreeMap::len).sum();
+        let edges = inner.dependents.values().map(BTreeSet::len).sum();
+        (sources, inner.workloads.len(), edges)
+    }
+}
+
+impl Inner {
+    fn affected(&self, namespace: &str, source: &SourceRef) -> BTreeSet<WorkloadKey> {
+        let mut out = self
+            .dependents
+            .get(&(namespace.to_string(), source.clone()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(scanners) = self.scanners.get(namespace) {
+            out.extend(scanners.iter().cloned());
+        }
+        out
+    }
+
+    fn set_entry(&mut self, key: &WorkloadKey, entry: IndexEntry) {
+        let old = self
+            .entries
+            .insert(key.clone(), entry.clone())
+            .unwrap_or_default();
+        for source in old.sources.difference(&entry.sources) {
+            let slot = (key.namespace.clone(), source.clone());
+            if let Some(set) = self.dependents.get_mut(&slot) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(&slot);
+                }
+            }
+        }
+        for source in entry.sources.difference(&old.sources) {
+            self.dependents
+                .entry((key.namespace.clone(), source.clone()))
+                .or_default()
+                .insert(key.clone());
+        }
+        if entry.scans {
+            self.scanners
+                .entry(key.namespace.clone())
+                .or_default()
+                .insert(key.clone());
+        } else if let Some(set) = self.scanners.get_mut(&key.namespace) {
+            set.remove(key);
+            if set.is_empty() {
+                self.scanners.remove(&key.namespace);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::sha1_hex;
+    use crate::core::source::SourceKind;
+
+    fn key(name: &str) -> WorkloadKey {
+        WorkloadKey {
+            kind: WorkloadKind::Deployment,
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn cm(name: &str, content: &str) -> SourceState {
+        SourceState {
+            source: SourceRef::new(SourceKind::ConfigMap, name),
+            annotations: BTreeMap::new(),
+            hash: sha1_hex(content.as_bytes()),
+        }
+    }
+
+    fn entry(sources: &[&str], scans: bool) -> IndexEntry {
+        IndexEntry {
+            sources: sources
+                .iter()
+                .map(|n| SourceRef::new(SourceKind::ConfigMap, *n))
+                .collect(),
+            scans,
+        }
+    }
+
+    #[test]
+    fn source_changes_find_dependents_from_the_index() {
+        let store = Store::default();
+        store.index(&key("a"), entry(&["cfg"], false));
+        store.index(&key("b"), entry(&["other"], false));
+        assert_eq!(
+            store.upsert_source("ns", cm("cfg", "v1")),
+            BTreeSet::from([key("a")])
+        );
+        // Same content and annotations: nothing to do.
+        assert!(store.upsert_source("ns", cm("cfg", "v1")).is_empty());
+        assert_eq!(
+            store.upsert_source("ns", cm("cfg", "v2")),
+            BTreeSet::from([key("a")])
+        );
+        // Another namespace's source of the same name is someone else's.
+        assert!(store.upsert_source("elsewhere", cm("cfg", "v1")).is_empty());
+        assert_eq!(
+            store.remove_source("ns", &SourceRef::new(SourceKind::ConfigMap, "cfg")),
+            BTreeSet::from([key("a")])
+        );
+    }
+
+    #[test]
+    fn scanners_see_every_source_of_their_namespace() {
+        let store = Store::default();
+        store.index(&key("patterns"), entry(&[], true));
+        assert_eq!(
+            store.upsert_source("ns", cm("new", "v1")),
+            BTreeSet::from([key("patterns")])
+        );
+        assert!(store.upsert_source("other-ns", cm("new", "v1")).is_empty());
+        store.index(&key("patterns"), entry(&[], false));
+        assert!(store.upsert_source("ns", cm("new", "v2")).is_empty());
+    }
+
+    #[test]
+    fn reindexing_moves_edges() {
+        let store = Store::default();
+        store.index(&key("a"), entry(&["x", "y"], false));
+        store.index(&key("a"), entry(&["y", "z"], false));
+        let deps = |n: &str| store.dependents("ns", &SourceRef::new(SourceKind::ConfigMap, n));
+        assert!(deps("x").is_empty());
+        assert_eq!(deps("y"), BTreeSet::from([key("a")]));
+        assert_eq!(deps("z"), BTreeSet::from([key("a")]));
+        store.upsert_workload(key("a"), serde_json::json!({}));
+        store.remove_workload(&key("a"));
+        assert!(deps("y").is_empty());
+        assert_eq!(store.sizes(), (0, 0, 0));
+    }
+
+    #[test]
+    fn relists_report_differences_only() {
+        let store = Store::default();
+        store.index(&key("a"), entry(&["same"], false));
+        store.index(&key("b"), entry(&["changed"], false));
+        store.index(&key("c"), entry(&["gone"], false));
+        store.upsert_source("ns", cm("same", "1"));
+        store.upsert_source("ns", cm("changed", "1"));
+        store.upsert_source("ns", cm("gone", "1"));
+        store.upsert_source("other", cm("kept", "1"));
+        let affected = store.replace_sources(
+            SourceKind::ConfigMap,
+            Some("ns"),
+            vec![
+                ("ns".into(), cm("same", "1")),
+                ("ns".into(), cm("changed", "2")),
+            ],
+        );
+        assert_eq!(affected, BTreeSet::from([key("b"), key("c")]));
+        assert_eq!(store.sources("ns").map().len(), 2);
+        assert_eq!(
+            store.sources("other").map().len(),
+            1,
+            "outside the relist scope"
+        );
+    }
+
+    #[test]
+    fn workload_relist_drops_the_missing() {
+        let store = Store::default();
+        store.upsert_workload(key("a"), serde_json::json!({"v": 1}));
+        store.upsert_workload(key("b"), serde_json::json!({"v": 1}));
+        store.index(&key("b"), entry(&["cfg"], false));
+        let keys = store.replace_workloads(
+            WorkloadKind::Deployment,
+            None,
+            vec![(key("a"), serde_json::json!({"v": 2}))],
+        );
+        assert_eq!(keys, vec![key("a")]);
+        assert!(store.workload(&key("b")).is_none());
+        assert_eq!(store.workload(&key("a")).unwrap()["v"], 2);
+        assert!(
+            store
+                .dependents("ns", &SourceRef::new(SourceKind::ConfigMap, "cfg"))
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The reload engine against the real control plane: the reloader binary runs as a process,
+//! watching the test's namespace; assertions read what the API server holds.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use reloader::core::vocabulary::{defaults, fixed};
+use serde_json::{Value, json};
+
+use crate::support::{Reloader, TestNamespace, client, eventually, wait_for};
+
+pub struct Fixture {
+    pub client: Client,
+    pub ns: TestNamespace,
+    pub deployments: Api<Deployment>,
+    pub config_maps: Api<ConfigMap>,
+    pub secrets: Api<Secret>,
+}
+
+impl Fixture {
+    pub async fn new(prefix: &str) -> Self {
+        let client = client().await;
+        let ns = TestNamespace::new(&client, prefix).await;
+        Self {
+            deployments: Api::namespaced(client.clone(), &ns.name),
+            config_maps: Api::namespaced(client.clone(), &ns.name),
+            secrets: Api::namespaced(client.clone(), &ns.name),
+            client,
+            ns,
+        }
+    }
+
+    pub async fn config_map(&self, name: &str, data: Value) {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
+        self.config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
+    }
+
+    pub async fn secret(&self, name: &str, data: Value) {
+        let s: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+                .unwrap();
+        self.secrets
+            .create(&PostParams::default(), &s)
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_config_map(&self, name: &str, data: Value) {
+        self.config_maps
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"data": data})),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_secret(&self, name: &str, data: Value) {
+        self.secrets
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"stringData": data})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A Deployment with `annotations` on its metadata, using `env_from` sources.
+    pub async fn deployment(&self, name: &str, annotations: Value, env_from: Value) {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.example/app:1", "envFrom": env_from}]}
+                }
+            }
+        }))
+        .unwrap();
+        self.deployments
+            .create(&PostParams::default(), &d)
+            .await
+            .unwrap();
+    }
+
+    /// How many ReplicaSets (revisions) a Deployment has had.
+    pub async fn revisions(&self, app: &str) -> usize {
+        let rs: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.ns.name);
+        rs.list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+
+    /// Waits until the Deployment controller has observed the latest spec and has `count`
+    /// ReplicaSets.
+    pub async fn wait_revisions(&self, app: &str, count: usize) {
+        eventually(&format!("{app} at {count} revisions"), || async {
+            let d = self.deployments.get(app).await.ok()?;
+            let observed = d.status.as_ref()?.observed_generation == d.metadata.generation;
+            (observed && self.revisions(app).await == count).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn wait_acknowledged(&self, app: &str) {
+        wait_for(
+            &self.deployments,
+            app,
+            "acknowledged hashes",
+            |d: Option<&Deployment>| {
+                d.is_some_and(|d| d.annotations().contains_key(fixed::ACKNOWLEDGED_HASHES))
+            },
+        )
+        .await;
+    }
+
+    pub async fn template_hashes(&self, app: &str) -> Option<String> {
+        let d = self.deployments.get(app).await.unwrap();
+        d.spec?
+            .template
+            .metadata?
+            .annotations?
+            .get(fixed::TEMPLATE_HASHES)
+            .cloned()
+    }
+}
+
+pub fn auto() -> Value {
+    json!({defaults::AUTO: "true"})
+}
+
+pub fn uses(cm: &str, secret: &str) -> Value {
+    json!([{"configMapRef": {"name": cm}}, {"secretRef": {"name": secret}}])
+}
+
+#[tokio::test]
+async fn a_data_change_rolls_each_dependent_once_and_a_label_change_rolls_nothing() {
+    let f = Fixture::new("once").await;
+    f.config_map("shared", json!({"k": "v1"})).await;
+    f.config_map("unrelated", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p1"})).await;
+    f.deployment("a", auto(), uses("shared", "db")).await;
+    f.deployment("b", auto(), uses("shared", "db")).await;
+    f.deployment("c", auto(), uses("unrelated", "db")).await;
+    f.deployment("plain", json!({}), uses("shared", "db")).await;
+    let reloader = Reloader::start(&f.ns.name, &[]);
+    for app in ["a", "b", "c"] {
+        f.wait_acknowledged(app).await;
+    }
+    // Adoption rolled nothing.
+    for app in ["a", "b", "c", "plain"] {
+        f.wait_revisions(app, 1).await;
+    }
+
+    f.set_config_map("shared", json!({"k": "v2"})).await;
+    for app in ["a", "b"] {
+        f.wait_revisions(app, 2).await;
+        let hashes = f.template_hashes(app).await.expect("stamped");
+        assert!(hashes.starts_with("configmap/shared="), "{hashes}");
+    }
+    let reloads = reloader.metric("reloader_reload_executed_total{success=\"true\"}");
+    assert_eq!(reloads, 2.0);
+
+    // Labels and annotations are not content.
+    let before = reloader.metric_sum("reloader_reconciles_total");
+    f.config_maps
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    f.secrets
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    // The label change itself changes nothing the decision reads, so the reloader may not even
+    // reconcile; the annotation change on the Secret does re-evaluate its three dependents.
+    reloader.settle(before + 3.0).await;
+    assert_eq!(
+        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
+        2.0
+    );
+    for (app, revisions) in [("a", 2), ("b", 2), ("c", 1), ("plain", 1)] {
+        assert_eq!(f.revisions(app).await, revisions, "{app}");
+    }
+}
+
+#[tokio::test]
+async fn restarts_roll_nothing_and_changes_made_while_down_roll_once() {
+    let f = Fixture::new("restart").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p1"})).await;
+    f.deployment("a", auto(), uses("cfg", "db")).await;
+    f.deployment("b", auto(), uses("cfg", "db")).await;
+    let mut first = Reloader::start(&f.ns.name, &[]);
+    f.wait_acknowledged("a").await;
+    f.wait_acknowledged("b").await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    f.wait_revisions("a", 2).await;
+    f.wait_revisions("b", 2).await;
+    first.kill();
+
+    // A restart with nothing changed writes nothing.
+    let mut second = Reloader::start(&f.ns.name, &[]);
+    second.wait_ready().await;
+    second.settle(2.0).await;
+    assert_eq!(
+        second.metric("reloader_reconciles_total{outcome=\"rolled\"}"),
+        0.0
+    );
+    assert_eq!(
+        second.metric("reloader_reconciles_total{outcome=\"acknowledged\"}"),
+        0.0
+    );
+    assert_eq!(
+        second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"),
+        2.0
+    );
+    second.kill();
+
+    // Changes made while it is down are caught up once it is back: one rollout each.
+    f.set_secret("db", json!({"password": "p2"})).await;
+    let third = Reloader::start(&f.ns.name, &[]);
+    f.wait_revisions("a", 3).await;
+    f.wait_revisions("b", 3).await;
+    third.settle(4.0).await;
+    assert_eq!(
+        third.metric("reloader_reload_executed_total{success=\"true\"}"),
+        2.0
+    );
+    for app in ["a", "b"] {
+        assert_eq!(f.revisions(app).await, 3, "{app}");
+    }
+}
+
+#[tokio::test]
+async fn a_configmap_and_a_secret_changed_together_roll_once() {
+    let f = Fixture::new("coalesce").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p1"})).await;
+    f.deployment("app", auto(), uses("cfg", "db")).await;
+    let reloader = Reloader::start(&f.ns.name, &["--reload-window=3s"]);
+    f.wait_acknowledged("app").await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    f.set_secret("db", json!({"password": "p2"})).await;
+    f.wait_revisions("app", 2).await;
+    reloader.settle(2.0).await;
+    assert_eq!(
+        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
+        1.0
+    );
+    assert_eq!(f.revisions("app").await, 2);
+    let hashes = f.template_hashes("app").await.unwrap();
+    assert!(
+        hashes.contains("configmap/cfg=") && hashes.contains("secret/db="),
+        "{hashes}"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_paces_reloads_without_losing_any() {
+    let f = Fixture::new("ratelimit").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p1"})).await;
+    let apps: Vec<String> = (0..6).map(|i| format!("app{i}")).collect();
+    for app in &apps {
+        f.deployment(app, auto(), uses("cfg", "db")).await;
+    }
+    let reloader = Reloader::start(
+        &f.ns.name,
+        &["--max-reloads-per-second-per-namespace=2", "--burst=1"],
+    );
+    for app in &apps {
+        f.wait_acknowledged(app).await;
+    }
+    let start = tokio::time::Instant::now();
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    for app in &apps {
+        f.wait_revisions(app, 2).await;
+    }
+    // Six writes at two per second with a burst of one take at least 2.5 s.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(2400),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
+        6.0
+    );
+}
