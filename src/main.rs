@@ -75,9 +75,17 @@ async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
-/// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI).
+/// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI). One discovery
+/// call; an unreachable server counts as "not served" and the watchers report the real error.
 async fn api_exists(client: &kube::Client, group_version: &str) -> bool {
-    client.list_api_group_resources(group_version).await.is_ok()
+    let Ok(groups) = client.list_api_groups().await else {
+        return false;
+    };
+    groups
+        .groups
+        .iter()
+        .flat_map(|g| g.versions.iter())
+        .any(|v| v.group_version == group_version)
 }
 
 async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOptions {

@@ -3,4 +3,5 @@
 
 mod control_plane;
 mod engine;
+mod kinds;
 mod support;
