@@ -6,6 +6,8 @@
 #   tools/cluster.sh up       start (idempotent; a healthy cluster is reused)
 #   tools/cluster.sh down     stop every process and remove the runtime state
 #   tools/cluster.sh status   exit 0 if healthy, 1 otherwise
+#   tools/cluster.sh stop-component|start-component <name>
+#                             stop one component / start it again (fault tests)
 #
 # Environment:
 #   CLUSTER_DIR            state directory (default <repo>/.cluster); lets a
@@ -116,7 +118,9 @@ stray_pids() {
 start() {
   local name=$1; shift
   log "starting $name"
-  setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 9>&- &
+  # The command line is kept so `start-component` can bring it back after `stop-component`.
+  printf '%q ' "$@" >"$PIDS/$name.cmd"
+  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
   echo $! >"$PIDS/$name.pid"
 }
 
@@ -520,9 +524,39 @@ on_up_exit() {
   exit "$rc"
 }
 
+# For fault tests: stop one component of a running cluster (TERM, then KILL), and start it
+# again later with the same command line, ports and certificates.
+cmd_stop_component() {
+  local name=${1:?component name} pid
+  lock
+  pid=$(pid_of "$name")
+  is_ours "$name" "$pid" || die "$name is not running"
+  stop_pids "$pid"
+  await_reaped "$pid"
+  log "stopped $name"
+}
+
+cmd_start_component() {
+  local name=${1:?component name} pid cmd
+  lock
+  load_env
+  pid=$(pid_of "$name")
+  if is_ours "$name" "$pid"; then log "$name is already running"; return 0; fi
+  [ -f "$PIDS/$name.cmd" ] || die "no recorded command line for $name"
+  cmd=$(cat "$PIDS/$name.cmd")
+  eval "start $name $cmd"
+  case $name in
+    kube-apiserver) wait_for "kube-apiserver /readyz" apiserver_ready ;;
+    etcd) wait_for "etcd /health" etcd_healthy ;;
+  esac
+  log "started $name again"
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop-component) cmd_stop_component "${2:-}" ;;
+  start-component) cmd_start_component "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|stop-component <name>|start-component <name>" >&2; exit 2 ;;
 esac

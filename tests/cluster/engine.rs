@@ -20,8 +20,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new(prefix: &str) -> Self {
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
+        Self::on(client().await, crate::support::kubeconfig(), prefix).await
+    }
+
+    /// A fixture in the control plane of `kubeconfig`.
+    pub async fn on(client: Client, kubeconfig: &std::path::Path, prefix: &str) -> Self {
+        let ns = TestNamespace::on(&client, kubeconfig, prefix).await;
         Self {
             deployments: Api::namespaced(client.clone(), &ns.name),
             config_maps: Api::namespaced(client.clone(), &ns.name),

@@ -3,5 +3,6 @@
 
 mod control_plane;
 mod engine;
+mod faults;
 mod kinds;
 mod support;

@@ -62,7 +62,12 @@ fn kubeconfig_path() -> &'static Path {
 /// A client for the test control plane. Built per test: a client belongs to the runtime that
 /// made it, and every `#[tokio::test]` has its own.
 pub async fn client() -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("reading the test kubeconfig");
+    client_for(kubeconfig_path()).await
+}
+
+/// A client for the control plane of a kubeconfig.
+pub async fn client_for(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("reading the test kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("loading the test kubeconfig");
@@ -87,10 +92,16 @@ pub fn unique_name(prefix: &str) -> String {
 /// A namespace created for one test and deleted when it is dropped.
 pub struct TestNamespace {
     pub name: String,
+    kubeconfig: PathBuf,
 }
 
 impl TestNamespace {
     pub async fn new(client: &Client, prefix: &str) -> Self {
+        Self::on(client, kubeconfig_path(), prefix).await
+    }
+
+    /// A namespace in the control plane of `kubeconfig` (which `client` talks to).
+    pub async fn on(client: &Client, kubeconfig: &Path, prefix: &str) -> Self {
         let name = unique_name(prefix);
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": {"reloader-test": "true"}}
@@ -100,7 +111,10 @@ impl TestNamespace {
             .create(&PostParams::default(), &ns)
             .await
             .expect("creating the test namespace");
-        Self { name }
+        Self {
+            name,
+            kubeconfig: kubeconfig.to_path_buf(),
+        }
     }
 }
 
@@ -108,13 +122,17 @@ impl Drop for TestNamespace {
     fn drop(&mut self) {
         // Drop cannot await; delete from a short-lived runtime on another thread.
         let name = self.name.clone();
+        let kubeconfig = self.kubeconfig.clone();
         let done = std::thread::spawn(move || {
+            if !kubeconfig.exists() {
+                return; // a private control plane already gone
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let _ = Api::<Namespace>::all(client().await)
+                let _ = Api::<Namespace>::all(client_for(&kubeconfig).await)
                     .delete(&name, &DeleteParams::background())
                     .await;
             });
@@ -199,18 +217,29 @@ fn free_port() -> u16 {
 impl Reloader {
     /// Starts `reloader --namespaces=<namespace> <args>` with a short coalescing window.
     pub fn start(namespace: &str, args: &[&str]) -> Self {
+        Self::start_with(kubeconfig(), namespace, args, &[])
+    }
+
+    /// As [`Reloader::start`], against any control plane and with extra environment.
+    pub fn start_with(
+        kubeconfig: &Path,
+        namespace: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!("{}.log", unique_name(namespace)));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
-            .arg(format!("--kubeconfig={}", kubeconfig().display()))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--namespaces={namespace}"))
             .arg(format!("--http-addr={http}"))
             .arg("--reload-window=300ms")
             .args(args)
             .env("RELOADER_LOG", "info,reloader=debug")
+            .envs(env.iter().copied())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
@@ -288,5 +317,51 @@ impl Drop for Reloader {
         if std::thread::panicking() {
             eprintln!("reloader log: {}", self.log.display());
         }
+    }
+}
+
+/// A private control plane for a test that breaks it on purpose (stops the apiserver); stopped
+/// when dropped.
+pub struct PrivateCluster {
+    pub dir: PathBuf,
+}
+
+impl PrivateCluster {
+    pub fn start(name: &str) -> Self {
+        let dir = Path::new(REPO).join("target").join(name);
+        let up = Command::new(cluster_script())
+            .arg("up")
+            .env("CLUSTER_DIR", &dir)
+            .status()
+            .expect("running tools/cluster.sh up");
+        assert!(
+            up.success(),
+            "private control plane did not start; see {}/logs",
+            dir.display()
+        );
+        Self { dir }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// `tools/cluster.sh stop-component|start-component <component>`.
+    pub fn component(&self, action: &str, component: &str) {
+        let ok = Command::new(cluster_script())
+            .args([action, component])
+            .env("CLUSTER_DIR", &self.dir)
+            .status()
+            .expect("running tools/cluster.sh");
+        assert!(ok.success(), "{action} {component} failed");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(cluster_script())
+            .arg("down")
+            .env("CLUSTER_DIR", &self.dir)
+            .status();
     }
 }

@@ -1,0 +1,217 @@
+//! Fault tests: the reloader killed mid-burst, the API server restarted under its watches, and
+//! a leader killed under churn with a standby taking over.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use kube::api::ListParams;
+use reloader::core::hash::sha1_hex;
+use reloader::core::vocabulary::fixed;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::engine::{Fixture, auto, uses};
+use crate::support::{PrivateCluster, Reloader, client_for, eventually};
+
+/// The `reloader.stakater.com/hashes` value of every ReplicaSet of an app.
+async fn revision_stamps(f: &Fixture, app: &str) -> Vec<Option<String>> {
+    let rs: Api<ReplicaSet> = Api::namespaced(f.client.clone(), &f.ns.name);
+    rs.list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|rs| {
+            rs.spec?
+                .template?
+                .metadata?
+                .annotations?
+                .get(fixed::TEMPLATE_HASHES)
+                .cloned()
+        })
+        .collect()
+}
+
+/// 0 lost: every app ends stamped with `expected`. 0 duplicate: every revision carries a
+/// different stamp, no template was ever written back to an earlier one (the Deployment's
+/// revision number equals its ReplicaSet count), and there are at most `changes` rollouts.
+async fn assert_final_and_no_duplicates(
+    f: &Fixture,
+    apps: &[String],
+    expected: &str,
+    changes: usize,
+) {
+    for app in apps {
+        eventually(
+            &format!("{app} stamped with the final hash and observed"),
+            || async {
+                let hashes = f.template_hashes(app).await?;
+                let d = f.deployments.get(app).await.ok()?;
+                let observed = d.status?.observed_generation == d.metadata.generation;
+                (observed && hashes.starts_with(expected)).then_some(())
+            },
+        )
+        .await;
+        let stamps = revision_stamps(f, app).await;
+        let distinct: BTreeSet<_> = stamps.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            stamps.len(),
+            "{app}: two revisions with one stamp: {stamps:?}"
+        );
+        assert!(
+            stamps.len() <= changes + 1,
+            "{app}: {} revisions for {changes} changes",
+            stamps.len()
+        );
+        let d = f.deployments.get(app).await.unwrap();
+        let revision = d
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("deployment.kubernetes.io/revision")
+            .cloned();
+        assert_eq!(
+            revision,
+            Some(stamps.len().to_string()),
+            "{app}: a template went back to an earlier one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigkill_during_a_burst_loses_and_duplicates_nothing() {
+    let f = Fixture::new("sigkill").await;
+    f.config_map("cfg", json!({"k": "v0"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    let apps: Vec<String> = (0..8).map(|i| format!("app{i}")).collect();
+    for app in &apps {
+        f.deployment(app, auto(), uses("cfg", "db")).await;
+    }
+    let mut first = Reloader::start(&f.ns.name, &["--reload-window=100ms"]);
+    for app in &apps {
+        f.wait_acknowledged(app).await;
+    }
+    let mut second = None;
+    for v in 1..=10 {
+        f.set_config_map("cfg", json!({"k": format!("v{v}")})).await;
+        if v == 5 {
+            first.kill();
+            second = Some(Reloader::start(&f.ns.name, &["--reload-window=100ms"]));
+        }
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    let expected = format!("configmap/cfg={}", sha1_hex(b"k=v10"));
+    assert_final_and_no_duplicates(&f, &apps, &expected, 10).await;
+    drop(second);
+}
+
+#[tokio::test]
+async fn watches_resume_after_the_api_server_restarts() {
+    let cluster = PrivateCluster::start("fault-apiserver");
+    let kubeconfig = cluster.kubeconfig();
+    let f = Fixture::on(client_for(&kubeconfig).await, &kubeconfig, "apiserver").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    let apps: Vec<String> = (0..3).map(|i| format!("app{i}")).collect();
+    for app in &apps {
+        f.deployment(app, auto(), uses("cfg", "db")).await;
+    }
+    let reloader = Reloader::start_with(&kubeconfig, &f.ns.name, &[], &[]);
+    for app in &apps {
+        f.wait_acknowledged(app).await;
+    }
+    cluster.component("stop-component", "kube-apiserver");
+    // Long enough for every watch to fail and back off.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.component("start-component", "kube-apiserver");
+
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    let expected = format!("configmap/cfg={}", sha1_hex(b"k=v2"));
+    assert_final_and_no_duplicates(&f, &apps, &expected, 1).await;
+    assert!(
+        reloader.metric_sum("reloader_watch_errors_total") > 0.0,
+        "the watches did break"
+    );
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_is_killed() {
+    let f = Fixture::new("ha").await;
+    f.config_map("cfg", json!({"k": "v0"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    let apps: Vec<String> = (0..4).map(|i| format!("app{i}")).collect();
+    for app in &apps {
+        f.deployment(app, auto(), uses("cfg", "db")).await;
+    }
+    let args = [
+        "--enable-ha",
+        "--lease-duration=4s",
+        "--reload-window=100ms",
+    ];
+    let start = |pod: &str| {
+        Reloader::start_with(
+            crate::support::kubeconfig(),
+            &f.ns.name,
+            &args,
+            &[("POD_NAME", pod), ("POD_NAMESPACE", &f.ns.name)],
+        )
+    };
+    let mut replicas = [start("reloader-a"), start("reloader-b")];
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let holder = || async {
+        let lease = leases.get_opt("stakater-reloader-lock").await.ok()??;
+        lease.spec?.holder_identity
+    };
+    let leader = eventually("a lease holder", holder).await;
+    for app in &apps {
+        f.wait_acknowledged(app).await;
+    }
+    f.set_config_map("cfg", json!({"k": "v1"})).await;
+    for app in &apps {
+        f.wait_revisions(app, 2).await;
+    }
+    let (lead, standby) = if leader == "reloader-a" {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(
+        replicas[standby].metric("reloader_reload_executed_total{success=\"true\"}"),
+        0.0,
+        "only the leader writes"
+    );
+
+    // Kill the leader and keep changing the config meanwhile.
+    replicas[lead].kill();
+    let killed = Instant::now();
+    for v in 2..=4 {
+        f.set_config_map("cfg", json!({"k": format!("v{v}")})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let new_leader = eventually("a new lease holder", || async {
+        let h = holder().await?;
+        (h != leader).then_some(h)
+    })
+    .await;
+    let takeover = killed.elapsed();
+    assert_eq!(
+        new_leader,
+        if standby == 0 {
+            "reloader-a"
+        } else {
+            "reloader-b"
+        }
+    );
+    // The lease is 4 s; allow the renew period and scheduling on top.
+    assert!(
+        takeover < Duration::from_secs(8),
+        "takeover took {takeover:?}"
+    );
+    eprintln!("takeover after leader SIGKILL: {takeover:?}");
+    let expected = format!("configmap/cfg={}", sha1_hex(b"k=v4"));
+    assert_final_and_no_duplicates(&f, &apps, &expected, 4).await;
+}
