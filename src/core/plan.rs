@@ -88,6 +88,8 @@ pub enum Action {
     /// Argo Rollout with `rollout-strategy: restart`: set `spec.restartAt` and record the
     /// hashes in the metadata; the pod template is untouched.
     Restart,
+    /// End a pause period the reloader started (see [`super::pause`]).
+    Resume,
 }
 
 #[derive(Clone, Debug)]

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::Engine;
 use super::watch::{api_resource, to_value};
 use crate::core::decision::dependencies;
+use crate::core::pause::apply_pause;
 use crate::core::plan::{Action, Change, Plan, plan};
 use crate::core::workload::{Workload, WorkloadKind};
 use crate::store::{IndexEntry, WorkloadKey};
@@ -32,6 +33,7 @@ pub enum Outcome {
     Acknowledged,
     Rolled,
     Restarted,
+    Resumed,
     Gone,
     /// Not ours to touch (namespace ignored or not selected).
     Excluded,
@@ -46,6 +48,7 @@ impl Outcome {
             Outcome::Acknowledged => "acknowledged",
             Outcome::Rolled => "rolled",
             Outcome::Restarted => "restarted",
+            Outcome::Resumed => "resumed",
             Outcome::Gone => "gone",
             Outcome::Excluded => "excluded",
             Outcome::Invalid => "invalid",
@@ -70,9 +73,8 @@ fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
@@ -103,6 +105,7 @@ pub async fn reconcile(
         let Some(object) = engine.store.workload(key) else {
             return Ok(Outcome::Gone);
         };
+        let now = time::OffsetDateTime::now_utc();
         let computed = {
             let sources = engine.store.sources(&key.namespace);
             let workload = Workload::new(key.kind, &object);
@@ -112,7 +115,7 @@ pub async fn reconcile(
                     &deps.dependencies,
                     sources.map(),
                     engine.options.plan,
-                    &now_rfc3339(),
+                    &rfc3339(now),
                 )
                 .map_err(|e| match e {
                     crate::core::plan::PlanError::Workload(w) => w,
@@ -120,7 +123,7 @@ pub async fn reconcile(
                 Ok((deps, planned))
             })
         };
-        let (deps, planned) = match computed {
+        let (deps, mut planned) = match computed {
             Ok(c) => c,
             Err(error) => {
                 tracing::warn!(workload = %key, %error, "not a workload the reloader can read; skipped");
@@ -138,6 +141,13 @@ pub async fn reconcile(
         for error in &deps.errors {
             tracing::debug!(workload = %key, %error, "invalid reload-list item skipped");
         }
+        let workload = Workload::new(key.kind, &object);
+        if let Some(after) =
+            apply_pause(&mut planned, &workload, &engine.options.decision.keys, now)
+        {
+            // The pause lives in the Deployment; this is only when to look again.
+            engine.queue.add(key.clone(), after);
+        }
         let outcome = match planned.action {
             Action::UpToDate => {
                 engine
@@ -150,6 +160,7 @@ pub async fn reconcile(
             Action::Acknowledge => Outcome::Acknowledged,
             Action::Roll => Outcome::Rolled,
             Action::Restart => Outcome::Restarted,
+            Action::Resume => Outcome::Resumed,
         };
         if matches!(outcome, Outcome::Rolled | Outcome::Restarted) {
             let waited = engine.limiter.acquire(&key.namespace).await;
@@ -159,7 +170,9 @@ pub async fn reconcile(
         }
         match write(engine, &api, key, &object, &planned).await {
             Ok(()) => {
-                if outcome == Outcome::Acknowledged {
+                if outcome == Outcome::Resumed {
+                    tracing::info!(workload = %key, "pause period over: resumed");
+                } else if outcome == Outcome::Acknowledged {
                     tracing::info!(workload = %key, sources = ?planned.acknowledged.iter().map(ToString::to_string).collect::<Vec<_>>(), "adopted without a rollout");
                 } else {
                     reloaded(engine, key, &object, &planned, queued_at).await;
@@ -175,7 +188,7 @@ pub async fn reconcile(
                 return Ok(Outcome::Gone);
             }
             Err(error) => {
-                if outcome != Outcome::Acknowledged {
+                if matches!(outcome, Outcome::Rolled | Outcome::Restarted) {
                     failed(engine, key, &object, &error).await;
                 }
                 return Err(error.into());

@@ -230,3 +230,62 @@ async fn a_concurrent_writer_keeps_its_changes_and_the_final_stamp_is_current() 
         "the other writer's field survives"
     );
 }
+
+#[tokio::test]
+async fn a_pause_period_batches_changes_and_survives_a_restart() {
+    use reloader::core::vocabulary::defaults;
+    let f = Fixture::new("pause").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    f.deployment(
+        "app",
+        json!({defaults::AUTO: "true", defaults::PAUSE_PERIOD: "4s"}),
+        uses("cfg", "db"),
+    )
+    .await;
+    let mut first = Reloader::start(&f.ns.name, &[]);
+    f.wait_acknowledged("app").await;
+
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    wait_for(
+        &f.deployments,
+        "app",
+        "paused by the reloader",
+        |d: Option<&Deployment>| {
+            d.is_some_and(|d| {
+                d.spec.as_ref().and_then(|s| s.paused) == Some(true)
+                    && d.annotations().contains_key(defaults::PAUSED_AT)
+            })
+        },
+    )
+    .await;
+    // A second change within the period lands in the template but does not roll yet.
+    f.set_config_map("cfg", json!({"k": "v3"})).await;
+    let v3 = format!("configmap/cfg={}", sha1_hex(b"k=v3"));
+    eventually("the second change stamped", || async {
+        f.template_hashes("app")
+            .await?
+            .starts_with(&v3)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(f.revisions("app").await, 1, "paused: no rollout yet");
+
+    // The reloader restarts mid-pause; the new process resumes on time from the annotation.
+    first.kill();
+    let _second = Reloader::start(&f.ns.name, &[]);
+    wait_for(
+        &f.deployments,
+        "app",
+        "resumed",
+        |d: Option<&Deployment>| {
+            d.is_some_and(|d| {
+                // `paused: false` is the default, which the API server omits.
+                d.spec.as_ref().and_then(|s| s.paused) != Some(true)
+                    && !d.annotations().contains_key(defaults::PAUSED_AT)
+            })
+        },
+    )
+    .await;
+    f.wait_revisions("app", 2).await;
+}
