@@ -9,6 +9,7 @@
 //! - [`config`]: flags and environment, Stakater-compatible.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod config;
 pub mod core;
 pub mod engine;

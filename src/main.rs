@@ -201,6 +201,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         sources = ?options.source_kinds,
         "starting"
     );
+    let alerts = match settings.alerts.clone() {
+        Some(alert_settings) => Some(
+            reloader::alerts::start(alert_settings, metrics.clone()).map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     let engine = Engine::new(
         client,
         Store::default(),
@@ -208,6 +214,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         options,
         recorder,
         leader,
+        alerts,
     );
     let health = health::router(Health {
         metrics,

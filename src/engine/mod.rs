@@ -59,6 +59,7 @@ pub struct Engine {
     leader: signal::Receiver<bool>,
     selected_namespaces: RwLock<Option<BTreeSet<String>>>,
     first_queued: Mutex<HashMap<WorkloadKey, Instant>>,
+    pub alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Engine {
@@ -69,6 +70,7 @@ impl Engine {
         options: EngineOptions,
         recorder: Recorder,
         leader: signal::Receiver<bool>,
+        alerts: Option<crate::alerts::Alerts>,
     ) -> Arc<Self> {
         let limiter = RateLimiter::new(
             options.max_reloads_per_second,
@@ -90,6 +92,7 @@ impl Engine {
             leader,
             selected_namespaces: RwLock::new(selected),
             first_queued: Mutex::new(HashMap::new()),
+            alerts,
         })
     }
 

@@ -449,6 +449,17 @@ async fn reloaded(
         })
         .collect();
     tracing::info!(workload = %key, ?changes, "{message}");
+    if let Some(alerts) = &engine.alerts {
+        for change in &plan.changes {
+            alerts.send(crate::alerts::Alert {
+                source_name: change.source.name.clone(),
+                source_type: change.source.kind.stakater_type(),
+                namespace: key.namespace.clone(),
+                workload: key.name.clone(),
+                kind: key.kind.to_string(),
+            });
+        }
+    }
     let latency = queued_at.map(|t| t.elapsed().as_secs_f64());
     engine
         .metrics

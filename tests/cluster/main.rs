@@ -5,4 +5,5 @@ mod control_plane;
 mod engine;
 mod faults;
 mod kinds;
+mod observability;
 mod support;

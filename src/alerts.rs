@@ -1,0 +1,228 @@
+//! Reload alerts to Slack, Teams, Google Chat or a raw webhook (Stakater §4.4), sent by their
+//! own task so a slow or failing endpoint never holds up a reload, and retried with backoff.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::config::{AlertSettings, AlertSink};
+use crate::metrics::Metrics;
+
+/// Attempts per alert: the first plus retries after 1 s, 2 s and 4 s.
+const ATTEMPTS: u32 = 4;
+/// Alerts waiting to be sent; beyond this, new ones are dropped and counted.
+const BACKLOG: usize = 1024;
+
+/// What was reloaded, for the alert text.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    pub source_name: String,
+    pub source_type: &'static str,
+    pub namespace: String,
+    pub workload: String,
+    pub kind: String,
+}
+
+/// Stakater's text, `*`-emphasised, with the optional `ALERT_ADDITIONAL_INFO` prefix.
+pub fn message(alert: &Alert, additional_info: Option<&str>) -> String {
+    let text = format!(
+        "Reloader detected changes in *{}* of type *{}* in namespace *{}*. Hence reloaded *{}* of type *{}* in namespace *{}*",
+        alert.source_name,
+        alert.source_type,
+        alert.namespace,
+        alert.workload,
+        alert.kind,
+        alert.namespace
+    );
+    match additional_info {
+        Some(info) => format!("{info} : {text}"),
+        None => text,
+    }
+}
+
+/// The request body and content type for a sink.
+pub fn body(sink: AlertSink, text: &str) -> (&'static str, Vec<u8>) {
+    match sink {
+        AlertSink::Slack => (
+            "application/json",
+            json!({"attachments": [{"color": "good", "author_name": "Reloader", "text": text}]})
+                .to_string()
+                .into_bytes(),
+        ),
+        AlertSink::Teams | AlertSink::GChat => (
+            "application/json",
+            json!({"text": text}).to_string().into_bytes(),
+        ),
+        AlertSink::Raw => ("text/plain", text.replace('*', "").into_bytes()),
+    }
+}
+
+/// Which statuses count as delivered, per sink, as in Stakater. Redirects never do.
+pub fn delivered(sink: AlertSink, status: u16) -> bool {
+    match sink {
+        AlertSink::Teams | AlertSink::GChat => status == 200,
+        AlertSink::Slack | AlertSink::Raw => status < 300,
+    }
+}
+
+/// The handle the engine sends alerts through; `send` never waits.
+#[derive(Clone)]
+pub struct Alerts {
+    tx: mpsc::Sender<Alert>,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl Alerts {
+    pub fn send(&self, alert: Alert) {
+        if self.tx.try_send(alert).is_err() {
+            self.metrics
+                .alerts
+                .get_or_create(&vec![("result", "dropped".into())])
+                .inc();
+            tracing::warn!("alert backlog full; alert dropped");
+        }
+    }
+}
+
+/// Starts the sender task. Fails only on an unusable proxy URL or TLS setup.
+pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Result<Alerts, String> {
+    let (tx, rx) = mpsc::channel(BACKLOG);
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    match settings.proxy.clone() {
+        None => spawn(rx, settings, http, metrics.clone())?,
+        Some(proxy) => {
+            let uri = proxy
+                .parse()
+                .map_err(|e| format!("ALERT_WEBHOOK_PROXY {proxy:?}: {e}"))?;
+            spawn(rx, settings, Tunnel::new(uri, http), metrics.clone())?
+        }
+    }
+    Ok(Alerts { tx, metrics })
+}
+
+fn spawn<C>(
+    rx: mpsc::Receiver<Alert>,
+    settings: AlertSettings,
+    connector: C,
+    metrics: std::sync::Arc<Metrics>,
+) -> Result<(), String>
+where
+    C: tower::Service<hyper::Uri> + Clone + Send + Sync + 'static,
+    hyper_rustls::HttpsConnector<C>: Connect + Clone + Send + Sync + 'static,
+{
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("loading CA certificates for alerts: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    tokio::spawn(run(rx, settings, client, metrics));
+    Ok(())
+}
+
+async fn run<C>(
+    mut rx: mpsc::Receiver<Alert>,
+    settings: AlertSettings,
+    client: Client<C, Full<Bytes>>,
+    metrics: std::sync::Arc<Metrics>,
+) where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    while let Some(alert) = rx.recv().await {
+        let text = message(&alert, settings.additional_info.as_deref());
+        let (content_type, payload) = body(settings.sink, &text);
+        let mut outcome = "failed";
+        for attempt in 1..=ATTEMPTS {
+            let request = Request::post(settings.webhook_url.as_str())
+                .header("content-type", content_type)
+                .body(Full::new(Bytes::from(payload.clone())));
+            let request = match request {
+                Ok(r) => r,
+                Err(error) => {
+                    tracing::error!(%error, "ALERT_WEBHOOK_URL is not a valid URL; alert dropped");
+                    break;
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(15), client.request(request)).await {
+                Ok(Ok(response)) if delivered(settings.sink, response.status().as_u16()) => {
+                    outcome = "sent";
+                    break;
+                }
+                Ok(Ok(response)) => {
+                    tracing::warn!(status = %response.status(), attempt, "alert endpoint refused the alert");
+                }
+                Ok(Err(error)) => tracing::warn!(%error, attempt, "sending an alert failed"),
+                Err(_) => tracing::warn!(attempt, "sending an alert timed out"),
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+            }
+        }
+        metrics
+            .alerts
+            .get_or_create(&vec![("result", outcome.into())])
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> Alert {
+        Alert {
+            source_name: "db".into(),
+            source_type: "SECRET",
+            namespace: "shop".into(),
+            workload: "api".into(),
+            kind: "Deployment".into(),
+        }
+    }
+
+    #[test]
+    fn stakater_message_and_prefix() {
+        assert_eq!(
+            message(&alert(), None),
+            "Reloader detected changes in *db* of type *SECRET* in namespace *shop*. Hence reloaded *api* of type *Deployment* in namespace *shop*"
+        );
+        assert!(message(&alert(), Some("prod")).starts_with("prod : Reloader detected"));
+    }
+
+    #[test]
+    fn bodies_per_sink() {
+        let text = "a *b*";
+        let (ct, slack) = body(AlertSink::Slack, text);
+        assert_eq!(ct, "application/json");
+        let slack: serde_json::Value = serde_json::from_slice(&slack).unwrap();
+        assert_eq!(
+            slack,
+            json!({"attachments": [{"color": "good", "author_name": "Reloader", "text": "a *b*"}]})
+        );
+        let (_, teams) = body(AlertSink::Teams, text);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&teams).unwrap(),
+            json!({"text": "a *b*"})
+        );
+        assert_eq!(body(AlertSink::Raw, text), ("text/plain", b"a b".to_vec()));
+    }
+
+    #[test]
+    fn delivery_rules() {
+        assert!(delivered(AlertSink::Slack, 204));
+        assert!(!delivered(AlertSink::Slack, 302));
+        assert!(!delivered(AlertSink::Teams, 204));
+        assert!(delivered(AlertSink::GChat, 200));
+        assert!(!delivered(AlertSink::Raw, 500));
+    }
+}

@@ -1,0 +1,102 @@
+//! What operators see: the `Reloaded` Event on the workload and alerts delivered to a webhook,
+//! retried when the endpoint fails.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::{Value, json};
+
+use crate::engine::{Fixture, auto, uses};
+use crate::support::{Reloader, eventually};
+
+#[derive(Clone, Default)]
+struct Sink {
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+/// Fails the first delivery with a 500, accepts the rest.
+async fn hook(State(sink): State<Sink>, body: String) -> StatusCode {
+    let mut bodies = sink.bodies.lock().unwrap();
+    bodies.push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+    if bodies.len() == 1 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+#[tokio::test]
+async fn reloads_emit_an_event_and_a_retried_slack_alert() {
+    let f = Fixture::new("alerts").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    f.deployment("app", auto(), uses("cfg", "db")).await;
+
+    let sink = Sink::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route("/hook", post(hook))
+        .with_state(sink.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let reloader = Reloader::start_with(
+        crate::support::kubeconfig(),
+        &f.ns.name,
+        &[],
+        &[
+            ("ALERT_ON_RELOAD", "true"),
+            ("ALERT_SINK", "slack"),
+            ("ALERT_WEBHOOK_URL", &url),
+            ("ALERT_ADDITIONAL_INFO", "test-cluster"),
+        ],
+    );
+    f.wait_acknowledged("app").await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    f.wait_revisions("app", 2).await;
+
+    let bodies = eventually("a delivered alert", || async {
+        let bodies = sink.bodies.lock().unwrap().clone();
+        (bodies.len() >= 2).then_some(bodies)
+    })
+    .await;
+    let expected = format!(
+        "test-cluster : Reloader detected changes in *cfg* of type *CONFIGMAP* in namespace *{ns}*. \
+         Hence reloaded *app* of type *Deployment* in namespace *{ns}*",
+        ns = f.ns.name
+    );
+    let slack =
+        json!({"attachments": [{"color": "good", "author_name": "Reloader", "text": expected}]});
+    assert_eq!(
+        bodies,
+        vec![slack.clone(), slack],
+        "one failed attempt, one retry"
+    );
+    eventually("the alert counted as sent", || async {
+        (reloader.metric("reloader_alerts_total{result=\"sent\"}") == 1.0).then_some(())
+    })
+    .await;
+
+    let events: Api<Event> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let reloaded = eventually("a Reloaded event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("Reloaded"))
+    })
+    .await;
+    assert_eq!(reloaded.involved_object.kind.as_deref(), Some("Deployment"));
+    assert_eq!(reloaded.involved_object.name.as_deref(), Some("app"));
+    assert_eq!(reloaded.type_.as_deref(), Some("Normal"));
+    let note = reloaded.message.unwrap_or_default();
+    assert!(
+        note.starts_with("Changes detected in 'cfg' of type 'CONFIGMAP'"),
+        "{note}"
+    );
+    server.abort();
+}
