@@ -2,6 +2,7 @@
 //! (see `tools/cluster.sh`). `make test` provides the control plane.
 
 mod control_plane;
+mod crds;
 mod engine;
 mod faults;
 mod kinds;

@@ -1,0 +1,191 @@
+//! Workloads that are custom resources: Argo Rollouts (with and without
+//! `rollout-strategy: restart`) and OpenShift DeploymentConfigs, served here by stand-in CRDs
+//! with the real group, version and pod-template path (no Argo or OpenShift controller runs).
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, PostParams};
+use kube::{Api, Client};
+use reloader::core::hash::sha1_hex;
+use reloader::core::vocabulary::{defaults, fixed};
+use serde_json::{Value, json};
+
+use crate::engine::{Fixture, uses};
+use crate::support::{Reloader, eventually, wait_for};
+
+/// Creates (once per control plane) a namespaced CRD that keeps any fields.
+async fn ensure_crd(client: &Client, group: &str, kind: &str, plural: &str, version: &str) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = format!("{plural}.{group}");
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "versions": [{"name": version, "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    match crds.create(&PostParams::default(), &crd).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("creating CRD {name}: {e}"),
+    }
+    wait_for(
+        &crds,
+        &name,
+        "Established",
+        |c: Option<&CustomResourceDefinition>| {
+            c.and_then(|c| c.status.as_ref())
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                })
+        },
+    )
+    .await;
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: format!("{group}/{version}"),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+fn with_template(api_version: &str, kind: &str, name: &str, annotations: Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": api_version, "kind": kind,
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": name}},
+                 "spec": {"containers": [{"name": "app", "image": "registry.example/app:1", "envFrom": uses("cfg", "db")}]}}}
+    }))
+    .unwrap()
+}
+
+async fn value_at(api: &Api<DynamicObject>, name: &str, pointer: &str) -> Option<Value> {
+    let obj = api.get(name).await.ok()?;
+    serde_json::to_value(obj).ok()?.pointer(pointer).cloned()
+}
+
+#[tokio::test]
+async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
+    let f = Fixture::new("crds").await;
+    ensure_crd(&f.client, "argoproj.io", "Rollout", "rollouts", "v1alpha1").await;
+    ensure_crd(
+        &f.client,
+        "apps.openshift.io",
+        "DeploymentConfig",
+        "deploymentconfigs",
+        "v1",
+    )
+    .await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    let rollouts: Api<DynamicObject> = Api::namespaced_with(
+        f.client.clone(),
+        &f.ns.name,
+        &resource("argoproj.io", "v1alpha1", "Rollout", "rollouts"),
+    );
+    let configs: Api<DynamicObject> = Api::namespaced_with(
+        f.client.clone(),
+        &f.ns.name,
+        &resource(
+            "apps.openshift.io",
+            "v1",
+            "DeploymentConfig",
+            "deploymentconfigs",
+        ),
+    );
+    let pp = PostParams::default();
+    rollouts
+        .create(
+            &pp,
+            &with_template(
+                "argoproj.io/v1alpha1",
+                "Rollout",
+                "canary",
+                json!({defaults::AUTO: "true"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let restart = json!({defaults::AUTO: "true", fixed::ROLLOUT_STRATEGY: "restart"});
+    rollouts
+        .create(
+            &pp,
+            &with_template("argoproj.io/v1alpha1", "Rollout", "restarter", restart),
+        )
+        .await
+        .unwrap();
+    configs
+        .create(
+            &pp,
+            &with_template(
+                "apps.openshift.io/v1",
+                "DeploymentConfig",
+                "legacy",
+                json!({defaults::AUTO: "true"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let reloader = Reloader::start(&f.ns.name, &["--is-Argo-Rollouts=true"]);
+    let acked = "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes";
+    for (api, name) in [
+        (&rollouts, "canary"),
+        (&rollouts, "restarter"),
+        (&configs, "legacy"),
+    ] {
+        eventually(&format!("{name} acknowledged"), || async {
+            value_at(api, name, acked).await
+        })
+        .await;
+    }
+    let restarter_template = value_at(&rollouts, "restarter", "/spec/template").await;
+
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    let stamp = json!(format!(
+        "configmap/cfg={},secret/db={}",
+        sha1_hex(b"k=v2"),
+        sha1_hex(b"password=p")
+    ));
+    let template_hashes = "/spec/template/metadata/annotations/reloader.stakater.com~1hashes";
+    for (api, name) in [(&rollouts, "canary"), (&configs, "legacy")] {
+        eventually(&format!("{name} stamped"), || async {
+            (value_at(api, name, template_hashes).await? == stamp).then_some(())
+        })
+        .await;
+    }
+    // restart: spec.restartAt set, template untouched, hashes recorded on the metadata.
+    let restart_at = eventually("restartAt", || async {
+        value_at(&rollouts, "restarter", "/spec/restartAt").await
+    })
+    .await;
+    assert!(
+        restart_at.as_str().is_some_and(|t| t.ends_with('Z')),
+        "{restart_at}"
+    );
+    assert_eq!(
+        value_at(&rollouts, "restarter", "/spec/template").await,
+        restarter_template
+    );
+    assert_eq!(
+        value_at(&rollouts, "restarter", acked).await,
+        Some(stamp.clone())
+    );
+    reloader.settle(6.0).await;
+    assert_eq!(
+        reloader.metric("reloader_reconciles_total{outcome=\"restarted\"}"),
+        1.0
+    );
+    assert_eq!(
+        reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"),
+        2.0
+    );
+}
