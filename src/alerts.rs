@@ -1,5 +1,6 @@
-//! Reload alerts to Slack, Teams, Google Chat or a raw webhook (Stakater §4.4), sent by their
-//! own task so a slow or failing endpoint never holds up a reload, and retried with backoff.
+//! Outbound webhooks. Reload alerts to Slack, Teams, Google Chat or a raw webhook (Stakater
+//! §4.4), sent by their own task so a slow or failing endpoint never holds up a reload, and
+//! retried with backoff; and Stakater's `--webhook-url` notifications.
 
 use std::time::Duration;
 
@@ -95,9 +96,7 @@ impl Alerts {
 /// Starts the sender task. Fails only on an unusable proxy URL or TLS setup.
 pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Result<Alerts, String> {
     let (tx, rx) = mpsc::channel(BACKLOG);
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let http = http_connector();
     match settings.proxy.clone() {
         None => spawn(rx, settings, http, metrics.clone())?,
         Some(proxy) => {
@@ -110,6 +109,65 @@ pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Resul
     Ok(Alerts { tx, metrics })
 }
 
+type HttpsClient<C> = Client<hyper_rustls::HttpsConnector<C>, Full<Bytes>>;
+
+fn https_client<C>(connector: C) -> Result<HttpsClient<C>, String>
+where
+    C: tower::Service<hyper::Uri> + Clone + Send + Sync + 'static,
+    hyper_rustls::HttpsConnector<C>: Connect + Clone + Send + Sync + 'static,
+{
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("loading CA certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+fn http_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    http
+}
+
+/// Stakater's `--webhook-url` mode: a reload is announced with a fixed body instead of made.
+pub struct Notifier {
+    url: String,
+    client: HttpsClient<HttpConnector>,
+}
+
+impl Notifier {
+    pub fn new(url: &str) -> Result<Self, String> {
+        url.parse::<hyper::Uri>()
+            .map_err(|e| format!("--webhook-url {url:?}: {e}"))?;
+        Ok(Self {
+            url: url.to_string(),
+            client: https_client(http_connector())?,
+        })
+    }
+
+    /// POSTs `{"webhook":"update successful"}`; any status below 300 counts as delivered.
+    pub async fn notify(&self) -> Result<(), String> {
+        let request = Request::post(self.url.as_str())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"webhook":"update successful"}"#,
+            )))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(Duration::from_secs(15), self.client.request(request))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        if response.status().as_u16() < 300 {
+            Ok(())
+        } else {
+            Err(format!("the webhook answered {}", response.status()))
+        }
+    }
+}
+
 fn spawn<C>(
     rx: mpsc::Receiver<Alert>,
     settings: AlertSettings,
@@ -120,13 +178,7 @@ where
     C: tower::Service<hyper::Uri> + Clone + Send + Sync + 'static,
     hyper_rustls::HttpsConnector<C>: Connect + Clone + Send + Sync + 'static,
 {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| format!("loading CA certificates for alerts: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let client = https_client(connector)?;
     tokio::spawn(run(rx, settings, client, metrics));
     Ok(())
 }

@@ -759,6 +759,7 @@ impl Settings {
             strategy: self.strategy,
             reload_on_create: self.reload_on_create,
             reload_on_delete: self.reload_on_delete,
+            notify_only: self.webhook_url.is_some(),
         }
     }
 }
@@ -1384,6 +1385,7 @@ mod tests {
                 strategy: ReloadStrategy::Annotations,
                 reload_on_create: true,
                 reload_on_delete: true,
+                notify_only: false,
             }
         );
         let s = settings(&["--reload-on-create=True", "--is-Argo-Rollouts=1"]);

@@ -180,11 +180,10 @@ async fn leadership(
 async fn run(settings: Settings) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Some(url) = &settings.webhook_url {
-        anyhow::bail!(
-            "--webhook-url={url}: posting to a webhook instead of reloading is not implemented yet"
-        );
-    }
+    let notifier = match &settings.webhook_url {
+        Some(url) => Some(reloader::alerts::Notifier::new(url).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let client = kube_client(&settings).await?;
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
     let (leader, _lease_task) = leadership(&settings, &client).await?;
@@ -215,6 +214,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         recorder,
         leader,
         alerts,
+        notifier,
     );
     let health = health::router(Health {
         metrics,

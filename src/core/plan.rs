@@ -59,6 +59,9 @@ pub struct PlanOptions {
     pub reload_on_create: bool,
     /// `--reload-on-delete`: a recorded source disappearing rolls.
     pub reload_on_delete: bool,
+    /// Stakater's `--webhook-url` mode: a change is announced to a webhook instead of rolling;
+    /// the hashes are recorded on the workload metadata so each change is announced once.
+    pub notify_only: bool,
 }
 
 /// Why one source makes a workload roll.
@@ -90,6 +93,8 @@ pub enum Action {
     Restart,
     /// End a pause period the reloader started (see [`super::pause`]).
     Resume,
+    /// `--webhook-url` mode: announce the change; record the hashes in the metadata.
+    Notify,
 }
 
 #[derive(Clone, Debug)]
@@ -168,7 +173,10 @@ pub fn plan(
     let mut desired = workload.object.clone();
     let action = if !changes.is_empty() {
         let full = full_record(dependencies, current);
-        if restarts_instead(workload) {
+        if options.notify_only {
+            set_metadata_record(&mut desired, &full);
+            Action::Notify
+        } else if restarts_instead(workload) {
             set_metadata_record(&mut desired, &full);
             set_restart_at(&mut desired, now);
             Action::Restart
@@ -830,6 +838,31 @@ mod tests {
     }
 
     #[test]
+    fn notify_only_records_in_metadata_and_never_touches_the_template() {
+        let obj = app(WorkloadKind::Deployment);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(
+            WorkloadKind::Deployment,
+            &obj,
+            &v1,
+            ReloadStrategy::Annotations,
+        );
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let options = PlanOptions {
+            notify_only: true,
+            ..Default::default()
+        };
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &v2, options);
+        assert_eq!(p.action, Action::Notify);
+        assert_eq!(p.desired["spec"], admitted["spec"]);
+        let notified = apply(&admitted, &p.patch);
+        assert_eq!(
+            plan_for(WorkloadKind::Deployment, &notified, &v2, options).action,
+            Action::UpToDate
+        );
+    }
+
+    #[test]
     fn unparseable_record_counts_as_none() {
         let mut obj = app(WorkloadKind::Deployment);
         obj["spec"]["template"]["metadata"]["annotations"] =
@@ -876,6 +909,7 @@ mod tests {
                 env_strategy in any::<bool>(),
                 on_create in any::<bool>(),
                 on_delete in any::<bool>(),
+                notify in any::<bool>(),
                 template_cfg in record_state(),
                 template_db in record_state(),
                 acked_cfg in record_state(),
@@ -913,6 +947,7 @@ mod tests {
                     strategy: if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations },
                     reload_on_create: on_create,
                     reload_on_delete: on_delete,
+                    notify_only: notify,
                 };
 
                 let first = plan_for(kind, &obj, &current, options);

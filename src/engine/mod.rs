@@ -60,6 +60,8 @@ pub struct Engine {
     selected_namespaces: RwLock<Option<BTreeSet<String>>>,
     first_queued: Mutex<HashMap<WorkloadKey, Instant>>,
     pub alerts: Option<crate::alerts::Alerts>,
+    /// `--webhook-url`: announce changes instead of rolling.
+    pub notifier: Option<crate::alerts::Notifier>,
 }
 
 impl Engine {
@@ -71,6 +73,7 @@ impl Engine {
         recorder: Recorder,
         leader: signal::Receiver<bool>,
         alerts: Option<crate::alerts::Alerts>,
+        notifier: Option<crate::alerts::Notifier>,
     ) -> Arc<Self> {
         let limiter = RateLimiter::new(
             options.max_reloads_per_second,
@@ -93,6 +96,7 @@ impl Engine {
             selected_namespaces: RwLock::new(selected),
             first_queued: Mutex::new(HashMap::new()),
             alerts,
+            notifier,
         })
     }
 

@@ -34,6 +34,7 @@ pub enum Outcome {
     Rolled,
     Restarted,
     Resumed,
+    Notified,
     Gone,
     /// Not ours to touch (namespace ignored or not selected).
     Excluded,
@@ -49,6 +50,7 @@ impl Outcome {
             Outcome::Rolled => "rolled",
             Outcome::Restarted => "restarted",
             Outcome::Resumed => "resumed",
+            Outcome::Notified => "notified",
             Outcome::Gone => "gone",
             Outcome::Excluded => "excluded",
             Outcome::Invalid => "invalid",
@@ -62,6 +64,8 @@ pub enum ReconcileError {
     Api(#[from] kube::Error),
     #[error("still conflicting after {MAX_CONFLICTS} attempts")]
     Conflicts,
+    #[error("--webhook-url: {0}")]
+    Notify(String),
 }
 
 fn is_conflict(error: &kube::Error) -> bool {
@@ -161,7 +165,16 @@ pub async fn reconcile(
             Action::Roll => Outcome::Rolled,
             Action::Restart => Outcome::Restarted,
             Action::Resume => Outcome::Resumed,
+            Action::Notify => Outcome::Notified,
         };
+        if outcome == Outcome::Notified {
+            // At least once: announced before the hashes are recorded.
+            let notifier = engine
+                .notifier
+                .as_ref()
+                .ok_or_else(|| ReconcileError::Notify("no URL".into()))?;
+            notifier.notify().await.map_err(ReconcileError::Notify)?;
+        }
         if matches!(outcome, Outcome::Rolled | Outcome::Restarted) {
             let waited = engine.limiter.acquire(&key.namespace).await;
             if !waited.is_zero() {
@@ -170,7 +183,9 @@ pub async fn reconcile(
         }
         match write(engine, &api, key, &object, &planned).await {
             Ok(()) => {
-                if outcome == Outcome::Resumed {
+                if outcome == Outcome::Notified {
+                    tracing::info!(workload = %key, "{}; announced to --webhook-url", change_message(key, &planned));
+                } else if outcome == Outcome::Resumed {
                     tracing::info!(workload = %key, "pause period over: resumed");
                 } else if outcome == Outcome::Acknowledged {
                     tracing::info!(workload = %key, sources = ?planned.acknowledged.iter().map(ToString::to_string).collect::<Vec<_>>(), "adopted without a rollout");

@@ -100,3 +100,53 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
     );
     server.abort();
 }
+
+#[derive(Clone, Default)]
+struct Posts(Arc<Mutex<Vec<String>>>);
+
+async fn record(State(posts): State<Posts>, body: String) -> StatusCode {
+    posts.0.lock().unwrap().push(body);
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn webhook_url_mode_announces_each_change_once_and_rolls_nothing() {
+    let f = Fixture::new("notify").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"password": "p"})).await;
+    f.deployment("app", auto(), uses("cfg", "db")).await;
+    let posts = Posts::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "--webhook-url=http://{}/notify",
+        listener.local_addr().unwrap()
+    );
+    let router = Router::new()
+        .route("/notify", post(record))
+        .with_state(posts.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut first = Reloader::start(&f.ns.name, &[&url]);
+    f.wait_acknowledged("app").await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    eventually("the announcement", || async {
+        (posts.0.lock().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        posts.0.lock().unwrap()[0],
+        r#"{"webhook":"update successful"}"#
+    );
+    first.settle(3.0).await;
+    first.kill();
+    // Restarting announces nothing again, and nothing ever rolled.
+    let second = Reloader::start(&f.ns.name, &[&url]);
+    second.settle(1.0).await;
+    assert_eq!(
+        second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"),
+        1.0
+    );
+    assert_eq!(posts.0.lock().unwrap().len(), 1);
+    assert_eq!(f.revisions("app").await, 1);
+    server.abort();
+}
