@@ -11,7 +11,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
-use reloader::engine::{Engine, EngineOptions};
+use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
 use reloader::metrics::Metrics;
 use reloader::store::Store;
@@ -211,10 +211,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Store::default(),
         metrics.clone(),
         options,
-        recorder,
+        Outbound {
+            recorder,
+            alerts,
+            notifier,
+        },
         leader,
-        alerts,
-        notifier,
     );
     let health = health::router(Health {
         metrics,

@@ -45,6 +45,16 @@ pub struct EngineOptions {
     pub burst: u32,
 }
 
+/// Where the engine reports what it did, besides the workload itself.
+pub struct Outbound {
+    /// Kubernetes Events on the workload.
+    pub recorder: Recorder,
+    /// Chat/webhook alerts after each reload.
+    pub alerts: Option<crate::alerts::Alerts>,
+    /// `--webhook-url`: announce changes instead of rolling.
+    pub notifier: Option<crate::alerts::Notifier>,
+}
+
 /// The shared state of the engine's tasks.
 pub struct Engine {
     pub client: kube::Client,
@@ -70,11 +80,14 @@ impl Engine {
         store: Store,
         metrics: Arc<Metrics>,
         options: EngineOptions,
-        recorder: Recorder,
+        outbound: Outbound,
         leader: signal::Receiver<bool>,
-        alerts: Option<crate::alerts::Alerts>,
-        notifier: Option<crate::alerts::Notifier>,
     ) -> Arc<Self> {
+        let Outbound {
+            recorder,
+            alerts,
+            notifier,
+        } = outbound;
         let limiter = RateLimiter::new(
             options.max_reloads_per_second,
             options.max_reloads_per_second_per_namespace,
