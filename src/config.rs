@@ -7,70 +7,8 @@
 //! [`Settings::warnings`] for the binary to log once logging is set up, so that every
 //! configuration Stakater starts with, we start with too.
 //!
-//! # Differences from Stakater, flag by flag
-//!
-//! Syntax shared by every flag:
-//! - Boolean flags accept `--flag`, `--flag=true` and `--flag=false` (any Go `ParseBool` spelling),
-//!   as pflag does; `--flag false` with a space is rejected instead of becoming a stray argument.
-//! - List flags are comma-separated and may repeat (pflag `StringSlice`), including Go CSV quoting
-//!   (`--namespace-selector="\"a=b,c=d\""`, as the Helm chart writes it). Items are trimmed and
-//!   empty items dropped; Stakater kept spaces (` b` named no namespace).
-//!
-//! Stakater's flags:
-//! - `--auto-reload-all`: same.
-//! - `--configmap-annotation`, `--secret-annotation`, `--auto-annotation`,
-//!   `--configmap-auto-annotation`, `--secret-auto-annotation`, `--auto-search-annotation`,
-//!   `--search-match-annotation`, `--ignore-annotation`, `--pause-deployment-annotation`,
-//!   `--pause-deployment-time-annotation`: same; a key Kubernetes would reject also gets a warning.
-//! - `--reload-strategy`: default `annotations` instead of `env-vars` (docs/compatibility.md #1);
-//!   any value other than `env-vars`/`annotations` fails startup, as in Stakater.
-//! - `--reload-on-create`, `--reload-on-delete`: same string flags compared with `"true"`; a value
-//!   other than `true`/`false` also gets a warning. Semantics are state-based (compatibility #4).
-//! - `--sync-after-restart`: accepted and recorded; startup is always a level-triggered
-//!   reconcile that rolls only real changes (compatibility #3), so it adds no rollout storm.
-//! - `--enable-ha`: same, including the `POD_NAME`/`POD_NAMESPACE` requirement; the Lease name and
-//!   duration are configurable (`--lease-name`, `--lease-duration`).
-//! - `--is-Argo-Rollouts`: same string flag compared with `"true"` (plus the warning above).
-//! - `--resources-to-ignore`: same (case-insensitive, both kinds is an error); naming one kind
-//!   twice is accepted, where Stakater counted `configmaps,configmaps` as "both".
-//! - `--ignored-workload-types`: `jobs`/`cronjobs` also accepted case-insensitively.
-//! - `--namespaces`: same precedence over `KUBERNETES_NAMESPACE`; names must be valid namespace
-//!   names (Stakater started and then failed every list call).
-//! - `--namespaces-to-ignore`: same; honoured only when watching all namespaces (warning otherwise).
-//! - `--namespace-selector`: same syntax and global-only rule; terms are split outside
-//!   parentheses, validated with a one-line error, and `k==*` also means "key exists".
-//! - `--resource-label-selector`: same as `--namespace-selector`, in every mode.
-//! - `--webhook-url`: same (POST `{"webhook":"update successful"}` instead of reloading).
-//! - `--log-format`: same (`""` text, `json`); `text` is also accepted; anything else warns and
-//!   falls back to text, as Stakater does.
-//! - `--log-level`: same names (case-insensitive); `fatal` and `panic` log at error level and
-//!   never exit or panic; an unknown level warns and falls back to `info`, as Stakater does.
-//! - `--enable-pprof`, `--pprof-addr`: accepted and ignored with a warning (pprof is Go's).
-//! - `--enable-csi-integration`: same.
-//!
-//! Our flags (Stakater has none of these; each also reads the environment variable shown):
-//! - `--http-addr` (`RELOADER_HTTP_ADDR`, `0.0.0.0:9090`): health and metrics listener; Stakater's
-//!   is a fixed `:9090`. Go's `:port` form is accepted.
-//! - `--reload-window` (`RELOADER_RELOAD_WINDOW`, `2s`): changes to a workload's sources within the
-//!   window roll it once. Go duration syntax; `0` disables coalescing.
-//! - `--max-reloads-per-second` (`RELOADER_MAX_RELOADS_PER_SECOND`, 10) and
-//!   `--max-reloads-per-second-per-namespace` (`RELOADER_MAX_RELOADS_PER_SECOND_PER_NAMESPACE`, 5):
-//!   token-bucket rates; `--burst` (`RELOADER_BURST`, 50) is the capacity of each bucket.
-//! - `--workers` (`RELOADER_WORKERS`, 4): concurrent reconciles.
-//! - `--field-manager` (`RELOADER_FIELD_MANAGER`, `reloader`): server-side apply field manager.
-//! - `--lease-name` (`RELOADER_LEASE_NAME`, `stakater-reloader-lock`) and `--lease-duration`
-//!   (`RELOADER_LEASE_DURATION`, `15s`): HA Lease; renew deadline and retry period scale with the
-//!   duration (10 s and 2 s at the default, Stakater's values).
-//! - `--kubeconfig` (`RELOADER_KUBECONFIG`): kubeconfig path; without it, kube's inference
-//!   (`KUBECONFIG`, `~/.kube/config`, then in-cluster), Stakater's order.
-//!
-//! Environment variables (read through the lookup passed to [`Settings::from_cli`]):
-//! - `KUBERNETES_NAMESPACE`, `POD_NAME`, `POD_NAMESPACE`, `RELOADER_NAMESPACE`,
-//!   `RELOADER_DEPLOYMENT_NAME`, `METRICS_COUNT_BY_NAMESPACE=enabled`: same; values are trimmed and
-//!   empty counts as unset.
-//! - `ALERT_ON_RELOAD=true`, `ALERT_SINK`, `ALERT_WEBHOOK_URL`, `ALERT_WEBHOOK_PROXY`,
-//!   `ALERT_ADDITIONAL_INFO`: same; alerts on without a webhook URL warn once at startup (Stakater
-//!   logged an error on every reload), and an empty `ALERT_ADDITIONAL_INFO` adds no `" : "` prefix.
+//! Every flag and variable, with how it differs from Stakater, is documented in
+//! `docs/flags.md`.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
