@@ -36,12 +36,7 @@ pub struct Alert {
 pub fn message(alert: &Alert, additional_info: Option<&str>) -> String {
     let text = format!(
         "Reloader detected changes in *{}* of type *{}* in namespace *{}*. Hence reloaded *{}* of type *{}* in namespace *{}*",
-        alert.source_name,
-        alert.source_type,
-        alert.namespace,
-        alert.workload,
-        alert.kind,
-        alert.namespace
+        alert.source_name, alert.source_type, alert.namespace, alert.workload, alert.kind, alert.namespace
     );
     match additional_info {
         Some(info) => format!("{info} : {text}"),
@@ -58,10 +53,7 @@ pub fn body(sink: AlertSink, text: &str) -> (&'static str, Vec<u8>) {
                 .to_string()
                 .into_bytes(),
         ),
-        AlertSink::Teams | AlertSink::GChat => (
-            "application/json",
-            json!({"text": text}).to_string().into_bytes(),
-        ),
+        AlertSink::Teams | AlertSink::GChat => ("application/json", json!({"text": text}).to_string().into_bytes()),
         AlertSink::Raw => ("text/plain", text.replace('*', "").into_bytes()),
     }
 }
@@ -152,9 +144,7 @@ impl Notifier {
     pub async fn notify(&self) -> Result<(), String> {
         let request = Request::post(self.url.as_str())
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(
-                br#"{"webhook":"update successful"}"#,
-            )))
+            .body(Full::new(Bytes::from_static(br#"{"webhook":"update successful"}"#)))
             .map_err(|e| e.to_string())?;
         let response = tokio::time::timeout(Duration::from_secs(15), self.client.request(request))
             .await
@@ -221,10 +211,7 @@ async fn run<C>(
                 tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
             }
         }
-        metrics
-            .alerts
-            .get_or_create(&vec![("result", outcome.into())])
-            .inc();
+        metrics.alerts.get_or_create(&vec![("result", outcome.into())]).inc();
     }
 }
 

@@ -21,9 +21,7 @@ use thiserror::Error;
 use crate::core::decision::DecisionOptions;
 use crate::core::plan::{PlanOptions, ReloadStrategy};
 use crate::core::source::SourceKind;
-use crate::core::vocabulary::{
-    AnnotationKeys, defaults, is_dns_subdomain, parse_go_bool, parse_go_duration,
-};
+use crate::core::vocabulary::{AnnotationKeys, defaults, is_dns_subdomain, parse_go_bool, parse_go_duration};
 use crate::core::workload::WorkloadKind;
 
 /// Command-line flags: every flag of Stakater Reloader under its own name, type and default,
@@ -107,11 +105,7 @@ pub struct Cli {
     pub enable_ha: bool,
 
     /// Also roll Argo Rollouts ("true" to enable).
-    #[arg(
-        long = "is-Argo-Rollouts",
-        value_name = "STRING",
-        default_value = "false"
-    )]
+    #[arg(long = "is-Argo-Rollouts", value_name = "STRING", default_value = "false")]
     pub is_argo_rollouts: String,
 
     /// Source kinds not to watch: `configmaps` or `secrets` (not both).
@@ -176,12 +170,7 @@ pub struct Cli {
     pub http_addr: String,
 
     /// Changes to one workload's sources within this window roll it once (Go duration).
-    #[arg(
-        long,
-        env = "RELOADER_RELOAD_WINDOW",
-        value_name = "DURATION",
-        default_value = "2s"
-    )]
+    #[arg(long, env = "RELOADER_RELOAD_WINDOW", value_name = "DURATION", default_value = "2s")]
     pub reload_window: String,
 
     /// Rollouts started per second, cluster-wide.
@@ -499,24 +488,16 @@ impl Settings {
     pub fn from_cli(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut warnings = Vec::new();
         // Trimmed, and empty counts as unset.
-        let var = |key: &str| {
-            env(key)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |key: &str| env(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
 
         let annotation_keys = annotation_keys(&cli, &mut warnings);
 
-        let strategy = ReloadStrategy::from_flag(&cli.reload_strategy).ok_or_else(|| {
-            ConfigError::ReloadStrategy {
-                value: cli.reload_strategy.clone(),
-            }
+        let strategy = ReloadStrategy::from_flag(&cli.reload_strategy).ok_or_else(|| ConfigError::ReloadStrategy {
+            value: cli.reload_strategy.clone(),
         })?;
 
-        let reload_on_create =
-            exact_true("--reload-on-create", &cli.reload_on_create, &mut warnings);
-        let reload_on_delete =
-            exact_true("--reload-on-delete", &cli.reload_on_delete, &mut warnings);
+        let reload_on_create = exact_true("--reload-on-create", &cli.reload_on_create, &mut warnings);
+        let reload_on_delete = exact_true("--reload-on-delete", &cli.reload_on_delete, &mut warnings);
         let argo_rollouts = exact_true("--is-Argo-Rollouts", &cli.is_argo_rollouts, &mut warnings);
 
         let ignored_source_kinds = ignored_source_kinds(&cli.resources_to_ignore)?;
@@ -547,8 +528,7 @@ impl Settings {
             }
             None
         };
-        let resource_label_selector =
-            label_selector("--resource-label-selector", &cli.resource_label_selector)?;
+        let resource_label_selector = label_selector("--resource-label-selector", &cli.resource_label_selector)?;
 
         let webhook_url = Some(cli.webhook_url.trim().to_string()).filter(|u| !u.is_empty());
 
@@ -611,12 +591,10 @@ impl Settings {
         let pod_name = var("POD_NAME");
         let pod_namespace = var("POD_NAMESPACE");
         let leader_election = if cli.enable_ha {
-            let identity = pod_name
+            let identity = pod_name.clone().ok_or(ConfigError::HaEnvMissing { var: "POD_NAME" })?;
+            let lease_namespace = pod_namespace
                 .clone()
-                .ok_or(ConfigError::HaEnvMissing { var: "POD_NAME" })?;
-            let lease_namespace = pod_namespace.clone().ok_or(ConfigError::HaEnvMissing {
-                var: "POD_NAMESPACE",
-            })?;
+                .ok_or(ConfigError::HaEnvMissing { var: "POD_NAMESPACE" })?;
             Some(LeaderElection {
                 lease_name: cli.lease_name,
                 lease_namespace,
@@ -778,10 +756,7 @@ fn ignored_workload_kinds(values: &[String]) -> Result<BTreeSet<WorkloadKind>, C
         .collect()
 }
 
-fn watch_scope(
-    namespaces: &[String],
-    kubernetes_namespace: Option<String>,
-) -> Result<WatchScope, ConfigError> {
+fn watch_scope(namespaces: &[String], kubernetes_namespace: Option<String>) -> Result<WatchScope, ConfigError> {
     let listed = list_items("--namespaces", namespaces)?;
     let (origin, names) = if !listed.is_empty() {
         ("--namespaces", listed)
@@ -809,10 +784,8 @@ fn alerts(
         return None;
     }
     let Some(webhook_url) = var("ALERT_WEBHOOK_URL") else {
-        warnings.push(
-            "ALERT_ON_RELOAD is \"true\" but ALERT_WEBHOOK_URL is not set; no alerts will be sent"
-                .to_string(),
-        );
+        warnings
+            .push("ALERT_ON_RELOAD is \"true\" but ALERT_WEBHOOK_URL is not set; no alerts will be sent".to_string());
         return None;
     };
     Some(AlertSettings {
@@ -859,10 +832,7 @@ fn rate(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
     }
 }
 
-fn at_least_one<T: PartialOrd + From<u8> + ToString>(
-    flag: &'static str,
-    value: T,
-) -> Result<T, ConfigError> {
+fn at_least_one<T: PartialOrd + From<u8> + ToString>(flag: &'static str, value: T) -> Result<T, ConfigError> {
     if value >= T::from(1) {
         Ok(value)
     } else {
@@ -973,11 +943,7 @@ fn label_selector(flag: &'static str, values: &[String]) -> Result<Option<String
             reason,
         })?);
     }
-    Ok(if terms.is_empty() {
-        None
-    } else {
-        Some(terms.join(","))
-    })
+    Ok(if terms.is_empty() { None } else { Some(terms.join(",")) })
 }
 
 /// Splits a selector on the commas outside parentheses.
@@ -1077,9 +1043,7 @@ fn check_qualified_name(key: &str) -> Result<(), String> {
     let name = match key.split_once('/') {
         Some((prefix, name)) => {
             if !is_dns_subdomain(prefix) {
-                return Err(format!(
-                    "prefix {prefix:?} is not a lower-case DNS subdomain"
-                ));
+                return Err(format!("prefix {prefix:?} is not a lower-case DNS subdomain"));
             }
             name
         }
@@ -1152,10 +1116,7 @@ mod tests {
     }
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |key| map.get(key).cloned()
     }
 
@@ -1281,11 +1242,7 @@ mod tests {
         // An impossible key is accepted, as Stakater does, with a warning naming the flag.
         let s = settings(&["--auto-annotation=bad key"]);
         assert_eq!(s.annotation_keys.auto, "bad key");
-        assert!(
-            s.warnings[0].starts_with("--auto-annotation"),
-            "{:?}",
-            s.warnings
-        );
+        assert!(s.warnings[0].starts_with("--auto-annotation"), "{:?}", s.warnings);
     }
 
     #[test]
@@ -1364,10 +1321,7 @@ mod tests {
         assert_eq!(both, ConfigError::BothResourcesIgnored);
         assert!(both.to_string().contains("--resources-to-ignore"));
         assert_eq!(
-            error(&[
-                "--resources-to-ignore=secrets",
-                "--resources-to-ignore=configmaps"
-            ]),
+            error(&["--resources-to-ignore=secrets", "--resources-to-ignore=configmaps"]),
             ConfigError::BothResourcesIgnored
         );
         let unknown = error(&["--resources-to-ignore=deployments"]);
@@ -1405,22 +1359,13 @@ mod tests {
             assert!(e.to_string().contains("--enable-ha") && e.to_string().contains("POD_NAME"));
         }
         let e = settings_env(&["--enable-ha"], &[("POD_NAME", "r-0")]).unwrap_err();
-        assert_eq!(
-            e,
-            ConfigError::HaEnvMissing {
-                var: "POD_NAMESPACE"
-            }
-        );
+        assert_eq!(e, ConfigError::HaEnvMissing { var: "POD_NAMESPACE" });
         // Without HA the variables are optional and merely recorded.
         let s = settings_env(&[], &[("POD_NAME", "r-0")]).unwrap();
         assert_eq!(s.pod_name.as_deref(), Some("r-0"));
         assert!(!s.ha());
         let s = settings_env(
-            &[
-                "--enable-ha",
-                "--lease-name=my-lock",
-                "--lease-duration=30s",
-            ],
+            &["--enable-ha", "--lease-name=my-lock", "--lease-duration=30s"],
             &[("POD_NAME", "r-0"), ("POD_NAMESPACE", "ops")],
         )
         .unwrap();
@@ -1466,10 +1411,7 @@ mod tests {
                 assert_eq!(got.as_deref(), Some(want), "{flag} {flags:?}");
             }
         }
-        assert_eq!(
-            settings(&["--resource-label-selector="]).resource_label_selector,
-            None
-        );
+        assert_eq!(settings(&["--resource-label-selector="]).resource_label_selector, None);
     }
 
     #[test]
@@ -1491,10 +1433,7 @@ mod tests {
             "k=\"v\"x",
         ] {
             let e = error(&[&format!("--resource-label-selector={bad}")]);
-            assert!(
-                e.to_string().starts_with("--resource-label-selector"),
-                "{bad:?}: {e}"
-            );
+            assert!(e.to_string().starts_with("--resource-label-selector"), "{bad:?}: {e}");
         }
         match error(&["--namespace-selector==v"]) {
             ConfigError::Selector { flag, reason, .. } => {
@@ -1507,8 +1446,7 @@ mod tests {
 
     #[test]
     fn namespace_scope_precedence() {
-        let ns =
-            |names: &[&str]| WatchScope::Namespaces(names.iter().map(|n| n.to_string()).collect());
+        let ns = |names: &[&str]| WatchScope::Namespaces(names.iter().map(|n| n.to_string()).collect());
         // --namespaces first, repeated and comma-separated...
         let s = settings_env(
             &["--namespaces=b,a", "--namespaces", "c"],
@@ -1641,23 +1579,12 @@ mod tests {
     #[test]
     fn logging() {
         let s = settings(&["--log-format=json", "--log-level=WARNING"]);
-        assert_eq!(
-            (s.log_format, s.log_level),
-            (LogFormat::Json, LogLevel::Warn)
-        );
+        assert_eq!((s.log_format, s.log_level), (LogFormat::Json, LogLevel::Warn));
         assert_eq!(s.log_level.filter_directive(), "warn");
-        assert_eq!(
-            settings(&["--log-level=panic"])
-                .log_level
-                .filter_directive(),
-            "error"
-        );
+        assert_eq!(settings(&["--log-level=panic"]).log_level.filter_directive(), "error");
         // Stakater only warns about bad values; so do we.
         let s = settings(&["--log-format=xml", "--log-level=loud"]);
-        assert_eq!(
-            (s.log_format, s.log_level),
-            (LogFormat::Text, LogLevel::Info)
-        );
+        assert_eq!((s.log_format, s.log_level), (LogFormat::Text, LogLevel::Info));
         assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     }
 
@@ -1699,10 +1626,7 @@ mod tests {
         assert_eq!(s.field_manager, "me");
         assert_eq!(s.kubeconfig, Some(PathBuf::from("/tmp/kc")));
         assert_eq!(settings(&["--http-addr=:9091"]).http_addr.port(), 9091);
-        assert_eq!(
-            settings(&["--reload-window=0"]).reload_window,
-            Duration::ZERO
-        );
+        assert_eq!(settings(&["--reload-window=0"]).reload_window, Duration::ZERO);
 
         for (bad, flag) in [
             ("--http-addr=localhost", "--http-addr"),
@@ -1755,10 +1679,7 @@ mod tests {
     #[test]
     fn feature_flags_shape_the_decision_options() {
         let o = settings(&[]).decision_options();
-        assert!(
-            o.ignored_source_kinds
-                .contains(&SourceKind::SecretProviderClass)
-        );
+        assert!(o.ignored_source_kinds.contains(&SourceKind::SecretProviderClass));
         assert!(o.ignored_workload_kinds.contains(&WorkloadKind::Rollout));
         let o = settings(&[
             "--enable-csi-integration",

@@ -59,9 +59,7 @@ mod tests {
             .await
             .unwrap();
         let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
@@ -72,14 +70,8 @@ mod tests {
             metrics: Arc::new(Metrics::new(false)),
             ready: rx,
         });
-        assert_eq!(
-            get_status(&router, "/live").await,
-            (StatusCode::OK, "alive".into())
-        );
-        assert_eq!(
-            get_status(&router, "/ready").await.0,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(get_status(&router, "/live").await, (StatusCode::OK, "alive".into()));
+        assert_eq!(get_status(&router, "/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
         tx.send_replace(true);
         assert_eq!(get_status(&router, "/ready").await.0, StatusCode::OK);
         let (status, body) = get_status(&router, "/metrics").await;

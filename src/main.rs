@@ -29,10 +29,7 @@ fn main() -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("reloader: cannot start the async runtime: {error}");
@@ -49,9 +46,8 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELOADER_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive())
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELOADER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -64,8 +60,7 @@ fn init_tracing(settings: &Settings) {
 async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
     let config = match &settings.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
         }
         None => kube::Config::infer()
@@ -111,18 +106,14 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
         if api_exists(client, "argoproj.io/v1alpha1").await {
             workload_kinds.push(WorkloadKind::Rollout);
         } else {
-            tracing::warn!(
-                "--is-Argo-Rollouts is set but argoproj.io/v1alpha1 is not served; Rollouts are skipped"
-            );
+            tracing::warn!("--is-Argo-Rollouts is set but argoproj.io/v1alpha1 is not served; Rollouts are skipped");
         }
     }
     if api_exists(client, "apps.openshift.io/v1").await {
         workload_kinds.push(WorkloadKind::DeploymentConfig);
     }
     if settings.csi_integration {
-        tracing::warn!(
-            "--enable-csi-integration: SecretProviderClassPodStatus watching is not implemented yet"
-        );
+        tracing::warn!("--enable-csi-integration: SecretProviderClassPodStatus watching is not implemented yet");
     }
     EngineOptions {
         decision: settings.decision_options(),
@@ -156,16 +147,15 @@ async fn leadership(
         });
         return Ok((rx, Some(keep)));
     };
-    let manager =
-        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
-            .with_namespace(&election.lease_namespace)
-            .with_identity(&election.identity)
-            .with_duration(election.lease_duration.as_secs().max(1))
-            .with_grace(election.retry_period.as_secs().max(1))
-            .with_field_manager(settings.field_manager.clone())
-            .build()
-            .await
-            .context("setting up leader election")?;
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+        .with_namespace(&election.lease_namespace)
+        .with_identity(&election.identity)
+        .with_duration(election.lease_duration.as_secs().max(1))
+        .with_grace(election.retry_period.as_secs().max(1))
+        .with_field_manager(settings.field_manager.clone())
+        .build()
+        .await
+        .context("setting up leader election")?;
     let (rx, handle) = manager.watch().await;
     let task = tokio::spawn(async move {
         match handle.await {
@@ -201,9 +191,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         "starting"
     );
     let alerts = match settings.alerts.clone() {
-        Some(alert_settings) => Some(
-            reloader::alerts::start(alert_settings, metrics.clone()).map_err(anyhow::Error::msg)?,
-        ),
+        Some(alert_settings) => {
+            Some(reloader::alerts::start(alert_settings, metrics.clone()).map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
     let engine = Engine::new(

@@ -69,13 +69,8 @@ impl Metrics {
             family
         });
         let action = Family::<Labels, Counter>::default();
-        registry.register(
-            "action",
-            "Workload actions, by kind and result",
-            action.clone(),
-        );
-        let action_latency =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        registry.register("action", "Workload actions, by kind and result", action.clone());
+        let action_latency = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         registry.register(
             "action_latency_seconds",
             "Seconds from the source change to the completed reload",
@@ -88,11 +83,7 @@ impl Metrics {
             events_received.clone(),
         );
         let skipped = Family::<Labels, Counter>::default();
-        registry.register(
-            "skipped",
-            "Reconciles that wrote nothing, by reason",
-            skipped.clone(),
-        );
+        registry.register("skipped", "Reconciles that wrote nothing, by reason", skipped.clone());
         let workqueue_depth = Gauge::default();
         registry.register(
             "workqueue_depth",
@@ -100,11 +91,7 @@ impl Metrics {
             workqueue_depth.clone(),
         );
         let reconciles = Family::<Labels, Counter>::default();
-        registry.register(
-            "reconciles",
-            "Workload reconciles, by outcome",
-            reconciles.clone(),
-        );
+        registry.register("reconciles", "Workload reconciles, by outcome", reconciles.clone());
         let watch_errors = Family::<Labels, Counter>::default();
         registry.register(
             "watch_errors",
@@ -149,18 +136,12 @@ impl Metrics {
             .inc();
         if let Some(by_ns) = &self.reload_executed_by_namespace {
             by_ns
-                .get_or_create(&vec![
-                    ("success", success_label),
-                    ("namespace", namespace.into()),
-                ])
+                .get_or_create(&vec![("success", success_label), ("namespace", namespace.into())])
                 .inc();
         }
         let result = if success { "success" } else { "error" };
         self.action
-            .get_or_create(&vec![
-                ("workload_kind", kind.into()),
-                ("result", result.into()),
-            ])
+            .get_or_create(&vec![("workload_kind", kind.into()), ("result", result.into())])
             .inc();
         if let Some(seconds) = seconds {
             self.action_latency
@@ -170,9 +151,7 @@ impl Metrics {
     }
 
     pub fn outcome(&self, outcome: &str) {
-        self.reconciles
-            .get_or_create(&vec![("outcome", outcome.into())])
-            .inc();
+        self.reconciles.get_or_create(&vec![("outcome", outcome.into())]).inc();
     }
 
     /// The text exposition format.

@@ -126,8 +126,7 @@ impl Store {
                 continue;
             }
             map.retain(|source, _| {
-                let keep =
-                    source.kind != kind || seen.contains(&(namespace.clone(), source.clone()));
+                let keep = source.kind != kind || seen.contains(&(namespace.clone(), source.clone()));
                 if !keep {
                     changed.push((namespace.clone(), source.clone()));
                 }
@@ -173,9 +172,7 @@ impl Store {
         let gone: Vec<WorkloadKey> = inner
             .workloads
             .keys()
-            .filter(|k| {
-                k.kind == kind && scope.is_none_or(|s| s == k.namespace) && !keep.contains(*k)
-            })
+            .filter(|k| k.kind == kind && scope.is_none_or(|s| s == k.namespace) && !keep.contains(*k))
             .cloned()
             .collect();
         for key in &gone {
@@ -229,10 +226,7 @@ impl Inner {
     }
 
     fn set_entry(&mut self, key: &WorkloadKey, entry: IndexEntry) {
-        let old = self
-            .entries
-            .insert(key.clone(), entry.clone())
-            .unwrap_or_default();
+        let old = self.entries.insert(key.clone(), entry.clone()).unwrap_or_default();
         for source in old.sources.difference(&entry.sources) {
             let slot = (key.namespace.clone(), source.clone());
             if let Some(set) = self.dependents.get_mut(&slot) {
@@ -299,16 +293,10 @@ mod tests {
         let store = Store::default();
         store.index(&key("a"), entry(&["cfg"], false));
         store.index(&key("b"), entry(&["other"], false));
-        assert_eq!(
-            store.upsert_source("ns", cm("cfg", "v1")),
-            BTreeSet::from([key("a")])
-        );
+        assert_eq!(store.upsert_source("ns", cm("cfg", "v1")), BTreeSet::from([key("a")]));
         // Same content and annotations: nothing to do.
         assert!(store.upsert_source("ns", cm("cfg", "v1")).is_empty());
-        assert_eq!(
-            store.upsert_source("ns", cm("cfg", "v2")),
-            BTreeSet::from([key("a")])
-        );
+        assert_eq!(store.upsert_source("ns", cm("cfg", "v2")), BTreeSet::from([key("a")]));
         // Another namespace's source of the same name is someone else's.
         assert!(store.upsert_source("elsewhere", cm("cfg", "v1")).is_empty());
         assert_eq!(
@@ -358,18 +346,11 @@ mod tests {
         let affected = store.replace_sources(
             SourceKind::ConfigMap,
             Some("ns"),
-            vec![
-                ("ns".into(), cm("same", "1")),
-                ("ns".into(), cm("changed", "2")),
-            ],
+            vec![("ns".into(), cm("same", "1")), ("ns".into(), cm("changed", "2"))],
         );
         assert_eq!(affected, BTreeSet::from([key("b"), key("c")]));
         assert_eq!(store.sources("ns").map().len(), 2);
-        assert_eq!(
-            store.sources("other").map().len(),
-            1,
-            "outside the relist scope"
-        );
+        assert_eq!(store.sources("other").map().len(), 1, "outside the relist scope");
     }
 
     #[test]

@@ -3,17 +3,19 @@
 //! speaking HTTP/1.1 and h2 over rustls.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
@@ -60,9 +62,7 @@ impl CertificateAuthority {
     pub fn generate(common_name: &str, lifetime: Duration) -> Result<Self, TlsError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -78,11 +78,7 @@ impl CertificateAuthority {
     }
 
     /// A serving certificate for DNS names and IP addresses (`127.0.0.1`, `svc.ns.svc`).
-    pub fn issue_serving(
-        &self,
-        names: &[&str],
-        lifetime: Duration,
-    ) -> Result<ServingCertificate, TlsError> {
+    pub fn issue_serving(&self, names: &[&str], lifetime: Duration) -> Result<ServingCertificate, TlsError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         for name in names {
@@ -96,10 +92,9 @@ impl CertificateAuthority {
             };
             params.subject_alt_names.push(san);
         }
-        params.distinguished_name.push(
-            DnType::CommonName,
-            names.first().copied().unwrap_or("reloader"),
-        );
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or("reloader"));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         validity(&mut params, lifetime);
@@ -111,21 +106,61 @@ impl CertificateAuthority {
     }
 }
 
-/// A rustls server configuration for a PEM chain and key, offering h2 and HTTP/1.1.
-pub fn server_config(cert: &ServingCertificate) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain =
-        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Parses a PEM chain and key into what rustls serves.
+fn certified_key(cert: &ServingCertificate) -> Result<Arc<CertifiedKey>, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate);
     }
     let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    Ok(Arc::new(CertifiedKey::from_der(chain, key, &provider())?))
+}
+
+/// The serving certificate, swappable while serving: new handshakes get the new certificate,
+/// connections already established keep theirs, nothing restarts.
+#[derive(Debug)]
+pub struct ReloadableCert {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    pub fn new(cert: &ServingCertificate) -> Result<Arc<Self>, TlsError> {
+        Ok(Arc::new(Self {
+            current: RwLock::new(certified_key(cert)?),
+        }))
+    }
+
+    /// Replaces the certificate; a bad one is rejected and the old one keeps serving.
+    pub fn replace(&self, cert: &ServingCertificate) -> Result<(), TlsError> {
+        let key = certified_key(cert)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// A TLS 1.2+ server configuration offering h2 and HTTP/1.1, serving `cert`.
+pub fn server_config_with(cert: Arc<ReloadableCert>) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A server configuration for a fixed certificate.
+pub fn server_config(cert: &ServingCertificate) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_with(ReloadableCert::new(cert)?)
 }
 
 /// Serves `router` over TLS on `listener` until the task is dropped. A failed handshake or a
@@ -143,17 +178,24 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: axu
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(error) => {
+            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "TLS handshake failed");
                     return;
                 }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
             };
-            if let Err(error) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client that never finishes its headers must not hold a connection forever.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10));
+            if let Err(error) = builder.serve_connection(TokioIo::new(tls), service).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
@@ -172,10 +214,24 @@ mod tests {
             .issue_serving(&["127.0.0.1", "reloader.ns.svc"], Duration::from_secs(3600))
             .unwrap();
         let config = server_config(&serving).unwrap();
-        assert_eq!(
-            config.alpn_protocols,
-            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-        );
+        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn a_bad_replacement_keeps_the_old_certificate() {
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60)).unwrap();
+        let good = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(60)).unwrap();
+        let cert = ReloadableCert::new(&good).unwrap();
+        let before = cert.current.read().unwrap().cert.clone();
+        let bad = ServingCertificate {
+            cert_pem: "nope".into(),
+            key_pem: "nope".into(),
+        };
+        assert!(cert.replace(&bad).is_err());
+        assert_eq!(cert.current.read().unwrap().cert, before);
+        let next = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(60)).unwrap();
+        cert.replace(&next).unwrap();
+        assert_ne!(cert.current.read().unwrap().cert, before);
     }
 
     #[test]

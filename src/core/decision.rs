@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::references::{Reference, first_container, references};
 use super::source::{SourceKind, SourceRef, SourceView};
 use super::vocabulary::{
-    AnnotationKeys, NameRegexList, ValueError, is_exact_true, parse_go_bool, parse_name_list,
-    parse_name_regex_list,
+    AnnotationKeys, NameRegexList, ValueError, is_exact_true, parse_go_bool, parse_name_list, parse_name_regex_list,
 };
 use super::workload::{Workload, WorkloadError, WorkloadKind};
 
@@ -116,11 +115,7 @@ impl KindPolicy {
             typed_auto: truthy(&a.typed_auto),
             auto_unset: unset(&a.auto) && unset(&a.typed_auto),
             search: is_exact_true(a.search.as_deref()),
-            exclude: a
-                .exclude
-                .as_deref()
-                .map(parse_name_list)
-                .unwrap_or_default(),
+            exclude: a.exclude.as_deref().map(parse_name_list).unwrap_or_default(),
         }
     }
 
@@ -141,11 +136,7 @@ impl KindPolicy {
         if name.is_empty() || self.exclude.contains(name) {
             return None;
         }
-        if is_exact_true(
-            source_annotations
-                .get(&options.keys.ignore)
-                .map(String::as_str),
-        ) {
+        if is_exact_true(source_annotations.get(&options.keys.ignore).map(String::as_str)) {
             return None;
         }
         if let Some(p) = self.reload.matches(name) {
@@ -153,13 +144,7 @@ impl KindPolicy {
                 pattern: p.item.clone(),
             });
         }
-        if self.search
-            && is_exact_true(
-                source_annotations
-                    .get(&options.keys.match_)
-                    .map(String::as_str),
-            )
-        {
+        if self.search && is_exact_true(source_annotations.get(&options.keys.match_).map(String::as_str)) {
             return Some(Trigger::SearchMatch);
         }
         if self.auto {
@@ -226,9 +211,7 @@ pub fn should_reload(
     source_annotations: &BTreeMap<String, String>,
     options: &DecisionOptions,
 ) -> Result<Option<Dependency>, WorkloadError> {
-    if options.ignored_workload_kinds.contains(&workload.kind)
-        || options.ignored_source_kinds.contains(&source.kind)
-    {
+    if options.ignored_workload_kinds.contains(&workload.kind) || options.ignored_source_kinds.contains(&source.kind) {
         return Ok(None);
     }
     let metadata = workload.annotations();
@@ -316,10 +299,7 @@ pub fn dependencies(
         }
 
         for source in candidates {
-            let annotations = existing
-                .get(&source)
-                .map(|s| &s.annotations)
-                .unwrap_or(&no_annotations);
+            let annotations = existing.get(&source).map(|s| &s.annotations).unwrap_or(&no_annotations);
             let Some(trigger) = policy.trigger(options, &source.name, annotations) else {
                 continue;
             };
@@ -361,21 +341,13 @@ mod tests {
         }
     }
 
-    fn deps_of(
-        object: &Value,
-        existing: &[SourceState],
-        options: &DecisionOptions,
-    ) -> Vec<(String, Trigger)> {
-        dependencies(
-            &Workload::new(WorkloadKind::Deployment, object),
-            existing,
-            options,
-        )
-        .unwrap()
-        .dependencies
-        .into_iter()
-        .map(|d| (d.source.to_string(), d.trigger))
-        .collect()
+    fn deps_of(object: &Value, existing: &[SourceState], options: &DecisionOptions) -> Vec<(String, Trigger)> {
+        dependencies(&Workload::new(WorkloadKind::Deployment, object), existing, options)
+            .unwrap()
+            .dependencies
+            .into_iter()
+            .map(|d| (d.source.to_string(), d.trigger))
+            .collect()
     }
 
     fn decide(object: &Value, source: &SourceState, options: &DecisionOptions) -> Option<Trigger> {
@@ -398,11 +370,7 @@ mod tests {
 
     #[test]
     fn auto_reloads_on_referenced_sources_only() {
-        let w = deployment(
-            json!({defaults::AUTO: "true"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         let o = DecisionOptions::default();
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
         assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::Auto));
@@ -419,11 +387,7 @@ mod tests {
         let o = DecisionOptions::default();
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::TypedAuto));
         assert_eq!(decide(&w, &secret("db"), &o), None);
-        let w = deployment(
-            json!({defaults::SECRET_AUTO: "true"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({defaults::SECRET_AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert_eq!(decide(&w, &cm("cfg"), &o), None);
         assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::TypedAuto));
     }
@@ -465,20 +429,14 @@ mod tests {
         let o = DecisionOptions::default();
         assert_eq!(
             decide(&w, &cm("cfg"), &o),
-            Some(Trigger::Named {
-                pattern: "cfg".into()
-            })
+            Some(Trigger::Named { pattern: "cfg".into() })
         );
         assert_eq!(decide(&w, &secret("db"), &o), None);
     }
 
     #[test]
     fn search_needs_match_on_the_source() {
-        let w = deployment(
-            json!({defaults::SEARCH: "true"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({defaults::SEARCH: "true"}), json!({}), uses_cm_and_secret());
         let o = DecisionOptions::default();
         let matched = state(SourceKind::ConfigMap, "cfg", &[(defaults::MATCH, "true")]);
         assert_eq!(decide(&w, &matched, &o), Some(Trigger::SearchMatch));
@@ -521,11 +479,7 @@ mod tests {
     fn template_fallback_is_all_or_nothing_per_kind() {
         let o = DecisionOptions::default();
         // Only the template carries keys: they are read.
-        let w = deployment(
-            json!({}),
-            json!({defaults::AUTO: "true"}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({}), json!({defaults::AUTO: "true"}), uses_cm_and_secret());
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
         // A secret key on the metadata masks the template for secrets only.
         let w = deployment(
@@ -554,11 +508,7 @@ mod tests {
         let plain = deployment(json!({}), json!({}), uses_cm_and_secret());
         assert_eq!(decide(&plain, &cm("cfg"), &o), Some(Trigger::AutoReloadAll));
         assert_eq!(decide(&plain, &cm("unused"), &o), None);
-        let opted_out = deployment(
-            json!({defaults::AUTO: "false"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let opted_out = deployment(json!({defaults::AUTO: "false"}), json!({}), uses_cm_and_secret());
         assert_eq!(decide(&opted_out, &cm("cfg"), &o), None);
         // Stakater quirk kept: typed auto for the other kind does not opt out.
         let cm_only = deployment(
@@ -566,21 +516,14 @@ mod tests {
             json!({}),
             uses_cm_and_secret(),
         );
-        assert_eq!(
-            decide(&cm_only, &secret("db"), &o),
-            Some(Trigger::AutoReloadAll)
-        );
+        assert_eq!(decide(&cm_only, &secret("db"), &o), Some(Trigger::AutoReloadAll));
     }
 
     #[test]
     fn ignored_kinds() {
         let mut o = DecisionOptions::default();
         o.ignored_source_kinds.insert(SourceKind::Secret);
-        let w = deployment(
-            json!({defaults::AUTO: "true"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert_eq!(decide(&w, &secret("db"), &o), None);
         assert!(decide(&w, &cm("cfg"), &o).is_some());
         let mut o = DecisionOptions::default();
@@ -665,11 +608,7 @@ mod tests {
     fn ignored_workload_kind_has_no_dependencies() {
         let mut o = DecisionOptions::default();
         o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
-        let w = deployment(
-            json!({defaults::AUTO: "true"}),
-            json!({}),
-            uses_cm_and_secret(),
-        );
+        let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert!(deps_of(&w, &[cm("cfg")], &o).is_empty());
     }
 }

@@ -18,11 +18,8 @@ impl ContentHash {
 
     /// Accepts only what [`sha1_hex`] produces: 40 lower-case hex digits.
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 40
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| Self(text.to_string()))
+        (text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| Self(text.to_string()))
     }
 }
 
@@ -62,15 +59,8 @@ pub fn configmap_hash<'a>(
     binary_data: impl IntoIterator<Item = (&'a String, &'a [u8])>,
 ) -> ContentHash {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut entries: Vec<Vec<u8>> = data
-        .into_iter()
-        .map(|(k, v)| entry(k, v.as_bytes()))
-        .collect();
-    entries.extend(
-        binary_data
-            .into_iter()
-            .map(|(k, v)| entry(k, b64.encode(v).as_bytes())),
-    );
+    let mut entries: Vec<Vec<u8>> = data.into_iter().map(|(k, v)| entry(k, v.as_bytes())).collect();
+    entries.extend(binary_data.into_iter().map(|(k, v)| entry(k, b64.encode(v).as_bytes())));
     hash_entries(entries)
 }
 
@@ -100,10 +90,7 @@ pub fn configmap_hash_of(
 ) -> ContentHash {
     configmap_hash(
         data.into_iter().flatten(),
-        binary_data
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k, v.as_slice())),
+        binary_data.into_iter().flatten().map(|(k, v)| (k, v.as_slice())),
     )
 }
 
@@ -117,10 +104,7 @@ mod tests {
     use super::*;
 
     fn map<V: Clone>(pairs: &[(&str, V)]) -> BTreeMap<String, V> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 
     #[test]
@@ -134,11 +118,7 @@ mod tests {
             "dc30e0faa89a70dec1033016a2309bbeb9efcbd0"
         );
         assert_eq!(
-            configmap_hash_of(
-                Some(&map(&[("a", "1".to_string()), ("b", "2".to_string())])),
-                None
-            )
-            .as_str(),
+            configmap_hash_of(Some(&map(&[("a", "1".to_string()), ("b", "2".to_string())])), None).as_str(),
             "f83e99e324ba68ccc373a58ef1eb42f8ab88646a"
         );
         assert_eq!(
@@ -181,10 +161,7 @@ mod tests {
     #[test]
     fn entries_sort_bytewise_like_go() {
         // "a=2" < "a_=1" bytewise ('=' is 0x3d, '_' is 0x5f).
-        let h = configmap_hash_of(
-            Some(&map(&[("a_", "1".to_string()), ("a", "2".to_string())])),
-            None,
-        );
+        let h = configmap_hash_of(Some(&map(&[("a_", "1".to_string()), ("a", "2".to_string())])), None);
         assert_eq!(h, sha1_hex(b"a=2;a_=1"));
     }
 

@@ -4,6 +4,7 @@
 
 pub mod decision;
 pub mod hash;
+pub mod lint;
 pub mod pause;
 pub mod plan;
 pub mod references;

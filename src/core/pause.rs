@@ -32,11 +32,7 @@ pub fn apply_pause(
         .get(&keys.pause_period)
         .and_then(|v| parse_go_duration(&keys.pause_period, v).ok())
         .filter(|p| !p.is_zero());
-    let spec_paused = workload
-        .object
-        .pointer("/spec/paused")
-        .and_then(Value::as_bool)
-        == Some(true);
+    let spec_paused = workload.object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
     let paused_at = annotations.get(&keys.paused_at);
 
     let recheck = match (paused_at, period) {
@@ -138,12 +134,7 @@ mod tests {
         let obj = deployment(json!({defaults::PAUSE_PERIOD: "5m"}), false);
         let mut plan = plan_of(&obj, Action::Roll);
         let w = Workload::new(WorkloadKind::Deployment, &obj);
-        let recheck = apply_pause(
-            &mut plan,
-            &w,
-            &AnnotationKeys::default(),
-            at("2026-11-26T10:00:00Z"),
-        );
+        let recheck = apply_pause(&mut plan, &w, &AnnotationKeys::default(), at("2026-11-26T10:00:00Z"));
         assert_eq!(recheck, Some(Duration::from_secs(300)));
         assert_eq!(plan.desired["spec"]["paused"], json!(true));
         assert_eq!(
@@ -169,10 +160,7 @@ mod tests {
         assert!(rolling.patch.0.is_empty(), "stays paused; no second pause");
 
         let mut due = plan_of(&obj, Action::UpToDate);
-        assert_eq!(
-            apply_pause(&mut due, &w, &keys, at("2026-11-26T10:05:00Z")),
-            None
-        );
+        assert_eq!(apply_pause(&mut due, &w, &keys, at("2026-11-26T10:05:00Z")), None);
         assert_eq!(due.action, Action::Resume);
         assert_eq!(due.desired["spec"]["paused"], json!(false));
         assert!(
@@ -184,10 +172,7 @@ mod tests {
         // After the resume is applied, nothing more to do.
         let w = Workload::new(WorkloadKind::Deployment, &due.desired);
         let mut again = plan_of(&due.desired, Action::UpToDate);
-        assert_eq!(
-            apply_pause(&mut again, &w, &keys, at("2026-11-26T10:06:00Z")),
-            None
-        );
+        assert_eq!(apply_pause(&mut again, &w, &keys, at("2026-11-26T10:06:00Z")), None);
         assert!(again.patch.0.is_empty());
         assert_eq!(again.action, Action::UpToDate);
     }
@@ -198,12 +183,7 @@ mod tests {
         let w = Workload::new(WorkloadKind::Deployment, &obj);
         let mut plan = plan_of(&obj, Action::Roll);
         assert_eq!(
-            apply_pause(
-                &mut plan,
-                &w,
-                &AnnotationKeys::default(),
-                at("2026-11-26T10:00:00Z")
-            ),
+            apply_pause(&mut plan, &w, &AnnotationKeys::default(), at("2026-11-26T10:00:00Z")),
             None
         );
         assert!(plan.patch.0.is_empty());
@@ -221,10 +201,7 @@ mod tests {
         ] {
             let w = Workload::new(WorkloadKind::Deployment, &obj);
             let mut plan = plan_of(&obj, Action::UpToDate);
-            assert_eq!(
-                apply_pause(&mut plan, &w, &keys, at("2026-11-26T10:00:01Z")),
-                None
-            );
+            assert_eq!(apply_pause(&mut plan, &w, &keys, at("2026-11-26T10:00:01Z")), None);
             assert_eq!(plan.action, Action::Resume, "{obj}");
         }
     }
@@ -235,17 +212,11 @@ mod tests {
         let obj = deployment(json!({defaults::PAUSE_PERIOD: "5m"}), false);
         let sts = Workload::new(WorkloadKind::StatefulSet, &obj);
         let mut plan = plan_of(&obj, Action::Roll);
-        assert_eq!(
-            apply_pause(&mut plan, &sts, &keys, at("2026-11-26T10:00:00Z")),
-            None
-        );
+        assert_eq!(apply_pause(&mut plan, &sts, &keys, at("2026-11-26T10:00:00Z")), None);
         let bad = deployment(json!({defaults::PAUSE_PERIOD: "five minutes"}), false);
         let w = Workload::new(WorkloadKind::Deployment, &bad);
         let mut plan = plan_of(&bad, Action::Roll);
-        assert_eq!(
-            apply_pause(&mut plan, &w, &keys, at("2026-11-26T10:00:00Z")),
-            None
-        );
+        assert_eq!(apply_pause(&mut plan, &w, &keys, at("2026-11-26T10:00:00Z")), None);
         assert!(plan.patch.0.is_empty());
     }
 }

@@ -151,9 +151,9 @@ pub fn plan(
                     None
                 }
             }
-            (Some(Observed::Hash(from)), Observed::Absent) => options
-                .reload_on_delete
-                .then(|| Change::Deleted { from: from.clone() }),
+            (Some(Observed::Hash(from)), Observed::Absent) => {
+                options.reload_on_delete.then(|| Change::Deleted { from: from.clone() })
+            }
             (Some(Observed::Hash(from)), Observed::Hash(to)) => Some(Change::Changed {
                 from: from.clone(),
                 to: to.clone(),
@@ -181,20 +181,12 @@ pub fn plan(
             set_restart_at(&mut desired, now);
             Action::Restart
         } else {
-            write_template_stamp(
-                &mut desired,
-                workload.kind,
-                dependencies,
-                &full,
-                options.strategy,
-            );
+            write_template_stamp(&mut desired, workload.kind, dependencies, &full, options.strategy);
             Action::Roll
         }
     } else if !acks.is_empty() {
         let mut record = acknowledged_before;
-        record
-            .0
-            .retain(|s, _| dependencies.iter().any(|d| &d.source == s));
+        record.0.retain(|s, _| dependencies.iter().any(|d| &d.source == s));
         record.0.extend(acks.clone());
         set_metadata_record(&mut desired, &record);
         Action::Acknowledge
@@ -231,6 +223,66 @@ pub fn stamped(
     Ok(desired)
 }
 
+/// What the mutating webhook admits. An update whose pod template differs from the old one only
+/// in stamps (a re-apply or `kubectl replace` of a manifest without them, a label or scale
+/// change) keeps the old template exactly, and the acknowledged record, so it never rolls. A
+/// new workload, or a changed template (which rolls anyway), is stamped with the current hashes.
+pub fn admitted(
+    new: &Workload<'_>,
+    old: Option<&Workload<'_>>,
+    dependencies: &[Dependency],
+    current: &(impl SourceView + ?Sized),
+    strategy: ReloadStrategy,
+) -> Result<Value, PlanError> {
+    let new_template = new.template()?;
+    if let Some(old) = old.filter(|o| o.kind == new.kind)
+        && let Ok(old_template) = old.template()
+        && without_stamps(new_template) == without_stamps(old_template)
+    {
+        let mut desired = new.object.clone();
+        if let Some(slot) = desired.pointer_mut(new.kind.template_pointer()) {
+            *slot = old_template.clone();
+        }
+        let new_record = new.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
+        let old_record = old.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
+        if new_record.is_none() && old_record.is_some() {
+            set_annotation(&mut desired, "/metadata", fixed::ACKNOWLEDGED_HASHES, old_record);
+        }
+        return Ok(desired);
+    }
+    stamped(new, dependencies, current, strategy)
+}
+
+/// A pod template with every reloader stamp removed (hash annotation, stamp-shaped env vars),
+/// and the maps and lists that held only stamps dropped, for comparing what a person wrote.
+pub fn without_stamps(template: &Value) -> Value {
+    let mut t = template.clone();
+    if let Some(metadata) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(map) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {
+            map.remove(fixed::TEMPLATE_HASHES);
+            if map.is_empty() {
+                metadata.remove("annotations");
+            }
+        }
+        if metadata.is_empty()
+            && let Some(obj) = t.as_object_mut()
+        {
+            obj.remove("metadata");
+        }
+    }
+    if let Some(containers) = t.pointer_mut("/spec/containers").and_then(Value::as_array_mut) {
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+                env.retain(|e| !e.get("name").and_then(Value::as_str).is_some_and(is_stamp_env_var));
+                if env.is_empty() {
+                    c.remove("env");
+                }
+            }
+        }
+    }
+    t
+}
+
 fn observed(current: &(impl SourceView + ?Sized), source: &SourceRef) -> Observed {
     current
         .content_hash(source)
@@ -251,15 +303,12 @@ fn restarts_instead(workload: &Workload<'_>) -> bool {
         && workload
             .annotations()
             .get(fixed::ROLLOUT_STRATEGY)
-            .is_some_and(|v| {
-                parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart)
-            })
+            .is_some_and(|v| parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart))
 }
 
 /// A hash annotation that does not parse counts as no record, so the next write replaces it.
 fn parse_or_empty(text: Option<&String>) -> HashRecord {
-    text.and_then(|t| HashRecord::parse(t).ok())
-        .unwrap_or_default()
+    text.and_then(|t| HashRecord::parse(t).ok()).unwrap_or_default()
 }
 
 fn metadata_record(workload: &Workload<'_>) -> HashRecord {
@@ -419,13 +468,8 @@ fn write_template_stamp(
 fn write_env_stamps(containers: &mut [Value], dependencies: &[Dependency], full: &HashRecord) {
     let mut wanted: BTreeMap<(String, String), String> = BTreeMap::new();
     for dep in dependencies {
-        if let (Some(container), Some(Observed::Hash(h))) =
-            (&dep.container, full.0.get(&dep.source))
-        {
-            wanted.insert(
-                (container.clone(), env_var_name(&dep.source)),
-                h.to_string(),
-            );
+        if let (Some(container), Some(Observed::Hash(h))) = (&dep.container, full.0.get(&dep.source)) {
+            wanted.insert((container.clone(), env_var_name(&dep.source)), h.to_string());
         }
     }
     for c in containers.iter_mut() {
@@ -488,10 +532,7 @@ mod tests {
         let mut obj = json!({"apiVersion": "apps/v1", "kind": kind.to_string(),
                              "metadata": {"name": "app", "namespace": "ns", "annotations": {defaults::AUTO: "true"}},
                              "spec": {}});
-        let template_parent = object_at(
-            &mut obj,
-            kind.template_pointer().trim_end_matches("/template"),
-        );
+        let template_parent = object_at(&mut obj, kind.template_pointer().trim_end_matches("/template"));
         template_parent.insert("template".into(), pod);
         obj
     }
@@ -508,20 +549,13 @@ mod tests {
     }
 
     fn hashes(pairs: &[(SourceRef, &str)]) -> Current {
-        pairs
-            .iter()
-            .map(|(s, c)| source(s, sha1_hex(c.as_bytes())))
-            .collect()
+        pairs.iter().map(|(s, c)| source(s, sha1_hex(c.as_bytes()))).collect()
     }
 
     fn deps(kind: WorkloadKind, obj: &Value, current: &Current) -> Vec<Dependency> {
-        dependencies(
-            &Workload::new(kind, obj),
-            current,
-            &DecisionOptions::default(),
-        )
-        .unwrap()
-        .dependencies
+        dependencies(&Workload::new(kind, obj), current, &DecisionOptions::default())
+            .unwrap()
+            .dependencies
     }
 
     fn plan_for(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions) -> Plan {
@@ -535,12 +569,7 @@ mod tests {
         out
     }
 
-    fn stamp(
-        kind: WorkloadKind,
-        obj: &Value,
-        current: &Current,
-        strategy: ReloadStrategy,
-    ) -> Value {
+    fn stamp(kind: WorkloadKind, obj: &Value, current: &Current, strategy: ReloadStrategy) -> Value {
         let d = deps(kind, obj, current);
         stamped(&Workload::new(kind, obj), &d, current, strategy).unwrap()
     }
@@ -549,19 +578,10 @@ mod tests {
     fn unstamped_workload_is_acknowledged_not_rolled() {
         let obj = app(WorkloadKind::Deployment);
         let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let p = plan_for(
-            WorkloadKind::Deployment,
-            &obj,
-            &current,
-            PlanOptions::default(),
-        );
+        let p = plan_for(WorkloadKind::Deployment, &obj, &current, PlanOptions::default());
         assert_eq!(p.action, Action::Acknowledge);
         assert_eq!(p.acknowledged, vec![cm("cfg"), secret("db")]);
-        let expected = format!(
-            "configmap/cfg={},secret/db={}",
-            sha1_hex(b"v1"),
-            sha1_hex(b"s1")
-        );
+        let expected = format!("configmap/cfg={},secret/db={}", sha1_hex(b"v1"), sha1_hex(b"s1"));
         assert_eq!(
             serde_json::to_value(&p.patch).unwrap(),
             json!([{"op": "add", "path": "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes", "value": expected}])
@@ -570,21 +590,11 @@ mod tests {
         assert_eq!(p.desired["spec"]["template"], obj["spec"]["template"]);
         // Then a change rolls, exactly once.
         let acked = apply(&obj, &p.patch);
-        let again = plan_for(
-            WorkloadKind::Deployment,
-            &acked,
-            &current,
-            PlanOptions::default(),
-        );
+        let again = plan_for(WorkloadKind::Deployment, &acked, &current, PlanOptions::default());
         assert_eq!(again.action, Action::UpToDate);
         assert!(again.patch.0.is_empty());
         let changed = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
-        let roll = plan_for(
-            WorkloadKind::Deployment,
-            &acked,
-            &changed,
-            PlanOptions::default(),
-        );
+        let roll = plan_for(WorkloadKind::Deployment, &acked, &changed, PlanOptions::default());
         assert_eq!(roll.action, Action::Roll);
         assert_eq!(
             roll.changes,
@@ -611,12 +621,7 @@ mod tests {
                 .get(fixed::ACKNOWLEDGED_HASHES)
                 .is_none()
         );
-        let settled = plan_for(
-            WorkloadKind::Deployment,
-            &rolled,
-            &changed,
-            PlanOptions::default(),
-        );
+        let settled = plan_for(WorkloadKind::Deployment, &rolled, &changed, PlanOptions::default());
         assert_eq!(settled.action, Action::UpToDate);
         assert!(settled.patch.0.is_empty());
     }
@@ -625,18 +630,8 @@ mod tests {
     fn stamped_by_the_webhook_is_up_to_date() {
         let obj = app(WorkloadKind::StatefulSet);
         let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(
-            WorkloadKind::StatefulSet,
-            &obj,
-            &current,
-            ReloadStrategy::Annotations,
-        );
-        let p = plan_for(
-            WorkloadKind::StatefulSet,
-            &admitted,
-            &current,
-            PlanOptions::default(),
-        );
+        let admitted = stamp(WorkloadKind::StatefulSet, &obj, &current, ReloadStrategy::Annotations);
+        let p = plan_for(WorkloadKind::StatefulSet, &admitted, &current, PlanOptions::default());
         assert_eq!(p.action, Action::UpToDate);
         assert!(p.patch.0.is_empty());
     }
@@ -646,12 +641,7 @@ mod tests {
         // Hashes cover data only, so the same hashes mean the same plan: nothing.
         let obj = app(WorkloadKind::Deployment);
         let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(
-            WorkloadKind::Deployment,
-            &obj,
-            &current,
-            ReloadStrategy::Annotations,
-        );
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &current, ReloadStrategy::Annotations);
         let p = plan_for(
             WorkloadKind::Deployment,
             &admitted,
@@ -725,12 +715,7 @@ mod tests {
             ..Default::default()
         };
         // Webhook admitted it while the secret did not exist yet.
-        let admitted = stamp(
-            WorkloadKind::Deployment,
-            &obj,
-            &only_cfg,
-            ReloadStrategy::Annotations,
-        );
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &only_cfg, ReloadStrategy::Annotations);
         assert!(
             admitted["spec"]["template"]["metadata"]["annotations"][fixed::TEMPLATE_HASHES]
                 .as_str()
@@ -738,68 +723,35 @@ mod tests {
                 .ends_with("secret/db=absent")
         );
         // Without reload-on-create its creation is only acknowledged.
-        let p = plan_for(
-            WorkloadKind::Deployment,
-            &admitted,
-            &both,
-            PlanOptions::default(),
-        );
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &both, PlanOptions::default());
         assert_eq!(p.action, Action::Acknowledge);
         // With it, the creation rolls.
         let p = plan_for(WorkloadKind::Deployment, &admitted, &both, on);
         assert_eq!(p.action, Action::Roll);
-        assert_eq!(
-            p.changes[0].change,
-            Change::Created {
-                to: sha1_hex(b"s1")
-            }
-        );
+        assert_eq!(p.changes[0].change, Change::Created { to: sha1_hex(b"s1") });
         // Deleting it rolls only with reload-on-delete.
         let rolled = apply(&admitted, &p.patch);
         assert_eq!(
-            plan_for(
-                WorkloadKind::Deployment,
-                &rolled,
-                &only_cfg,
-                PlanOptions::default()
-            )
-            .action,
+            plan_for(WorkloadKind::Deployment, &rolled, &only_cfg, PlanOptions::default()).action,
             Action::UpToDate
         );
         let p = plan_for(WorkloadKind::Deployment, &rolled, &only_cfg, on);
         assert_eq!(p.action, Action::Roll);
-        assert_eq!(
-            p.changes[0].change,
-            Change::Deleted {
-                from: sha1_hex(b"s1")
-            }
-        );
+        assert_eq!(p.changes[0].change, Change::Deleted { from: sha1_hex(b"s1") });
     }
 
     #[test]
     fn cronjob_template_path() {
         let obj = app(WorkloadKind::CronJob);
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(
-            WorkloadKind::CronJob,
-            &obj,
-            &v1,
-            ReloadStrategy::Annotations,
-        );
+        let admitted = stamp(WorkloadKind::CronJob, &obj, &v1, ReloadStrategy::Annotations);
         let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
-        let p = plan_for(
-            WorkloadKind::CronJob,
-            &admitted,
-            &v2,
-            PlanOptions::default(),
-        );
+        let p = plan_for(WorkloadKind::CronJob, &admitted, &v2, PlanOptions::default());
         assert_eq!(p.action, Action::Roll);
         let paths: Vec<String> = p.patch.0.iter().map(|op| op.path().to_string()).collect();
         assert_eq!(
             paths,
-            vec![
-                "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes"
-            ]
+            vec!["/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes"]
         );
     }
 
@@ -808,31 +760,15 @@ mod tests {
         let mut obj = app(WorkloadKind::Rollout);
         obj["metadata"]["annotations"][fixed::ROLLOUT_STRATEGY] = json!("restart");
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(
-            WorkloadKind::Rollout,
-            &obj,
-            &v1,
-            ReloadStrategy::Annotations,
-        );
+        let admitted = stamp(WorkloadKind::Rollout, &obj, &v1, ReloadStrategy::Annotations);
         let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
-        let p = plan_for(
-            WorkloadKind::Rollout,
-            &admitted,
-            &v2,
-            PlanOptions::default(),
-        );
+        let p = plan_for(WorkloadKind::Rollout, &admitted, &v2, PlanOptions::default());
         assert_eq!(p.action, Action::Restart);
         assert_eq!(p.desired["spec"]["restartAt"], json!(NOW));
         assert_eq!(p.desired["spec"]["template"], admitted["spec"]["template"]);
         let restarted = apply(&admitted, &p.patch);
         assert_eq!(
-            plan_for(
-                WorkloadKind::Rollout,
-                &restarted,
-                &v2,
-                PlanOptions::default()
-            )
-            .action,
+            plan_for(WorkloadKind::Rollout, &restarted, &v2, PlanOptions::default()).action,
             Action::UpToDate
         );
     }
@@ -841,12 +777,7 @@ mod tests {
     fn notify_only_records_in_metadata_and_never_touches_the_template() {
         let obj = app(WorkloadKind::Deployment);
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(
-            WorkloadKind::Deployment,
-            &obj,
-            &v1,
-            ReloadStrategy::Annotations,
-        );
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::Annotations);
         let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
         let options = PlanOptions {
             notify_only: true,
@@ -862,11 +793,79 @@ mod tests {
         );
     }
 
+    fn admit(new: &Value, old: Option<&Value>, current: &Current, strategy: ReloadStrategy) -> Value {
+        let kind = WorkloadKind::Deployment;
+        let d = deps(kind, new, current);
+        let old = old.map(|o| Workload::new(kind, o));
+        admitted(&Workload::new(kind, new), old.as_ref(), &d, current, strategy).unwrap()
+    }
+
+    #[test]
+    fn webhook_keeps_stamps_when_the_template_is_unchanged() {
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+            let manifest = app(WorkloadKind::Deployment);
+            let created = admit(&manifest, None, &v1, strategy);
+            assert_ne!(created, manifest, "stamped at create");
+            // Re-applying the stamp-less manifest, even after a source changed, keeps the old
+            // template: the engine rolls for the change, the apply itself does not.
+            let mut reapplied = manifest.clone();
+            reapplied["metadata"]["labels"] = json!({"new": "label"});
+            let admitted_update = admit(&reapplied, Some(&created), &v2, strategy);
+            assert_eq!(
+                admitted_update["spec"]["template"], created["spec"]["template"],
+                "{strategy:?}"
+            );
+            assert_eq!(admitted_update["metadata"]["labels"], json!({"new": "label"}));
+            // A real template change is stamped with the current hashes.
+            let mut changed = created.clone();
+            changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("side:2");
+            let restamped = admit(&changed, Some(&created), &v2, strategy);
+            let settled = plan_for(
+                WorkloadKind::Deployment,
+                &restamped,
+                &v2,
+                PlanOptions {
+                    strategy,
+                    ..Default::default()
+                },
+            );
+            assert_eq!(settled.action, Action::UpToDate, "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_keeps_the_acknowledged_record_on_replace() {
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let manifest = app(WorkloadKind::Deployment);
+        let ack = plan_for(WorkloadKind::Deployment, &manifest, &v1, PlanOptions::default());
+        let acked = apply(&manifest, &ack.patch);
+        let replaced = admit(&manifest, Some(&acked), &v1, ReloadStrategy::Annotations);
+        assert_eq!(replaced, acked);
+    }
+
+    #[test]
+    fn stripping_stamps_leaves_what_a_person_wrote() {
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let manifest = app(WorkloadKind::Deployment);
+        for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+            let stamped = stamp(WorkloadKind::Deployment, &manifest, &v1, strategy);
+            assert_eq!(
+                without_stamps(&stamped["spec"]["template"]),
+                without_stamps(&manifest["spec"]["template"])
+            );
+            assert_eq!(
+                without_stamps(&manifest["spec"]["template"]),
+                manifest["spec"]["template"]
+            );
+        }
+    }
+
     #[test]
     fn unparseable_record_counts_as_none() {
         let mut obj = app(WorkloadKind::Deployment);
-        obj["spec"]["template"]["metadata"]["annotations"] =
-            json!({fixed::TEMPLATE_HASHES: "garbage"});
+        obj["spec"]["template"]["metadata"]["annotations"] = json!({fixed::TEMPLATE_HASHES: "garbage"});
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
         assert_eq!(
             plan_for(WorkloadKind::Deployment, &obj, &v1, PlanOptions::default()).action,
@@ -876,10 +875,7 @@ mod tests {
 
     #[test]
     fn strategies_parse_from_flags() {
-        assert_eq!(
-            ReloadStrategy::from_flag("env-vars"),
-            Some(ReloadStrategy::EnvVars)
-        );
+        assert_eq!(ReloadStrategy::from_flag("env-vars"), Some(ReloadStrategy::EnvVars));
         assert_eq!(
             ReloadStrategy::from_flag("annotations"),
             Some(ReloadStrategy::Annotations)

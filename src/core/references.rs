@@ -93,9 +93,7 @@ pub fn first_container(spec: &PodSpec) -> Option<String> {
 }
 
 fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
+    spec.containers.iter().chain(spec.init_containers.iter().flatten())
 }
 
 /// (volume name, source) for every volume backed by a source, projected sources included.
@@ -114,10 +112,7 @@ fn volume_sources(volumes: &[Volume]) -> Vec<(&str, SourceRef)> {
                 out.push((name, SourceRef::new(SourceKind::ConfigMap, cm.name.clone())));
             }
             if let Some(secret) = &p.secret {
-                out.push((
-                    name,
-                    SourceRef::new(SourceKind::Secret, secret.name.clone()),
-                ));
+                out.push((name, SourceRef::new(SourceKind::Secret, secret.name.clone())));
             }
         }
         if let Some(spc) = v
@@ -126,10 +121,7 @@ fn volume_sources(volumes: &[Volume]) -> Vec<(&str, SourceRef)> {
             .and_then(|c| c.volume_attributes.as_ref())
             .and_then(|a| a.get(CSI_SPC_ATTRIBUTE))
         {
-            out.push((
-                name,
-                SourceRef::new(SourceKind::SecretProviderClass, spc.clone()),
-            ));
+            out.push((name, SourceRef::new(SourceKind::SecretProviderClass, spc.clone())));
         }
     }
     out.retain(|(_, s)| !s.name.is_empty());

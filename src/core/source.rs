@@ -140,8 +140,7 @@ mod tests {
             state(SourceKind::Secret, "a"),
             state(SourceKind::SecretProviderClass, "z"),
         ];
-        let map: BTreeMap<SourceRef, SourceState> =
-            all.iter().map(|s| (s.source.clone(), s.clone())).collect();
+        let map: BTreeMap<SourceRef, SourceState> = all.iter().map(|s| (s.source.clone(), s.clone())).collect();
         for kind in SourceKind::ALL {
             let from_map: Vec<_> = map.of_kind(kind).map(|s| s.source.clone()).collect();
             let from_slice: Vec<_> = all[..].of_kind(kind).map(|s| s.source.clone()).collect();

@@ -53,9 +53,7 @@ impl HashRecord {
     pub fn parse(text: &str) -> Result<Self, RecordError> {
         let mut record = BTreeMap::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let bad = || RecordError {
-                entry: entry.into(),
-            };
+            let bad = || RecordError { entry: entry.into() };
             let (source, value) = entry.split_once('=').ok_or_else(bad)?;
             let (tag, name) = source.split_once('/').ok_or_else(bad)?;
             let kind = SourceKind::from_tag(tag).ok_or_else(bad)?;
@@ -115,10 +113,9 @@ pub fn env_var_name(source: &SourceRef) -> String {
 /// Whether an env var name has the shape of a reloader stamp (for garbage collection).
 pub fn is_stamp_env_var(name: &str) -> bool {
     name.strip_prefix(ENV_VAR_PREFIX).is_some_and(|rest| {
-        SourceKind::ALL.iter().any(|k| {
-            rest.len() > k.stakater_type().len()
-                && rest.ends_with(&format!("_{}", k.stakater_type()))
-        })
+        SourceKind::ALL
+            .iter()
+            .any(|k| rest.len() > k.stakater_type().len() && rest.ends_with(&format!("_{}", k.stakater_type())))
     })
 }
 
@@ -160,21 +157,12 @@ mod tests {
     fn record_round_trip_is_sorted() {
         let h = sha1_hex(b"x");
         let mut map = BTreeMap::new();
-        map.insert(
-            SourceRef::new(SourceKind::Secret, "db"),
-            Observed::Hash(h.clone()),
-        );
+        map.insert(SourceRef::new(SourceKind::Secret, "db"), Observed::Hash(h.clone()));
         map.insert(SourceRef::new(SourceKind::ConfigMap, "z"), Observed::Absent);
-        map.insert(
-            SourceRef::new(SourceKind::ConfigMap, "a"),
-            Observed::Hash(h.clone()),
-        );
+        map.insert(SourceRef::new(SourceKind::ConfigMap, "a"), Observed::Hash(h.clone()));
         let record = HashRecord(map);
         let text = record.render();
-        assert_eq!(
-            text,
-            format!("configmap/a={h},configmap/z=absent,secret/db={h}")
-        );
+        assert_eq!(text, format!("configmap/a={h},configmap/z=absent,secret/db={h}"));
         assert_eq!(HashRecord::parse(&text).unwrap(), record);
     }
 

@@ -228,20 +228,8 @@ impl AnnotationKeys {
                 RolloutStrategy,
                 None,
             ),
-            spec(
-                fixed::LAST_RELOADED_FROM,
-                Role::LastReloadedFrom,
-                Written,
-                Opaque,
-                None,
-            ),
-            spec(
-                fixed::TEMPLATE_HASHES,
-                Role::TemplateHashes,
-                Written,
-                Opaque,
-                None,
-            ),
+            spec(fixed::LAST_RELOADED_FROM, Role::LastReloadedFrom, Written, Opaque, None),
+            spec(fixed::TEMPLATE_HASHES, Role::TemplateHashes, Written, Opaque, None),
             spec(
                 fixed::ACKNOWLEDGED_HASHES,
                 Role::AcknowledgedHashes,
@@ -252,14 +240,8 @@ impl AnnotationKeys {
         ];
         for kind in SourceKind::ALL {
             let (auto_flag, reload_flag) = match kind {
-                SourceKind::ConfigMap => (
-                    Some("--configmap-auto-annotation"),
-                    Some("--configmap-annotation"),
-                ),
-                SourceKind::Secret => (
-                    Some("--secret-auto-annotation"),
-                    Some("--secret-annotation"),
-                ),
+                SourceKind::ConfigMap => (Some("--configmap-auto-annotation"), Some("--configmap-annotation")),
+                SourceKind::Secret => (Some("--secret-auto-annotation"), Some("--secret-annotation")),
                 SourceKind::SecretProviderClass => (None, None),
             };
             specs.push(spec(
@@ -309,24 +291,18 @@ impl AnnotationKeys {
             .iter()
             .any(|d| prefix == d || prefix.ends_with(&format!(".{d}")));
         if in_domain {
-            let suggestion = nearest
-                .filter(|(d, _)| *d <= SUGGESTION_DISTANCE)
-                .map(|(_, k)| k);
+            let suggestion = nearest.filter(|(d, _)| *d <= SUGGESTION_DISTANCE).map(|(_, k)| k);
             return KeyClass::UnknownInDomain { suggestion };
         }
         // A near miss: the whole key, or its domain, is a small edit away from ours.
-        let near_key = nearest
-            .filter(|(d, _)| *d <= NEAR_MISS_DISTANCE)
-            .map(|(_, k)| k);
+        let near_key = nearest.filter(|(d, _)| *d <= NEAR_MISS_DISTANCE).map(|(_, k)| k);
         let near_domain = domains.iter().any(|d| {
             // Every dot-suffix of the prefix, so `configmap.reloader.stakatar.com` counts too.
             std::iter::successors(Some(prefix), |p| p.split_once('.').map(|(_, rest)| rest))
                 .any(|suffix| osa_distance(suffix, d) <= NEAR_MISS_DISTANCE)
         });
         match near_key {
-            Some(k) => KeyClass::NearMiss {
-                suggestion: Some(k),
-            },
+            Some(k) => KeyClass::NearMiss { suggestion: Some(k) },
             None if near_domain => KeyClass::NearMiss { suggestion: None },
             None => KeyClass::Foreign,
         }
@@ -384,9 +360,7 @@ pub fn osa_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -402,11 +376,7 @@ pub enum ValueError {
     #[error("{key}: {value:?} is not a boolean (use \"true\" or \"false\")")]
     BadBool { key: String, value: String },
     #[error("{key}: item {item:?} is not a valid regular expression: {reason}")]
-    BadRegex {
-        key: String,
-        item: String,
-        reason: String,
-    },
+    BadRegex { key: String, item: String, reason: String },
     #[error("{key}: {value:?} is not a duration (examples: 30s, 5m, 1h30m)")]
     BadDuration { key: String, value: String },
     #[error("{key}: {value:?} is not a strategy (use \"restart\" or \"rollout\")")]
@@ -538,9 +508,7 @@ pub fn parse_go_duration(key: &str, value: &str) -> Result<Duration, ValueError>
     let mut rest = s;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         let (number, tail) = rest.split_at(number_end);
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(bad());
@@ -594,11 +562,7 @@ pub fn parse_rollout_strategy(key: &str, value: &str) -> Result<RolloutStrategy,
 pub fn check_value(spec: &KeySpec, value: &str) -> Result<(), ValueError> {
     match spec.syntax {
         ValueSyntax::Bool => parse_bool(&spec.key, value).map(drop),
-        ValueSyntax::NameRegexList => match parse_name_regex_list(&spec.key, value)
-            .errors
-            .into_iter()
-            .next()
-        {
+        ValueSyntax::NameRegexList => match parse_name_regex_list(&spec.key, value).errors.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(()),
         },
@@ -644,24 +608,15 @@ mod tests {
         let keys = AnnotationKeys::default();
         let cases = [
             (defaults::AUTO, Some("--auto-annotation")),
-            (
-                defaults::CONFIGMAP_AUTO,
-                Some("--configmap-auto-annotation"),
-            ),
+            (defaults::CONFIGMAP_AUTO, Some("--configmap-auto-annotation")),
             (defaults::SECRET_AUTO, Some("--secret-auto-annotation")),
             (defaults::CONFIGMAP_RELOAD, Some("--configmap-annotation")),
             (defaults::SECRET_RELOAD, Some("--secret-annotation")),
             (defaults::SEARCH, Some("--auto-search-annotation")),
             (defaults::MATCH, Some("--search-match-annotation")),
             (defaults::IGNORE, Some("--ignore-annotation")),
-            (
-                defaults::PAUSE_PERIOD,
-                Some("--pause-deployment-annotation"),
-            ),
-            (
-                defaults::PAUSED_AT,
-                Some("--pause-deployment-time-annotation"),
-            ),
+            (defaults::PAUSE_PERIOD, Some("--pause-deployment-annotation")),
+            (defaults::PAUSED_AT, Some("--pause-deployment-time-annotation")),
             (fixed::SPC_AUTO, None),
             (fixed::SPC_RELOAD, None),
             (fixed::CONFIGMAPS_EXCLUDE, None),
@@ -685,18 +640,9 @@ mod tests {
         assert_eq!(spec(defaults::SEARCH).syntax, ValueSyntax::ExactTrue);
         assert_eq!(spec(defaults::MATCH).placement, Placement::Source);
         assert_eq!(spec(defaults::IGNORE).placement, Placement::Source);
-        assert_eq!(
-            spec(fixed::SECRETS_EXCLUDE).placement,
-            Placement::WorkloadMetadata
-        );
-        assert_eq!(
-            spec(defaults::PAUSE_PERIOD).placement,
-            Placement::DeploymentMetadata
-        );
-        assert_eq!(
-            spec(fixed::ROLLOUT_STRATEGY).placement,
-            Placement::RolloutMetadata
-        );
+        assert_eq!(spec(fixed::SECRETS_EXCLUDE).placement, Placement::WorkloadMetadata);
+        assert_eq!(spec(defaults::PAUSE_PERIOD).placement, Placement::DeploymentMetadata);
+        assert_eq!(spec(fixed::ROLLOUT_STRATEGY).placement, Placement::RolloutMetadata);
         assert_eq!(spec(fixed::SPC_RELOAD).syntax, ValueSyntax::NameRegexList);
     }
 
@@ -747,10 +693,7 @@ mod tests {
             KeyClass::UnknownInDomain { suggestion: None }
         );
         assert_eq!(keys.classify("app.kubernetes.io/name"), KeyClass::Foreign);
-        assert_eq!(
-            keys.classify("kubectl.kubernetes.io/restartedAt"),
-            KeyClass::Foreign
-        );
+        assert_eq!(keys.classify("kubectl.kubernetes.io/restartedAt"), KeyClass::Foreign);
         assert_eq!(keys.classify("no-slash"), KeyClass::Foreign);
         assert!(matches!(keys.classify(defaults::AUTO), KeyClass::Known(_)));
     }
@@ -787,10 +730,7 @@ mod tests {
         let list = parse_name_regex_list("k", " app-config-.* , db ,, ");
         assert_eq!(list.patterns.len(), 2);
         assert!(list.errors.is_empty());
-        assert_eq!(
-            list.matches("app-config-prod").unwrap().item,
-            "app-config-.*"
-        );
+        assert_eq!(list.matches("app-config-prod").unwrap().item, "app-config-.*");
         assert_eq!(list.matches("db").unwrap().item, "db");
         assert!(list.matches("xdb").is_none());
         assert!(list.matches("other-app-config-1").is_none());
@@ -835,11 +775,7 @@ mod tests {
             ("+10s", 10_000_000_000),
         ];
         for (text, nanos) in ok {
-            assert_eq!(
-                parse_go_duration("k", text).unwrap().as_nanos(),
-                nanos,
-                "{text}"
-            );
+            assert_eq!(parse_go_duration("k", text).unwrap().as_nanos(), nanos, "{text}");
         }
         for bad in ["", "5", "-5m", "5 m", "m", "1.2.3s", "5d", ".s"] {
             assert!(parse_go_duration("k", bad).is_err(), "{bad:?}");
@@ -848,14 +784,8 @@ mod tests {
 
     #[test]
     fn rollout_strategy_values() {
-        assert_eq!(
-            parse_rollout_strategy("k", "restart"),
-            Ok(RolloutStrategy::Restart)
-        );
-        assert_eq!(
-            parse_rollout_strategy("k", "rollout"),
-            Ok(RolloutStrategy::Rollout)
-        );
+        assert_eq!(parse_rollout_strategy("k", "restart"), Ok(RolloutStrategy::Restart));
+        assert_eq!(parse_rollout_strategy("k", "rollout"), Ok(RolloutStrategy::Rollout));
         assert!(parse_rollout_strategy("k", "restrat").is_err());
     }
 

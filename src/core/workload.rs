@@ -78,10 +78,7 @@ impl fmt::Display for WorkloadKind {
 #[derive(Debug, Error)]
 pub enum WorkloadError {
     #[error("{kind} has no pod template at {pointer}")]
-    MissingTemplate {
-        kind: WorkloadKind,
-        pointer: &'static str,
-    },
+    MissingTemplate { kind: WorkloadKind, pointer: &'static str },
     #[error("{kind} pod template spec is invalid: {source}")]
     InvalidPodSpec {
         kind: WorkloadKind,
@@ -132,9 +129,7 @@ impl<'a> Workload<'a> {
     }
 
     pub fn template_annotations(&self) -> Result<BTreeMap<String, String>, WorkloadError> {
-        Ok(string_map(
-            self.template()?.pointer("/metadata/annotations"),
-        ))
+        Ok(string_map(self.template()?.pointer("/metadata/annotations")))
     }
 
     pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {
@@ -169,10 +164,7 @@ mod tests {
                           "spec": {"containers": [{"name": "c"}]}}}}}});
         let w = Workload::new(WorkloadKind::CronJob, &cron);
         assert_eq!(
-            w.template_annotations()
-                .unwrap()
-                .get("a")
-                .map(String::as_str),
+            w.template_annotations().unwrap().get("a").map(String::as_str),
             Some("1")
         );
         assert_eq!(w.pod_spec().unwrap().containers[0].name, "c");
@@ -195,8 +187,7 @@ mod tests {
 
     #[test]
     fn missing_or_invalid_templates_are_errors() {
-        let rollout_with_ref =
-            json!({"spec": {"workloadRef": {"kind": "Deployment", "name": "x"}}});
+        let rollout_with_ref = json!({"spec": {"workloadRef": {"kind": "Deployment", "name": "x"}}});
         assert!(matches!(
             Workload::new(WorkloadKind::Rollout, &rollout_with_ref).template(),
             Err(WorkloadError::MissingTemplate { .. })

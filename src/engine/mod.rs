@@ -157,18 +157,12 @@ impl Engine {
 
     /// When the key was first queued since its last reconcile (for latency metrics).
     fn take_first_queued(&self, key: &WorkloadKey) -> Option<Instant> {
-        self.first_queued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key)
+        self.first_queued.lock().unwrap_or_else(|e| e.into_inner()).remove(key)
     }
 
     /// Adds or removes a namespace from the selector's set; true when it was newly added.
     fn select_namespace(&self, namespace: String, selected: bool) -> bool {
-        let mut guard = self
-            .selected_namespaces
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.selected_namespaces.write().unwrap_or_else(|e| e.into_inner());
         let set = guard.get_or_insert_with(BTreeSet::new);
         if selected {
             set.insert(namespace)
@@ -180,10 +174,7 @@ impl Engine {
 
     /// Replaces the selected set after a relist; returns the namespaces that were added.
     fn replace_selected_namespaces(&self, fresh: BTreeSet<String>) -> Vec<String> {
-        let mut guard = self
-            .selected_namespaces
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.selected_namespaces.write().unwrap_or_else(|e| e.into_inner());
         let before = guard.take().unwrap_or_default();
         let added = fresh.difference(&before).cloned().collect();
         *guard = Some(fresh);
@@ -196,11 +187,7 @@ impl Engine {
         if cluster_wide && self.options.namespaces_to_ignore.contains(namespace) {
             return false;
         }
-        match &*self
-            .selected_namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        match &*self.selected_namespaces.read().unwrap_or_else(|e| e.into_inner()) {
             Some(set) => set.contains(namespace),
             None => true,
         }
@@ -220,8 +207,7 @@ impl Engine {
                 let scope = scope.clone();
                 match kind {
                     SourceKind::ConfigMap => {
-                        let api =
-                            watch::scoped_api::<ConfigMap>(self.client.clone(), scope.as_deref());
+                        let api = watch::scoped_api::<ConfigMap>(self.client.clone(), scope.as_deref());
                         tasks.spawn(watch::watch_sources(
                             engine,
                             api,
@@ -232,8 +218,7 @@ impl Engine {
                         ));
                     }
                     SourceKind::Secret => {
-                        let api =
-                            watch::scoped_api::<Secret>(self.client.clone(), scope.as_deref());
+                        let api = watch::scoped_api::<Secret>(self.client.clone(), scope.as_deref());
                         let config = config.fields(watch::SECRET_FIELD_SELECTOR);
                         tasks.spawn(watch::watch_sources(
                             engine,
@@ -245,9 +230,7 @@ impl Engine {
                         ));
                     }
                     SourceKind::SecretProviderClass => {
-                        tracing::warn!(
-                            "CSI SecretProviderClassPodStatus watching is not implemented yet"
-                        );
+                        tracing::warn!("CSI SecretProviderClassPodStatus watching is not implemented yet");
                     }
                 }
             }

@@ -163,11 +163,7 @@ impl RateLimiter {
     /// How long the caller must wait before writing in `namespace`; the slot is reserved.
     pub fn reserve(&self, namespace: &str) -> Duration {
         let now = Instant::now();
-        let global = self
-            .global
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .reserve(now);
+        let global = self.global.lock().unwrap_or_else(|e| e.into_inner()).reserve(now);
         let local = self
             .per_namespace
             .lock()

@@ -8,9 +8,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{PatchOperation, TestOperation};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Api;
-use kube::api::{
-    DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
-};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::events::{Event, EventType};
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -80,10 +78,7 @@ fn is_not_found(error: &kube::Error) -> bool {
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.replace_nanosecond(0)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
@@ -100,11 +95,7 @@ pub async fn reconcile(
             .inc();
         return Ok(Outcome::Excluded);
     }
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        engine.client.clone(),
-        &key.namespace,
-        &api_resource(key.kind),
-    );
+    let api: Api<DynamicObject> = Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(key.kind));
     for _ in 0..MAX_CONFLICTS {
         let Some(object) = engine.store.workload(key) else {
             return Ok(Outcome::Gone);
@@ -146,9 +137,7 @@ pub async fn reconcile(
             tracing::debug!(workload = %key, %error, "invalid reload-list item skipped");
         }
         let workload = Workload::new(key.kind, &object);
-        if let Some(after) =
-            apply_pause(&mut planned, &workload, &engine.options.decision.keys, now)
-        {
+        if let Some(after) = apply_pause(&mut planned, &workload, &engine.options.decision.keys, now) {
             // The pause lives in the Deployment; this is only when to look again.
             engine.queue.add(key.clone(), after);
         }
@@ -213,15 +202,9 @@ pub async fn reconcile(
     Err(ReconcileError::Conflicts)
 }
 
-async fn refresh(
-    engine: &Engine,
-    api: &Api<DynamicObject>,
-    key: &WorkloadKey,
-) -> Result<(), kube::Error> {
+async fn refresh(engine: &Engine, api: &Api<DynamicObject>, key: &WorkloadKey) -> Result<(), kube::Error> {
     match api.get_opt(&key.name).await? {
-        Some(fresh) => engine
-            .store
-            .upsert_workload(key.clone(), to_value(key.kind, &fresh)),
+        Some(fresh) => engine.store.upsert_workload(key.clone(), to_value(key.kind, &fresh)),
         None => engine.store.remove_workload(key),
     }
     Ok(())
@@ -260,15 +243,9 @@ async fn write(
         return recreate_job(engine, api, key, object, plan).await;
     }
     let patched = api
-        .patch(
-            &key.name,
-            &params(engine),
-            &Patch::Json::<()>(guarded(object, plan)),
-        )
+        .patch(&key.name, &params(engine), &Patch::Json::<()>(guarded(object, plan)))
         .await?;
-    engine
-        .store
-        .upsert_workload(key.clone(), to_value(key.kind, &patched));
+    engine.store.upsert_workload(key.clone(), to_value(key.kind, &patched));
     if key.kind == WorkloadKind::CronJob && plan.action == Action::Roll {
         run_cronjob_now(engine, key, &patched).await?;
     }
@@ -306,9 +283,7 @@ async fn recreate_job(
     loop {
         match api.create(&PostParams::default(), &fresh).await {
             Ok(created) => {
-                engine
-                    .store
-                    .upsert_workload(key.clone(), to_value(key.kind, &created));
+                engine.store.upsert_workload(key.clone(), to_value(key.kind, &created));
                 return Ok(());
             }
             Err(kube::Error::Api(s)) if s.code == 409 && Instant::now() < deadline => {
@@ -356,20 +331,13 @@ fn strip_for_create(job: &mut Value) {
 
 /// After a CronJob's template changed, run it once now (as Stakater does), unless it is
 /// suspended: a suspended CronJob only gets the new template for when it is resumed.
-async fn run_cronjob_now(
-    engine: &Engine,
-    key: &WorkloadKey,
-    cronjob: &DynamicObject,
-) -> Result<(), kube::Error> {
+async fn run_cronjob_now(engine: &Engine, key: &WorkloadKey, cronjob: &DynamicObject) -> Result<(), kube::Error> {
     let value = serde_json::to_value(cronjob).map_err(kube::Error::SerdeError)?;
     if value.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
         tracing::info!(workload = %key, "CronJob is suspended: template updated, no Job started");
         return Ok(());
     }
-    let template = value
-        .pointer("/spec/jobTemplate")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let template = value.pointer("/spec/jobTemplate").cloned().unwrap_or(Value::Null);
     let mut annotations = template
         .pointer("/metadata/annotations")
         .cloned()
@@ -395,11 +363,8 @@ async fn run_cronjob_now(
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
     let job: DynamicObject = serde_json::from_value(job).map_err(kube::Error::SerdeError)?;
-    let jobs: Api<DynamicObject> = Api::namespaced_with(
-        engine.client.clone(),
-        &key.namespace,
-        &api_resource(WorkloadKind::Job),
-    );
+    let jobs: Api<DynamicObject> =
+        Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(WorkloadKind::Job));
     jobs.create(&PostParams::default(), &job).await?;
     Ok(())
 }
@@ -443,13 +408,7 @@ fn change_message(key: &WorkloadKey, plan: &Plan) -> String {
         .join("; ")
 }
 
-async fn reloaded(
-    engine: &Engine,
-    key: &WorkloadKey,
-    object: &Value,
-    plan: &Plan,
-    queued_at: Option<Instant>,
-) {
+async fn reloaded(engine: &Engine, key: &WorkloadKey, object: &Value, plan: &Plan, queued_at: Option<Instant>) {
     let message = change_message(key, plan);
     let changes: Vec<String> = plan
         .changes
@@ -486,11 +445,7 @@ async fn reloaded(
         action: "Reload".into(),
         secondary: None,
     };
-    if let Err(error) = engine
-        .recorder
-        .publish(&event, &reference(key, object))
-        .await
-    {
+    if let Err(error) = engine.recorder.publish(&event, &reference(key, object)).await {
         tracing::warn!(workload = %key, %error, "publishing the Reloaded event failed");
     }
 }
@@ -510,11 +465,7 @@ async fn failed(engine: &Engine, key: &WorkloadKey, object: &Value, error: &kube
         action: "Reload".into(),
         secondary: None,
     };
-    if let Err(e) = engine
-        .recorder
-        .publish(&event, &reference(key, object))
-        .await
-    {
+    if let Err(e) = engine.recorder.publish(&event, &reference(key, object)).await {
         tracing::warn!(workload = %key, error = %e, "publishing the ReloadFail event failed");
     }
 }

@@ -22,8 +22,7 @@ use crate::store::WorkloadKey;
 
 /// Secret types never worth watching: Helm release payloads (large, many) and service-account
 /// tokens. Filtered by the API server, so they never reach our memory.
-pub const SECRET_FIELD_SELECTOR: &str =
-    "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
+pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
 
 pub fn configmap_state(cm: &ConfigMap) -> SourceState {
     SourceState {
@@ -31,10 +30,7 @@ pub fn configmap_state(cm: &ConfigMap) -> SourceState {
         annotations: cm.annotations().clone(),
         hash: configmap_hash(
             cm.data.iter().flatten(),
-            cm.binary_data
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k, v.0.as_slice())),
+            cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
         ),
     }
 }
@@ -43,13 +39,7 @@ pub fn secret_state(secret: &Secret) -> SourceState {
     SourceState {
         source: SourceRef::new(SourceKind::Secret, secret.name_any()),
         annotations: secret.annotations().clone(),
-        hash: secret_hash(
-            secret
-                .data
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k, v.0.as_slice())),
-        ),
+        hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
     }
 }
 
@@ -84,11 +74,7 @@ pub async fn watch_sources<K>(
             Ok(event) => event,
             Err(error) => {
                 tracing::warn!(%kind, %error, "source watch failed; retrying with backoff");
-                engine
-                    .metrics
-                    .watch_errors
-                    .get_or_create(&kind_label(kind))
-                    .inc();
+                engine.metrics.watch_errors.get_or_create(&kind_label(kind)).inc();
                 continue;
             }
         };
@@ -101,9 +87,7 @@ pub async fn watch_sources<K>(
             Event::Delete(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
                 engine.metrics.event(kind, "delete");
-                engine
-                    .store
-                    .remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
+                engine.store.remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
             }
             Event::Init => {
                 relist.clear();
@@ -189,22 +173,16 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
             }
             Ok(Event::Apply(obj)) => {
                 let key = workload_key(kind, &obj);
-                engine
-                    .store
-                    .upsert_workload(key.clone(), to_value(kind, &obj));
+                engine.store.upsert_workload(key.clone(), to_value(kind, &obj));
                 engine.enqueue(key);
             }
             Ok(Event::Delete(obj)) => engine.store.remove_workload(&workload_key(kind, &obj)),
             Ok(Event::Init) => relist.clear(),
-            Ok(Event::InitApply(obj)) => {
-                relist.push((workload_key(kind, &obj), to_value(kind, &obj)))
-            }
+            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(kind, &obj))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), workloads = fresh.len(), "workloads listed");
-                let keys = engine
-                    .store
-                    .replace_workloads(kind, scope.as_deref(), fresh);
+                let keys = engine.store.replace_workloads(kind, scope.as_deref(), fresh);
                 engine.enqueue_all(keys);
             }
         }
@@ -216,8 +194,7 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
 pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
     let api: Api<Namespace> = Api::all(engine.client.clone());
     let mut relist: BTreeSet<String> = BTreeSet::new();
-    let stream =
-        watcher::watcher(api, watcher::Config::default().labels(&selector)).default_backoff();
+    let stream = watcher::watcher(api, watcher::Config::default().labels(&selector)).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
