@@ -229,6 +229,187 @@ pub struct Cli {
     /// Kubeconfig file; without it KUBECONFIG, ~/.kube/config, then the in-cluster config.
     #[arg(long, env = "RELOADER_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub admission: AdmissionCli,
+}
+
+/// The admission webhook's flags (ours; Stakater has no webhook). Stakater's `--webhook-url`
+/// already means "notify instead of reloading", hence the `--admission-` prefix.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdmissionCli {
+    /// Serve the admission webhook (HTTPS) on this address, e.g. 0.0.0.0:9443; off when unset.
+    #[arg(long, env = "RELOADER_ADMISSION_ADDR", value_name = "ADDR")]
+    pub admission_addr: Option<String>,
+    /// Register the webhook configurations with this URL (local runs: https://127.0.0.1:9443);
+    /// otherwise they reach the webhook through --admission-service.
+    #[arg(long, env = "RELOADER_ADMISSION_URL", value_name = "URL")]
+    pub admission_url: Option<String>,
+    /// Service in front of the webhook (certificate names <svc>.<ns>.svc).
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_SERVICE",
+        value_name = "NAME",
+        default_value = "reloader"
+    )]
+    pub admission_service: String,
+    /// Namespace of the service and the certificate Secret [default: POD_NAMESPACE, then
+    /// RELOADER_NAMESPACE, then "default"].
+    #[arg(long, env = "RELOADER_ADMISSION_NAMESPACE", value_name = "NAME")]
+    pub admission_namespace: Option<String>,
+    /// Secret holding the webhook CA and serving certificate (created when absent).
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_SECRET",
+        value_name = "NAME",
+        default_value = "reloader-webhook-tls"
+    )]
+    pub admission_secret: String,
+    /// Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle the leader keeps.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_CONFIGURATION",
+        value_name = "NAME",
+        default_value = "reloader"
+    )]
+    pub admission_configuration: String,
+    /// Serving certificate file (PEM); with --tls-key-file, replaces the managed Secret
+    /// (cert-manager users). Re-read when it changes.
+    #[arg(long, env = "RELOADER_TLS_CERT_FILE", value_name = "PATH", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key file (PEM) for --tls-cert-file.
+    #[arg(long, env = "RELOADER_TLS_KEY_FILE", value_name = "PATH", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Lifetime of a managed serving certificate; renewed when a third is left.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_CERT_LIFETIME",
+        value_name = "DURATION",
+        default_value = "2160h"
+    )]
+    pub admission_cert_lifetime: String,
+    /// Lifetime of the managed CA; replaced (with an old+new caBundle overlap) when a third is left.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_CA_LIFETIME",
+        value_name = "DURATION",
+        default_value = "87600h"
+    )]
+    pub admission_ca_lifetime: String,
+    /// How often certificates are checked for renewal (and cert files for changes).
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_CERT_CHECK",
+        value_name = "DURATION",
+        default_value = "1m"
+    )]
+    pub admission_cert_check: String,
+    /// Requests by this user are admitted unchanged [default:
+    /// system:serviceaccount:<namespace>:<service>].
+    #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
+    pub admission_self_user: Option<String>,
+}
+
+/// Where the API server reaches the webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdmissionEndpoint {
+    /// `clientConfig.url` (local runs); the certificate is for the URL's host.
+    Url { url: String, host: String },
+    /// `clientConfig.service` in `namespace`; the certificate is for the service's DNS names.
+    Service { name: String },
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// A CA and leaf kept in a Secret, created and rotated by the reloader.
+    Managed {
+        secret: String,
+        cert_lifetime: Duration,
+        ca_lifetime: Duration,
+    },
+    /// Files provided by the user (cert-manager), re-read when they change.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionSettings {
+    pub addr: SocketAddr,
+    pub endpoint: AdmissionEndpoint,
+    pub namespace: String,
+    pub configuration: String,
+    pub certs: CertSource,
+    pub cert_check: Duration,
+    pub self_user: String,
+}
+
+fn admission_settings(
+    cli: &AdmissionCli,
+    pod_namespace: Option<&str>,
+    reloader_namespace: Option<&str>,
+) -> Result<Option<AdmissionSettings>, ConfigError> {
+    let Some(addr) = &cli.admission_addr else {
+        return Ok(None);
+    };
+    let addr = socket_addr("--admission-addr", addr)?;
+    let namespace = cli
+        .admission_namespace
+        .clone()
+        .or(pod_namespace.map(str::to_string))
+        .or(reloader_namespace.map(str::to_string))
+        .unwrap_or_else(|| "default".into());
+    let bad = |flag: &'static str, value: &str, reason: &str| ConfigError::Value {
+        flag,
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let endpoint = match &cli.admission_url {
+        Some(url) => {
+            let rest = url
+                .strip_prefix("https://")
+                .ok_or_else(|| bad("--admission-url", url, "must start with https://"))?;
+            let authority = rest.split('/').next().unwrap_or_default();
+            let host = match authority.rsplit_once(':') {
+                Some((h, port)) if port.parse::<u16>().is_ok() => h,
+                _ => authority,
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err(bad("--admission-url", url, "has no host"));
+            }
+            AdmissionEndpoint::Url {
+                url: url.trim_end_matches('/').to_string(),
+                host: host.to_string(),
+            }
+        }
+        None => AdmissionEndpoint::Service {
+            name: cli.admission_service.clone(),
+        },
+    };
+    let certs = match (&cli.tls_cert_file, &cli.tls_key_file) {
+        (Some(cert), Some(key)) => CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertSource::Managed {
+            secret: cli.admission_secret.clone(),
+            cert_lifetime: duration("--admission-cert-lifetime", &cli.admission_cert_lifetime)?,
+            ca_lifetime: duration("--admission-ca-lifetime", &cli.admission_ca_lifetime)?,
+        },
+    };
+    let self_user = cli
+        .admission_self_user
+        .clone()
+        .unwrap_or_else(|| format!("system:serviceaccount:{namespace}:{}", cli.admission_service));
+    Ok(Some(AdmissionSettings {
+        addr,
+        endpoint,
+        namespace,
+        configuration: cli.admission_configuration.clone(),
+        certs,
+        cert_check: duration("--admission-cert-check", &cli.admission_cert_check)?,
+        self_user,
+    }))
 }
 
 /// Go's `strconv.ParseBool`, as pflag's bool flags use it.
@@ -475,6 +656,8 @@ pub struct Settings {
     pub alerts: Option<AlertSettings>,
     /// Non-fatal problems (ones Stakater also only logs or ignores), for the binary to log.
     pub warnings: Vec<String>,
+    /// The admission webhook, when `--admission-addr` is set.
+    pub admission: Option<AdmissionSettings>,
 }
 
 /// The process environment, for [`Settings::from_cli`] in the binary.
@@ -608,6 +791,8 @@ impl Settings {
         };
 
         let alerts = alerts(&env, &var, &mut warnings);
+        let reloader_namespace = var("RELOADER_NAMESPACE");
+        let admission = admission_settings(&cli.admission, pod_namespace.as_deref(), reloader_namespace.as_deref())?;
 
         Ok(Settings {
             annotation_keys,
@@ -636,11 +821,12 @@ impl Settings {
             pod_name,
             pod_namespace,
             leader_election,
-            reloader_namespace: var("RELOADER_NAMESPACE"),
+            reloader_namespace,
             reloader_deployment_name: var("RELOADER_DEPLOYMENT_NAME"),
             metrics_by_namespace: env("METRICS_COUNT_BY_NAMESPACE").as_deref() == Some("enabled"),
             alerts,
             warnings,
+            admission,
         })
     }
 
@@ -1180,6 +1366,7 @@ mod tests {
         assert_eq!(s.workers, 4);
         assert_eq!(s.field_manager, "reloader");
         assert_eq!(s.kubeconfig, None);
+        assert_eq!(s.admission, None, "the webhook is opt-in");
         assert!(!s.metrics_by_namespace);
         assert_eq!(s.alerts, None);
         assert_eq!(s.reloader_namespace, None);

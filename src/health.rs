@@ -15,8 +15,8 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
-    /// True once the source caches are synced.
-    pub ready: watch::Receiver<bool>,
+    /// Ready when every one is true (source caches synced; webhook certificate loaded).
+    pub ready: Vec<watch::Receiver<bool>>,
 }
 
 pub fn router(health: Health) -> Router {
@@ -28,7 +28,7 @@ pub fn router(health: Health) -> Router {
 }
 
 async fn ready(State(h): State<Health>) -> impl IntoResponse {
-    if *h.ready.borrow() {
+    if h.ready.iter().all(|r| *r.borrow()) {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
@@ -66,14 +66,18 @@ mod tests {
     #[tokio::test]
     async fn ready_follows_the_cache_signal() {
         let (tx, rx) = watch::channel(false);
+        let (cert_tx, cert_rx) = watch::channel(true);
         let router = router(Health {
             metrics: Arc::new(Metrics::new(false)),
-            ready: rx,
+            ready: vec![rx, cert_rx],
         });
         assert_eq!(get_status(&router, "/live").await, (StatusCode::OK, "alive".into()));
         assert_eq!(get_status(&router, "/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
         tx.send_replace(true);
         assert_eq!(get_status(&router, "/ready").await.0, StatusCode::OK);
+        cert_tx.send_replace(false);
+        assert_eq!(get_status(&router, "/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        cert_tx.send_replace(true);
         let (status, body) = get_status(&router, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("reloader_reload_executed_total"), "{body}");

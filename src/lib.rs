@@ -9,6 +9,7 @@
 //! - [`config`]: flags and environment, Stakater-compatible.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod alerts;
 pub mod config;
 pub mod core;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Recorder, Reporter};
+use reloader::admission::AdmissionContext;
 use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
@@ -197,7 +198,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     let engine = Engine::new(
-        client,
+        client.clone(),
         Store::default(),
         metrics.clone(),
         options,
@@ -206,18 +207,48 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             alerts,
             notifier,
         },
-        leader,
+        leader.clone(),
     );
-    let health = health::router(Health {
-        metrics,
-        ready: engine.ready(),
-    });
+    let mut ready = vec![engine.ready()];
+    let mut admission_task = None;
+    if let Some(admission) = settings.admission.clone() {
+        let (cert_ready, cert_ready_rx) = watch::channel(false);
+        ready.push(cert_ready_rx);
+        let context = AdmissionContext {
+            store: engine.store.clone(),
+            decision: settings.decision_options(),
+            strategy: settings.strategy,
+            own_username: Some(admission.self_user.clone()),
+            ready: engine.ready(),
+            metrics: metrics.clone(),
+        };
+        admission_task = Some(tokio::spawn(reloader::admission::server::run(
+            admission,
+            context,
+            client.clone(),
+            settings.field_manager.clone(),
+            leader.clone(),
+            cert_ready,
+        )));
+    }
+    let health = health::router(Health { metrics, ready });
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /live, /ready and /metrics");
+    let admission = async {
+        match admission_task {
+            Some(task) => match task.await {
+                Ok(Ok(())) => anyhow::bail!("the admission server stopped"),
+                Ok(Err(error)) => Err(anyhow::Error::new(error).context("admission webhook")),
+                Err(error) => Err(anyhow::Error::new(error).context("admission webhook task")),
+            },
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = engine.run() => anyhow::bail!("the engine stopped"),
+        result = admission => result,
         served = axum::serve(listener, health) => {
             served.context("health server")?;
             anyhow::bail!("the health server stopped")

@@ -44,10 +44,20 @@ pub struct CertificateAuthority {
 }
 
 /// A serving certificate and its private key, both PEM.
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServingCertificate {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for ServingCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingCertificate")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
 }
 
 fn validity(params: &mut CertificateParams, lifetime: Duration) {
@@ -57,24 +67,44 @@ fn validity(params: &mut CertificateParams, lifetime: Duration) {
     params.not_after = now + lifetime;
 }
 
+fn ca_params(common_name: &str) -> Result<CertificateParams, TlsError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(params)
+}
+
 impl CertificateAuthority {
     /// A new self-signed ECDSA P-256 CA.
     pub fn generate(common_name: &str, lifetime: Duration) -> Result<Self, TlsError> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let mut params = ca_params(common_name)?;
         validity(&mut params, lifetime);
         let cert = params.self_signed(&key)?;
         Ok(Self {
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
         })
+    }
+
+    /// An existing CA, from its certificate and key, to issue more certificates. Leaves chain to
+    /// `cert_pem` because the subject (`common_name`) and the key are the same.
+    pub fn from_pem(cert_pem: &str, key_pem: &str, common_name: &str) -> Result<Self, TlsError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Self {
+            cert_pem: cert_pem.to_string(),
+            issuer: Issuer::new(ca_params(common_name)?, key),
+        })
+    }
+
+    /// The CA's private key, PEM.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 
     /// A serving certificate for DNS names and IP addresses (`127.0.0.1`, `svc.ns.svc`).

@@ -1,0 +1,348 @@
+//! The admission webhook: `POST /mutate` stamps workloads with the current hashes of the sources
+//! they reload on (the same desired-state function as the engine), `POST /validate` rejects
+//! typo'd or invalid reloader annotations and warns about soft problems. Pure reads of the
+//! shared store: no API calls, no side effects, so dry-run requests get the same answer.
+
+pub mod certs;
+pub mod register;
+pub mod server;
+
+mod review;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::core::decision::{DecisionOptions, dependencies};
+use crate::core::lint::{Severity, Subject, lint};
+use crate::core::plan::{ReloadStrategy, admitted};
+use crate::core::source::{SourceKind, SourceRef, SourceView};
+use crate::core::vocabulary::is_exact_true;
+use crate::core::workload::{Workload, WorkloadKind, string_map};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Kubernetes objects are at most ~1.5 MiB; anything larger is not a real review.
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct AdmissionContext {
+    pub store: Store,
+    pub decision: DecisionOptions,
+    pub strategy: ReloadStrategy,
+    /// Requests made by this user (the reloader itself) are admitted unchanged.
+    pub own_username: Option<String>,
+    /// True once the source caches are synced; before, nothing is stamped.
+    pub ready: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn router(context: AdmissionContext) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate_handler))
+        .route("/validate", post(validate_handler))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(deadline))
+        .with_state(context)
+}
+
+/// How long one request (body included) may take; a client trickling bytes is cut off.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            axum::Json(json!({"error": "request timed out"})),
+        )
+            .into_response(),
+    }
+}
+
+/// A JSON error for input that is not an AdmissionReview at all. The API server then applies
+/// the webhook's failurePolicy.
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": message}))).into_response()
+}
+
+async fn mutate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
+    handle(&ctx, "mutate", &body, mutate)
+}
+
+async fn validate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
+    handle(&ctx, "validate", &body, validate)
+}
+
+fn handle(
+    ctx: &AdmissionContext,
+    webhook: &'static str,
+    body: &[u8],
+    decide: fn(&AdmissionContext, &AdmissionRequest<DynamicObject>) -> AdmissionResponse,
+) -> Response {
+    let started = Instant::now();
+    let request = match review::parse(body) {
+        Ok(request) => request,
+        Err(error) => {
+            ctx.metrics.admission(webhook, "", "", "malformed", started.elapsed());
+            tracing::warn!(webhook, %error, "malformed admission review");
+            return bad_request(error.to_string());
+        }
+    };
+    let response = decide(ctx, &request);
+    let result = if !response.allowed {
+        "denied"
+    } else if response.patch.is_some() {
+        "mutated"
+    } else {
+        "allowed"
+    };
+    ctx.metrics.admission(
+        webhook,
+        operation_label(&request.operation),
+        &request.kind.kind,
+        result,
+        started.elapsed(),
+    );
+    // Never the object: a Secret's data would end up in the logs.
+    tracing::debug!(
+        webhook,
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = %request.name,
+        result,
+        dry_run = request.dry_run,
+        "admission review"
+    );
+    axum::Json(response.into_review()).into_response()
+}
+
+fn operation_label(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// The workload kind of a request, by group and kind.
+fn workload_kind(request: &AdmissionRequest<DynamicObject>) -> Option<WorkloadKind> {
+    let kind = WorkloadKind::from_kind(&request.kind.kind)?;
+    (kind.resource().0 == request.kind.group).then_some(kind)
+}
+
+fn source_kind(request: &AdmissionRequest<DynamicObject>) -> Option<SourceKind> {
+    if !request.kind.group.is_empty() {
+        return None;
+    }
+    match request.kind.kind.as_str() {
+        "ConfigMap" => Some(SourceKind::ConfigMap),
+        "Secret" => Some(SourceKind::Secret),
+        _ => None,
+    }
+}
+
+fn as_value(object: Option<&DynamicObject>) -> Option<Value> {
+    object.and_then(|o| serde_json::to_value(o).ok())
+}
+
+fn is_write(op: &Operation) -> bool {
+    matches!(op, Operation::Create | Operation::Update)
+}
+
+fn is_self(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> bool {
+    ctx.own_username
+        .as_deref()
+        .is_some_and(|me| request.user_info.username.as_deref() == Some(me))
+}
+
+/// Stamps a workload so it starts with the hashes it reloads on.
+fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    let (Some(kind), true, false) = (
+        workload_kind(request),
+        is_write(&request.operation),
+        is_self(ctx, request),
+    ) else {
+        return response;
+    };
+    let Some(object) = as_value(request.object.as_ref()) else {
+        return response;
+    };
+    if !*ctx.ready.borrow() {
+        return warn(
+            response,
+            vec!["reloader is starting: not stamped now; it will adopt this workload without a rollout".into()],
+        );
+    }
+    let old = as_value(request.old_object.as_ref());
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let workload = Workload::new(kind, &object);
+    let old_workload = old.as_ref().map(|o| Workload::new(kind, o));
+    let sources = ctx.store.sources(&namespace);
+    let deps = match dependencies(&workload, sources.map(), &ctx.decision) {
+        Ok(deps) => deps,
+        // Not a workload we can read (no pod template): the API server validates it, not us.
+        Err(_) => return response,
+    };
+    let warnings: Vec<String> = deps
+        .dependencies
+        .iter()
+        .filter(|d| sources.map().get(&d.source).is_none())
+        .map(|d| missing(&d.source))
+        .collect();
+    let desired = match admitted(
+        &workload,
+        old_workload.as_ref(),
+        &deps.dependencies,
+        sources.map(),
+        ctx.strategy,
+    ) {
+        Ok(desired) => desired,
+        Err(_) => return response,
+    };
+    drop(sources);
+    let patch = json_patch::diff(&object, &desired);
+    if patch.0.is_empty() {
+        return warn(response, warnings);
+    }
+    match response.clone().with_patch(patch) {
+        Ok(patched) => warn(patched, warnings),
+        Err(error) => {
+            tracing::error!(%error, "serializing an admission patch failed");
+            response
+        }
+    }
+}
+
+fn missing(source: &SourceRef) -> String {
+    format!(
+        "{} {} does not exist yet; reloads on it start when it is created",
+        source.kind, source.name
+    )
+}
+
+const MAX_WARNINGS: usize = 10;
+
+fn warn(mut response: AdmissionResponse, mut warnings: Vec<String>) -> AdmissionResponse {
+    warnings.truncate(MAX_WARNINGS);
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    response
+}
+
+/// Rejects invalid reloader annotations; warns about soft problems.
+fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    if !is_write(&request.operation) {
+        return response;
+    }
+    let subject = match (workload_kind(request), source_kind(request)) {
+        (Some(kind), _) => Subject::Workload(kind),
+        (None, Some(kind)) => Subject::Source(kind),
+        (None, None) => return response,
+    };
+    let Some(object) = as_value(request.object.as_ref()) else {
+        return response;
+    };
+    let findings_of = |object: &Value| {
+        let metadata = string_map(object.pointer("/metadata/annotations"));
+        let template = match subject {
+            Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
+            Subject::Source(_) => Default::default(),
+        };
+        lint(&ctx.decision.keys, subject, &metadata, &template)
+    };
+    let mut findings = findings_of(&object);
+    // An update is not blocked by problems the object already had: they only warn, so
+    // installing the webhook never breaks unrelated writes to existing objects.
+    if let Some(old) = as_value(request.old_object.as_ref()) {
+        let before = findings_of(&old);
+        for f in findings.iter_mut() {
+            if f.severity == Severity::Deny && before.contains(f) {
+                f.severity = Severity::Warn;
+            }
+        }
+    }
+    let denials: Vec<String> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Deny)
+        .map(|f| f.message.clone())
+        .collect();
+    let mut warnings: Vec<String> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warn)
+        .map(|f| f.message.clone())
+        .collect();
+    if !denials.is_empty() {
+        return warn(response.deny(denials.join("; ")), warnings);
+    }
+    let namespace = request.namespace.clone().unwrap_or_default();
+    if *ctx.ready.borrow() {
+        warnings.extend(store_warnings(ctx, subject, &object, &namespace));
+    }
+    warn(response, warnings)
+}
+
+/// Soft problems only the cluster state reveals.
+fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, namespace: &str) -> Vec<String> {
+    let keys = &ctx.decision.keys;
+    match subject {
+        Subject::Workload(kind) => {
+            let workload = Workload::new(kind, object);
+            let sources = ctx.store.sources(namespace);
+            let mut out = Vec::new();
+            let metadata = workload.annotations();
+            let template = workload.template_annotations().unwrap_or_default();
+            for source_kind in SourceKind::ALL {
+                let annotations = crate::core::decision::KindAnnotations::read(keys, source_kind, &metadata, &template);
+                let policy = crate::core::decision::KindPolicy::new(keys, source_kind, &annotations);
+                for name in policy.literal_names() {
+                    let source = SourceRef::new(source_kind, name);
+                    if sources.map().content_hash(&source).is_none() {
+                        out.push(missing(&source));
+                    }
+                }
+            }
+            out
+        }
+        Subject::Source(_) => {
+            let annotations = string_map(object.pointer("/metadata/annotations"));
+            if !is_exact_true(annotations.get(&keys.match_).map(String::as_str)) {
+                return Vec::new();
+            }
+            let searched = ctx.store.workload_keys().into_iter().any(|key| {
+                key.namespace == namespace
+                    && ctx.store.workload(&key).is_some_and(|o| {
+                        let w = Workload::new(key.kind, &o);
+                        let search = |m: &std::collections::BTreeMap<String, String>| {
+                            is_exact_true(m.get(&keys.search).map(String::as_str))
+                        };
+                        search(&w.annotations()) || w.template_annotations().is_ok_and(|t| search(&t))
+                    })
+            });
+            if searched {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "{} is set but no workload in {namespace} has {}: nothing will reload on it",
+                    keys.match_, keys.search
+                )]
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The Mutating- and ValidatingWebhookConfiguration, and keeping their `caBundle` current.
+//!
+//! With `--admission-url` (local runs) the reloader owns the whole configurations and applies
+//! them with server-side apply. In a cluster, the install manifests own them and the leader only
+//! applies `caBundle` (server-side apply of that one field, so other owners' fields are left
+//! alone and a concurrent writer cannot be clobbered).
+
+use base64::Engine;
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+use crate::config::AdmissionEndpoint;
+use crate::core::workload::WorkloadKind;
+
+pub const MUTATE_PATH: &str = "/mutate";
+pub const VALIDATE_PATH: &str = "/validate";
+pub const MUTATING_WEBHOOK: &str = "mutate.reloader.stakater.com";
+pub const VALIDATING_WEBHOOK: &str = "validate.reloader.stakater.com";
+
+/// Validation is sent only objects that mention the reloader in an annotation (metadata or pod
+/// template), so a webhook outage never blocks unrelated writes although it fails closed.
+const MENTIONS_RELOADER: &str = "[object.?metadata.?annotations, object.?spec.?template.?metadata.?annotations, \
+     object.?spec.?jobTemplate.?spec.?template.?metadata.?annotations]\
+     .exists(a, a.orValue({}).exists(k, k.contains('reloader') || k.contains('stakater')))";
+
+fn client_config(endpoint: &AdmissionEndpoint, namespace: &str, path: &str, bundle: &str) -> Value {
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(bundle.as_bytes());
+    match endpoint {
+        AdmissionEndpoint::Url { url, .. } => json!({"url": format!("{url}{path}"), "caBundle": ca_bundle}),
+        AdmissionEndpoint::Service { name } => json!({
+            "service": {"name": name, "namespace": namespace, "path": path, "port": 443},
+            "caBundle": ca_bundle
+        }),
+    }
+}
+
+fn workload_rules() -> Vec<Value> {
+    let mut by_group: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for kind in WorkloadKind::ALL {
+        let (group, version, plural) = kind.resource();
+        match by_group.iter_mut().find(|(g, v, _)| *g == group && *v == version) {
+            Some((_, _, plurals)) => plurals.push(plural),
+            None => by_group.push((group, version, vec![plural])),
+        }
+    }
+    by_group
+        .into_iter()
+        .map(|(g, v, plurals)| {
+            json!({"apiGroups": [g], "apiVersions": [v], "operations": ["CREATE", "UPDATE"], "resources": plurals, "scope": "Namespaced"})
+        })
+        .collect()
+}
+
+/// Never the webhook's own namespace (it must be able to restart itself) nor the system ones.
+fn namespace_selector(namespace: &str) -> Value {
+    json!({"matchExpressions": [{
+        "key": "kubernetes.io/metadata.name",
+        "operator": "NotIn",
+        "values": ["kube-system", "kube-node-lease", namespace]
+    }]})
+}
+
+/// The full mutating configuration (fails open: a missed stamp is adopted later).
+pub fn mutating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bundle: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": MUTATING_WEBHOOK,
+            "clientConfig": client_config(endpoint, namespace, MUTATE_PATH, bundle),
+            "rules": workload_rules(),
+            "namespaceSelector": namespace_selector(namespace),
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Ignore",
+            "reinvocationPolicy": "IfNeeded",
+            "timeoutSeconds": 5
+        }]
+    })
+}
+
+/// The full validating configuration (fails closed, for objects that mention the reloader).
+pub fn validating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bundle: &str) -> Value {
+    let mut rules = workload_rules();
+    rules.push(
+        json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                      "resources": ["configmaps", "secrets"], "scope": "Namespaced"}),
+    );
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": VALIDATING_WEBHOOK,
+            "clientConfig": client_config(endpoint, namespace, VALIDATE_PATH, bundle),
+            "rules": rules,
+            "namespaceSelector": namespace_selector(namespace),
+            "matchConditions": [{"name": "mentions-reloader", "expression": MENTIONS_RELOADER}],
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 5
+        }]
+    })
+}
+
+fn apply_params(field_manager: &str) -> PatchParams {
+    PatchParams::apply(field_manager).force()
+}
+
+/// Applies both configurations whole (`--admission-url` mode).
+pub async fn apply_configurations(
+    client: &Client,
+    field_manager: &str,
+    name: &str,
+    endpoint: &AdmissionEndpoint,
+    namespace: &str,
+    bundle: &str,
+) -> Result<(), kube::Error> {
+    let params = apply_params(field_manager);
+    let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    mutating_api
+        .patch(
+            name,
+            &params,
+            &Patch::Apply(mutating(name, endpoint, namespace, bundle)),
+        )
+        .await?;
+    let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    validating_api
+        .patch(
+            name,
+            &params,
+            &Patch::Apply(validating(name, endpoint, namespace, bundle)),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies only `caBundle` to configurations the install manifests created. Returns false when
+/// they do not exist (nothing to patch yet).
+pub async fn apply_ca_bundle(
+    client: &Client,
+    field_manager: &str,
+    name: &str,
+    bundle: &str,
+) -> Result<bool, kube::Error> {
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(bundle.as_bytes());
+    let params = apply_params(field_manager);
+    let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    if mutating_api.get_opt(name).await?.is_none() || validating_api.get_opt(name).await?.is_none() {
+        return Ok(false);
+    }
+    let only_bundle = |kind: &str, webhook: &str| {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+            "webhooks": [{"name": webhook, "clientConfig": {"caBundle": ca_bundle}}]
+        })
+    };
+    mutating_api
+        .patch(
+            name,
+            &params,
+            &Patch::Apply(only_bundle("MutatingWebhookConfiguration", MUTATING_WEBHOOK)),
+        )
+        .await?;
+    validating_api
+        .patch(
+            name,
+            &params,
+            &Patch::Apply(only_bundle("ValidatingWebhookConfiguration", VALIDATING_WEBHOOK)),
+        )
+        .await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_deserialize_and_cover_every_kind() {
+        let endpoint = AdmissionEndpoint::Url {
+            url: "https://127.0.0.1:9443".into(),
+            host: "127.0.0.1".into(),
+        };
+        let m: MutatingWebhookConfiguration = serde_json::from_value(mutating("r", &endpoint, "ns", "PEM")).unwrap();
+        let hook = &m.webhooks.unwrap()[0];
+        assert_eq!(hook.client_config.url.as_deref(), Some("https://127.0.0.1:9443/mutate"));
+        assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+        let resources: Vec<String> = hook
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.resources.clone().unwrap_or_default())
+            .collect();
+        for kind in WorkloadKind::ALL {
+            assert!(resources.contains(&kind.resource().2.to_string()), "{kind}");
+        }
+        let service = AdmissionEndpoint::Service {
+            name: "reloader".into(),
+        };
+        let v: ValidatingWebhookConfiguration = serde_json::from_value(validating("r", &service, "ns", "PEM")).unwrap();
+        let hook = &v.webhooks.unwrap()[0];
+        let svc = hook.client_config.service.as_ref().unwrap();
+        assert_eq!(
+            (svc.name.as_str(), svc.namespace.as_str(), svc.path.as_deref()),
+            ("reloader", "ns", Some("/validate"))
+        );
+        assert_eq!(hook.failure_policy.as_deref(), Some("Fail"));
+        let excluded = hook
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_expressions
+            .as_ref()
+            .unwrap()[0]
+            .values
+            .clone()
+            .unwrap();
+        assert_eq!(excluded, vec!["kube-system", "kube-node-lease", "ns"]);
+    }
+}

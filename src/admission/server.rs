@@ -1,0 +1,273 @@
+//! Running the webhook: load the certificate, serve HTTPS on every replica, follow certificate
+//! changes in place, and (leader only) renew certificates and keep the configurations' caBundle.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use super::certs::{self, CertError, Lifetimes, StoredTls};
+use super::register;
+use super::{AdmissionContext, router};
+use crate::config::{AdmissionEndpoint, AdmissionSettings, CertSource};
+use crate::tls::{self, ReloadableCert, ServingCertificate, TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("reading {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The names the serving certificate must carry.
+pub fn certificate_names(settings: &AdmissionSettings) -> Vec<String> {
+    match &settings.endpoint {
+        AdmissionEndpoint::Url { host, .. } => vec![host.clone()],
+        AdmissionEndpoint::Service { name } => certs::service_names(name, &settings.namespace),
+    }
+}
+
+fn read_files(cert: &std::path::Path, key: &std::path::Path) -> Result<ServingCertificate, ServeError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|source| ServeError::File {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    Ok(ServingCertificate {
+        cert_pem: read(cert)?,
+        key_pem: read(key)?,
+    })
+}
+
+/// Loads the certificate, binds, then serves until the task is dropped; `ready` turns true once
+/// a certificate is loaded and the port is bound.
+pub async fn run(
+    settings: AdmissionSettings,
+    context: AdmissionContext,
+    client: Client,
+    field_manager: String,
+    leader: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) -> Result<(), ServeError> {
+    let names = certificate_names(&settings);
+    let cert = match &settings.certs {
+        CertSource::Managed {
+            secret,
+            cert_lifetime,
+            ca_lifetime,
+        } => {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
+            let lifetimes = Lifetimes {
+                cert: *cert_lifetime,
+                ca: *ca_lifetime,
+            };
+            let (stored, _) = certs::load_or_create(&api, secret, &names, lifetimes).await?;
+            let cert = ReloadableCert::new(&stored.serving)?;
+            tokio::spawn(follow_secret(api.clone(), secret.clone(), cert.clone()));
+            let maintainer = Maintainer {
+                api,
+                client: client.clone(),
+                secret: secret.clone(),
+                names,
+                lifetimes,
+                settings: settings.clone(),
+                field_manager,
+            };
+            tokio::spawn(maintainer.run(leader));
+            cert
+        }
+        CertSource::Files { cert, key } => {
+            let reloadable = ReloadableCert::new(&read_files(cert, key)?)?;
+            tokio::spawn(follow_files(
+                cert.clone(),
+                key.clone(),
+                reloadable.clone(),
+                settings.cert_check,
+            ));
+            reloadable
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: settings.addr,
+            source,
+        })?;
+    tracing::info!(addr = %settings.addr, "serving the admission webhook (/mutate, /validate)");
+    ready.send_replace(true);
+    tls::serve(listener, tls::server_config_with(cert)?, router(context)).await;
+    Ok(())
+}
+
+/// Every replica: swap in the serving certificate whenever the Secret changes.
+async fn follow_secret(api: Api<Secret>, name: String, cert: Arc<ReloadableCert>) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures::pin_mut!(stream);
+    let mut current: Option<ServingCertificate> = None;
+    while let Some(event) = stream.next().await {
+        let secret = match event {
+            Ok(Event::Apply(s) | Event::InitApply(s)) => s,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "watching the certificate Secret failed; retrying");
+                continue;
+            }
+        };
+        let Some(stored) = certs::from_secret(&secret) else {
+            tracing::warn!(
+                secret = name,
+                "certificate Secret is incomplete; keeping the current certificate"
+            );
+            continue;
+        };
+        if current.as_ref() == Some(&stored.serving) {
+            continue;
+        }
+        match cert.replace(&stored.serving) {
+            Ok(()) => {
+                if current.is_some() {
+                    tracing::info!(secret = name, not_after = %stored.tls_not_after, "serving a renewed certificate");
+                }
+                current = Some(stored.serving);
+            }
+            Err(error) => tracing::error!(%error, "renewed certificate unusable; keeping the current one"),
+        }
+    }
+}
+
+/// User-provided files (cert-manager): re-read when their content changes.
+async fn follow_files(
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    reloadable: Arc<ReloadableCert>,
+    every: std::time::Duration,
+) {
+    let mut last = read_files(&cert, &key).ok();
+    loop {
+        tokio::time::sleep(every).await;
+        match read_files(&cert, &key) {
+            // Both files must have changed together into a loadable pair; a half-written pair
+            // fails to load and is retried next time.
+            Ok(now) if Some(&now) != last.as_ref() => match reloadable.replace(&now) {
+                Ok(()) => {
+                    tracing::info!(cert = %cert.display(), "serving the new certificate from file");
+                    last = Some(now);
+                }
+                Err(error) => tracing::warn!(%error, "certificate files not loadable yet"),
+            },
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "reading certificate files failed"),
+        }
+    }
+}
+
+struct Maintainer {
+    api: Api<Secret>,
+    client: Client,
+    secret: String,
+    names: Vec<String>,
+    lifetimes: Lifetimes,
+    settings: AdmissionSettings,
+    field_manager: String,
+}
+
+impl Maintainer {
+    /// Leader only: renew what is due and keep the configurations trusting what is served.
+    async fn run(self, mut leader: watch::Receiver<bool>) {
+        loop {
+            if leader.wait_for(|l| *l).await.is_err() {
+                return;
+            }
+            if let Err(error) = self.tick().await {
+                tracing::warn!(%error, "certificate maintenance failed; retrying");
+            }
+            tokio::time::sleep(self.settings.cert_check).await;
+        }
+    }
+
+    async fn publish_bundle(&self, bundle: &str) -> Result<(), kube::Error> {
+        let s = &self.settings;
+        match &s.endpoint {
+            AdmissionEndpoint::Url { .. } => {
+                register::apply_configurations(
+                    &self.client,
+                    &self.field_manager,
+                    &s.configuration,
+                    &s.endpoint,
+                    &s.namespace,
+                    bundle,
+                )
+                .await
+            }
+            AdmissionEndpoint::Service { .. } => {
+                if !register::apply_ca_bundle(&self.client, &self.field_manager, &s.configuration, bundle).await? {
+                    tracing::warn!(
+                        configuration = s.configuration,
+                        "webhook configurations not found; install them (manifests/) to enable admission"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn tick(&self) -> Result<(), CertError> {
+        let Some(secret) = self.api.get_opt(&self.secret).await? else {
+            certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
+            return Ok(());
+        };
+        let Some(stored) = certs::from_secret(&secret) else {
+            certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
+            return Ok(());
+        };
+        let Some(next) = certs::renew(&stored, &self.names, self.lifetimes, OffsetDateTime::now_utc())? else {
+            self.publish_bundle(&stored.bundle).await?;
+            return Ok(());
+        };
+        // Trust first: the API server must trust the new CA before anyone serves its leaf.
+        self.publish_bundle(&union(&stored, &next)).await?;
+        let mut updated = secret.clone();
+        updated.data = Some(certs::to_data(&next));
+        match self.api.replace(&self.secret, &PostParams::default(), &updated).await {
+            Ok(_) => {
+                tracing::info!(not_after = %next.tls_not_after, "renewed the webhook certificate");
+                self.publish_bundle(&next.bundle).await?;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                tracing::debug!("certificate Secret changed meanwhile; next check decides again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+}
+
+/// Both bundles' CAs, without repeats.
+fn union(a: &StoredTls, b: &StoredTls) -> String {
+    let mut out = b.bundle.clone();
+    if !b.bundle.contains(a.ca_cert.trim()) {
+        out.push_str(&a.ca_cert);
+    }
+    out
+}
