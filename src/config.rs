@@ -1836,6 +1836,33 @@ mod tests {
     }
 
     #[test]
+    fn admission_settings_from_flags() {
+        let s = settings(&[
+            "--admission-addr=127.0.0.1:9443",
+            "--admission-url=https://127.0.0.1:9443/",
+            "--admission-cert-lifetime=10s",
+        ]);
+        let a = s.admission.expect("enabled");
+        assert_eq!(a.addr.to_string(), "127.0.0.1:9443");
+        assert_eq!(
+            a.endpoint,
+            AdmissionEndpoint::Url {
+                url: "https://127.0.0.1:9443".into(),
+                host: "127.0.0.1".into()
+            }
+        );
+        assert_eq!(a.namespace, "default");
+        assert_eq!(a.self_user, "system:serviceaccount:default:reloader");
+        assert!(
+            matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
+        );
+        let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
+        assert!(e.to_string().starts_with("--admission-url"), "{e}");
+        let files = settings(&["--admission-addr=:9443", "--tls-cert-file=/c", "--tls-key-file=/k"]);
+        assert!(matches!(files.admission.unwrap().certs, CertSource::Files { .. }));
+    }
+
+    #[test]
     fn our_flags_read_reloader_env_vars() {
         let command = Cli::command();
         let ours = [
@@ -1849,6 +1876,18 @@ mod tests {
             "lease-name",
             "lease-duration",
             "kubeconfig",
+            "admission-addr",
+            "admission-url",
+            "admission-service",
+            "admission-namespace",
+            "admission-secret",
+            "admission-configuration",
+            "tls-cert-file",
+            "tls-key-file",
+            "admission-cert-lifetime",
+            "admission-ca-lifetime",
+            "admission-cert-check",
+            "admission-self-user",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
