@@ -1,0 +1,246 @@
+//! The admission router in-process (no sockets, no cluster): malformed input, every decision
+//! path, and a fuzz-style property over arbitrary bytes and arbitrary reviews.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use proptest::prelude::*;
+use reloader::admission::{AdmissionContext, router};
+use reloader::core::decision::DecisionOptions;
+use reloader::core::hash::sha1_hex;
+use reloader::core::plan::ReloadStrategy;
+use reloader::core::source::{SourceKind, SourceRef, SourceState};
+use reloader::core::vocabulary::{defaults, fixed};
+use reloader::metrics::Metrics;
+use reloader::store::Store;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+const SELF: &str = "system:serviceaccount:reloader:reloader";
+
+fn app(ready: bool) -> Router {
+    let store = Store::default();
+    store.upsert_source(
+        "shop",
+        SourceState {
+            source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
+            annotations: BTreeMap::new(),
+            hash: sha1_hex(b"a=1"),
+        },
+    );
+    let (_tx, ready) = watch::channel(ready);
+    router(AdmissionContext {
+        store,
+        decision: DecisionOptions::default(),
+        strategy: ReloadStrategy::Annotations,
+        own_username: Some(SELF.into()),
+        ready,
+        metrics: Arc::new(Metrics::new(false)),
+    })
+}
+
+async fn post(router: &Router, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let response = router
+        .clone()
+        .oneshot(Request::post(path).header("content-type", "application/json").body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 8 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn deployment(annotations: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                       "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}
+    })
+}
+
+fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_run: bool) -> Vec<u8> {
+    let kind = object["kind"].as_str().unwrap_or("Deployment").to_string();
+    let group = if kind == "ConfigMap" || kind == "Secret" { "" } else { "apps" };
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "0b5c-uid", "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": "x"},
+            "name": "web", "namespace": "shop", "operation": operation,
+            "userInfo": {"username": user}, "object": object, "oldObject": old, "dryRun": dry_run
+        }
+    }))
+    .unwrap()
+}
+
+/// The patch bytes, whichever way they were encoded (kube serializes them as a byte array,
+/// which the API server accepts like base64).
+fn patch_of(response: &Value) -> Option<Value> {
+    let bytes = match &response["response"]["patch"] {
+        Value::String(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
+        Value::Array(items) => items.iter().map(|v| v.as_u64().map(|b| b as u8)).collect::<Option<Vec<u8>>>()?,
+        _ => return None,
+    };
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[tokio::test]
+async fn malformed_input_gets_a_json_error() {
+    let router = app(true);
+    let (status, body) = post(&router, "/mutate", b"{not json".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().starts_with("not an AdmissionReview"), "{body}");
+    let (status, body) = post(&router, "/validate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "the AdmissionReview has no request");
+    let (status, _) = post(&router, "/mutate", vec![b' '; 4 << 20]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn create_is_stamped_and_dry_run_gets_the_same_answer() {
+    let router = app(true);
+    let object = deployment(json!({defaults::AUTO: "true"}));
+    let (status, body) = post(&router, "/mutate", review("CREATE", object.clone(), None, "alice", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response"]["uid"], "0b5c-uid");
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["patchType"], "JSONPatch");
+    let expected = format!("configmap/cfg={}", sha1_hex(b"a=1"));
+    assert_eq!(
+        patch_of(&body),
+        Some(json!([{"op": "add", "path": "/spec/template/metadata/annotations",
+                     "value": {fixed::TEMPLATE_HASHES: expected}}]))
+    );
+    let (_, dry) = post(&router, "/mutate", review("CREATE", object, None, "alice", true)).await;
+    assert_eq!(dry["response"], body["response"]);
+}
+
+#[tokio::test]
+async fn stamp_less_updates_keep_the_stamp_and_own_requests_are_untouched() {
+    let router = app(true);
+    let manifest = deployment(json!({defaults::AUTO: "true"}));
+    let mut stored = manifest.clone();
+    stored["spec"]["template"]["metadata"]["annotations"] = json!({fixed::TEMPLATE_HASHES: "configmap/cfg=old"});
+    let (_, body) = post(&router, "/mutate", review("UPDATE", manifest.clone(), Some(stored.clone()), "alice", false)).await;
+    assert_eq!(
+        patch_of(&body),
+        Some(json!([{"op": "add", "path": "/spec/template/metadata/annotations",
+                     "value": {fixed::TEMPLATE_HASHES: "configmap/cfg=old"}}])),
+        "the old stamp is kept, not refreshed: the engine rolls for real changes"
+    );
+    let (_, own) = post(&router, "/mutate", review("CREATE", manifest, None, SELF, false)).await;
+    assert_eq!(own["response"]["allowed"], true);
+    assert!(own["response"].get("patch").is_none());
+}
+
+#[tokio::test]
+async fn not_ready_admits_unstamped_with_a_warning() {
+    let (_, body) = post(&app(false), "/mutate", review("CREATE", deployment(json!({defaults::AUTO: "true"})), None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(body["response"].get("patch").is_none());
+    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("starting"));
+}
+
+#[tokio::test]
+async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
+    let router = app(true);
+    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({"reloader.stakater.com/atuo": "true"})), None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], false);
+    assert_eq!(
+        body["response"]["status"]["message"],
+        "unknown annotation reloader.stakater.com/atuo: did you mean reloader.stakater.com/auto?"
+    );
+    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({defaults::AUTO: "maybe"})), None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], false);
+    // A problem the object already had only warns on update.
+    let old = deployment(json!({defaults::AUTO: "maybe"}));
+    let mut new = old.clone();
+    new["metadata"]["labels"] = json!({"x": "y"});
+    let (_, body) = post(&router, "/validate", review("UPDATE", new, Some(old), "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["warnings"].as_array().unwrap().len(), 1);
+    // Soft: a reload list naming a missing Secret; a match annotation no workload searches for.
+    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({defaults::SECRET_RELOAD: "db"})), None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["warnings"][0], "Secret db does not exist yet; reloads on it start when it is created");
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "cfg", "namespace": "shop", "annotations": {defaults::MATCH: "true"}}});
+    let (_, body) = post(&router, "/validate", review("CREATE", cm, None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("no workload in shop has"));
+}
+
+fn fuzz_cases() -> u32 {
+    std::env::var("RELOADER_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+}
+
+thread_local! {
+    /// One runtime and one router per fuzzing thread: the cases measure the handler, not setup.
+    static FUZZ: (tokio::runtime::Runtime, Router) = (
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap(),
+        app(true),
+    );
+}
+
+fn fuzz_post(path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    FUZZ.with(|(rt, router)| rt.block_on(post(router, path, body)))
+}
+
+/// Reviews whose objects carry arbitrary annotations (keys near our vocabulary or not, any
+/// values) and arbitrary operations.
+fn arbitrary_review() -> impl Strategy<Value = Vec<u8>> {
+    let key = prop_oneof![
+        Just(defaults::AUTO.to_string()),
+        Just(defaults::CONFIGMAP_RELOAD.to_string()),
+        Just(defaults::PAUSE_PERIOD.to_string()),
+        Just(fixed::TEMPLATE_HASHES.to_string()),
+        "[a-z.]{0,12}/[a-z-]{0,12}",
+        "reloader\\.stak[a-z]{3}\\.com/[a-z-]{1,8}",
+    ];
+    let value = prop_oneof![Just("true".to_string()), ".{0,20}", "[(|*.a-z]{0,10}"];
+    let annotations = prop::collection::btree_map(key, value, 0..5);
+    let op = prop::sample::select(vec!["CREATE", "UPDATE", "DELETE", "CONNECT"]);
+    let kind = prop::sample::select(vec!["Deployment", "ConfigMap", "CronJob", "Pod"]);
+    (annotations.clone(), annotations, op, kind, any::<bool>()).prop_map(|(meta, tmpl, op, kind, with_old)| {
+        let mut object = deployment(json!(meta));
+        object["kind"] = json!(kind);
+        object["spec"]["template"]["metadata"]["annotations"] = json!(tmpl);
+        let old = with_old.then(|| deployment(json!({})));
+        review(op, object, old, "fuzz", false)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic the server: a JSON error or a valid review comes back.
+    #[test]
+    fn arbitrary_bytes_get_an_answer(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let (status, body) = fuzz_post("/validate", bytes);
+        prop_assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::OK, "{status}");
+        prop_assert!(body.get("error").is_some() || body.get("response").is_some());
+    }
+
+    /// Arbitrary reviews always get a review back with the same uid, from both webhooks, and a
+    /// denial always explains itself.
+    #[test]
+    fn arbitrary_reviews_get_a_review(body in arbitrary_review()) {
+        for path in ["/mutate", "/validate"] {
+            let (status, answer) = fuzz_post(path, body.clone());
+            prop_assert_eq!(status, StatusCode::OK);
+            prop_assert_eq!(&answer["response"]["uid"], "0b5c-uid");
+            if answer["response"]["allowed"] == false {
+                prop_assert!(!answer["response"]["status"]["message"].as_str().unwrap_or("").is_empty());
+            }
+        }
+    }
+}
