@@ -341,12 +341,15 @@ pub struct AdmissionSettings {
     pub certs: CertSource,
     pub cert_check: Duration,
     pub self_user: String,
+    /// `--namespaces` (or KUBERNETES_NAMESPACE): the webhook covers only these.
+    pub watched: Option<BTreeSet<String>>,
 }
 
 fn admission_settings(
     cli: &AdmissionCli,
     pod_namespace: Option<&str>,
     reloader_namespace: Option<&str>,
+    scope: &WatchScope,
 ) -> Result<Option<AdmissionSettings>, ConfigError> {
     let Some(addr) = &cli.admission_addr else {
         return Ok(None);
@@ -409,6 +412,10 @@ fn admission_settings(
         certs,
         cert_check: duration("--admission-cert-check", &cli.admission_cert_check)?,
         self_user,
+        watched: match scope {
+            WatchScope::All => None,
+            WatchScope::Namespaces(list) => Some(list.clone()),
+        },
     }))
 }
 
@@ -792,7 +799,12 @@ impl Settings {
 
         let alerts = alerts(&env, &var, &mut warnings);
         let reloader_namespace = var("RELOADER_NAMESPACE");
-        let admission = admission_settings(&cli.admission, pod_namespace.as_deref(), reloader_namespace.as_deref())?;
+        let admission = admission_settings(
+            &cli.admission,
+            pod_namespace.as_deref(),
+            reloader_namespace.as_deref(),
+            &watch_scope,
+        )?;
 
         Ok(Settings {
             annotation_keys,

@@ -5,6 +5,8 @@
 //! applies `caBundle` (server-side apply of that one field, so other owners' fields are left
 //! alone and a concurrent writer cannot be clobbered).
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use kube::api::{Patch, PatchParams};
@@ -53,26 +55,43 @@ fn workload_rules() -> Vec<Value> {
         .collect()
 }
 
-/// Never the webhook's own namespace (it must be able to restart itself) nor the system ones.
-fn namespace_selector(namespace: &str) -> Value {
-    json!({"matchExpressions": [{
+/// Never the webhook's own namespace (it must be able to restart itself) nor the system ones;
+/// and only the namespaces the reloader watches, when it watches a list (elsewhere it has no
+/// source hashes to stamp with).
+fn namespace_selector(namespace: &str, watched: Option<&BTreeSet<String>>) -> Value {
+    let mut expressions = vec![json!({
         "key": "kubernetes.io/metadata.name",
         "operator": "NotIn",
         "values": ["kube-system", "kube-node-lease", namespace]
-    }]})
+    })];
+    if let Some(watched) = watched {
+        expressions.push(json!({"key": "kubernetes.io/metadata.name", "operator": "In", "values": watched}));
+    }
+    json!({"matchExpressions": expressions})
+}
+
+/// What every configuration needs to know besides its name.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub endpoint: &'a AdmissionEndpoint,
+    /// The reloader's own namespace.
+    pub namespace: &'a str,
+    /// `--namespaces`, when set.
+    pub watched: Option<&'a BTreeSet<String>>,
+    pub bundle: &'a str,
 }
 
 /// The full mutating configuration (fails open: a missed stamp is adopted later).
-pub fn mutating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bundle: &str) -> Value {
+pub fn mutating(name: &str, t: &Target<'_>) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": name},
         "webhooks": [{
             "name": MUTATING_WEBHOOK,
-            "clientConfig": client_config(endpoint, namespace, MUTATE_PATH, bundle),
+            "clientConfig": client_config(t.endpoint, t.namespace, MUTATE_PATH, t.bundle),
             "rules": workload_rules(),
-            "namespaceSelector": namespace_selector(namespace),
+            "namespaceSelector": namespace_selector(t.namespace, t.watched),
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
             "failurePolicy": "Ignore",
@@ -83,7 +102,7 @@ pub fn mutating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bundl
 }
 
 /// The full validating configuration (fails closed, for objects that mention the reloader).
-pub fn validating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bundle: &str) -> Value {
+pub fn validating(name: &str, t: &Target<'_>) -> Value {
     let mut rules = workload_rules();
     rules.push(
         json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
@@ -95,9 +114,9 @@ pub fn validating(name: &str, endpoint: &AdmissionEndpoint, namespace: &str, bun
         "metadata": {"name": name},
         "webhooks": [{
             "name": VALIDATING_WEBHOOK,
-            "clientConfig": client_config(endpoint, namespace, VALIDATE_PATH, bundle),
+            "clientConfig": client_config(t.endpoint, t.namespace, VALIDATE_PATH, t.bundle),
             "rules": rules,
-            "namespaceSelector": namespace_selector(namespace),
+            "namespaceSelector": namespace_selector(t.namespace, t.watched),
             "matchConditions": [{"name": "mentions-reloader", "expression": MENTIONS_RELOADER}],
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
@@ -116,26 +135,16 @@ pub async fn apply_configurations(
     client: &Client,
     field_manager: &str,
     name: &str,
-    endpoint: &AdmissionEndpoint,
-    namespace: &str,
-    bundle: &str,
+    target: &Target<'_>,
 ) -> Result<(), kube::Error> {
     let params = apply_params(field_manager);
     let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     mutating_api
-        .patch(
-            name,
-            &params,
-            &Patch::Apply(mutating(name, endpoint, namespace, bundle)),
-        )
+        .patch(name, &params, &Patch::Apply(mutating(name, target)))
         .await?;
     let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     validating_api
-        .patch(
-            name,
-            &params,
-            &Patch::Apply(validating(name, endpoint, namespace, bundle)),
-        )
+        .patch(name, &params, &Patch::Apply(validating(name, target)))
         .await?;
     Ok(())
 }
@@ -188,10 +197,25 @@ mod tests {
             url: "https://127.0.0.1:9443".into(),
             host: "127.0.0.1".into(),
         };
-        let m: MutatingWebhookConfiguration = serde_json::from_value(mutating("r", &endpoint, "ns", "PEM")).unwrap();
+        let watched = BTreeSet::from(["team-a".to_string()]);
+        let target = Target {
+            endpoint: &endpoint,
+            namespace: "ns",
+            watched: Some(&watched),
+            bundle: "PEM",
+        };
+        let m: MutatingWebhookConfiguration = serde_json::from_value(mutating("r", &target)).unwrap();
         let hook = &m.webhooks.unwrap()[0];
         assert_eq!(hook.client_config.url.as_deref(), Some("https://127.0.0.1:9443/mutate"));
         assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+        let scoped = hook
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_expressions
+            .as_ref()
+            .unwrap();
+        assert_eq!(scoped[1].values.as_deref(), Some(&["team-a".to_string()][..]));
         let resources: Vec<String> = hook
             .rules
             .iter()
@@ -204,7 +228,13 @@ mod tests {
         let service = AdmissionEndpoint::Service {
             name: "reloader".into(),
         };
-        let v: ValidatingWebhookConfiguration = serde_json::from_value(validating("r", &service, "ns", "PEM")).unwrap();
+        let everywhere = Target {
+            endpoint: &service,
+            namespace: "ns",
+            watched: None,
+            bundle: "PEM",
+        };
+        let v: ValidatingWebhookConfiguration = serde_json::from_value(validating("r", &everywhere)).unwrap();
         let hook = &v.webhooks.unwrap()[0];
         let svc = hook.client_config.service.as_ref().unwrap();
         assert_eq!(

@@ -210,15 +210,13 @@ impl Maintainer {
         let s = &self.settings;
         match &s.endpoint {
             AdmissionEndpoint::Url { .. } => {
-                register::apply_configurations(
-                    &self.client,
-                    &self.field_manager,
-                    &s.configuration,
-                    &s.endpoint,
-                    &s.namespace,
+                let target = register::Target {
+                    endpoint: &s.endpoint,
+                    namespace: &s.namespace,
+                    watched: s.watched.as_ref(),
                     bundle,
-                )
-                .await
+                };
+                register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
             }
             AdmissionEndpoint::Service { .. } => {
                 if !register::apply_ca_bundle(&self.client, &self.field_manager, &s.configuration, bundle).await? {

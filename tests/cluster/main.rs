@@ -7,4 +7,5 @@ mod engine;
 mod faults;
 mod kinds;
 mod observability;
+mod scenarios;
 mod support;
