@@ -47,7 +47,12 @@ fn app(ready: bool) -> Router {
 async fn post(router: &Router, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let response = router
         .clone()
-        .oneshot(Request::post(path).header("content-type", "application/json").body(Body::from(body)).unwrap())
+        .oneshot(
+            Request::post(path)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = response.status();
@@ -68,7 +73,11 @@ fn deployment(annotations: Value) -> Value {
 
 fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_run: bool) -> Vec<u8> {
     let kind = object["kind"].as_str().unwrap_or("Deployment").to_string();
-    let group = if kind == "ConfigMap" || kind == "Secret" { "" } else { "apps" };
+    let group = if kind == "ConfigMap" || kind == "Secret" {
+        ""
+    } else {
+        "apps"
+    };
     serde_json::to_vec(&json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -86,7 +95,10 @@ fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_ru
 fn patch_of(response: &Value) -> Option<Value> {
     let bytes = match &response["response"]["patch"] {
         Value::String(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
-        Value::Array(items) => items.iter().map(|v| v.as_u64().map(|b| b as u8)).collect::<Option<Vec<u8>>>()?,
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_u64().map(|b| b as u8))
+            .collect::<Option<Vec<u8>>>()?,
         _ => return None,
     };
     serde_json::from_slice(&bytes).ok()
@@ -97,8 +109,16 @@ async fn malformed_input_gets_a_json_error() {
     let router = app(true);
     let (status, body) = post(&router, "/mutate", b"{not json".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().starts_with("not an AdmissionReview"), "{body}");
-    let (status, body) = post(&router, "/validate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec()).await;
+    assert!(
+        body["error"].as_str().unwrap().starts_with("not an AdmissionReview"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &router,
+        "/validate",
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "the AdmissionReview has no request");
     let (status, _) = post(&router, "/mutate", vec![b' '; 4 << 20]).await;
@@ -109,7 +129,12 @@ async fn malformed_input_gets_a_json_error() {
 async fn create_is_stamped_and_dry_run_gets_the_same_answer() {
     let router = app(true);
     let object = deployment(json!({defaults::AUTO: "true"}));
-    let (status, body) = post(&router, "/mutate", review("CREATE", object.clone(), None, "alice", false)).await;
+    let (status, body) = post(
+        &router,
+        "/mutate",
+        review("CREATE", object.clone(), None, "alice", false),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["response"]["uid"], "0b5c-uid");
     assert_eq!(body["response"]["allowed"], true);
@@ -130,7 +155,12 @@ async fn stamp_less_updates_keep_the_stamp_and_own_requests_are_untouched() {
     let manifest = deployment(json!({defaults::AUTO: "true"}));
     let mut stored = manifest.clone();
     stored["spec"]["template"]["metadata"]["annotations"] = json!({fixed::TEMPLATE_HASHES: "configmap/cfg=old"});
-    let (_, body) = post(&router, "/mutate", review("UPDATE", manifest.clone(), Some(stored.clone()), "alice", false)).await;
+    let (_, body) = post(
+        &router,
+        "/mutate",
+        review("UPDATE", manifest.clone(), Some(stored.clone()), "alice", false),
+    )
+    .await;
     assert_eq!(
         patch_of(&body),
         Some(json!([{"op": "add", "path": "/spec/template/metadata/annotations",
@@ -144,7 +174,12 @@ async fn stamp_less_updates_keep_the_stamp_and_own_requests_are_untouched() {
 
 #[tokio::test]
 async fn not_ready_admits_unstamped_with_a_warning() {
-    let (_, body) = post(&app(false), "/mutate", review("CREATE", deployment(json!({defaults::AUTO: "true"})), None, "a", false)).await;
+    let (_, body) = post(
+        &app(false),
+        "/mutate",
+        review("CREATE", deployment(json!({defaults::AUTO: "true"})), None, "a", false),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], true);
     assert!(body["response"].get("patch").is_none());
     assert!(body["response"]["warnings"][0].as_str().unwrap().contains("starting"));
@@ -153,13 +188,29 @@ async fn not_ready_admits_unstamped_with_a_warning() {
 #[tokio::test]
 async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
     let router = app(true);
-    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({"reloader.stakater.com/atuo": "true"})), None, "a", false)).await;
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({"reloader.stakater.com/atuo": "true"})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], false);
     assert_eq!(
         body["response"]["status"]["message"],
         "unknown annotation reloader.stakater.com/atuo: did you mean reloader.stakater.com/auto?"
     );
-    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({defaults::AUTO: "maybe"})), None, "a", false)).await;
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review("CREATE", deployment(json!({defaults::AUTO: "maybe"})), None, "a", false),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], false);
     // A problem the object already had only warns on update.
     let old = deployment(json!({defaults::AUTO: "maybe"}));
@@ -169,18 +220,40 @@ async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
     assert_eq!(body["response"]["allowed"], true);
     assert_eq!(body["response"]["warnings"].as_array().unwrap().len(), 1);
     // Soft: a reload list naming a missing Secret; a match annotation no workload searches for.
-    let (_, body) = post(&router, "/validate", review("CREATE", deployment(json!({defaults::SECRET_RELOAD: "db"})), None, "a", false)).await;
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({defaults::SECRET_RELOAD: "db"})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], true);
-    assert_eq!(body["response"]["warnings"][0], "Secret db does not exist yet; reloads on it start when it is created");
+    assert_eq!(
+        body["response"]["warnings"][0],
+        "Secret db does not exist yet; reloads on it start when it is created"
+    );
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "cfg", "namespace": "shop", "annotations": {defaults::MATCH: "true"}}});
     let (_, body) = post(&router, "/validate", review("CREATE", cm, None, "a", false)).await;
     assert_eq!(body["response"]["allowed"], true);
-    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("no workload in shop has"));
+    assert!(
+        body["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no workload in shop has")
+    );
 }
 
 fn fuzz_cases() -> u32 {
-    std::env::var("RELOADER_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+    std::env::var("RELOADER_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
 }
 
 thread_local! {

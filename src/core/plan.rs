@@ -223,10 +223,12 @@ pub fn stamped(
     Ok(desired)
 }
 
-/// What the mutating webhook admits. An update whose pod template differs from the old one only
-/// in stamps (a re-apply or `kubectl replace` of a manifest without them, a label or scale
-/// change) keeps the old template exactly, and the acknowledged record, so it never rolls. A
-/// new workload, or a changed template (which rolls anyway), is stamped with the current hashes.
+/// What the mutating webhook admits. An update that carries no stamps and whose pod template
+/// otherwise equals the old one (a re-apply or `kubectl replace` of a manifest without them, a
+/// label or scale change) keeps the old template exactly, and the acknowledged record, so it
+/// never rolls. An update that carries stamps is the writer's deliberate choice (the engine
+/// rolling, or a read-modify-write client) and is left as is. A new workload, or a changed
+/// template (which rolls anyway), is stamped with the current hashes.
 pub fn admitted(
     new: &Workload<'_>,
     old: Option<&Workload<'_>>,
@@ -239,6 +241,9 @@ pub fn admitted(
         && let Ok(old_template) = old.template()
         && without_stamps(new_template) == without_stamps(old_template)
     {
+        if without_stamps(new_template) != *new_template {
+            return Ok(new.object.clone());
+        }
         let mut desired = new.object.clone();
         if let Some(slot) = desired.pointer_mut(new.kind.template_pointer()) {
             *slot = old_template.clone();
@@ -832,6 +837,28 @@ mod tests {
                 },
             );
             assert_eq!(settled.action, Action::UpToDate, "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_leaves_a_deliberate_restamp_alone() {
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+            let options = PlanOptions {
+                strategy,
+                ..Default::default()
+            };
+            let old = admit(&app(WorkloadKind::Deployment), None, &v1, strategy);
+            // The engine rolls: its write restamps the template; the webhook must not undo it.
+            let roll = plan_for(WorkloadKind::Deployment, &old, &v2, options);
+            assert_eq!(roll.action, Action::Roll);
+            let engine_write = apply(&old, &roll.patch);
+            assert_eq!(
+                admit(&engine_write, Some(&old), &v2, strategy),
+                engine_write,
+                "{strategy:?}"
+            );
         }
     }
 

@@ -49,14 +49,10 @@ async fn deployment_rolls_out_on_a_template_change() {
         }
     }))
     .unwrap();
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    deployments.create(&PostParams::default(), &deployment).await.unwrap();
     wait_for(&deployments, "web", "first rollout", rolled_out).await;
 
-    let change =
-        json!({"spec": {"template": {"metadata": {"annotations": {"example.com/config": "v2"}}}}});
+    let change = json!({"spec": {"template": {"metadata": {"annotations": {"example.com/config": "v2"}}}}});
     deployments
         .patch("web", &PatchParams::default(), &Patch::Merge(&change))
         .await
@@ -74,19 +70,14 @@ async fn deployment_rolls_out_on_a_template_change() {
         };
         let (old, new) = (by_revision("1")?, by_revision("2")?);
         let status = |rs: &ReplicaSet| rs.status.clone().unwrap_or_default();
-        (list.items.len() == 2
-            && status(&old).replicas == 0
-            && status(&new).ready_replicas == Some(2))
-        .then_some((old, new))
+        (list.items.len() == 2 && status(&old).replicas == 0 && status(&new).ready_replicas == Some(2))
+            .then_some((old, new))
     })
     .await;
     assert_eq!(old.spec.and_then(|s| s.replicas), Some(0));
     let new_spec = new.spec.expect("a ReplicaSet spec");
     assert_eq!(new_spec.replicas, Some(2));
-    let annotations = new_spec
-        .template
-        .and_then(|t| t.metadata)
-        .and_then(|m| m.annotations);
+    let annotations = new_spec.template.and_then(|t| t.metadata).and_then(|m| m.annotations);
     assert_eq!(
         annotations
             .as_ref()
@@ -109,14 +100,7 @@ async fn validate(
         .object
         .as_ref()
         .is_some_and(|o| o.labels().get("deny").map(String::as_str) == Some("yes"));
-    Json(
-        if deny {
-            response.deny(DENIAL)
-        } else {
-            response
-        }
-        .into_review(),
-    )
+    Json(if deny { response.deny(DENIAL) } else { response }.into_review())
 }
 
 /// Deletes the webhook configuration even when the test fails.
@@ -180,17 +164,13 @@ async fn apiserver_calls_a_webhook_served_by_the_test() {
     // The apiserver picks the configuration up asynchronously: retry until it is enforced.
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
     let denied = |name: &str| -> ConfigMap {
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"deny": "yes"}}}))
-            .unwrap()
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"deny": "yes"}}})).unwrap()
     };
     let message = eventually("denial by the webhook", || {
         let config_maps = config_maps.clone();
         async move {
             let name = crate::support::unique_name("denied");
-            match config_maps
-                .create(&PostParams::default(), &denied(&name))
-                .await
-            {
+            match config_maps.create(&PostParams::default(), &denied(&name)).await {
                 Ok(_) => None,
                 Err(kube::Error::Api(status)) => Some(status.message),
                 Err(other) => panic!("unexpected error: {other}"),
@@ -202,12 +182,8 @@ async fn apiserver_calls_a_webhook_served_by_the_test() {
     let before = calls.load(Ordering::SeqCst);
     assert!(before > 0);
 
-    let allowed: ConfigMap =
-        serde_json::from_value(json!({"metadata": {"name": "allowed"}})).unwrap();
-    config_maps
-        .create(&PostParams::default(), &allowed)
-        .await
-        .unwrap();
+    let allowed: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "allowed"}})).unwrap();
+    config_maps.create(&PostParams::default(), &allowed).await.unwrap();
     assert_eq!(
         calls.load(Ordering::SeqCst),
         before + 1,

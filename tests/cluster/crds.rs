@@ -32,19 +32,11 @@ async fn ensure_crd(client: &Client, group: &str, kind: &str, plural: &str, vers
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => panic!("creating CRD {name}: {e}"),
     }
-    wait_for(
-        &crds,
-        &name,
-        "Established",
-        |c: Option<&CustomResourceDefinition>| {
-            c.and_then(|c| c.status.as_ref())
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                })
-        },
-    )
+    wait_for(&crds, &name, "Established", |c: Option<&CustomResourceDefinition>| {
+        c.and_then(|c| c.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+    })
     .await;
 }
 
@@ -95,12 +87,7 @@ async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
     let configs: Api<DynamicObject> = Api::namespaced_with(
         f.client.clone(),
         &f.ns.name,
-        &resource(
-            "apps.openshift.io",
-            "v1",
-            "DeploymentConfig",
-            "deploymentconfigs",
-        ),
+        &resource("apps.openshift.io", "v1", "DeploymentConfig", "deploymentconfigs"),
     );
     let pp = PostParams::default();
     rollouts
@@ -137,11 +124,7 @@ async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
         .unwrap();
     let reloader = Reloader::start(&f.ns.name, &["--is-Argo-Rollouts=true"]);
     let acked = "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes";
-    for (api, name) in [
-        (&rollouts, "canary"),
-        (&rollouts, "restarter"),
-        (&configs, "legacy"),
-    ] {
+    for (api, name) in [(&rollouts, "canary"), (&rollouts, "restarter"), (&configs, "legacy")] {
         eventually(&format!("{name} acknowledged"), || async {
             value_at(api, name, acked).await
         })
@@ -167,25 +150,13 @@ async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
         value_at(&rollouts, "restarter", "/spec/restartAt").await
     })
     .await;
-    assert!(
-        restart_at.as_str().is_some_and(|t| t.ends_with('Z')),
-        "{restart_at}"
-    );
+    assert!(restart_at.as_str().is_some_and(|t| t.ends_with('Z')), "{restart_at}");
     assert_eq!(
         value_at(&rollouts, "restarter", "/spec/template").await,
         restarter_template
     );
-    assert_eq!(
-        value_at(&rollouts, "restarter", acked).await,
-        Some(stamp.clone())
-    );
+    assert_eq!(value_at(&rollouts, "restarter", acked).await, Some(stamp.clone()));
     reloader.settle(6.0).await;
-    assert_eq!(
-        reloader.metric("reloader_reconciles_total{outcome=\"restarted\"}"),
-        1.0
-    );
-    assert_eq!(
-        reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"),
-        2.0
-    );
+    assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"restarted\"}"), 1.0);
+    assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"), 2.0);
 }

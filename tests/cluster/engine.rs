@@ -36,31 +36,18 @@ impl Fixture {
     }
 
     pub async fn config_map(&self, name: &str, data: Value) {
-        let cm: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
-        self.config_maps
-            .create(&PostParams::default(), &cm)
-            .await
-            .unwrap();
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
+        self.config_maps.create(&PostParams::default(), &cm).await.unwrap();
     }
 
     pub async fn secret(&self, name: &str, data: Value) {
-        let s: Secret =
-            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-                .unwrap();
-        self.secrets
-            .create(&PostParams::default(), &s)
-            .await
-            .unwrap();
+        let s: Secret = serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap();
+        self.secrets.create(&PostParams::default(), &s).await.unwrap();
     }
 
     pub async fn set_config_map(&self, name: &str, data: Value) {
         self.config_maps
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"data": data})),
-            )
+            .patch(name, &PatchParams::default(), &Patch::Merge(&json!({"data": data})))
             .await
             .unwrap();
     }
@@ -90,10 +77,7 @@ impl Fixture {
             }
         }))
         .unwrap();
-        self.deployments
-            .create(&PostParams::default(), &d)
-            .await
-            .unwrap();
+        self.deployments.create(&PostParams::default(), &d).await.unwrap();
     }
 
     /// How many ReplicaSets (revisions) a Deployment has had.
@@ -122,9 +106,7 @@ impl Fixture {
             &self.deployments,
             app,
             "acknowledged hashes",
-            |d: Option<&Deployment>| {
-                d.is_some_and(|d| d.annotations().contains_key(fixed::ACKNOWLEDGED_HASHES))
-            },
+            |d: Option<&Deployment>| d.is_some_and(|d| d.annotations().contains_key(fixed::ACKNOWLEDGED_HASHES)),
         )
         .await;
     }
@@ -197,10 +179,7 @@ async fn a_data_change_rolls_each_dependent_once_and_a_label_change_rolls_nothin
     // The label change itself changes nothing the decision reads, so the reloader may not even
     // reconcile; the annotation change on the Secret does re-evaluate its three dependents.
     reloader.settle(before + 3.0).await;
-    assert_eq!(
-        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
-        2.0
-    );
+    assert_eq!(reloader.metric("reloader_reload_executed_total{success=\"true\"}"), 2.0);
     for (app, revisions) in [("a", 2), ("b", 2), ("c", 1), ("plain", 1)] {
         assert_eq!(f.revisions(app).await, revisions, "{app}");
     }
@@ -225,18 +204,12 @@ async fn restarts_roll_nothing_and_changes_made_while_down_roll_once() {
     let mut second = Reloader::start(&f.ns.name, &[]);
     second.wait_ready().await;
     second.settle(2.0).await;
-    assert_eq!(
-        second.metric("reloader_reconciles_total{outcome=\"rolled\"}"),
-        0.0
-    );
+    assert_eq!(second.metric("reloader_reconciles_total{outcome=\"rolled\"}"), 0.0);
     assert_eq!(
         second.metric("reloader_reconciles_total{outcome=\"acknowledged\"}"),
         0.0
     );
-    assert_eq!(
-        second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"),
-        2.0
-    );
+    assert_eq!(second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"), 2.0);
     second.kill();
 
     // Changes made while it is down are caught up once it is back: one rollout each.
@@ -245,10 +218,7 @@ async fn restarts_roll_nothing_and_changes_made_while_down_roll_once() {
     f.wait_revisions("a", 3).await;
     f.wait_revisions("b", 3).await;
     third.settle(4.0).await;
-    assert_eq!(
-        third.metric("reloader_reload_executed_total{success=\"true\"}"),
-        2.0
-    );
+    assert_eq!(third.metric("reloader_reload_executed_total{success=\"true\"}"), 2.0);
     for app in ["a", "b"] {
         assert_eq!(f.revisions(app).await, 3, "{app}");
     }
@@ -266,10 +236,7 @@ async fn a_configmap_and_a_secret_changed_together_roll_once() {
     f.set_secret("db", json!({"password": "p2"})).await;
     f.wait_revisions("app", 2).await;
     reloader.settle(2.0).await;
-    assert_eq!(
-        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
-        1.0
-    );
+    assert_eq!(reloader.metric("reloader_reload_executed_total{success=\"true\"}"), 1.0);
     assert_eq!(f.revisions("app").await, 2);
     let hashes = f.template_hashes("app").await.unwrap();
     assert!(
@@ -287,10 +254,7 @@ async fn the_rate_limit_paces_reloads_without_losing_any() {
     for app in &apps {
         f.deployment(app, auto(), uses("cfg", "db")).await;
     }
-    let reloader = Reloader::start(
-        &f.ns.name,
-        &["--max-reloads-per-second-per-namespace=2", "--burst=1"],
-    );
+    let reloader = Reloader::start(&f.ns.name, &["--max-reloads-per-second-per-namespace=2", "--burst=1"]);
     for app in &apps {
         f.wait_acknowledged(app).await;
     }
@@ -301,12 +265,6 @@ async fn the_rate_limit_paces_reloads_without_losing_any() {
     }
     // Six writes at two per second with a burst of one take at least 2.5 s.
     let elapsed = start.elapsed();
-    assert!(
-        elapsed >= std::time::Duration::from_millis(2400),
-        "{elapsed:?}"
-    );
-    assert_eq!(
-        reloader.metric("reloader_reload_executed_total{success=\"true\"}"),
-        6.0
-    );
+    assert!(elapsed >= std::time::Duration::from_millis(2400), "{elapsed:?}");
+    assert_eq!(reloader.metric("reloader_reload_executed_total{success=\"true\"}"), 6.0);
 }

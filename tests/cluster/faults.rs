@@ -38,22 +38,14 @@ async fn revision_stamps(f: &Fixture, app: &str) -> Vec<Option<String>> {
 /// 0 lost: every app ends stamped with `expected`. 0 duplicate: every revision carries a
 /// different stamp, no template was ever written back to an earlier one (the Deployment's
 /// revision number equals its ReplicaSet count), and there are at most `changes` rollouts.
-async fn assert_final_and_no_duplicates(
-    f: &Fixture,
-    apps: &[String],
-    expected: &str,
-    changes: usize,
-) {
+async fn assert_final_and_no_duplicates(f: &Fixture, apps: &[String], expected: &str, changes: usize) {
     for app in apps {
-        eventually(
-            &format!("{app} stamped with the final hash and observed"),
-            || async {
-                let hashes = f.template_hashes(app).await?;
-                let d = f.deployments.get(app).await.ok()?;
-                let observed = d.status?.observed_generation == d.metadata.generation;
-                (observed && hashes.starts_with(expected)).then_some(())
-            },
-        )
+        eventually(&format!("{app} stamped with the final hash and observed"), || async {
+            let hashes = f.template_hashes(app).await?;
+            let d = f.deployments.get(app).await.ok()?;
+            let observed = d.status?.observed_generation == d.metadata.generation;
+            (observed && hashes.starts_with(expected)).then_some(())
+        })
         .await;
         let stamps = revision_stamps(f, app).await;
         let distinct: BTreeSet<_> = stamps.iter().collect();
@@ -147,11 +139,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     for app in &apps {
         f.deployment(app, auto(), uses("cfg", "db")).await;
     }
-    let args = [
-        "--enable-ha",
-        "--lease-duration=4s",
-        "--reload-window=100ms",
-    ];
+    let args = ["--enable-ha", "--lease-duration=4s", "--reload-window=100ms"];
     let start = |pod: &str| {
         Reloader::start_with(
             crate::support::kubeconfig(),
@@ -174,11 +162,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     for app in &apps {
         f.wait_revisions(app, 2).await;
     }
-    let (lead, standby) = if leader == "reloader-a" {
-        (0, 1)
-    } else {
-        (1, 0)
-    };
+    let (lead, standby) = if leader == "reloader-a" { (0, 1) } else { (1, 0) };
     assert_eq!(
         replicas[standby].metric("reloader_reload_executed_total{success=\"true\"}"),
         0.0,
@@ -198,19 +182,9 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     })
     .await;
     let takeover = killed.elapsed();
-    assert_eq!(
-        new_leader,
-        if standby == 0 {
-            "reloader-a"
-        } else {
-            "reloader-b"
-        }
-    );
+    assert_eq!(new_leader, if standby == 0 { "reloader-a" } else { "reloader-b" });
     // The lease is 4 s; allow the renew period and scheduling on top.
-    assert!(
-        takeover < Duration::from_secs(8),
-        "takeover took {takeover:?}"
-    );
+    assert!(takeover < Duration::from_secs(8), "takeover took {takeover:?}");
     eprintln!("takeover after leader SIGKILL: {takeover:?}");
     let expected = format!("configmap/cfg={}", sha1_hex(b"k=v4"));
     assert_final_and_no_duplicates(&f, &apps, &expected, 4).await;

@@ -22,8 +22,7 @@ fn template_hashes(object: &Value, pointer: &str) -> Option<String> {
     object.pointer(pointer)?.as_str().map(str::to_string)
 }
 
-const CRON_HASHES: &str =
-    "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes";
+const CRON_HASHES: &str = "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes";
 const JOB_HASHES: &str = "/spec/template/metadata/annotations/reloader.stakater.com~1hashes";
 
 async fn cronjob(f: &Fixture, name: &str, suspend: bool) {
@@ -59,24 +58,15 @@ async fn cronjobs_get_the_new_template_and_run_once_unless_suspended() {
         })
         .await;
     }
-    assert!(
-        jobs_of(&f, "active").await.is_empty(),
-        "adoption starts no Job"
-    );
+    assert!(jobs_of(&f, "active").await.is_empty(), "adoption starts no Job");
 
     f.set_config_map("cfg", json!({"k": "v2"})).await;
     let v2 = sha1_hex(b"k=v2");
     for name in ["active", "paused"] {
         let expected = format!("configmap/cfg={v2}");
-        wait_for(
-            &api,
-            name,
-            "a stamped job template",
-            move |c: Option<&CronJob>| {
-                c.and_then(|c| template_hashes(&serde_json::to_value(c).unwrap(), CRON_HASHES))
-                    == Some(expected.clone())
-            },
-        )
+        wait_for(&api, name, "a stamped job template", move |c: Option<&CronJob>| {
+            c.and_then(|c| template_hashes(&serde_json::to_value(c).unwrap(), CRON_HASHES)) == Some(expected.clone())
+        })
         .await;
     }
     let jobs = eventually("the manual Job", || async {
@@ -157,18 +147,12 @@ async fn env_vars_written_by_stakater_are_up_to_date_and_then_updated_in_place()
                                                        "env": [{"name": var, "value": sha1_hex(b"k=v1").to_string()}]}]}}}
     }))
     .unwrap();
-    f.deployments
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap();
+    f.deployments.create(&PostParams::default(), &d).await.unwrap();
     let reloader = Reloader::start(&f.ns.name, &["--reload-strategy=env-vars"]);
     // The Secret has no var yet: acknowledged, not rolled; the ConfigMap's var is current.
     f.wait_acknowledged("app").await;
     reloader.settle(1.0).await;
-    assert_eq!(
-        reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"),
-        0.0
-    );
+    assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"), 0.0);
     f.wait_revisions("app", 1).await;
 
     f.set_config_map("cfg", json!({"k": "v2"})).await;
@@ -178,11 +162,7 @@ async fn env_vars_written_by_stakater_are_up_to_date_and_then_updated_in_place()
         .env
         .clone()
         .unwrap();
-    let value = |name: &str| {
-        env.iter()
-            .find(|e| e.name == name)
-            .and_then(|e| e.value.clone())
-    };
+    let value = |name: &str| env.iter().find(|e| e.name == name).and_then(|e| e.value.clone());
     assert_eq!(value(&var), Some(sha1_hex(b"k=v2").to_string()));
     assert_eq!(
         value(&env_var_name(&SourceRef::new(SourceKind::Secret, "db"))),
@@ -263,10 +243,7 @@ async fn a_pause_period_batches_changes_and_survives_a_restart() {
     f.set_config_map("cfg", json!({"k": "v3"})).await;
     let v3 = format!("configmap/cfg={}", sha1_hex(b"k=v3"));
     eventually("the second change stamped", || async {
-        f.template_hashes("app")
-            .await?
-            .starts_with(&v3)
-            .then_some(())
+        f.template_hashes("app").await?.starts_with(&v3).then_some(())
     })
     .await;
     assert_eq!(f.revisions("app").await, 1, "paused: no rollout yet");
@@ -274,18 +251,12 @@ async fn a_pause_period_batches_changes_and_survives_a_restart() {
     // The reloader restarts mid-pause; the new process resumes on time from the annotation.
     first.kill();
     let _second = Reloader::start(&f.ns.name, &[]);
-    wait_for(
-        &f.deployments,
-        "app",
-        "resumed",
-        |d: Option<&Deployment>| {
-            d.is_some_and(|d| {
-                // `paused: false` is the default, which the API server omits.
-                d.spec.as_ref().and_then(|s| s.paused) != Some(true)
-                    && !d.annotations().contains_key(defaults::PAUSED_AT)
-            })
-        },
-    )
+    wait_for(&f.deployments, "app", "resumed", |d: Option<&Deployment>| {
+        d.is_some_and(|d| {
+            // `paused: false` is the default, which the API server omits.
+            d.spec.as_ref().and_then(|s| s.paused) != Some(true) && !d.annotations().contains_key(defaults::PAUSED_AT)
+        })
+    })
     .await;
     f.wait_revisions("app", 2).await;
 }

@@ -9,3 +9,4 @@ mod kinds;
 mod observability;
 mod scenarios;
 mod support;
+mod webhook;

@@ -41,9 +41,7 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
     let sink = Sink::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let router = Router::new()
-        .route("/hook", post(hook))
-        .with_state(sink.clone());
+    let router = Router::new().route("/hook", post(hook)).with_state(sink.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let reloader = Reloader::start_with(
         crate::support::kubeconfig(),
@@ -70,13 +68,8 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
          Hence reloaded *app* of type *Deployment* in namespace *{ns}*",
         ns = f.ns.name
     );
-    let slack =
-        json!({"attachments": [{"color": "good", "author_name": "Reloader", "text": expected}]});
-    assert_eq!(
-        bodies,
-        vec![slack.clone(), slack],
-        "one failed attempt, one retry"
-    );
+    let slack = json!({"attachments": [{"color": "good", "author_name": "Reloader", "text": expected}]});
+    assert_eq!(bodies, vec![slack.clone(), slack], "one failed attempt, one retry");
     eventually("the alert counted as sent", || async {
         (reloader.metric("reloader_alerts_total{result=\"sent\"}") == 1.0).then_some(())
     })
@@ -85,9 +78,7 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
     let events: Api<Event> = Api::namespaced(f.client.clone(), &f.ns.name);
     let reloaded = eventually("a Reloaded event", || async {
         let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("Reloaded"))
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("Reloaded"))
     })
     .await;
     assert_eq!(reloaded.involved_object.kind.as_deref(), Some("Deployment"));
@@ -117,13 +108,8 @@ async fn webhook_url_mode_announces_each_change_once_and_rolls_nothing() {
     f.deployment("app", auto(), uses("cfg", "db")).await;
     let posts = Posts::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "--webhook-url=http://{}/notify",
-        listener.local_addr().unwrap()
-    );
-    let router = Router::new()
-        .route("/notify", post(record))
-        .with_state(posts.clone());
+    let url = format!("--webhook-url=http://{}/notify", listener.local_addr().unwrap());
+    let router = Router::new().route("/notify", post(record)).with_state(posts.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let mut first = Reloader::start(&f.ns.name, &[&url]);
@@ -133,19 +119,13 @@ async fn webhook_url_mode_announces_each_change_once_and_rolls_nothing() {
         (posts.0.lock().unwrap().len() == 1).then_some(())
     })
     .await;
-    assert_eq!(
-        posts.0.lock().unwrap()[0],
-        r#"{"webhook":"update successful"}"#
-    );
+    assert_eq!(posts.0.lock().unwrap()[0], r#"{"webhook":"update successful"}"#);
     first.settle(3.0).await;
     first.kill();
     // Restarting announces nothing again, and nothing ever rolled.
     let second = Reloader::start(&f.ns.name, &[&url]);
     second.settle(1.0).await;
-    assert_eq!(
-        second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"),
-        1.0
-    );
+    assert_eq!(second.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"), 1.0);
     assert_eq!(posts.0.lock().unwrap().len(), 1);
     assert_eq!(f.revisions("app").await, 1);
     server.abort();

@@ -77,16 +77,9 @@ pub async fn client_for(path: &Path) -> Client {
 /// A name no other test (or earlier run) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{prefix}-{:x}{:x}{n}",
-        std::process::id() % 0xfff,
-        nanos % 0xfffff
-    )
+    format!("{prefix}-{:x}{:x}{n}", std::process::id() % 0xfff, nanos % 0xfffff)
 }
 
 /// A namespace created for one test and deleted when it is dropped.
@@ -168,10 +161,7 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {what} within {DEADLINE:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "no {what} within {DEADLINE:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -185,9 +175,7 @@ pub struct WebhookTls {
 pub fn webhook_tls() -> WebhookTls {
     let lifetime = Duration::from_secs(3600);
     let ca = CertificateAuthority::generate("reloader-test-ca", lifetime).unwrap();
-    let serving = ca
-        .issue_serving(&["127.0.0.1", "localhost"], lifetime)
-        .unwrap();
+    let serving = ca.issue_serving(&["127.0.0.1", "localhost"], lifetime).unwrap();
     WebhookTls {
         ca_pem: ca.cert_pem,
         serving,
@@ -221,12 +209,7 @@ impl Reloader {
     }
 
     /// As [`Reloader::start`], against any control plane and with extra environment.
-    pub fn start_with(
-        kubeconfig: &Path,
-        namespace: &str,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Self {
+    pub fn start_with(kubeconfig: &Path, namespace: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
@@ -255,8 +238,7 @@ impl Reloader {
 
     fn get(&self, path: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
-        let mut stream =
-            std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(1)).ok()?;
+        let mut stream = std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(1)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut response = String::new();
