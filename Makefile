@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: test lint unit cluster cluster-down tools demo build
+.PHONY: test lint unit cluster cluster-down tools demo build run
 
 ## Everything CI checks: formatting, clippy, unit tests and cluster tests.
 test: lint tools
@@ -29,7 +29,15 @@ cluster:
 	tools/cluster.sh up
 
 cluster-down:
+	tools/reloader.sh stop
 	tools/cluster.sh down
+
+## The reloader in the foreground against the local control plane (both halves; health on
+## 127.0.0.1:9090, webhook on 127.0.0.1:9443). Flags: make run ARGS='--reload-strategy=env-vars'.
+run: tools
+	$(CARGO) build --release
+	tools/cluster.sh up
+	tools/reloader.sh run $(ARGS)
 
 demo:
 	tools/demo.sh

@@ -1,64 +1,61 @@
 #!/usr/bin/env bash
-# `make demo`: the main job, end to end, on a fresh machine.
-#
-# Status: the reload engine and the admission webhook are not built yet, so this demo
-# stops short of a reload. It builds everything, starts the real local control plane and
-# shows a Deployment rolling out on it, then says plainly what is missing.
+# `make demo`: the main job, end to end, on a fresh machine. Builds everything, starts the local
+# control plane, runs the reloader with its webhooks registered, applies an example app, shows a
+# typo'd annotation rejected by the API server, rotates the Secret, and shows the rollout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
-step() { printf '\n==> %s\n' "$*"; }
 export KUBECONFIG="$repo/.cluster/kubeconfig"
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+indent() { sed 's/^/    /'; }
 
-step "Building the control-plane binaries (cached after the first run) and reloader"
+step "Building the control plane (cached after the first run) and the reloader"
 tools/build.sh >/dev/null
 cargo build --release --quiet
 
-step "Starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
-tools/cluster.sh up
-kubectl version 2>/dev/null | sed 's/^/    /'
+step "Starting the local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok"
+tools/cluster.sh up 2>/dev/null | indent
+kubectl version 2>/dev/null | indent
 
-step "Applying an example app (Deployment using a ConfigMap and a Secret, auto-reload on)"
+step "Starting the reloader (engine + admission webhook on https://127.0.0.1:9443)"
+tools/reloader.sh start
+curl -s --max-time 2 http://127.0.0.1:9090/ready | indent; echo
+
+step "Applying the example app: a Deployment using a ConfigMap and a Secret, auto-reload on"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-kubectl -n demo apply -f - <<'YAML'
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: app-config}
-data: {greeting: hello}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: app-secret}
-stringData: {password: s3cret}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app
-  annotations: {reloader.stakater.com/auto: "true"}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: demo}}
-  template:
-    metadata: {labels: {app: demo}}
-    spec:
-      containers:
-      - name: app
-        image: registry.example/demo:1
-        envFrom:
-        - configMapRef: {name: app-config}
-        - secretRef: {name: app-secret}
-YAML
-kubectl -n demo rollout status deployment/app --timeout=120s
-kubectl -n demo get deployment,replicaset,pods -o wide
+kubectl -n demo apply -f examples/app.yaml 2>&1 | indent
+kubectl -n demo rollout status deployment/app --timeout=120s 2>&1 | indent
+echo "    stamped by the webhook at create:"
+kubectl -n demo get deployment app \
+  -o jsonpath='{.spec.template.metadata.annotations.reloader\.stakater\.com/hashes}{"\n"}' | indent
 
-step "Not done yet"
+step "A typo'd annotation is rejected by the API server"
+printf '    $ kubectl -n demo annotate deployment app reloader.stakater.com/atuo=true\n'
+if kubectl -n demo annotate deployment app reloader.stakater.com/atuo=true 2>&1 | indent; then
+  echo "    (unexpectedly accepted)"; exit 1
+fi
+
+step "Rotating the Secret"
+kubectl -n demo create secret generic app-secret --from-literal=password=rotated-$(date +%s) \
+  --dry-run=client -o yaml | kubectl apply -f - 2>&1 | indent
+for _ in $(seq 1 100); do
+  [ "$(kubectl -n demo get rs -l app=demo -o name | wc -l)" -ge 2 ] && break
+  sleep 0.1
+done
+kubectl -n demo rollout status deployment/app --timeout=120s 2>&1 | indent
+kubectl -n demo get replicasets -l app=demo 2>&1 | indent
+
+step "What the reloader said"
+grep -a "Changes detected" .cluster/logs/reloader.log | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220 | indent
+kubectl -n demo get events --field-selector reason=Reloaded \
+  -o custom-columns=REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message 2>&1 | indent
+
+step "Done. Everything is still running:"
 cat <<'TXT'
-    The reload engine (issue 4) and the admission webhook (issue 5) are not built yet, so
-    this demo cannot yet reject a typo'd annotation or roll the app when its Secret rotates.
-    `target/release/reloader` exits with a message saying so.
-
-    Poke at the cluster:   export KUBECONFIG=.cluster/kubeconfig; kubectl get pods -A
-    Stop it:               make cluster-down
+    Poke at it:   export KUBECONFIG=$PWD/.cluster/kubeconfig
+                  kubectl -n demo get deploy,rs,pods
+                  curl -s 127.0.0.1:9090/metrics | grep ^reloader_
+                  tail -f .cluster/logs/reloader.log
+    Stop it:      make cluster-down   (stops the reloader and the control plane)
 TXT
