@@ -1,9 +1,9 @@
 //! The Mutating- and ValidatingWebhookConfiguration, and keeping their `caBundle` current.
 //!
-//! With `--admission-url` (local runs) the reloader owns the whole configurations and applies
-//! them with server-side apply. In a cluster, the install manifests own them and the leader only
-//! applies `caBundle` (server-side apply of that one field, so other owners' fields are left
-//! alone and a concurrent writer cannot be clobbered).
+//! The leader owns both configurations and applies them whole with server-side apply (its own
+//! field manager, so concurrent writers are detected, not clobbered): with `clientConfig.url`
+//! for local runs (`--admission-url`), with `clientConfig.service` in a cluster. The install
+//! manifests therefore carry no webhook configuration: this file is the one definition.
 
 use std::collections::BTreeSet;
 
@@ -147,44 +147,6 @@ pub async fn apply_configurations(
         .patch(name, &params, &Patch::Apply(validating(name, target)))
         .await?;
     Ok(())
-}
-
-/// Applies only `caBundle` to configurations the install manifests created. Returns false when
-/// they do not exist (nothing to patch yet).
-pub async fn apply_ca_bundle(
-    client: &Client,
-    field_manager: &str,
-    name: &str,
-    bundle: &str,
-) -> Result<bool, kube::Error> {
-    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(bundle.as_bytes());
-    let params = apply_params(field_manager);
-    let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    if mutating_api.get_opt(name).await?.is_none() || validating_api.get_opt(name).await?.is_none() {
-        return Ok(false);
-    }
-    let only_bundle = |kind: &str, webhook: &str| {
-        json!({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name},
-            "webhooks": [{"name": webhook, "clientConfig": {"caBundle": ca_bundle}}]
-        })
-    };
-    mutating_api
-        .patch(
-            name,
-            &params,
-            &Patch::Apply(only_bundle("MutatingWebhookConfiguration", MUTATING_WEBHOOK)),
-        )
-        .await?;
-    validating_api
-        .patch(
-            name,
-            &params,
-            &Patch::Apply(only_bundle("ValidatingWebhookConfiguration", VALIDATING_WEBHOOK)),
-        )
-        .await?;
-    Ok(true)
 }
 
 #[cfg(test)]

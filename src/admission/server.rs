@@ -206,28 +206,17 @@ impl Maintainer {
         }
     }
 
+    /// Applies both configurations whole, with `bundle` as caBundle: the reloader owns them, so
+    /// the install manifests carry none and there is one definition (`register.rs`).
     async fn publish_bundle(&self, bundle: &str) -> Result<(), kube::Error> {
         let s = &self.settings;
-        match &s.endpoint {
-            AdmissionEndpoint::Url { .. } => {
-                let target = register::Target {
-                    endpoint: &s.endpoint,
-                    namespace: &s.namespace,
-                    watched: s.watched.as_ref(),
-                    bundle,
-                };
-                register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
-            }
-            AdmissionEndpoint::Service { .. } => {
-                if !register::apply_ca_bundle(&self.client, &self.field_manager, &s.configuration, bundle).await? {
-                    tracing::warn!(
-                        configuration = s.configuration,
-                        "webhook configurations not found; install them (manifests/) to enable admission"
-                    );
-                }
-                Ok(())
-            }
-        }
+        let target = register::Target {
+            endpoint: &s.endpoint,
+            namespace: &s.namespace,
+            watched: s.watched.as_ref(),
+            bundle,
+        };
+        register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
     }
 
     async fn tick(&self) -> Result<(), CertError> {

@@ -5,6 +5,7 @@ mod control_plane;
 mod crds;
 mod engine;
 mod faults;
+mod install;
 mod kinds;
 mod observability;
 mod scenarios;

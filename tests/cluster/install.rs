@@ -1,0 +1,160 @@
+//! The install manifests: accepted by the API server, and their RBAC is enough — the reloader
+//! runs as the manifests' ServiceAccount (impersonated) with HA and the webhook, and does its
+//! whole job.
+
+use std::process::Command;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+
+use crate::engine::{Fixture, auto, uses};
+use crate::support::{Reloader, TestNamespace, eventually, kubeconfig};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig().display()))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_manifests_install_and_their_rbac_is_sufficient() {
+    let f = Fixture::new("install").await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    // The manifests, moved to this test's namespace, without the Deployment (no container
+    // image here: the binary runs as a process under the ServiceAccount's identity instead).
+    let rendered = kubectl(&["kustomize", &format!("{REPO}/manifests")], None);
+    let ours = rendered
+        .replace("namespace: reloader", &format!("namespace: {}", home.name))
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("kind: Deployment") && !doc.contains("kind: Namespace"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    kubectl(&["apply", "-f", "-"], Some(&ours));
+
+    let user = format!("system:serviceaccount:{}:reloader", home.name);
+    let original = std::fs::read_to_string(kubeconfig()).unwrap();
+    let impersonating = original.replacen(
+        "    client-certificate-data:",
+        &format!("    as: {user}\n    client-certificate-data:"),
+        1,
+    );
+    assert_ne!(impersonating, original, "kubeconfig layout changed");
+    let path = std::path::Path::new(REPO).join(format!("target/{}.kubeconfig", home.name));
+    std::fs::write(&path, impersonating).unwrap();
+
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    f.deployment("adopted", auto(), uses("cfg", "db")).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let namespaces = format!("--namespaces={},{}", f.ns.name, home.name);
+    let addr = format!("--admission-addr=127.0.0.1:{port}");
+    let url = format!("--admission-url=https://127.0.0.1:{port}");
+    let configuration = format!("--admission-configuration={}", home.name);
+    let reloader = Reloader::start_with(
+        &path,
+        &f.ns.name,
+        &[
+            &namespaces,
+            "--enable-ha",
+            "--lease-duration=5s",
+            &addr,
+            &url,
+            &configuration,
+        ],
+        &[("POD_NAME", "reloader-0"), ("POD_NAMESPACE", &home.name)],
+    );
+    reloader.wait_ready().await;
+    // HA: it holds the Lease. Webhook: its certificate Secret exists and a create gets stamped.
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &home.name);
+    eventually("the lease held", || async {
+        leases
+            .get_opt("stakater-reloader-lock")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(f.client.clone(), &home.name);
+    assert!(secrets.get_opt("reloader-webhook-tls").await.unwrap().is_some());
+    f.wait_acknowledged("adopted").await;
+    let stamped = eventually("a stamped create", || async {
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "created", "annotations": auto()},
+            "spec": {"selector": {"matchLabels": {"app": "created"}},
+                     "template": {"metadata": {"labels": {"app": "created"}},
+                                  "spec": {"containers": [{"name": "c", "image": "x", "envFrom": uses("cfg", "db")}]}}}
+        }))
+        .unwrap();
+        match f.deployments.create(&PostParams::default(), &d).await {
+            Ok(created) => Some(created),
+            Err(_) => None,
+        }
+    })
+    .await;
+    assert!(
+        stamped
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .is_some_and(|a| a.contains_key(reloader::core::vocabulary::fixed::TEMPLATE_HASHES))
+    );
+    // Engine: a change rolls both, and nothing failed for lack of permissions.
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    f.wait_revisions("adopted", 2).await;
+    f.wait_revisions("created", 2).await;
+    assert_eq!(
+        reloader.metric("reloader_reload_executed_total{success=\"false\"}"),
+        0.0
+    );
+    assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"error\"}"), 0.0);
+    let log = std::fs::read_to_string(&reloader.log).unwrap();
+    assert!(
+        !log.contains("forbidden"),
+        "an RBAC denial in {}",
+        reloader.log.display()
+    );
+    let _ = std::fs::remove_file(&path);
+    drop(reloader);
+    for (kind, name) in [
+        ("mutatingwebhookconfiguration", home.name.as_str()),
+        ("validatingwebhookconfiguration", home.name.as_str()),
+        ("clusterrolebinding", "reloader"),
+        ("clusterrole", "reloader"),
+    ] {
+        let _ = Command::new("kubectl")
+            .arg(format!("--kubeconfig={}", kubeconfig().display()))
+            .args(["delete", kind, name, "--ignore-not-found"])
+            .output();
+    }
+}
