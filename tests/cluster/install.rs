@@ -113,10 +113,7 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
                                   "spec": {"containers": [{"name": "c", "image": "x", "envFrom": uses("cfg", "db")}]}}}
         }))
         .unwrap();
-        match f.deployments.create(&PostParams::default(), &d).await {
-            Ok(created) => Some(created),
-            Err(_) => None,
-        }
+        f.deployments.create(&PostParams::default(), &d).await.ok()
     })
     .await;
     assert!(
