@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: test lint unit cluster cluster-down tools demo build run
+.PHONY: test lint unit cluster cluster-down tools demo build run bench
 
 ## Everything CI checks: formatting, clippy, unit tests and cluster tests.
 test: lint tools
@@ -19,6 +19,12 @@ unit:
 
 build:
 	$(CARGO) build --release
+
+## Benchmarks: in-process hot paths, then a fan-out reload against the local control plane.
+bench: tools
+	$(CARGO) bench --bench core
+	$(CARGO) build --release
+	tools/with-cluster.sh $(CARGO) test --release --test cluster bench_ -- --ignored --nocapture --test-threads=1
 
 ## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries.
 tools:

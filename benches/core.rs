@@ -1,0 +1,162 @@
+//! In-process benchmarks of the hot paths: a reconcile decision against a large namespace, an
+//! admission review through the router, and hashing. `make bench` runs them (release build)
+//! and prints medians over rounds; the machine is noisy, so compare medians, not single runs.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use reloader::admission::{AdmissionContext, router};
+use reloader::core::decision::{DecisionOptions, dependencies};
+use reloader::core::hash::{secret_hash_of, sha1_hex};
+use reloader::core::plan::{PlanOptions, ReloadStrategy, plan};
+use reloader::core::source::{SourceKind, SourceRef, SourceState};
+use reloader::core::workload::{Workload, WorkloadKind};
+use reloader::metrics::Metrics;
+use reloader::store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ROUNDS: usize = 15;
+
+/// Median time per iteration over `ROUNDS` rounds of `iterations` each.
+fn measure(name: &str, iterations: u32, mut f: impl FnMut()) {
+    let mut per_iter: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            start.elapsed() / iterations
+        })
+        .collect();
+    per_iter.sort();
+    let median = per_iter[ROUNDS / 2];
+    let (lo, hi) = (per_iter[ROUNDS / 4], per_iter[3 * ROUNDS / 4]);
+    println!("{name:<58} median {median:>10.2?}   (IQR {lo:.2?} .. {hi:.2?})");
+}
+
+fn deployment(annotations: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "7", "annotations": annotations},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [
+                                  {"name": "web", "image": "web:1",
+                                   "envFrom": [{"configMapRef": {"name": "cfg-17"}}, {"secretRef": {"name": "secret-17"}}],
+                                   "volumeMounts": [{"name": "tls", "mountPath": "/tls"}]},
+                                  {"name": "sidecar", "image": "side:1"}],
+                                       "volumes": [{"name": "tls", "secret": {"secretName": "secret-18"}}]}}}
+    })
+}
+
+fn namespace(sources: usize) -> BTreeMap<SourceRef, SourceState> {
+    let mut map = BTreeMap::new();
+    for i in 0..sources / 2 {
+        for (kind, prefix) in [(SourceKind::ConfigMap, "cfg"), (SourceKind::Secret, "secret")] {
+            let source = SourceRef::new(kind, format!("{prefix}-{i}"));
+            map.insert(
+                source.clone(),
+                SourceState {
+                    source,
+                    annotations: BTreeMap::new(),
+                    hash: sha1_hex(format!("{prefix}{i}").as_bytes()),
+                },
+            );
+        }
+    }
+    map
+}
+
+fn review(operation: &str, object: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "b", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                    "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                    "name": "web", "namespace": "shop", "operation": operation,
+                    "userInfo": {"username": "bench"}, "object": object}
+    }))
+    .unwrap()
+}
+
+fn main() {
+    println!("reloader benchmarks (release, {ROUNDS} rounds, median per operation)");
+    for sources in [100, 10_000] {
+        let ns = namespace(sources);
+        let options = DecisionOptions::default();
+        for (label, annotations) in [
+            ("auto", json!({"reloader.stakater.com/auto": "true"})),
+            (
+                "regex list (scans the namespace)",
+                json!({"secret.reloader.stakater.com/reload": "secret-1.*"}),
+            ),
+        ] {
+            let object = deployment(annotations);
+            measure(
+                &format!("reconcile decision+plan, {label}, {sources} sources"),
+                200,
+                || {
+                    let w = Workload::new(WorkloadKind::Deployment, &object);
+                    let deps = dependencies(&w, &ns, &options).unwrap();
+                    black_box(
+                        plan(
+                            &w,
+                            &deps.dependencies,
+                            &ns,
+                            PlanOptions::default(),
+                            "2026-11-26T00:00:00Z",
+                        )
+                        .unwrap(),
+                    );
+                },
+            );
+        }
+    }
+
+    let store = Store::default();
+    for (source, state) in namespace(10_000) {
+        let _ = source;
+        store.upsert_source("shop", state);
+    }
+    let (_tx, ready) = tokio::sync::watch::channel(true);
+    let app = router(AdmissionContext {
+        store,
+        decision: DecisionOptions::default(),
+        strategy: ReloadStrategy::Annotations,
+        own_username: None,
+        ready,
+        metrics: Arc::new(Metrics::new(false)),
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let object = deployment(json!({"reloader.stakater.com/auto": "true"}));
+    for path in ["/mutate", "/validate"] {
+        let body = review("CREATE", &object);
+        measure(
+            &format!("admission review {path} (in-process router, 10k sources)"),
+            500,
+            || {
+                let request = Request::post(path).body(Body::from(body.clone())).unwrap();
+                let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+                black_box(
+                    runtime
+                        .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+                        .unwrap(),
+                );
+            },
+        );
+    }
+
+    for size in [1024usize, 1 << 20] {
+        let data = BTreeMap::from([("payload".to_string(), vec![7u8; size])]);
+        measure(&format!("Secret content hash, {size} bytes"), 50, || {
+            black_box(secret_hash_of(Some(&data)));
+        });
+    }
+}
