@@ -438,15 +438,20 @@ async fn reloaded(engine: &Engine, key: &WorkloadKey, object: &Value, plan: &Pla
     engine
         .metrics
         .reload(&key.namespace, &key.kind.to_string(), true, latency);
+    publish(engine, key, object, EventType::Normal, "Reloaded", &message).await;
+}
+
+/// A Kubernetes Event on the workload; failing to publish one is logged, never fatal.
+async fn publish(engine: &Engine, key: &WorkloadKey, object: &Value, type_: EventType, reason: &str, message: &str) {
     let event = Event {
-        type_: EventType::Normal,
-        reason: "Reloaded".into(),
-        note: Some(truncate(&message, 1000)),
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(message, 1000)),
         action: "Reload".into(),
         secondary: None,
     };
     if let Err(error) = engine.recorder.publish(&event, &reference(key, object)).await {
-        tracing::warn!(workload = %key, %error, "publishing the Reloaded event failed");
+        tracing::warn!(workload = %key, %error, reason, "publishing an event failed");
     }
 }
 
@@ -458,16 +463,7 @@ async fn failed(engine: &Engine, key: &WorkloadKey, object: &Value, error: &kube
         "Update for '{}' of type '{}' in namespace '{}' failed with error {}",
         key.name, key.kind, key.namespace, error
     );
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "ReloadFail".into(),
-        note: Some(truncate(&message, 1000)),
-        action: "Reload".into(),
-        secondary: None,
-    };
-    if let Err(e) = engine.recorder.publish(&event, &reference(key, object)).await {
-        tracing::warn!(workload = %key, error = %e, "publishing the ReloadFail event failed");
-    }
+    publish(engine, key, object, EventType::Warning, "ReloadFail", &message).await;
 }
 
 fn truncate(text: &str, max: usize) -> String {

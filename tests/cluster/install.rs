@@ -39,6 +39,34 @@ fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Removes what the test installed cluster-wide, even when it fails.
+struct Installed {
+    configuration: String,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        use k8s_openapi::api::admissionregistration::v1::{
+            MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+        };
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        let name = self.configuration.clone();
+        crate::support::clean_up(kubeconfig().to_path_buf(), |client| async move {
+            let dp = kube::api::DeleteParams::default();
+            let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
+                .delete(&name, &dp)
+                .await;
+            let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+                .delete(&name, &dp)
+                .await;
+            let _ = Api::<ClusterRoleBinding>::all(client.clone())
+                .delete("reloader", &dp)
+                .await;
+            let _ = Api::<ClusterRole>::all(client).delete("reloader", &dp).await;
+        });
+    }
+}
+
 #[tokio::test]
 async fn the_manifests_install_and_their_rbac_is_sufficient() {
     let f = Fixture::new("install").await;
@@ -54,6 +82,9 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
         .join("\n---\n");
     kubectl(&["apply", "-f", "-"], Some(&ours));
 
+    let _cleanup = Installed {
+        configuration: home.name.clone(),
+    };
     let user = format!("system:serviceaccount:{}:reloader", home.name);
     let original = std::fs::read_to_string(kubeconfig()).unwrap();
     let impersonating = original.replacen(
@@ -141,17 +172,5 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
         "an RBAC denial in {}",
         reloader.log.display()
     );
-    let _ = std::fs::remove_file(&path);
     drop(reloader);
-    for (kind, name) in [
-        ("mutatingwebhookconfiguration", home.name.as_str()),
-        ("validatingwebhookconfiguration", home.name.as_str()),
-        ("clusterrolebinding", "reloader"),
-        ("clusterrole", "reloader"),
-    ] {
-        let _ = Command::new("kubectl")
-            .arg(format!("--kubeconfig={}", kubeconfig().display()))
-            .args(["delete", kind, name, "--ignore-not-found"])
-            .output();
-    }
 }

@@ -82,6 +82,26 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{:x}{:x}{n}", std::process::id() % 0xfff, nanos % 0xfffff)
 }
 
+/// Runs async clean-up from a `Drop` (which cannot await): on its own thread and runtime, with a
+/// fresh client to the control plane of `kubeconfig`, waiting for it to finish.
+pub fn clean_up<F, Fut>(kubeconfig: PathBuf, work: F)
+where
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let done = std::thread::spawn(move || {
+        if !kubeconfig.exists() {
+            return; // a private control plane already gone
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { work(client_for(&kubeconfig).await).await });
+    });
+    let _ = done.join();
+}
+
 /// A namespace created for one test and deleted when it is dropped.
 pub struct TestNamespace {
     pub name: String,
@@ -113,24 +133,12 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Drop cannot await; delete from a short-lived runtime on another thread.
         let name = self.name.clone();
-        let kubeconfig = self.kubeconfig.clone();
-        let done = std::thread::spawn(move || {
-            if !kubeconfig.exists() {
-                return; // a private control plane already gone
-            }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = Api::<Namespace>::all(client_for(&kubeconfig).await)
-                    .delete(&name, &DeleteParams::background())
-                    .await;
-            });
+        clean_up(self.kubeconfig.clone(), |client| async move {
+            let _ = Api::<Namespace>::all(client)
+                .delete(&name, &DeleteParams::background())
+                .await;
         });
-        let _ = done.join();
     }
 }
 

@@ -30,23 +30,15 @@ impl Drop for Webhook {
         // Stop it first, so nothing re-applies the configurations.
         self.reloader.kill();
         let name = self.configuration.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let client = crate::support::client().await;
-                let dp = DeleteParams::default();
-                let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
-                    .delete(&name, &dp)
-                    .await;
-                let _ = Api::<ValidatingWebhookConfiguration>::all(client)
-                    .delete(&name, &dp)
-                    .await;
-            });
-        })
-        .join();
+        crate::support::clean_up(kubeconfig().to_path_buf(), |client| async move {
+            let dp = DeleteParams::default();
+            let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
+                .delete(&name, &dp)
+                .await;
+            let _ = Api::<ValidatingWebhookConfiguration>::all(client)
+                .delete(&name, &dp)
+                .await;
+        });
     }
 }
 
