@@ -89,7 +89,7 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
         WatchScope::All => vec![None],
         WatchScope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
     };
-    let source_kinds = [SourceKind::ConfigMap, SourceKind::Secret]
+    let source_kinds: Vec<SourceKind> = [SourceKind::ConfigMap, SourceKind::Secret]
         .into_iter()
         .filter(|k| !settings.ignored_source_kinds.contains(k))
         .collect();
@@ -113,8 +113,13 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
     if api_exists(client, "apps.openshift.io/v1").await {
         workload_kinds.push(WorkloadKind::DeploymentConfig);
     }
+    let mut source_kinds = source_kinds;
     if settings.csi_integration {
-        tracing::warn!("--enable-csi-integration: SecretProviderClassPodStatus watching is not implemented yet");
+        if api_exists(client, reloader::engine::csi::GROUP_VERSION).await {
+            source_kinds.push(SourceKind::SecretProviderClass);
+        } else {
+            tracing::warn!("--enable-csi-integration is set but secrets-store.csi.x-k8s.io/v1 is not served; skipped");
+        }
     }
     EngineOptions {
         decision: settings.decision_options(),

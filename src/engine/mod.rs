@@ -1,6 +1,7 @@
 //! The reload engine: watchers feed the shared [`Store`], source changes find their dependents
 //! through its index, and workers reconcile each affected workload to its desired state.
 
+pub mod csi;
 pub mod queue;
 pub mod reconcile;
 pub mod watch;
@@ -230,7 +231,7 @@ impl Engine {
                         ));
                     }
                     SourceKind::SecretProviderClass => {
-                        tracing::warn!("CSI SecretProviderClassPodStatus watching is not implemented yet");
+                        tasks.spawn(csi::watch_pod_statuses(engine, scope));
                     }
                 }
             }

@@ -160,3 +160,73 @@ async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
     assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"restarted\"}"), 1.0);
     assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"), 2.0);
 }
+
+fn pod_status(name: &str, version: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClassPodStatus",
+        "metadata": {"name": name},
+        "status": {"podName": name, "secretProviderClassName": "vault-db", "mounted": true,
+                   "objects": [{"id": "secret/data/db", "version": version}]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_csi_secret_rotation_across_pods_rolls_once() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let f = Fixture::new("csi").await;
+    ensure_crd(
+        &f.client,
+        "secrets-store.csi.x-k8s.io",
+        "SecretProviderClassPodStatus",
+        "secretproviderclasspodstatuses",
+        "v1",
+    )
+    .await;
+    let statuses: Api<DynamicObject> = Api::namespaced_with(
+        f.client.clone(),
+        &f.ns.name,
+        &resource(
+            "secrets-store.csi.x-k8s.io",
+            "v1",
+            "SecretProviderClassPodStatus",
+            "secretproviderclasspodstatuses",
+        ),
+    );
+    // As the CSI driver reports it for two pods of the app.
+    for pod in ["app-a", "app-b"] {
+        statuses
+            .create(&PostParams::default(), &pod_status(pod, "1"))
+            .await
+            .unwrap();
+    }
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "app", "annotations": {"secretproviderclass.reloader.stakater.com/auto": "true"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "app"}},
+                 "template": {"metadata": {"labels": {"app": "app"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                                       "volumeMounts": [{"name": "secrets", "mountPath": "/mnt/secrets"}]}],
+                                       "volumes": [{"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
+                                                    "volumeAttributes": {"secretProviderClass": "vault-db"}}}]}}}
+    }))
+    .unwrap();
+    f.deployments.create(&PostParams::default(), &d).await.unwrap();
+    let reloader = Reloader::start(&f.ns.name, &["--enable-csi-integration"]);
+    f.wait_acknowledged("app").await;
+
+    // The rotation reaches the pods one at a time.
+    let v2 = reloader::core::hash::sha1_hex(b"SecretProviderClassName=vault-db;secret/data/db=2");
+    for pod in ["app-a", "app-b"] {
+        let mut status = statuses.get(pod).await.unwrap();
+        status.data["status"]["objects"][0]["version"] = json!("2");
+        statuses.replace(pod, &PostParams::default(), &status).await.unwrap();
+    }
+    let expected = format!("secretproviderclass/vault-db={v2}");
+    eventually("stamped with the new version", || async {
+        f.template_hashes("app").await.filter(|h| *h == expected)
+    })
+    .await;
+    reloader.settle(3.0).await;
+    f.wait_revisions("app", 2).await;
+    assert_eq!(reloader.metric("reloader_reload_executed_total{success=\"true\"}"), 1.0);
+}

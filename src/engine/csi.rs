@@ -1,0 +1,241 @@
+//! Secrets Store CSI driver integration: SecretProviderClassPodStatuses (one per pod and class,
+//! listing the mounted objects' versions) become one source per SecretProviderClass.
+//!
+//! During a rotation the pods' statuses change one by one, so the class's content is the
+//! version set reported by the most statuses (ties: the greatest hash). While the statuses
+//! converge on the new versions this flips exactly once, so a rotation rolls each dependent
+//! once — never once per pod, as Stakater's per-event handling risks, and never back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, ResourceExt};
+use serde_json::Value;
+
+use super::Engine;
+use crate::core::hash::{ContentHash, secret_provider_class_hash};
+use crate::core::source::{SourceKind, SourceRef, SourceState};
+use crate::store::WorkloadKey;
+
+pub const GROUP_VERSION: &str = "secrets-store.csi.x-k8s.io/v1";
+
+pub fn pod_status_resource() -> ApiResource {
+    ApiResource {
+        group: "secrets-store.csi.x-k8s.io".into(),
+        version: "v1".into(),
+        api_version: GROUP_VERSION.into(),
+        kind: "SecretProviderClassPodStatus".into(),
+        plural: "secretproviderclasspodstatuses".into(),
+    }
+}
+
+/// What one pod status says: its class and the content hash of its mounted objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodStatus {
+    pub class: String,
+    pub hash: ContentHash,
+}
+
+/// Stakater's hash of one status: `id=version` per object plus the class name.
+pub fn read_pod_status(object: &Value) -> Option<PodStatus> {
+    let status = object.get("status")?;
+    let class = status.get("secretProviderClassName")?.as_str()?.to_string();
+    if class.is_empty() {
+        return None;
+    }
+    let objects: Vec<(&str, &str)> = status
+        .get("objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o.get("id")?.as_str()?, o.get("version")?.as_str()?)))
+        .collect();
+    let hash = secret_provider_class_hash(&class, objects);
+    Some(PodStatus { class, hash })
+}
+
+/// The content of a class: the hash most of its pod statuses report; ties go to the greatest.
+pub fn class_hash<'a>(statuses: impl IntoIterator<Item = &'a PodStatus>, class: &str) -> Option<ContentHash> {
+    let mut votes: BTreeMap<&ContentHash, usize> = BTreeMap::new();
+    for s in statuses.into_iter().filter(|s| s.class == class) {
+        *votes.entry(&s.hash).or_default() += 1;
+    }
+    votes
+        .into_iter()
+        .max_by(|(ha, a), (hb, b)| a.cmp(b).then(ha.cmp(hb)))
+        .map(|(h, _)| h.clone())
+}
+
+/// Pod statuses per namespace, keyed by status name.
+#[derive(Default)]
+pub struct PodStatuses {
+    by_namespace: HashMap<String, BTreeMap<String, PodStatus>>,
+}
+
+impl PodStatuses {
+    fn state(&self, namespace: &str, class: &str) -> Option<SourceState> {
+        let statuses = self.by_namespace.get(namespace)?;
+        class_hash(statuses.values(), class).map(|hash| SourceState {
+            source: SourceRef::new(SourceKind::SecretProviderClass, class),
+            annotations: BTreeMap::new(),
+            hash,
+        })
+    }
+
+    /// Every class state within `scope`.
+    fn states(&self, scope: Option<&str>) -> Vec<(String, SourceState)> {
+        let mut out = Vec::new();
+        for (ns, statuses) in &self.by_namespace {
+            if scope.is_some_and(|s| s != ns) {
+                continue;
+            }
+            let mut classes: Vec<&str> = statuses.values().map(|s| s.class.as_str()).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            out.extend(
+                classes
+                    .into_iter()
+                    .filter_map(|c| self.state(ns, c).map(|st| (ns.clone(), st))),
+            );
+        }
+        out
+    }
+}
+
+/// Re-publishes one class's source state to the store after its statuses changed.
+fn publish(
+    engine: &Engine,
+    statuses: &PodStatuses,
+    namespace: &str,
+    class: &str,
+) -> std::collections::BTreeSet<WorkloadKey> {
+    match statuses.state(namespace, class) {
+        Some(state) => engine.store.upsert_source(namespace, state),
+        None => engine
+            .store
+            .remove_source(namespace, &SourceRef::new(SourceKind::SecretProviderClass, class)),
+    }
+}
+
+/// Watches pod statuses in one scope until the task is dropped.
+pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>) {
+    let resource = pod_status_resource();
+    let api: Api<DynamicObject> = match &scope {
+        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, &resource),
+        None => Api::all_with(engine.client.clone(), &resource),
+    };
+    let mut statuses = PodStatuses::default();
+    let mut relist = PodStatuses::default();
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let parse = |o: &DynamicObject| {
+            let value = serde_json::to_value(o).unwrap_or(Value::Null);
+            (o.namespace().unwrap_or_default(), o.name_any(), read_pod_status(&value))
+        };
+        let affected = match event {
+            Err(error) => {
+                tracing::warn!(%error, "SecretProviderClassPodStatus watch failed; retrying with backoff");
+                continue;
+            }
+            Ok(Event::Apply(o)) => {
+                engine.metrics.event(SourceKind::SecretProviderClass, "update");
+                let (ns, name, status) = parse(&o);
+                let mut affected = remove(&engine, &mut statuses, &ns, &name);
+                if let Some(status) = status {
+                    let class = status.class.clone();
+                    statuses
+                        .by_namespace
+                        .entry(ns.clone())
+                        .or_default()
+                        .insert(name, status);
+                    affected.extend(publish(&engine, &statuses, &ns, &class));
+                }
+                affected
+            }
+            Ok(Event::Delete(o)) => {
+                engine.metrics.event(SourceKind::SecretProviderClass, "delete");
+                let (ns, name, _) = parse(&o);
+                remove(&engine, &mut statuses, &ns, &name)
+            }
+            Ok(Event::Init) => {
+                relist = PodStatuses::default();
+                continue;
+            }
+            Ok(Event::InitApply(o)) => {
+                let (ns, name, status) = parse(&o);
+                if let Some(status) = status {
+                    relist.by_namespace.entry(ns).or_default().insert(name, status);
+                }
+                continue;
+            }
+            Ok(Event::InitDone) => {
+                statuses = std::mem::take(&mut relist);
+                let fresh = statuses.states(scope.as_deref());
+                let affected = engine
+                    .store
+                    .replace_sources(SourceKind::SecretProviderClass, scope.as_deref(), fresh);
+                engine.source_synced(SourceKind::SecretProviderClass, scope.as_deref());
+                affected
+            }
+        };
+        engine.enqueue_all(affected);
+    }
+}
+
+fn remove(
+    engine: &Engine,
+    statuses: &mut PodStatuses,
+    namespace: &str,
+    name: &str,
+) -> std::collections::BTreeSet<WorkloadKey> {
+    let removed = statuses.by_namespace.get_mut(namespace).and_then(|m| m.remove(name));
+    match removed {
+        Some(old) => publish(engine, statuses, namespace, &old.class),
+        None => Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(class: &str, version: &str) -> PodStatus {
+        read_pod_status(&json!({"status": {"secretProviderClassName": class, "podName": "p",
+                                           "objects": [{"id": "secret/db", "version": version}]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn stakater_hash_of_a_pod_status() {
+        let s = status("vault-db", "7");
+        assert_eq!(
+            s.hash,
+            crate::core::hash::sha1_hex(b"SecretProviderClassName=vault-db;secret/db=7")
+        );
+        assert!(read_pod_status(&json!({"status": {}})).is_none());
+    }
+
+    #[test]
+    fn a_rotation_flips_the_class_hash_once() {
+        let (v1, v2) = (status("c", "1"), status("c", "2"));
+        let mut pods = vec![v1.clone(), v1.clone(), v1.clone()];
+        let mut seen = vec![class_hash(&pods, "c").unwrap()];
+        for i in 0..pods.len() {
+            pods[i] = v2.clone();
+            seen.push(class_hash(&pods, "c").unwrap());
+        }
+        seen.dedup();
+        assert_eq!(seen, vec![v1.hash.clone(), v2.hash.clone()], "one change, no flip back");
+        // A tie is decided the same way every time.
+        let tie = [v1.clone(), v2.clone()];
+        let reversed = [v2.clone(), v1.clone()];
+        assert_eq!(class_hash(&tie, "c"), class_hash(&reversed, "c"));
+        assert_eq!(class_hash(&tie, "other"), None);
+    }
+}
