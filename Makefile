@@ -7,7 +7,7 @@ ARGS ?=
 
 ## Everything CI checks: formatting, clippy, unit tests and cluster tests.
 test: lint tools
-	tools/with-cluster.sh $(CARGO) test --all-targets
+	tools/with-cluster.sh $(CARGO) test --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
