@@ -115,10 +115,21 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
     }
     let mut source_kinds = source_kinds;
     if settings.csi_integration {
-        if api_exists(client, reloader::engine::csi::GROUP_VERSION).await {
+        // Both of the driver's kinds are needed: pod statuses (content) and classes (annotations).
+        let served: Vec<String> = client
+            .list_api_group_resources(reloader::engine::csi::GROUP_VERSION)
+            .await
+            .map(|list| list.resources.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default();
+        if ["secretproviderclasspodstatuses", "secretproviderclasses"]
+            .iter()
+            .all(|r| served.iter().any(|s| s == r))
+        {
             source_kinds.push(SourceKind::SecretProviderClass);
         } else {
-            tracing::warn!("--enable-csi-integration is set but secrets-store.csi.x-k8s.io/v1 is not served; skipped");
+            tracing::warn!(
+                "--enable-csi-integration is set but the Secrets Store CSI driver's API is not served; skipped"
+            );
         }
     }
     EngineOptions {

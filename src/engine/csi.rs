@@ -6,7 +6,7 @@
 //! converge on the new versions this flips exactly once, so a rotation rolls each dependent
 //! once — never once per pod, as Stakater's per-event handling risks, and never back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -70,29 +70,42 @@ pub fn class_hash<'a>(statuses: impl IntoIterator<Item = &'a PodStatus>, class: 
         .map(|(h, _)| h.clone())
 }
 
-/// Pod statuses per namespace, keyed by status name.
-#[derive(Default)]
-pub struct PodStatuses {
-    by_namespace: HashMap<String, BTreeMap<String, PodStatus>>,
+pub fn class_resource() -> ApiResource {
+    ApiResource {
+        kind: "SecretProviderClass".into(),
+        plural: "secretproviderclasses".into(),
+        ..pod_status_resource()
+    }
 }
 
-impl PodStatuses {
+/// What the CSI watchers of one scope know: pod statuses per namespace (by status name) and
+/// the annotations of each SecretProviderClass (for `ignore` and `match`).
+#[derive(Default)]
+pub struct CsiState {
+    statuses: HashMap<String, BTreeMap<String, PodStatus>>,
+    annotations: HashMap<(String, String), BTreeMap<String, String>>,
+    statuses_listed: bool,
+    classes_listed: bool,
+}
+
+impl CsiState {
     fn state(&self, namespace: &str, class: &str) -> Option<SourceState> {
-        let statuses = self.by_namespace.get(namespace)?;
+        let statuses = self.statuses.get(namespace)?;
         class_hash(statuses.values(), class).map(|hash| SourceState {
             source: SourceRef::new(SourceKind::SecretProviderClass, class),
-            annotations: BTreeMap::new(),
+            annotations: self
+                .annotations
+                .get(&(namespace.to_string(), class.to_string()))
+                .cloned()
+                .unwrap_or_default(),
             hash,
         })
     }
 
-    /// Every class state within `scope`.
-    fn states(&self, scope: Option<&str>) -> Vec<(String, SourceState)> {
+    /// Every class state.
+    fn states(&self) -> Vec<(String, SourceState)> {
         let mut out = Vec::new();
-        for (ns, statuses) in &self.by_namespace {
-            if scope.is_some_and(|s| s != ns) {
-                continue;
-            }
+        for (ns, statuses) in &self.statuses {
             let mut classes: Vec<&str> = statuses.values().map(|s| s.class.as_str()).collect();
             classes.sort_unstable();
             classes.dedup();
@@ -104,33 +117,56 @@ impl PodStatuses {
         }
         out
     }
+
+    /// Re-publishes one class to the store; returns the workloads to re-evaluate.
+    fn publish(&self, engine: &Engine, namespace: &str, class: &str) -> BTreeSet<WorkloadKey> {
+        match self.state(namespace, class) {
+            Some(state) => engine.store.upsert_source(namespace, state),
+            None => engine
+                .store
+                .remove_source(namespace, &SourceRef::new(SourceKind::SecretProviderClass, class)),
+        }
+    }
+
+    fn remove_status(&mut self, engine: &Engine, namespace: &str, name: &str) -> BTreeSet<WorkloadKey> {
+        match self.statuses.get_mut(namespace).and_then(|m| m.remove(name)) {
+            Some(old) => self.publish(engine, namespace, &old.class),
+            None => BTreeSet::new(),
+        }
+    }
+
+    /// After either watcher relisted: the store gets every class of the scope afresh. The
+    /// kind counts as synced once both have listed, so `ignore` on a class is known before any
+    /// workload is reconciled.
+    fn republish(&self, engine: &Engine, scope: Option<&str>) -> BTreeSet<WorkloadKey> {
+        let affected = engine
+            .store
+            .replace_sources(SourceKind::SecretProviderClass, scope, self.states());
+        if self.statuses_listed && self.classes_listed {
+            engine.source_synced(SourceKind::SecretProviderClass, scope);
+        }
+        affected
+    }
 }
 
-/// Re-publishes one class's source state to the store after its statuses changed.
-fn publish(
-    engine: &Engine,
-    statuses: &PodStatuses,
-    namespace: &str,
-    class: &str,
-) -> std::collections::BTreeSet<WorkloadKey> {
-    match statuses.state(namespace, class) {
-        Some(state) => engine.store.upsert_source(namespace, state),
-        None => engine
-            .store
-            .remove_source(namespace, &SourceRef::new(SourceKind::SecretProviderClass, class)),
+pub type SharedCsi = Arc<std::sync::Mutex<CsiState>>;
+
+fn lock(state: &SharedCsi) -> std::sync::MutexGuard<'_, CsiState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn api(engine: &Engine, scope: &Option<String>, resource: &ApiResource) -> Api<DynamicObject> {
+    match scope {
+        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, resource),
+        None => Api::all_with(engine.client.clone(), resource),
     }
 }
 
 /// Watches pod statuses in one scope until the task is dropped.
-pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>) {
-    let resource = pod_status_resource();
-    let api: Api<DynamicObject> = match &scope {
-        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, &resource),
-        None => Api::all_with(engine.client.clone(), &resource),
-    };
-    let mut statuses = PodStatuses::default();
-    let mut relist = PodStatuses::default();
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>, csi: SharedCsi) {
+    let mut relist: HashMap<String, BTreeMap<String, PodStatus>> = HashMap::new();
+    let stream =
+        watcher::watcher(api(&engine, &scope, &pod_status_resource()), watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let parse = |o: &DynamicObject| {
@@ -145,58 +181,85 @@ pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>) {
             Ok(Event::Apply(o)) => {
                 engine.metrics.event(SourceKind::SecretProviderClass, "update");
                 let (ns, name, status) = parse(&o);
-                let mut affected = remove(&engine, &mut statuses, &ns, &name);
+                let mut state = lock(&csi);
+                let mut affected = state.remove_status(&engine, &ns, &name);
                 if let Some(status) = status {
                     let class = status.class.clone();
-                    statuses
-                        .by_namespace
-                        .entry(ns.clone())
-                        .or_default()
-                        .insert(name, status);
-                    affected.extend(publish(&engine, &statuses, &ns, &class));
+                    state.statuses.entry(ns.clone()).or_default().insert(name, status);
+                    affected.extend(state.publish(&engine, &ns, &class));
                 }
                 affected
             }
             Ok(Event::Delete(o)) => {
                 engine.metrics.event(SourceKind::SecretProviderClass, "delete");
                 let (ns, name, _) = parse(&o);
-                remove(&engine, &mut statuses, &ns, &name)
+                lock(&csi).remove_status(&engine, &ns, &name)
             }
             Ok(Event::Init) => {
-                relist = PodStatuses::default();
+                relist.clear();
                 continue;
             }
             Ok(Event::InitApply(o)) => {
                 let (ns, name, status) = parse(&o);
                 if let Some(status) = status {
-                    relist.by_namespace.entry(ns).or_default().insert(name, status);
+                    relist.entry(ns).or_default().insert(name, status);
                 }
                 continue;
             }
             Ok(Event::InitDone) => {
-                statuses = std::mem::take(&mut relist);
-                let fresh = statuses.states(scope.as_deref());
-                let affected = engine
-                    .store
-                    .replace_sources(SourceKind::SecretProviderClass, scope.as_deref(), fresh);
-                engine.source_synced(SourceKind::SecretProviderClass, scope.as_deref());
-                affected
+                let mut state = lock(&csi);
+                state.statuses = std::mem::take(&mut relist);
+                state.statuses_listed = true;
+                state.republish(&engine, scope.as_deref())
             }
         };
         engine.enqueue_all(affected);
     }
 }
 
-fn remove(
-    engine: &Engine,
-    statuses: &mut PodStatuses,
-    namespace: &str,
-    name: &str,
-) -> std::collections::BTreeSet<WorkloadKey> {
-    let removed = statuses.by_namespace.get_mut(namespace).and_then(|m| m.remove(name));
-    match removed {
-        Some(old) => publish(engine, statuses, namespace, &old.class),
-        None => Default::default(),
+/// Watches SecretProviderClass objects for their annotations (`ignore`, `match`).
+pub async fn watch_classes(engine: Arc<Engine>, scope: Option<String>, csi: SharedCsi) {
+    let mut relist: HashMap<(String, String), BTreeMap<String, String>> = HashMap::new();
+    let stream =
+        watcher::watcher(api(&engine, &scope, &class_resource()), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let key = |o: &DynamicObject| (o.namespace().unwrap_or_default(), o.name_any());
+        let affected = match event {
+            Err(error) => {
+                tracing::warn!(%error, "SecretProviderClass watch failed; retrying with backoff");
+                continue;
+            }
+            Ok(Event::Apply(o)) => {
+                let (ns, class) = key(&o);
+                let mut state = lock(&csi);
+                state
+                    .annotations
+                    .insert((ns.clone(), class.clone()), o.annotations().clone());
+                state.publish(&engine, &ns, &class)
+            }
+            Ok(Event::Delete(o)) => {
+                let (ns, class) = key(&o);
+                let mut state = lock(&csi);
+                state.annotations.remove(&(ns.clone(), class.clone()));
+                state.publish(&engine, &ns, &class)
+            }
+            Ok(Event::Init) => {
+                relist.clear();
+                continue;
+            }
+            Ok(Event::InitApply(o)) => {
+                relist.insert(key(&o), o.annotations().clone());
+                continue;
+            }
+            Ok(Event::InitDone) => {
+                let mut state = lock(&csi);
+                state.annotations = std::mem::take(&mut relist);
+                state.classes_listed = true;
+                state.republish(&engine, scope.as_deref())
+            }
+        };
+        engine.enqueue_all(affected);
     }
 }
 

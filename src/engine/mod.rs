@@ -231,7 +231,9 @@ impl Engine {
                         ));
                     }
                     SourceKind::SecretProviderClass => {
-                        tasks.spawn(csi::watch_pod_statuses(engine, scope));
+                        let shared = csi::SharedCsi::default();
+                        tasks.spawn(csi::watch_classes(engine.clone(), scope.clone(), shared.clone()));
+                        tasks.spawn(csi::watch_pod_statuses(engine, scope, shared));
                     }
                 }
             }

@@ -161,11 +161,11 @@ async fn argo_rollouts_roll_or_restart_and_deployment_configs_roll() {
     assert_eq!(reloader.metric("reloader_reconciles_total{outcome=\"rolled\"}"), 2.0);
 }
 
-fn pod_status(name: &str, version: &str) -> DynamicObject {
+fn pod_status(name: &str, class: &str, version: &str) -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClassPodStatus",
         "metadata": {"name": name},
-        "status": {"podName": name, "secretProviderClassName": "vault-db", "mounted": true,
+        "status": {"podName": name, "secretProviderClassName": class, "mounted": true,
                    "objects": [{"id": "secret/data/db", "version": version}]}
     }))
     .unwrap()
@@ -183,6 +183,32 @@ async fn a_csi_secret_rotation_across_pods_rolls_once() {
         "v1",
     )
     .await;
+    ensure_crd(
+        &f.client,
+        "secrets-store.csi.x-k8s.io",
+        "SecretProviderClass",
+        "secretproviderclasses",
+        "v1",
+    )
+    .await;
+    let classes: Api<DynamicObject> = Api::namespaced_with(
+        f.client.clone(),
+        &f.ns.name,
+        &resource(
+            "secrets-store.csi.x-k8s.io",
+            "v1",
+            "SecretProviderClass",
+            "secretproviderclasses",
+        ),
+    );
+    // An ignored class next to the real one: its rotation must roll nothing.
+    let ignored: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
+        "metadata": {"name": "vault-ignored", "annotations": {"reloader.stakater.com/ignore": "true"}},
+        "spec": {"provider": "vault"}
+    }))
+    .unwrap();
+    classes.create(&PostParams::default(), &ignored).await.unwrap();
     let statuses: Api<DynamicObject> = Api::namespaced_with(
         f.client.clone(),
         &f.ns.name,
@@ -196,24 +222,56 @@ async fn a_csi_secret_rotation_across_pods_rolls_once() {
     // As the CSI driver reports it for two pods of the app.
     for pod in ["app-a", "app-b"] {
         statuses
-            .create(&PostParams::default(), &pod_status(pod, "1"))
+            .create(&PostParams::default(), &pod_status(pod, "vault-db", "1"))
             .await
             .unwrap();
     }
+    statuses
+        .create(&PostParams::default(), &pod_status("app-ignored", "vault-ignored", "1"))
+        .await
+        .unwrap();
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "app", "annotations": {"secretproviderclass.reloader.stakater.com/auto": "true"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "app"}},
                  "template": {"metadata": {"labels": {"app": "app"}},
                               "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
-                                                       "volumeMounts": [{"name": "secrets", "mountPath": "/mnt/secrets"}]}],
+                                                       "volumeMounts": [{"name": "secrets", "mountPath": "/mnt/secrets"},
+                                                                        {"name": "other", "mountPath": "/mnt/other"}]}],
                                        "volumes": [{"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
-                                                    "volumeAttributes": {"secretProviderClass": "vault-db"}}}]}}}
+                                                    "volumeAttributes": {"secretProviderClass": "vault-db"}}},
+                                                   {"name": "other", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
+                                                    "volumeAttributes": {"secretProviderClass": "vault-ignored"}}}]}}}
     }))
     .unwrap();
     f.deployments.create(&PostParams::default(), &d).await.unwrap();
+    // Discovery follows a new CRD a moment after it is Established.
+    eventually("the CSI kinds in discovery", || async {
+        let list = f
+            .client
+            .list_api_group_resources("secrets-store.csi.x-k8s.io/v1")
+            .await
+            .ok()?;
+        (list.resources.len() >= 2).then_some(())
+    })
+    .await;
     let reloader = Reloader::start(&f.ns.name, &["--enable-csi-integration"]);
     f.wait_acknowledged("app").await;
+    let record = f.deployments.get("app").await.unwrap().metadata.annotations.unwrap()
+        [reloader::core::vocabulary::fixed::ACKNOWLEDGED_HASHES]
+        .clone();
+    assert!(record.starts_with("secretproviderclass/vault-db="), "{record}");
+    assert!(
+        !record.contains("vault-ignored"),
+        "an ignored class is no dependency: {record}"
+    );
 
+    // The ignored class rotates: nothing happens.
+    let mut other = statuses.get("app-ignored").await.unwrap();
+    other.data["status"]["objects"][0]["version"] = json!("9");
+    statuses
+        .replace("app-ignored", &PostParams::default(), &other)
+        .await
+        .unwrap();
     // The rotation reaches the pods one at a time.
     let v2 = reloader::core::hash::sha1_hex(b"SecretProviderClassName=vault-db;secret/data/db=2");
     for pod in ["app-a", "app-b"] {
