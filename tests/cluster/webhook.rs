@@ -18,18 +18,12 @@ use serde_json::{Value, json};
 use crate::engine::{Fixture, auto, uses};
 use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, unique_name};
 
-pub struct Webhook {
-    pub reloader: Reloader,
-    pub home: TestNamespace,
-    pub port: u16,
-    configuration: String,
-}
+/// Deletes the webhook configurations a test's reloader registered, when dropped.
+pub struct Configurations(pub String);
 
-impl Drop for Webhook {
+impl Drop for Configurations {
     fn drop(&mut self) {
-        // Stop it first, so nothing re-applies the configurations.
-        self.reloader.kill();
-        let name = self.configuration.clone();
+        let name = self.0.clone();
         crate::support::clean_up(kubeconfig().to_path_buf(), |client| async move {
             let dp = DeleteParams::default();
             let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
@@ -40,6 +34,15 @@ impl Drop for Webhook {
                 .await;
         });
     }
+}
+
+/// A reloader serving the webhook. Fields drop in order: the process is killed before its
+/// configurations are deleted, so nothing re-applies them.
+pub struct Webhook {
+    pub reloader: Reloader,
+    pub home: TestNamespace,
+    pub port: u16,
+    _configurations: Configurations,
 }
 
 fn free_port() -> u16 {
@@ -70,7 +73,7 @@ pub async fn start_webhook(f: &Fixture, extra: &[&str]) -> Webhook {
         reloader,
         home,
         port,
-        configuration,
+        _configurations: Configurations(configuration),
     };
     let probe = typo_deployment("probe");
     eventually("the webhook enforced by the API server", || async {
@@ -484,4 +487,102 @@ async fn the_serving_certificate_rotates_under_load_without_a_failed_request() {
     assert!(requests >= 50);
     // The CA did not change: the API server's caBundle stayed valid throughout.
     assert_eq!(bundle(&secrets.get(secret_name).await.unwrap()), ca_bundle);
+}
+
+/// The served leaf certificate of a TLS endpoint on 127.0.0.1, trusting `ca_pem`.
+async fn served_leaf(port: u16, ca_pem: &str) -> Result<Vec<u8>, String> {
+    let review = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"})).unwrap();
+    // The body is not a valid review (400), which is fine: only the handshake matters here.
+    review_once(port, ca_pem, &review).await.map(|(leaf, _)| leaf)
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn replicas_starting_together_share_one_certificate() {
+    let f = Fixture::new("wh-race").await;
+    let home = TestNamespace::new(&f.client, "race-home").await;
+    let ports = [free_port(), free_port()];
+    let configuration = unique_name("rt-race");
+    let _configurations = Configurations(configuration.clone());
+    let replicas: Vec<Reloader> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let args = [
+                format!("--admission-addr=127.0.0.1:{port}"),
+                format!("--admission-url=https://127.0.0.1:{}", ports[0]),
+                format!("--admission-namespace={}", home.name),
+                format!("--admission-configuration={configuration}"),
+                "--enable-ha".to_string(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let pod = format!("reloader-{i}");
+            Reloader::start_with(
+                kubeconfig(),
+                &f.ns.name,
+                &args,
+                &[("POD_NAME", &pod), ("POD_NAMESPACE", &home.name)],
+            )
+        })
+        .collect();
+    for r in &replicas {
+        r.wait_ready().await;
+    }
+    let secret = Api::<Secret>::namespaced(f.client.clone(), &home.name)
+        .get("reloader-webhook-tls")
+        .await
+        .unwrap();
+    let data = secret.data.unwrap();
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    let expected = der_of(&text("tls.crt"));
+    for port in ports {
+        assert_eq!(
+            served_leaf(port, &text("ca-bundle.crt")).await.unwrap(),
+            expected,
+            "port {port}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn certificate_files_are_served_and_reloaded_when_they_change() {
+    let f = Fixture::new("wh-files").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(unique_name("certs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = reloader::tls::CertificateAuthority::generate("files-ca", Duration::from_secs(3600)).unwrap();
+    let write = |cert: &reloader::tls::ServingCertificate| {
+        std::fs::write(dir.join("tls.key"), &cert.key_pem).unwrap();
+        std::fs::write(dir.join("tls.crt"), &cert.cert_pem).unwrap();
+    };
+    let first = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(3600)).unwrap();
+    write(&first);
+    let port = free_port();
+    let args = [
+        format!("--admission-addr=127.0.0.1:{port}"),
+        format!("--tls-cert-file={}", dir.join("tls.crt").display()),
+        format!("--tls-key-file={}", dir.join("tls.key").display()),
+        "--admission-cert-check=200ms".to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reloader = Reloader::start_with(kubeconfig(), &f.ns.name, &args, &[]);
+    reloader.wait_ready().await;
+    assert_eq!(served_leaf(port, &ca.cert_pem).await.unwrap(), der_of(&first.cert_pem));
+    // cert-manager renews the files in place: the new certificate is served, no restart.
+    let second = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(3600)).unwrap();
+    write(&second);
+    eventually("the renewed file served", || async {
+        (served_leaf(port, &ca.cert_pem).await.ok()? == der_of(&second.cert_pem)).then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
