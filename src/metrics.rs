@@ -188,6 +188,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A reconcile that wrote nothing, with Stakater's `reason` values.
+    pub fn skip(&self, reason: &str) {
+        self.skipped.get_or_create(&vec![("reason", reason.into())]).inc();
+    }
+
     pub fn outcome(&self, outcome: &str) {
         self.reconciles.get_or_create(&vec![("outcome", outcome.into())]).inc();
     }

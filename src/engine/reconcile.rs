@@ -88,11 +88,7 @@ pub async fn reconcile(
     queued_at: Option<Instant>,
 ) -> Result<Outcome, ReconcileError> {
     if !engine.namespace_allowed(&key.namespace) {
-        engine
-            .metrics
-            .skipped
-            .get_or_create(&vec![("reason", "ignored_or_not_selected".into())])
-            .inc();
+        engine.metrics.skip("ignored_or_not_selected");
         return Ok(Outcome::Excluded);
     }
     let api: Api<DynamicObject> = Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(key.kind));
@@ -143,11 +139,7 @@ pub async fn reconcile(
         }
         let outcome = match planned.action {
             Action::UpToDate => {
-                engine
-                    .metrics
-                    .skipped
-                    .get_or_create(&vec![("reason", "no_data_change".into())])
-                    .inc();
+                engine.metrics.skip("no_data_change");
                 return Ok(Outcome::UpToDate);
             }
             Action::Acknowledge => Outcome::Acknowledged,
