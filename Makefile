@@ -26,6 +26,12 @@ bench: tools
 	$(CARGO) build --release
 	tools/with-cluster.sh $(CARGO) test --release --test cluster bench_ -- --ignored --nocapture --test-threads=1
 
+## A/B against Stakater Reloader on a private control plane: memory with many Secrets and
+## fan-out latency. Needs STAKATER_BIN=<its binary>; report in target/bench-compare.md.
+.PHONY: bench-compare
+bench-compare: tools
+	tools/bench-compare.sh
+
 ## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries.
 tools:
 	tools/build.sh >/dev/null
