@@ -304,8 +304,8 @@ pub struct AdmissionCli {
         default_value = "1m"
     )]
     pub admission_cert_check: String,
-    /// Requests by this user are admitted unchanged [default:
-    /// system:serviceaccount:<namespace>:<service>].
+    /// Requests by this user are admitted unchanged [default: the identity the API server
+    /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
     pub admission_self_user: Option<String>,
 }
@@ -340,7 +340,8 @@ pub struct AdmissionSettings {
     pub configuration: String,
     pub certs: CertSource,
     pub cert_check: Duration,
-    pub self_user: String,
+    /// `--admission-self-user`; when unset the binary asks the API server who it is.
+    pub self_user: Option<String>,
     /// `--namespaces` (or KUBERNETES_NAMESPACE): the webhook covers only these.
     pub watched: Option<BTreeSet<String>>,
 }
@@ -400,10 +401,7 @@ fn admission_settings(
             ca_lifetime: duration("--admission-ca-lifetime", &cli.admission_ca_lifetime)?,
         },
     };
-    let self_user = cli
-        .admission_self_user
-        .clone()
-        .unwrap_or_else(|| format!("system:serviceaccount:{namespace}:{}", cli.admission_service));
+    let self_user = cli.admission_self_user.clone();
     Ok(Some(AdmissionSettings {
         addr,
         endpoint,
@@ -1864,7 +1862,7 @@ mod tests {
             }
         );
         assert_eq!(a.namespace, "default");
-        assert_eq!(a.self_user, "system:serviceaccount:default:reloader");
+        assert_eq!(a.self_user, None, "asked of the API server at start");
         assert!(
             matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
         );

@@ -184,6 +184,22 @@ async fn leadership(
     Ok((rx, Some(task)))
 }
 
+/// Who the reloader is to the API server, so the webhook can leave its own writes alone.
+async fn own_username(client: &kube::Client, explicit: Option<String>) -> Option<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    if explicit.is_some() {
+        return explicit;
+    }
+    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    match api.create(&Default::default(), &SelfSubjectReview::default()).await {
+        Ok(review) => review.status.and_then(|s| s.user_info).and_then(|u| u.username),
+        Err(error) => {
+            tracing::warn!(%error, "could not ask the API server who the reloader is; its own writes go through the webhook");
+            None
+        }
+    }
+}
+
 async fn run(settings: Settings) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -234,7 +250,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             store: engine.store.clone(),
             decision: settings.decision_options(),
             strategy: settings.strategy,
-            own_username: Some(admission.self_user.clone()),
+            own_username: own_username(&client, admission.self_user.clone()).await,
             ready: engine.ready(),
             metrics: metrics.clone(),
         };

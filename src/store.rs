@@ -41,6 +41,9 @@ struct Inner {
     entries: HashMap<WorkloadKey, IndexEntry>,
     dependents: HashMap<(String, SourceRef), BTreeSet<WorkloadKey>>,
     scanners: HashMap<String, BTreeSet<WorkloadKey>>,
+    /// Bumped on every source change in a namespace, so a reconcile can tell whether the
+    /// sources it read are still current when it records its index entry.
+    generations: HashMap<String, u64>,
 }
 
 /// Shared, synchronous store. Every operation holds the lock briefly and never across an await.
@@ -84,6 +87,7 @@ impl Store {
         }
         let source = state.source.clone();
         map.insert(source.clone(), state);
+        inner.bump(namespace);
         inner.affected(namespace, &source)
     }
 
@@ -135,6 +139,7 @@ impl Store {
         }
         let mut affected = BTreeSet::new();
         for (namespace, source) in changed {
+            inner.bump(&namespace);
             affected.extend(inner.affected(&namespace, &source));
         }
         affected
@@ -146,6 +151,11 @@ impl Store {
             guard: self.read(),
             namespace: namespace.to_string(),
         }
+    }
+
+    /// The namespace's source generation (see [`Store::index`]'s callers).
+    pub fn generation(&self, namespace: &str) -> u64 {
+        self.read().generations.get(namespace).copied().unwrap_or(0)
     }
 
     pub fn upsert_workload(&self, key: WorkloadKey, object: Value) {
@@ -213,6 +223,10 @@ impl Store {
 }
 
 impl Inner {
+    fn bump(&mut self, namespace: &str) {
+        *self.generations.entry(namespace.to_string()).or_default() += 1;
+    }
+
     fn affected(&self, namespace: &str, source: &SourceRef) -> BTreeSet<WorkloadKey> {
         let mut out = self
             .dependents

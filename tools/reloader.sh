@@ -17,6 +17,9 @@ flags=(
   --admission-addr=127.0.0.1:9443
   --admission-url=https://127.0.0.1:9443
   --admission-namespace=reloader
+  # It runs as the admin user here, like you: name the identity it would have in a cluster, so
+  # your own kubectl requests still go through the webhook.
+  --admission-self-user=system:serviceaccount:reloader:reloader
 )
 
 stop() {

@@ -108,10 +108,16 @@ fn handle(
     } else {
         "allowed"
     };
+    // The kind label is bounded to the kinds we serve: the request's kind is caller-chosen.
+    let kind = match (workload_kind(&request), source_kind(&request)) {
+        (Some(k), _) => k.to_string(),
+        (None, Some(k)) => k.to_string(),
+        (None, None) => "other".to_string(),
+    };
     ctx.metrics.admission(
         webhook,
         operation_label(&request.operation),
-        &request.kind.kind,
+        &kind,
         result,
         started.elapsed(),
     );
@@ -248,7 +254,9 @@ fn warn(mut response: AdmissionResponse, mut warnings: Vec<String>) -> Admission
 /// Rejects invalid reloader annotations; warns about soft problems.
 fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
     let response = AdmissionResponse::from(request);
-    if !is_write(&request.operation) {
+    // The reloader's own writes (a re-created Job carrying the user's old annotations) must
+    // never be refused: the user's problem is reported when the user writes.
+    if !is_write(&request.operation) || is_self(ctx, request) {
         return response;
     }
     let subject = match (workload_kind(request), source_kind(request)) {

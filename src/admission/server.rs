@@ -220,12 +220,17 @@ impl Maintainer {
     }
 
     async fn tick(&self) -> Result<(), CertError> {
-        let Some(secret) = self.api.get_opt(&self.secret).await? else {
-            certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
-            return Ok(());
+        let secret = match self.api.get_opt(&self.secret).await? {
+            Some(secret) if certs::from_secret(&secret).is_some() => secret,
+            // Deleted or broken: make a new one and trust it at once (replicas serve it as
+            // soon as they see it).
+            _ => {
+                let (stored, _) = certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
+                self.publish_bundle(&stored.bundle).await?;
+                return Ok(());
+            }
         };
         let Some(stored) = certs::from_secret(&secret) else {
-            certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
             return Ok(());
         };
         let Some(next) = certs::renew(&stored, &self.names, self.lifetimes, OffsetDateTime::now_utc())? else {

@@ -195,6 +195,9 @@ pub struct Dependencies {
     /// Some policy matches sources by pattern or search/match, so any new or changed source in
     /// the namespace may add a dependency.
     pub scans: bool,
+    /// Every source the workload names (references and plain reload-list names), dependency or
+    /// not: a change to one of them (say, its `ignore` annotation removed) may make it one.
+    pub named: BTreeSet<SourceRef>,
 }
 
 impl Dependencies {
@@ -294,6 +297,7 @@ pub fn dependencies(
             .map(|r| r.source.clone())
             .collect();
         candidates.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
+        out.named.extend(candidates.iter().cloned());
         if policy.needs_scan() {
             candidates.extend(existing.of_kind(kind).map(|s| s.source.clone()));
         }

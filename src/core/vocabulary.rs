@@ -280,6 +280,11 @@ impl AnnotationKeys {
         if let Some(spec) = specs.iter().find(|s| s.key == key) {
             return KeyClass::Known(spec.clone());
         }
+        // Longer than any valid annotation key (253-character prefix, '/', 63-character name):
+        // not ours, and not worth an edit distance (admission input is untrusted).
+        if key.len() > MAX_KEY_LEN {
+            return KeyClass::Foreign;
+        }
         let nearest = specs
             .iter()
             .map(|s| (osa_distance(key, &s.key), &s.key))
@@ -324,6 +329,7 @@ impl AnnotationKeys {
 }
 
 const SUGGESTION_DISTANCE: usize = 4;
+const MAX_KEY_LEN: usize = 253 + 1 + 63;
 const NEAR_MISS_DISTANCE: usize = 2;
 
 fn key_prefix(key: &str) -> &str {
@@ -352,6 +358,10 @@ pub enum KeyClass {
 pub fn osa_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // The distance is at least the length difference; callers only care about small ones.
+    if a.len().abs_diff(b.len()) > SUGGESTION_DISTANCE {
+        return a.len().abs_diff(b.len());
+    }
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
@@ -696,6 +706,15 @@ mod tests {
         assert_eq!(keys.classify("kubectl.kubernetes.io/restartedAt"), KeyClass::Foreign);
         assert_eq!(keys.classify("no-slash"), KeyClass::Foreign);
         assert!(matches!(keys.classify(defaults::AUTO), KeyClass::Known(_)));
+    }
+
+    #[test]
+    fn huge_keys_are_not_ours_and_cost_nothing() {
+        let keys = AnnotationKeys::default();
+        let huge = format!("reloader.stakater.com/{}", "a".repeat(3 << 20));
+        assert_eq!(keys.classify(&huge), KeyClass::Foreign);
+        let long = "x".repeat(300);
+        assert_eq!(keys.classify(&long), KeyClass::Foreign);
     }
 
     #[test]

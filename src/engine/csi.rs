@@ -84,42 +84,42 @@ pub fn class_resource() -> ApiResource {
 pub struct CsiState {
     statuses: HashMap<String, BTreeMap<String, PodStatus>>,
     annotations: HashMap<(String, String), BTreeMap<String, String>>,
+    /// The last content of each class, kept while no pod mounts it (a pod restarting must not
+    /// look like the class being deleted): only deleting the SecretProviderClass removes it.
+    last: HashMap<(String, String), ContentHash>,
     statuses_listed: bool,
     classes_listed: bool,
 }
 
 impl CsiState {
-    fn state(&self, namespace: &str, class: &str) -> Option<SourceState> {
-        let statuses = self.statuses.get(namespace)?;
-        class_hash(statuses.values(), class).map(|hash| SourceState {
+    fn state(&mut self, namespace: &str, class: &str) -> Option<SourceState> {
+        let key = (namespace.to_string(), class.to_string());
+        let voted = self.statuses.get(namespace).and_then(|s| class_hash(s.values(), class));
+        if let Some(hash) = &voted {
+            self.last.insert(key.clone(), hash.clone());
+        }
+        let hash = voted.or_else(|| self.last.get(&key).cloned())?;
+        Some(SourceState {
             source: SourceRef::new(SourceKind::SecretProviderClass, class),
-            annotations: self
-                .annotations
-                .get(&(namespace.to_string(), class.to_string()))
-                .cloned()
-                .unwrap_or_default(),
+            annotations: self.annotations.get(&key).cloned().unwrap_or_default(),
             hash,
         })
     }
 
-    /// Every class state.
-    fn states(&self) -> Vec<(String, SourceState)> {
-        let mut out = Vec::new();
+    /// Every class state: classes some pod mounts, and classes known from before.
+    fn states(&mut self) -> Vec<(String, SourceState)> {
+        let mut classes: BTreeSet<(String, String)> = self.last.keys().cloned().collect();
         for (ns, statuses) in &self.statuses {
-            let mut classes: Vec<&str> = statuses.values().map(|s| s.class.as_str()).collect();
-            classes.sort_unstable();
-            classes.dedup();
-            out.extend(
-                classes
-                    .into_iter()
-                    .filter_map(|c| self.state(ns, c).map(|st| (ns.clone(), st))),
-            );
+            classes.extend(statuses.values().map(|s| (ns.clone(), s.class.clone())));
         }
-        out
+        classes
+            .into_iter()
+            .filter_map(|(ns, class)| self.state(&ns, &class).map(|st| (ns, st)))
+            .collect()
     }
 
     /// Re-publishes one class to the store; returns the workloads to re-evaluate.
-    fn publish(&self, engine: &Engine, namespace: &str, class: &str) -> BTreeSet<WorkloadKey> {
+    fn publish(&mut self, engine: &Engine, namespace: &str, class: &str) -> BTreeSet<WorkloadKey> {
         match self.state(namespace, class) {
             Some(state) => engine.store.upsert_source(namespace, state),
             None => engine
@@ -138,7 +138,7 @@ impl CsiState {
     /// After either watcher relisted: the store gets every class of the scope afresh. The
     /// kind counts as synced once both have listed, so `ignore` on a class is known before any
     /// workload is reconciled.
-    fn republish(&self, engine: &Engine, scope: Option<&str>) -> BTreeSet<WorkloadKey> {
+    fn republish(&mut self, engine: &Engine, scope: Option<&str>) -> BTreeSet<WorkloadKey> {
         let affected = engine
             .store
             .replace_sources(SourceKind::SecretProviderClass, scope, self.states());
@@ -181,12 +181,18 @@ pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>, csi:
             Ok(Event::Apply(o)) => {
                 engine.metrics.event(SourceKind::SecretProviderClass, "update");
                 let (ns, name, status) = parse(&o);
+                // Replace the status, then publish each class touched once: no in-between state.
                 let mut state = lock(&csi);
-                let mut affected = state.remove_status(&engine, &ns, &name);
-                if let Some(status) = status {
-                    let class = status.class.clone();
-                    state.statuses.entry(ns.clone()).or_default().insert(name, status);
-                    affected.extend(state.publish(&engine, &ns, &class));
+                let statuses = state.statuses.entry(ns.clone()).or_default();
+                let old = statuses.remove(&name).map(|o| o.class);
+                let new = status.map(|st| {
+                    let class = st.class.clone();
+                    statuses.insert(name, st);
+                    class
+                });
+                let mut affected = BTreeSet::new();
+                for class in old.iter().chain(new.iter()).collect::<BTreeSet<_>>() {
+                    affected.extend(state.publish(&engine, &ns, class));
                 }
                 affected
             }
@@ -239,9 +245,11 @@ pub async fn watch_classes(engine: Arc<Engine>, scope: Option<String>, csi: Shar
                 state.publish(&engine, &ns, &class)
             }
             Ok(Event::Delete(o)) => {
+                // The class itself is gone: so is its content, unless pods still report it.
                 let (ns, class) = key(&o);
                 let mut state = lock(&csi);
                 state.annotations.remove(&(ns.clone(), class.clone()));
+                state.last.remove(&(ns.clone(), class.clone()));
                 state.publish(&engine, &ns, &class)
             }
             Ok(Event::Init) => {

@@ -70,6 +70,8 @@ pub struct Engine {
     leader: signal::Receiver<bool>,
     selected_namespaces: RwLock<Option<BTreeSet<String>>>,
     first_queued: Mutex<HashMap<WorkloadKey, Instant>>,
+    /// Jobs to create for a workload (a re-created Job, a CronJob's run) whose create failed.
+    pending_creates: Mutex<HashMap<WorkloadKey, kube::api::DynamicObject>>,
     pub alerts: Option<crate::alerts::Alerts>,
     /// `--webhook-url`: announce changes instead of rolling.
     pub notifier: Option<crate::alerts::Notifier>,
@@ -109,6 +111,7 @@ impl Engine {
             leader,
             selected_namespaces: RwLock::new(selected),
             first_queued: Mutex::new(HashMap::new()),
+            pending_creates: Mutex::new(HashMap::new()),
             alerts,
             notifier,
         })
@@ -130,7 +133,31 @@ impl Engine {
         }
     }
 
+    fn pending_create(&self, key: &WorkloadKey, job: kube::api::DynamicObject) {
+        self.pending_creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), job);
+    }
+
+    fn take_pending_create(&self, key: &WorkloadKey) -> Option<kube::api::DynamicObject> {
+        self.pending_creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+    }
+
+    /// Whether this replica may write now.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Queues a workload for reconcile. Standbys queue nothing (their caches stay warm through
+    /// the watchers): a new leader queues every workload anyway.
     pub fn enqueue(&self, key: WorkloadKey) {
+        if !self.is_leader() {
+            return;
+        }
         self.first_queued
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -34,6 +34,10 @@ pub enum Outcome {
     Resumed,
     Notified,
     Gone,
+    /// Leadership was lost before writing; the new leader reconciles it.
+    NotLeader,
+    /// Being deleted: nothing to reload.
+    Deleting,
     /// Not ours to touch (namespace ignored or not selected).
     Excluded,
     /// The object cannot be read as a workload (no pod template, invalid pod spec).
@@ -50,6 +54,8 @@ impl Outcome {
             Outcome::Resumed => "resumed",
             Outcome::Notified => "notified",
             Outcome::Gone => "gone",
+            Outcome::NotLeader => "not_leader",
+            Outcome::Deleting => "deleting",
             Outcome::Excluded => "excluded",
             Outcome::Invalid => "invalid",
         }
@@ -92,11 +98,21 @@ pub async fn reconcile(
         return Ok(Outcome::Excluded);
     }
     let api: Api<DynamicObject> = Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(key.kind));
+    if let Some(result) = create_pending(engine, key).await {
+        result?;
+        if key.kind == WorkloadKind::Job {
+            return Ok(Outcome::Rolled);
+        }
+    }
     for _ in 0..MAX_CONFLICTS {
         let Some(object) = engine.store.workload(key) else {
             return Ok(Outcome::Gone);
         };
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(Outcome::Deleting);
+        }
         let now = time::OffsetDateTime::now_utc();
+        let generation = engine.store.generation(&key.namespace);
         let computed = {
             let sources = engine.store.sources(&key.namespace);
             let workload = Workload::new(key.kind, &object);
@@ -122,13 +138,22 @@ pub async fn reconcile(
                 return Ok(Outcome::Invalid);
             }
         };
+        // Everything the workload names is watched, dependency or not (an ignored source may
+        // stop being ignored).
+        let mut watched = deps.named.clone();
+        watched.extend(deps.sources().cloned());
         engine.store.index(
             key,
             IndexEntry {
-                sources: deps.sources().cloned().collect(),
+                sources: watched,
                 scans: deps.scans,
             },
         );
+        // A source that changed between the read above and this index entry found no
+        // dependents: look again.
+        if engine.store.generation(&key.namespace) != generation {
+            engine.enqueue(key.clone());
+        }
         for error in &deps.errors {
             tracing::debug!(workload = %key, %error, "invalid reload-list item skipped");
         }
@@ -148,6 +173,9 @@ pub async fn reconcile(
             Action::Resume => Outcome::Resumed,
             Action::Notify => Outcome::Notified,
         };
+        if !engine.is_leader() {
+            return Ok(Outcome::NotLeader);
+        }
         if outcome == Outcome::Notified {
             // At least once: announced before the hashes are recorded.
             let notifier = engine
@@ -160,6 +188,9 @@ pub async fn reconcile(
             let waited = engine.limiter.acquire(&key.namespace).await;
             if !waited.is_zero() {
                 tracing::debug!(workload = %key, ?waited, "paced by the reload rate limit");
+                if !engine.is_leader() {
+                    return Ok(Outcome::NotLeader);
+                }
             }
         }
         match write(engine, &api, key, &object, &planned).await {
@@ -177,7 +208,15 @@ pub async fn reconcile(
             }
             Err(error) if is_conflict(&error) => {
                 tracing::debug!(workload = %key, %error, "conflict; re-reading");
+                let before = version(&object);
                 refresh(engine, &api, key).await?;
+                // A 422 on an object nobody changed is a real rejection, not our version test.
+                if engine.store.workload(key).map(|o| version(&o)) == Some(before) {
+                    if matches!(outcome, Outcome::Rolled | Outcome::Restarted) {
+                        failed(engine, key, &object, &error).await;
+                    }
+                    return Err(error.into());
+                }
             }
             Err(error) if is_not_found(&error) => {
                 engine.store.remove_workload(key);
@@ -194,9 +233,16 @@ pub async fn reconcile(
     Err(ReconcileError::Conflicts)
 }
 
+fn version(object: &Value) -> Option<String> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 async fn refresh(engine: &Engine, api: &Api<DynamicObject>, key: &WorkloadKey) -> Result<(), kube::Error> {
     match api.get_opt(&key.name).await? {
-        Some(fresh) => engine.store.upsert_workload(key.clone(), to_value(key.kind, &fresh)),
+        Some(fresh) => engine.store.upsert_workload(key.clone(), to_value(&fresh)),
         None => engine.store.remove_workload(key),
     }
     Ok(())
@@ -237,7 +283,7 @@ async fn write(
     let patched = api
         .patch(&key.name, &params(engine), &Patch::Json::<()>(guarded(object, plan)))
         .await?;
-    engine.store.upsert_workload(key.clone(), to_value(key.kind, &patched));
+    engine.store.upsert_workload(key.clone(), to_value(&patched));
     if key.kind == WorkloadKind::CronJob && plan.action == Action::Roll {
         run_cronjob_now(engine, key, &patched).await?;
     }
@@ -275,15 +321,42 @@ async fn recreate_job(
     loop {
         match api.create(&PostParams::default(), &fresh).await {
             Ok(created) => {
-                engine.store.upsert_workload(key.clone(), to_value(key.kind, &created));
+                engine.store.upsert_workload(key.clone(), to_value(&created));
                 return Ok(());
             }
             Err(kube::Error::Api(s)) if s.code == 409 && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // The old Job is gone: keep the new one until it is created (retried with the
+                // reconcile's backoff), rather than losing the Job.
+                engine.pending_create(key, fresh);
+                return Err(e);
+            }
         }
     }
+}
+
+/// Creates a Job an earlier reconcile could not (after deleting its predecessor, or a
+/// CronJob's run); `None` when nothing is pending.
+async fn create_pending(engine: &Engine, key: &WorkloadKey) -> Option<Result<(), kube::Error>> {
+    let job = engine.take_pending_create(key)?;
+    let jobs: Api<DynamicObject> =
+        Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(WorkloadKind::Job));
+    Some(match jobs.create(&PostParams::default(), &job).await {
+        Ok(created) => {
+            tracing::info!(workload = %key, "created the pending Job");
+            if key.kind == WorkloadKind::Job {
+                engine.store.upsert_workload(key.clone(), to_value(&created));
+            }
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 && key.kind == WorkloadKind::Job => Ok(()),
+        Err(e) => {
+            engine.pending_create(key, job);
+            Err(e)
+        }
+    })
 }
 
 /// Server-set fields and the Job controller's selector labels go; the rest is re-created as is.
@@ -355,10 +428,12 @@ async fn run_cronjob_now(engine: &Engine, key: &WorkloadKey, cronjob: &DynamicOb
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
     let job: DynamicObject = serde_json::from_value(job).map_err(kube::Error::SerdeError)?;
-    let jobs: Api<DynamicObject> =
-        Api::namespaced_with(engine.client.clone(), &key.namespace, &api_resource(WorkloadKind::Job));
-    jobs.create(&PostParams::default(), &job).await?;
-    Ok(())
+    // The template is already stamped, so a retry would find nothing to do: keep the run pending.
+    engine.pending_create(key, job);
+    match create_pending(engine, key).await {
+        Some(result) => result,
+        None => Ok(()),
+    }
 }
 
 fn reference(key: &WorkloadKey, object: &Value) -> ObjectReference {

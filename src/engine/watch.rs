@@ -114,14 +114,11 @@ fn kind_label(kind: SourceKind) -> Vec<(&'static str, String)> {
 }
 
 /// Strips what the engine never reads and that costs memory (managed fields, status).
-fn slim(mut object: Value, kind: WorkloadKind) -> Value {
+fn slim(mut object: Value) -> Value {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
-    // Jobs keep their status: re-creating a running Job is decided from it.
-    if kind != WorkloadKind::Job
-        && let Some(obj) = object.as_object_mut()
-    {
+    if let Some(obj) = object.as_object_mut() {
         obj.remove("status");
     }
     object
@@ -135,8 +132,8 @@ pub fn workload_key(kind: WorkloadKind, obj: &DynamicObject) -> WorkloadKey {
     }
 }
 
-pub fn to_value(kind: WorkloadKind, obj: &DynamicObject) -> Value {
-    slim(serde_json::to_value(obj).unwrap_or(Value::Null), kind)
+pub fn to_value(obj: &DynamicObject) -> Value {
+    slim(serde_json::to_value(obj).unwrap_or(Value::Null))
 }
 
 /// The API resource of a workload kind.
@@ -173,12 +170,12 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
             }
             Ok(Event::Apply(obj)) => {
                 let key = workload_key(kind, &obj);
-                engine.store.upsert_workload(key.clone(), to_value(kind, &obj));
+                engine.store.upsert_workload(key.clone(), to_value(&obj));
                 engine.enqueue(key);
             }
             Ok(Event::Delete(obj)) => engine.store.remove_workload(&workload_key(kind, &obj)),
             Ok(Event::Init) => relist.clear(),
-            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(kind, &obj))),
+            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(&obj))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), workloads = fresh.len(), "workloads listed");

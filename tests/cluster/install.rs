@@ -82,8 +82,9 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
         .join("\n---\n");
     kubectl(&["apply", "-f", "-"], Some(&ours));
 
+    // The default configuration name, which the manifests' RBAC is restricted to.
     let _cleanup = Installed {
-        configuration: home.name.clone(),
+        configuration: "reloader".into(),
     };
     let user = format!("system:serviceaccount:{}:reloader", home.name);
     let original = std::fs::read_to_string(kubeconfig()).unwrap();
@@ -107,7 +108,7 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
     let namespaces = format!("--namespaces={},{}", f.ns.name, home.name);
     let addr = format!("--admission-addr=127.0.0.1:{port}");
     let url = format!("--admission-url=https://127.0.0.1:{port}");
-    let configuration = format!("--admission-configuration={}", home.name);
+    let configuration = "--admission-configuration=reloader".to_string();
     let reloader = Reloader::start_with(
         &path,
         &f.ns.name,

@@ -65,6 +65,9 @@ pub async fn start_webhook(f: &Fixture, extra: &[&str]) -> Webhook {
         format!("--admission-url=https://127.0.0.1:{port}"),
         format!("--admission-namespace={}", home.name),
         format!("--admission-configuration={configuration}"),
+        // The test runs as admin, like the reloader process: give the reloader its in-cluster
+        // identity so the test's requests are not taken for the reloader's own.
+        format!("--admission-self-user=system:serviceaccount:{}:reloader", home.name),
     ];
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend_from_slice(extra);
