@@ -293,6 +293,25 @@ mod tests {
     }
 
     #[test]
+    fn a_class_keeps_its_content_while_no_pod_mounts_it() {
+        let mut state = CsiState::default();
+        let v1 = status("c", "1");
+        state
+            .statuses
+            .entry("ns".into())
+            .or_default()
+            .insert("pod-a".into(), v1.clone());
+        assert_eq!(state.state("ns", "c").map(|s| s.hash), Some(v1.hash.clone()));
+        // The only pod restarts: its status is deleted before the new one appears.
+        state.statuses.get_mut("ns").unwrap().clear();
+        assert_eq!(state.state("ns", "c").map(|s| s.hash), Some(v1.hash.clone()));
+        assert_eq!(state.states().len(), 1);
+        // Only the class being deleted removes it.
+        state.last.clear();
+        assert_eq!(state.state("ns", "c"), None);
+    }
+
+    #[test]
     fn a_rotation_flips_the_class_hash_once() {
         let (v1, v2) = (status("c", "1"), status("c", "2"));
         let mut pods = vec![v1.clone(), v1.clone(), v1.clone()];

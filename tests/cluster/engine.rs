@@ -268,3 +268,53 @@ async fn the_rate_limit_paces_reloads_without_losing_any() {
     assert!(elapsed >= std::time::Duration::from_millis(2400), "{elapsed:?}");
     assert_eq!(reloader.metric("reloader_reload_executed_total{success=\"true\"}"), 6.0);
 }
+
+#[tokio::test]
+async fn a_source_that_stops_being_ignored_is_adopted_and_then_reloads() {
+    let f = Fixture::new("unignore").await;
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "cfg", "annotations": {defaults::IGNORE: "true"}}, "data": {"k": "v1"}
+    }))
+    .unwrap();
+    f.config_maps.create(&PostParams::default(), &cm).await.unwrap();
+    f.secret("db", json!({"password": "p1"})).await;
+    f.deployment("app", auto(), uses("cfg", "db")).await;
+    let _reloader = Reloader::start(&f.ns.name, &[]);
+    f.wait_acknowledged("app").await;
+    let record = |d: &Deployment| {
+        d.annotations()
+            .get(fixed::ACKNOWLEDGED_HASHES)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        !record(&f.deployments.get("app").await.unwrap()).contains("configmap/cfg"),
+        "ignored: no dependency"
+    );
+
+    // The ignore annotation goes: the ConfigMap becomes a dependency (adopted, no rollout)...
+    f.config_maps
+        .patch(
+            "cfg",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([
+                    {"op": "remove", "path": "/metadata/annotations/reloader.stakater.com~1ignore"}
+                ]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &f.deployments,
+        "app",
+        "the ConfigMap adopted",
+        |d: Option<&Deployment>| d.is_some_and(|d| record(d).contains("configmap/cfg=")),
+    )
+    .await;
+    f.wait_revisions("app", 1).await;
+    // ...and its next change rolls the workload.
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    f.wait_revisions("app", 2).await;
+}
