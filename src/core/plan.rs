@@ -260,7 +260,7 @@ pub fn admitted(
 
 /// A pod template with every reloader stamp removed (hash annotation, stamp-shaped env vars),
 /// and the maps and lists that held only stamps dropped, for comparing what a person wrote.
-pub fn without_stamps(template: &Value) -> Value {
+fn without_stamps(template: &Value) -> Value {
     let mut t = template.clone();
     if let Some(metadata) = t.get_mut("metadata").and_then(Value::as_object_mut) {
         if let Some(map) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {

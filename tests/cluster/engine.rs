@@ -80,6 +80,15 @@ impl Fixture {
         self.deployments.create(&PostParams::default(), &d).await.unwrap();
     }
 
+    /// `count` auto-reloading Deployments `app0..`, all using ConfigMap `cfg` and Secret `db`.
+    pub async fn apps(&self, count: usize) -> Vec<String> {
+        let apps: Vec<String> = (0..count).map(|i| format!("app{i}")).collect();
+        for app in &apps {
+            self.deployment(app, auto(), uses("cfg", "db")).await;
+        }
+        apps
+    }
+
     /// How many ReplicaSets (revisions) a Deployment has had.
     pub async fn revisions(&self, app: &str) -> usize {
         let rs: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.ns.name);
@@ -250,10 +259,7 @@ async fn the_rate_limit_paces_reloads_without_losing_any() {
     let f = Fixture::new("ratelimit").await;
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"password": "p1"})).await;
-    let apps: Vec<String> = (0..6).map(|i| format!("app{i}")).collect();
-    for app in &apps {
-        f.deployment(app, auto(), uses("cfg", "db")).await;
-    }
+    let apps = f.apps(6).await;
     let reloader = Reloader::start(&f.ns.name, &["--max-reloads-per-second-per-namespace=2", "--burst=1"]);
     for app in &apps {
         f.wait_acknowledged(app).await;

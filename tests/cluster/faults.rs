@@ -13,7 +13,7 @@ use reloader::core::vocabulary::fixed;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::engine::{Fixture, auto, uses};
+use crate::engine::Fixture;
 use crate::support::{PrivateCluster, Reloader, client_for, eventually};
 
 /// The `reloader.stakater.com/hashes` value of every ReplicaSet of an app.
@@ -79,10 +79,7 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing() {
     let f = Fixture::new("sigkill").await;
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p"})).await;
-    let apps: Vec<String> = (0..8).map(|i| format!("app{i}")).collect();
-    for app in &apps {
-        f.deployment(app, auto(), uses("cfg", "db")).await;
-    }
+    let apps = f.apps(8).await;
     let mut first = Reloader::start(&f.ns.name, &["--reload-window=100ms"]);
     for app in &apps {
         f.wait_acknowledged(app).await;
@@ -108,10 +105,7 @@ async fn watches_resume_after_the_api_server_restarts() {
     let f = Fixture::on(client_for(&kubeconfig).await, &kubeconfig, "apiserver").await;
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"password": "p"})).await;
-    let apps: Vec<String> = (0..3).map(|i| format!("app{i}")).collect();
-    for app in &apps {
-        f.deployment(app, auto(), uses("cfg", "db")).await;
-    }
+    let apps = f.apps(3).await;
     let reloader = Reloader::start_with(&kubeconfig, &f.ns.name, &[], &[]);
     for app in &apps {
         f.wait_acknowledged(app).await;
@@ -135,10 +129,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     let f = Fixture::new("ha").await;
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p"})).await;
-    let apps: Vec<String> = (0..4).map(|i| format!("app{i}")).collect();
-    for app in &apps {
-        f.deployment(app, auto(), uses("cfg", "db")).await;
-    }
+    let apps = f.apps(4).await;
     let args = ["--enable-ha", "--lease-duration=4s", "--reload-window=100ms"];
     let start = |pod: &str| {
         Reloader::start_with(
