@@ -12,10 +12,41 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::config::{AlertSettings, AlertSink};
-use crate::metrics::Metrics;
+use crate::metrics::{AlertResult, Metrics};
+
+/// Why the outbound webhooks cannot be set up.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("ALERT_WEBHOOK_PROXY {proxy:?}: {source}")]
+    Proxy {
+        proxy: String,
+        source: hyper::http::uri::InvalidUri,
+    },
+    #[error("--webhook-url {url:?}: {source}")]
+    Url {
+        url: String,
+        source: hyper::http::uri::InvalidUri,
+    },
+    #[error("loading CA certificates: {0}")]
+    Roots(#[source] std::io::Error),
+}
+
+/// Why a `--webhook-url` announcement was not delivered.
+#[derive(Debug, Error)]
+pub enum NotifyError {
+    #[error("building the request: {0}")]
+    Request(#[from] hyper::http::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Send(#[from] hyper_util::client::legacy::Error),
+    #[error("the webhook answered {0}")]
+    Status(hyper::StatusCode),
+}
 
 /// Attempts per alert: the first plus retries after 1 s, 2 s and 4 s.
 const ATTEMPTS: u32 = 4;
@@ -76,25 +107,23 @@ pub struct Alerts {
 impl Alerts {
     pub fn send(&self, alert: Alert) {
         if self.tx.try_send(alert).is_err() {
-            self.metrics
-                .alerts
-                .get_or_create(&vec![("result", "dropped".into())])
-                .inc();
+            self.metrics.alert(AlertResult::Dropped);
             tracing::warn!("alert backlog full; alert dropped");
         }
     }
 }
 
 /// Starts the sender task. Fails only on an unusable proxy URL or TLS setup.
-pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Result<Alerts, String> {
+pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Result<Alerts, SetupError> {
     let (tx, rx) = mpsc::channel(BACKLOG);
     let http = http_connector();
     match settings.proxy.clone() {
         None => spawn(rx, settings, http, metrics.clone())?,
         Some(proxy) => {
-            let uri = proxy
-                .parse()
-                .map_err(|e| format!("ALERT_WEBHOOK_PROXY {proxy:?}: {e}"))?;
+            let uri = proxy.parse().map_err(|source| SetupError::Proxy {
+                proxy: proxy.clone(),
+                source,
+            })?;
             spawn(rx, settings, Tunnel::new(uri, http), metrics.clone())?
         }
     }
@@ -103,14 +132,14 @@ pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Resul
 
 type HttpsClient<C> = Client<hyper_rustls::HttpsConnector<C>, Full<Bytes>>;
 
-fn https_client<C>(connector: C) -> Result<HttpsClient<C>, String>
+fn https_client<C>(connector: C) -> Result<HttpsClient<C>, SetupError>
 where
     C: tower::Service<hyper::Uri> + Clone + Send + Sync + 'static,
     hyper_rustls::HttpsConnector<C>: Connect + Clone + Send + Sync + 'static,
 {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| format!("loading CA certificates: {e}"))?
+        .map_err(SetupError::Roots)?
         .https_or_http()
         .enable_http1()
         .wrap_connector(connector);
@@ -131,9 +160,11 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(url: &str) -> Result<Self, String> {
-        url.parse::<hyper::Uri>()
-            .map_err(|e| format!("--webhook-url {url:?}: {e}"))?;
+    pub fn new(url: &str) -> Result<Self, SetupError> {
+        url.parse::<hyper::Uri>().map_err(|source| SetupError::Url {
+            url: url.to_string(),
+            source,
+        })?;
         Ok(Self {
             url: url.to_string(),
             client: https_client(http_connector())?,
@@ -141,19 +172,17 @@ impl Notifier {
     }
 
     /// POSTs `{"webhook":"update successful"}`; any status below 300 counts as delivered.
-    pub async fn notify(&self) -> Result<(), String> {
+    pub async fn notify(&self) -> Result<(), NotifyError> {
         let request = Request::post(self.url.as_str())
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(br#"{"webhook":"update successful"}"#)))
-            .map_err(|e| e.to_string())?;
+            .body(Full::new(Bytes::from_static(br#"{"webhook":"update successful"}"#)))?;
         let response = tokio::time::timeout(Duration::from_secs(15), self.client.request(request))
             .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| NotifyError::Timeout)??;
         if response.status().as_u16() < 300 {
             Ok(())
         } else {
-            Err(format!("the webhook answered {}", response.status()))
+            Err(NotifyError::Status(response.status()))
         }
     }
 }
@@ -163,7 +192,7 @@ fn spawn<C>(
     settings: AlertSettings,
     connector: C,
     metrics: std::sync::Arc<Metrics>,
-) -> Result<(), String>
+) -> Result<(), SetupError>
 where
     C: tower::Service<hyper::Uri> + Clone + Send + Sync + 'static,
     hyper_rustls::HttpsConnector<C>: Connect + Clone + Send + Sync + 'static,
@@ -184,7 +213,7 @@ async fn run<C>(
     while let Some(alert) = rx.recv().await {
         let text = message(&alert, settings.additional_info.as_deref());
         let (content_type, payload) = body(settings.sink, &text);
-        let mut outcome = "failed";
+        let mut outcome = AlertResult::Failed;
         for attempt in 1..=ATTEMPTS {
             let request = Request::post(settings.webhook_url.as_str())
                 .header("content-type", content_type)
@@ -198,7 +227,7 @@ async fn run<C>(
             };
             match tokio::time::timeout(Duration::from_secs(15), client.request(request)).await {
                 Ok(Ok(response)) if delivered(settings.sink, response.status().as_u16()) => {
-                    outcome = "sent";
+                    outcome = AlertResult::Sent;
                     break;
                 }
                 Ok(Ok(response)) => {
@@ -211,7 +240,7 @@ async fn run<C>(
                 tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
             }
         }
-        metrics.alerts.get_or_create(&vec![("result", outcome.into())]).inc();
+        metrics.alert(outcome);
     }
 }
 

@@ -204,7 +204,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let notifier = match &settings.webhook_url {
-        Some(url) => Some(reloader::alerts::Notifier::new(url).map_err(anyhow::Error::msg)?),
+        Some(url) => Some(reloader::alerts::Notifier::new(url)?),
         None => None,
     };
     let client = kube_client(&settings).await?;
@@ -224,9 +224,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         "starting"
     );
     let alerts = match settings.alerts.clone() {
-        Some(alert_settings) => {
-            Some(reloader::alerts::start(alert_settings, metrics.clone()).map_err(anyhow::Error::msg)?)
-        }
+        Some(alert_settings) => Some(reloader::alerts::start(alert_settings, metrics.clone())?),
         None => None,
     };
     let engine = Engine::new(
@@ -247,7 +245,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         let (cert_ready, cert_ready_rx) = watch::channel(false);
         ready.push(cert_ready_rx);
         let context = AdmissionContext {
-            store: engine.store.clone(),
+            store: engine.store().clone(),
             decision: settings.decision_options(),
             strategy: settings.strategy,
             own_username: own_username(&client, admission.self_user.clone()).await,
@@ -278,19 +276,29 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             None => std::future::pending().await,
         }
     };
+    let (stop, shutdown) = watch::channel(false);
+    let mut engine_task = tokio::spawn(engine.run(shutdown));
     tokio::select! {
-        () = engine.run() => anyhow::bail!("the engine stopped"),
+        _ = &mut engine_task => anyhow::bail!("the engine stopped"),
         result = admission => result,
         served = axum::serve(listener, health) => {
             served.context("health server")?;
             anyhow::bail!("the health server stopped")
         }
         () = shutdown_signal() => {
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: finishing the reconciles in flight");
+            stop.send_replace(true);
+            if tokio::time::timeout(SHUTDOWN_GRACE, engine_task).await.is_err() {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running at the end of the grace period");
+            }
             Ok(())
         }
     }
 }
+
+/// How long a reconcile in flight may take to finish after SIGTERM; below Kubernetes' default
+/// 30 s termination grace period.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

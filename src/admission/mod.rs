@@ -29,7 +29,7 @@ use crate::core::plan::{ReloadStrategy, admitted};
 use crate::core::source::{SourceKind, SourceRef, SourceView};
 use crate::core::vocabulary::is_exact_true;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
-use crate::metrics::Metrics;
+use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
 use crate::store::Store;
 
 /// Kubernetes objects are at most ~1.5 MiB; anything larger is not a real review.
@@ -78,16 +78,16 @@ fn bad_request(message: String) -> Response {
 }
 
 async fn mutate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, "mutate", &body, mutate)
+    handle(&ctx, Webhook::Mutate, &body, mutate)
 }
 
 async fn validate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, "validate", &body, validate)
+    handle(&ctx, Webhook::Validate, &body, validate)
 }
 
 fn handle(
     ctx: &AdmissionContext,
-    webhook: &'static str,
+    webhook: Webhook,
     body: &[u8],
     decide: fn(&AdmissionContext, &AdmissionRequest<DynamicObject>) -> AdmissionResponse,
 ) -> Response {
@@ -95,40 +95,46 @@ fn handle(
     let request = match review::parse(body) {
         Ok(request) => request,
         Err(error) => {
-            ctx.metrics.admission(webhook, "", "", "malformed", started.elapsed());
-            tracing::warn!(webhook, %error, "malformed admission review");
+            let labels = AdmissionLabels {
+                webhook,
+                operation: "",
+                kind: "",
+                result: AdmissionResult::Malformed,
+            };
+            ctx.metrics.admission(labels, started.elapsed());
+            tracing::warn!(%webhook, %error, "malformed admission review");
             return bad_request(error.to_string());
         }
     };
     let response = decide(ctx, &request);
     let result = if !response.allowed {
-        "denied"
+        AdmissionResult::Denied
     } else if response.patch.is_some() {
-        "mutated"
+        AdmissionResult::Mutated
     } else {
-        "allowed"
+        AdmissionResult::Allowed
     };
     // The kind label is bounded to the kinds we serve: the request's kind is caller-chosen.
     let kind = match (workload_kind(&request), source_kind(&request)) {
-        (Some(k), _) => k.to_string(),
-        (None, Some(k)) => k.to_string(),
-        (None, None) => "other".to_string(),
+        (Some(k), _) => k.as_str(),
+        (None, Some(k)) => k.as_str(),
+        (None, None) => "other",
     };
-    ctx.metrics.admission(
+    let labels = AdmissionLabels {
         webhook,
-        operation_label(&request.operation),
-        &kind,
+        operation: operation_label(&request.operation),
+        kind,
         result,
-        started.elapsed(),
-    );
+    };
+    ctx.metrics.admission(labels, started.elapsed());
     // Never the object: a Secret's data would end up in the logs.
     tracing::debug!(
-        webhook,
+        %webhook,
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = %request.name,
-        result,
+        %result,
         dry_run = request.dry_run,
         "admission review"
     );

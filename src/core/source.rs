@@ -46,13 +46,20 @@ impl SourceKind {
     }
 }
 
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl SourceKind {
+    /// The API kind, as written in manifests (`ConfigMap`).
+    pub fn as_str(self) -> &'static str {
+        match self {
             SourceKind::ConfigMap => "ConfigMap",
             SourceKind::Secret => "Secret",
             SourceKind::SecretProviderClass => "SecretProviderClass",
-        })
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -46,8 +46,21 @@ impl WorkloadKind {
         }
     }
 
+    /// The API kind, as written in manifests (`Deployment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::Rollout => "Rollout",
+            WorkloadKind::DeploymentConfig => "DeploymentConfig",
+        }
+    }
+
     pub fn from_kind(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.to_string() == kind)
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 
     /// The name `--ignored-workload-types` uses for this kind, if it can be ignored.
@@ -70,7 +83,7 @@ impl WorkloadKind {
 
 impl fmt::Display for WorkloadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.write_str(self.as_str())
     }
 }
 

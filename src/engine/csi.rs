@@ -121,8 +121,9 @@ impl CsiState {
     /// Re-publishes one class to the store; returns the workloads to re-evaluate.
     fn publish(&mut self, engine: &Engine, namespace: &str, class: &str) -> BTreeSet<WorkloadKey> {
         match self.state(namespace, class) {
-            Some(state) => engine.store.upsert_source(namespace, state),
+            Some(state) => engine.ctx.store.upsert_source(namespace, state),
             None => engine
+                .ctx
                 .store
                 .remove_source(namespace, &SourceRef::new(SourceKind::SecretProviderClass, class)),
         }
@@ -140,10 +141,11 @@ impl CsiState {
     /// workload is reconciled.
     fn republish(&mut self, engine: &Engine, scope: Option<&str>) -> BTreeSet<WorkloadKey> {
         let affected = engine
+            .ctx
             .store
             .replace_sources(SourceKind::SecretProviderClass, scope, self.states());
         if self.statuses_listed && self.classes_listed {
-            engine.source_synced(SourceKind::SecretProviderClass, scope);
+            engine.scheduler.source_synced(SourceKind::SecretProviderClass, scope);
         }
         affected
     }
@@ -157,8 +159,8 @@ fn lock(state: &SharedCsi) -> std::sync::MutexGuard<'_, CsiState> {
 
 fn api(engine: &Engine, scope: &Option<String>, resource: &ApiResource) -> Api<DynamicObject> {
     match scope {
-        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, resource),
-        None => Api::all_with(engine.client.clone(), resource),
+        Some(ns) => Api::namespaced_with(engine.ctx.client.clone(), ns, resource),
+        None => Api::all_with(engine.ctx.client.clone(), resource),
     }
 }
 
@@ -179,7 +181,10 @@ pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>, csi:
                 continue;
             }
             Ok(Event::Apply(o)) => {
-                engine.metrics.event(SourceKind::SecretProviderClass, "update");
+                engine
+                    .ctx
+                    .metrics
+                    .event(SourceKind::SecretProviderClass, crate::metrics::WatchEvent::Update);
                 let (ns, name, status) = parse(&o);
                 // Replace the status, then publish each class touched once: no in-between state.
                 let mut state = lock(&csi);
@@ -197,7 +202,10 @@ pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>, csi:
                 affected
             }
             Ok(Event::Delete(o)) => {
-                engine.metrics.event(SourceKind::SecretProviderClass, "delete");
+                engine
+                    .ctx
+                    .metrics
+                    .event(SourceKind::SecretProviderClass, crate::metrics::WatchEvent::Delete);
                 let (ns, name, _) = parse(&o);
                 lock(&csi).remove_status(&engine, &ns, &name)
             }
@@ -219,7 +227,7 @@ pub async fn watch_pod_statuses(engine: Arc<Engine>, scope: Option<String>, csi:
                 state.republish(&engine, scope.as_deref())
             }
         };
-        engine.enqueue_all(affected);
+        engine.scheduler.enqueue_all(affected);
     }
 }
 
@@ -267,7 +275,7 @@ pub async fn watch_classes(engine: Arc<Engine>, scope: Option<String>, csi: Shar
                 state.republish(&engine, scope.as_deref())
             }
         };
-        engine.enqueue_all(affected);
+        engine.scheduler.enqueue_all(affected);
     }
 }
 

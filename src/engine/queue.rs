@@ -1,6 +1,8 @@
 //! The work queue: keyed by workload, so any number of source events for one workload within
 //! the coalescing window become one reconcile; a key is never processed by two workers at once;
-//! and token buckets (global and per namespace) pace writes without dropping any.
+//! a key's failed attempts are counted here, whichever worker ran them, so its backoff grows
+//! until it succeeds; and token buckets (global and per namespace) pace writes without dropping
+//! any.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,6 +20,8 @@ struct QueueState {
     active: HashSet<WorkloadKey>,
     /// Added again while being processed: re-queued at this time when done.
     again: HashMap<WorkloadKey, Instant>,
+    /// Consecutive failed attempts per key, until one succeeds.
+    failures: HashMap<WorkloadKey, u32>,
 }
 
 #[derive(Default)]
@@ -95,6 +99,27 @@ impl WorkQueue {
         if let Some(at) = again {
             self.add(key.clone(), at.saturating_duration_since(Instant::now()));
         }
+    }
+
+    /// Marks `key` finished after a failed attempt and schedules it again after the backoff
+    /// `policy` gives for the number of consecutive failures (returned with the backoff).
+    pub fn retry(&self, key: &WorkloadKey, policy: impl FnOnce(u32) -> Duration) -> (u32, Duration) {
+        let attempts = {
+            let mut state = self.lock();
+            let n = state.failures.entry(key.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
+        let backoff = policy(attempts);
+        self.done(key);
+        self.add(key.clone(), backoff);
+        (attempts, backoff)
+    }
+
+    /// Marks `key` finished after a successful attempt: its failures are forgotten.
+    pub fn succeeded(&self, key: &WorkloadKey) {
+        self.lock().failures.remove(key);
+        self.done(key);
     }
 
     /// Keys waiting (not counting those being processed).
@@ -242,6 +267,25 @@ mod tests {
         tokio::task::yield_now().await;
         q.add(key("x"), Duration::from_millis(10));
         assert_eq!(consumer.await.unwrap(), key("x"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_counted_per_key_until_one_succeeds() {
+        let q = WorkQueue::default();
+        let policy = |n: u32| Duration::from_secs(u64::from(n));
+        q.add(key("a"), Duration::ZERO);
+        let k = q.next().await;
+        assert_eq!(q.retry(&k, policy), (1, Duration::from_secs(1)));
+        let start = Instant::now();
+        let k = q.next().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+        // Whoever takes it next, the count goes on.
+        assert_eq!(q.retry(&k, policy), (2, Duration::from_secs(2)));
+        let k = q.next().await;
+        q.succeeded(&k);
+        q.add(key("a"), Duration::ZERO);
+        let k = q.next().await;
+        assert_eq!(q.retry(&k, policy), (1, Duration::from_secs(1)), "reset by the success");
     }
 
     #[tokio::test(start_paused = true)]

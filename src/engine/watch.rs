@@ -73,21 +73,24 @@ pub async fn watch_sources<K>(
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                tracing::warn!(%kind, %error, "source watch failed; retrying with backoff");
-                engine.metrics.watch_errors.get_or_create(&kind_label(kind)).inc();
+                tracing::warn!(%error, "source watch failed; retrying with backoff");
+                engine.ctx.metrics.watch_error(kind);
                 continue;
             }
         };
         let affected = match event {
             Event::Apply(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.metrics.event(kind, "update");
-                engine.store.upsert_source(&ns, to_state(&obj))
+                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Update);
+                engine.ctx.store.upsert_source(&ns, to_state(&obj))
             }
             Event::Delete(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.metrics.event(kind, "delete");
-                engine.store.remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
+                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Delete);
+                engine
+                    .ctx
+                    .store
+                    .remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
             }
             Event::Init => {
                 relist.clear();
@@ -99,18 +102,14 @@ pub async fn watch_sources<K>(
             }
             Event::InitDone => {
                 let fresh = std::mem::take(&mut relist);
-                tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), sources = fresh.len(), "sources listed");
-                let affected = engine.store.replace_sources(kind, scope.as_deref(), fresh);
-                engine.source_synced(kind, scope.as_deref());
+                tracing::info!(sources = fresh.len(), "sources listed");
+                let affected = engine.ctx.store.replace_sources(kind, scope.as_deref(), fresh);
+                engine.scheduler.source_synced(kind, scope.as_deref());
                 affected
             }
         };
-        engine.enqueue_all(affected);
+        engine.scheduler.enqueue_all(affected);
     }
-}
-
-fn kind_label(kind: SourceKind) -> Vec<(&'static str, String)> {
-    vec![("resource_type", kind.tag().to_string())]
 }
 
 /// Strips what the engine never reads and that costs memory (managed fields, status).
@@ -157,8 +156,8 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
 pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>) {
     let resource = api_resource(kind);
     let api: Api<DynamicObject> = match &scope {
-        Some(ns) => Api::namespaced_with(engine.client.clone(), ns, &resource),
-        None => Api::all_with(engine.client.clone(), &resource),
+        Some(ns) => Api::namespaced_with(engine.ctx.client.clone(), ns, &resource),
+        None => Api::all_with(engine.ctx.client.clone(), &resource),
     };
     let mut relist: Vec<(WorkloadKey, Value)> = Vec::new();
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
@@ -166,21 +165,21 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
     while let Some(event) = stream.next().await {
         match event {
             Err(error) => {
-                tracing::warn!(%kind, %error, "workload watch failed; retrying with backoff");
+                tracing::warn!(%error, "workload watch failed; retrying with backoff");
             }
             Ok(Event::Apply(obj)) => {
                 let key = workload_key(kind, &obj);
-                engine.store.upsert_workload(key.clone(), to_value(&obj));
-                engine.enqueue(key);
+                engine.ctx.store.upsert_workload(key.clone(), to_value(&obj));
+                engine.scheduler.enqueue(key);
             }
-            Ok(Event::Delete(obj)) => engine.store.remove_workload(&workload_key(kind, &obj)),
+            Ok(Event::Delete(obj)) => engine.ctx.store.remove_workload(&workload_key(kind, &obj)),
             Ok(Event::Init) => relist.clear(),
             Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(&obj))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
-                tracing::info!(%kind, scope = scope.as_deref().unwrap_or("*"), workloads = fresh.len(), "workloads listed");
-                let keys = engine.store.replace_workloads(kind, scope.as_deref(), fresh);
-                engine.enqueue_all(keys);
+                tracing::info!(workloads = fresh.len(), "workloads listed");
+                let keys = engine.ctx.store.replace_workloads(kind, scope.as_deref(), fresh);
+                engine.scheduler.enqueue_all(keys);
             }
         }
     }
@@ -189,7 +188,7 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
 /// Keeps the set of namespaces matching `--namespace-selector`; workloads elsewhere are left
 /// alone. A namespace entering the set has its workloads reconciled.
 pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
-    let api: Api<Namespace> = Api::all(engine.client.clone());
+    let api: Api<Namespace> = Api::all(engine.ctx.client.clone());
     let mut relist: BTreeSet<String> = BTreeSet::new();
     let stream = watcher::watcher(api, watcher::Config::default().labels(&selector)).default_backoff();
     futures::pin_mut!(stream);
@@ -197,19 +196,19 @@ pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
         match event {
             Err(error) => tracing::warn!(%error, "namespace watch failed; retrying with backoff"),
             Ok(Event::Apply(ns)) => {
-                if engine.select_namespace(ns.name_any(), true) {
+                if engine.ctx.scope.select(ns.name_any(), true) {
                     engine.enqueue_namespace(&ns.name_any());
                 }
             }
             Ok(Event::Delete(ns)) => {
-                engine.select_namespace(ns.name_any(), false);
+                engine.ctx.scope.select(ns.name_any(), false);
             }
             Ok(Event::Init) => relist.clear(),
             Ok(Event::InitApply(ns)) => {
                 relist.insert(ns.name_any());
             }
             Ok(Event::InitDone) => {
-                for ns in engine.replace_selected_namespaces(std::mem::take(&mut relist)) {
+                for ns in engine.ctx.scope.replace_selected(std::mem::take(&mut relist)) {
                     engine.enqueue_namespace(&ns);
                 }
             }

@@ -1,0 +1,85 @@
+//! What a reconcile needs, and nothing about when it runs: the API client, the shared store,
+//! where it reports (Events, alerts, `--webhook-url`), metrics, its options, and the
+//! [`WriteGate`] it must pass before writing. Scheduling lives in [`super::scheduler`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kube::api::DynamicObject;
+use kube::runtime::events::Recorder;
+
+use super::scheduler::WriteGate;
+use super::scope::NamespaceScope;
+use crate::alerts::{Alerts, Notifier};
+use crate::core::decision::DecisionOptions;
+use crate::core::plan::PlanOptions;
+use crate::metrics::Metrics;
+use crate::store::{Store, WorkloadKey};
+
+/// How a workload is reconciled.
+#[derive(Clone, Debug)]
+pub struct ReconcileOptions {
+    pub decision: DecisionOptions,
+    pub plan: PlanOptions,
+    pub field_manager: String,
+}
+
+/// Where the engine reports what it did, besides the workload itself.
+pub struct Outbound {
+    /// Kubernetes Events on the workload.
+    pub recorder: Recorder,
+    /// Chat/webhook alerts after each reload.
+    pub alerts: Option<Alerts>,
+    /// `--webhook-url`: announce changes instead of rolling.
+    pub notifier: Option<Notifier>,
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub options: ReconcileOptions,
+    pub outbound: Outbound,
+    pub scope: Arc<NamespaceScope>,
+    pub gate: WriteGate,
+    /// Jobs to create for a workload (a re-created Job, a CronJob's run) whose create failed.
+    pending_creates: Mutex<HashMap<WorkloadKey, DynamicObject>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        store: Store,
+        metrics: Arc<Metrics>,
+        options: ReconcileOptions,
+        outbound: Outbound,
+        scope: Arc<NamespaceScope>,
+        gate: WriteGate,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            metrics,
+            options,
+            outbound,
+            scope,
+            gate,
+            pending_creates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Keeps a Job to create for `key` until a reconcile manages to.
+    pub(super) fn pending_create(&self, key: &WorkloadKey, job: DynamicObject) {
+        self.pending_creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), job);
+    }
+
+    pub(super) fn take_pending_create(&self, key: &WorkloadKey) -> Option<DynamicObject> {
+        self.pending_creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+    }
+}

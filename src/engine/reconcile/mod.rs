@@ -1,0 +1,109 @@
+//! Reconciling one workload, in three phases:
+//!
+//! - [`compute`]: from memory only, its dependencies and the plan that brings it up to date;
+//! - [`write`]: past the [`WriteGate`](super::scheduler::WriteGate) (leadership, pacing), only
+//!   the difference, guarded by the resourceVersion it was computed from; a conflict means
+//!   someone else wrote first: re-read, recompute, retry;
+//! - [`report`]: Events, metrics, alerts and logs for what was written.
+//!
+//! Nothing is written for an up-to-date workload. When the reconcile runs again, and after a
+//! failure how long it waits, is the scheduler's business.
+
+mod compute;
+mod report;
+mod write;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::context::Context;
+use crate::alerts::NotifyError;
+pub use crate::metrics::Outcome;
+use crate::metrics::SkipReason;
+use crate::store::WorkloadKey;
+use compute::Computed;
+use write::Written;
+
+const MAX_CONFLICTS: u32 = 5;
+
+/// What a reconcile did, and when it asks to run again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconciled {
+    pub outcome: Outcome,
+    /// A source changed while the dependencies were being indexed: look again, as for an event.
+    pub source_changed: bool,
+    /// A pause period ends then: look again at that time.
+    pub look_again_after: Option<Duration>,
+}
+
+impl Reconciled {
+    fn new(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            source_changed: false,
+            look_again_after: None,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error("kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+    #[error("re-reading after a conflict: {0}")]
+    Reread(#[source] kube::Error),
+    #[error("still conflicting after {MAX_CONFLICTS} attempts")]
+    Conflicts,
+    #[error("--webhook-url: {0}")]
+    Notify(#[from] NotifyError),
+    #[error("--webhook-url: no URL configured")]
+    NoNotifier,
+}
+
+/// Brings one workload to its desired state.
+pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+    if !ctx.scope.allows(&key.namespace) {
+        ctx.metrics.skip(SkipReason::IgnoredOrNotSelected);
+        return Ok(Reconciled::new(Outcome::Excluded));
+    }
+    if write::create_pending(ctx, key).await? && key.kind == crate::core::workload::WorkloadKind::Job {
+        return Ok(Reconciled::new(Outcome::Rolled));
+    }
+    let mut result = Reconciled::new(Outcome::UpToDate);
+    for _ in 0..MAX_CONFLICTS {
+        let planned = match compute::compute(ctx, key, &mut result) {
+            Computed::Settled(outcome) => {
+                result.outcome = outcome;
+                return Ok(result);
+            }
+            Computed::Planned(planned) => planned,
+        };
+        match write::write(ctx, key, &planned).await {
+            Ok(Written::Done) => {
+                report::written(ctx, key, &planned).await;
+                result.outcome = planned.outcome;
+                return Ok(result);
+            }
+            Ok(Written::NotLeader) => {
+                result.outcome = Outcome::NotLeader;
+                return Ok(result);
+            }
+            Ok(Written::Gone) => {
+                result.outcome = Outcome::Gone;
+                return Ok(result);
+            }
+            Ok(Written::Conflict) => continue,
+            Err(error) => {
+                if let (true, ReconcileError::Api(api_error)) = (planned.rolls(), &error) {
+                    report::failed(ctx, key, &planned.object, api_error).await;
+                }
+                return Err(error);
+            }
+        }
+    }
+    Err(ReconcileError::Conflicts)
+}
+
+#[cfg(test)]
+mod tests;
