@@ -589,3 +589,72 @@ async fn certificate_files_are_served_and_reloaded_when_they_change() {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Stakater's e2e sequence that lost a reload: a ConfigMap created, a workload using it created
+/// and the ConfigMap changed, back to back with no pause. The webhook's cache may not have seen
+/// the ConfigMap when the workload is admitted; the change must still roll the workload, once.
+#[tokio::test]
+async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
+    use kube::api::DynamicObject;
+    use reloader::core::workload::WorkloadKind;
+    use reloader::engine::watch::api_resource;
+
+    const ROUNDS: usize = 8;
+    let f = Fixture::new("wh-race").await;
+    let webhook = start_webhook(&f, &[]).await;
+    let kinds = [WorkloadKind::Deployment, WorkloadKind::StatefulSet, WorkloadKind::DaemonSet];
+    let api = |kind: WorkloadKind| -> Api<DynamicObject> {
+        Api::namespaced_with(f.client.clone(), &f.ns.name, &api_resource(kind))
+    };
+    let cases: Vec<(WorkloadKind, String)> = (0..ROUNDS)
+        .flat_map(|round| kinds.map(|kind| (kind, format!("{}-{round}", kind.as_str().to_lowercase()))))
+        .collect();
+    futures::future::join_all(cases.iter().map(|(kind, name)| {
+        let f = &f;
+        let api = api(*kind);
+        async move {
+            let workload: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": api_resource(*kind).api_version, "kind": kind.as_str(),
+                "metadata": {"name": name},
+                "spec": {"selector": {"matchLabels": {"app": name}}, "serviceName": name,
+                         "template": {"metadata": {"labels": {"app": name},
+                                                   "annotations": {defaults::CONFIGMAP_RELOAD: name}},
+                                      "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                                               "envFrom": [{"configMapRef": {"name": name}}]}]}}}
+            }))
+            .unwrap();
+            let mut workload = workload;
+            if *kind != WorkloadKind::StatefulSet {
+                if let Some(spec) = workload.data.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("serviceName");
+                }
+            }
+            f.config_map(name, json!({"k": "v1"})).await;
+            api.create(&PostParams::default(), &workload).await.unwrap();
+            f.set_config_map(name, json!({"k": "v2"})).await;
+        }
+    }))
+    .await;
+
+    let rolled = |name: &str| format!("configmap/{name}={}", sha1_hex(b"k=v2"));
+    for (kind, name) in &cases {
+        let api = api(*kind);
+        eventually(&format!("{kind} {name} rolled onto the change"), || async {
+            let object = api.get(name).await.ok()?;
+            let stamp = object
+                .data
+                .pointer("/spec/template/metadata/annotations")?
+                .get(fixed::TEMPLATE_HASHES)?
+                .as_str()?
+                .to_string();
+            (stamp == rolled(name)).then_some(())
+        })
+        .await;
+    }
+    webhook.reloader.settle(cases.len() as f64).await;
+    for (kind, name) in &cases {
+        let object = api(*kind).get(name).await.unwrap();
+        // Created at generation 1; exactly one template change since.
+        assert_eq!(object.metadata.generation, Some(2), "{kind} {name} rolled exactly once");
+    }
+}
