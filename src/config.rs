@@ -19,9 +19,10 @@ use clap::{ArgAction, Parser};
 use thiserror::Error;
 
 use crate::core::decision::DecisionOptions;
+use crate::core::names::{check_label_value, check_qualified_name, is_dns_label, is_dns_subdomain};
 use crate::core::plan::{PlanOptions, ReloadStrategy};
 use crate::core::source::SourceKind;
-use crate::core::vocabulary::{AnnotationKeys, defaults, is_dns_subdomain, parse_go_bool, parse_go_duration};
+use crate::core::vocabulary::{AnnotationKeys, defaults, parse_go_bool, parse_go_duration};
 use crate::core::workload::WorkloadKind;
 
 /// Command-line flags: every flag of Stakater Reloader under its own name, type and default,
@@ -1231,70 +1232,6 @@ fn checked_key(key: &str) -> Result<&str, String> {
     }
     check_qualified_name(key)?;
     Ok(key)
-}
-
-/// Kubernetes `IsQualifiedName`: an optional DNS-subdomain prefix and `/`, then a name of at
-/// most 63 alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric.
-fn check_qualified_name(key: &str) -> Result<(), String> {
-    let name = match key.split_once('/') {
-        Some((prefix, name)) => {
-            if !is_dns_subdomain(prefix) {
-                return Err(format!("prefix {prefix:?} is not a lower-case DNS subdomain"));
-            }
-            name
-        }
-        None => key,
-    };
-    if name.is_empty() || !is_label_name(name) {
-        return Err(format!(
-            "{name:?} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a \
-             letter or digit"
-        ));
-    }
-    Ok(())
-}
-
-/// Kubernetes label values: empty, or a name as in [`check_qualified_name`].
-fn check_label_value(value: &str) -> Result<(), String> {
-    if value.is_empty() || is_label_name(value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "value {value:?} must be at most 63 letters, digits, '-', '_' or '.', starting and \
-             ending with a letter or digit"
-        ))
-    }
-}
-
-fn is_label_name(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            bytes.len() <= 63
-                && first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// RFC 1123 label: the syntax of namespace names.
-fn is_dns_label(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            bytes.len() <= 63
-                && (first.is_ascii_lowercase() || first.is_ascii_digit())
-                && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
