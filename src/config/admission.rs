@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::settings::{duration, socket_addr};
 use super::{AdmissionCli, ConfigError, WatchScope};
 
 /// Where the API server reaches the webhook.
@@ -51,10 +50,9 @@ pub(super) fn admission_settings(
     reloader_namespace: Option<&str>,
     scope: &WatchScope,
 ) -> Result<Option<AdmissionSettings>, ConfigError> {
-    let Some(addr) = &cli.admission_addr else {
+    let Some(addr) = cli.admission_addr else {
         return Ok(None);
     };
-    let addr = socket_addr("--admission-addr", addr)?;
     let namespace = cli
         .admission_namespace
         .clone()
@@ -96,8 +94,8 @@ pub(super) fn admission_settings(
         },
         _ => CertSource::Managed {
             secret: cli.admission_secret.clone(),
-            cert_lifetime: duration("--admission-cert-lifetime", &cli.admission_cert_lifetime)?,
-            ca_lifetime: duration("--admission-ca-lifetime", &cli.admission_ca_lifetime)?,
+            cert_lifetime: cli.admission_cert_lifetime,
+            ca_lifetime: cli.admission_ca_lifetime,
         },
     };
     let self_user = cli.admission_self_user.clone();
@@ -107,7 +105,7 @@ pub(super) fn admission_settings(
         namespace,
         configuration: cli.admission_configuration.clone(),
         certs,
-        cert_check: duration("--admission-cert-check", &cli.admission_cert_check)?,
+        cert_check: cli.admission_cert_check,
         self_user,
         watched: match scope {
             WatchScope::All => None,

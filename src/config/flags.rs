@@ -1,11 +1,15 @@
-//! The command line: [`Cli`] and its flattened [`AdmissionCli`], checked and interpreted by
-//! [`Settings::from_cli`](super::Settings::from_cli).
+//! The command line: [`Cli`] and its flattened [`AdmissionCli`], with the value parsers that
+//! give each flag its syntax. Parsing here is only syntax (a malformed duration or address is
+//! clap's error, whether it came from the flag or its environment variable); what the values
+//! mean together is checked by [`Settings::from_cli`](super::Settings::from_cli).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
-use crate::core::vocabulary::{defaults, parse_go_bool};
+use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
 
 /// Command-line flags: every flag of Stakater Reloader under its own name, type and default,
 /// then ours. Validation happens in [`Settings::from_cli`](super::Settings::from_cli).
@@ -148,13 +152,20 @@ pub struct Cli {
         long,
         env = "RELOADER_HTTP_ADDR",
         value_name = "ADDR",
+        value_parser = listen_addr,
         default_value = "0.0.0.0:9090"
     )]
-    pub http_addr: String,
+    pub http_addr: SocketAddr,
 
     /// Changes to one workload's sources within this window roll it once (Go duration).
-    #[arg(long, env = "RELOADER_RELOAD_WINDOW", value_name = "DURATION", default_value = "2s")]
-    pub reload_window: String,
+    #[arg(
+        long,
+        env = "RELOADER_RELOAD_WINDOW",
+        value_name = "DURATION",
+        value_parser = go_duration,
+        default_value = "2s"
+    )]
+    pub reload_window: Duration,
 
     /// Rollouts started per second, cluster-wide.
     #[arg(
@@ -205,9 +216,10 @@ pub struct Cli {
         long,
         env = "RELOADER_LEASE_DURATION",
         value_name = "DURATION",
+        value_parser = go_duration,
         default_value = "15s"
     )]
-    pub lease_duration: String,
+    pub lease_duration: Duration,
 
     /// Kubeconfig file; without it KUBECONFIG, ~/.kube/config, then the in-cluster config.
     #[arg(long, env = "RELOADER_KUBECONFIG", value_name = "PATH")]
@@ -222,8 +234,8 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct AdmissionCli {
     /// Serve the admission webhook (HTTPS) on this address, e.g. 0.0.0.0:9443; off when unset.
-    #[arg(long, env = "RELOADER_ADMISSION_ADDR", value_name = "ADDR")]
-    pub admission_addr: Option<String>,
+    #[arg(long, env = "RELOADER_ADMISSION_ADDR", value_name = "ADDR", value_parser = listen_addr)]
+    pub admission_addr: Option<SocketAddr>,
     /// Register the webhook configurations with this URL (local runs: https://127.0.0.1:9443);
     /// otherwise they reach the webhook through --admission-service.
     #[arg(long, env = "RELOADER_ADMISSION_URL", value_name = "URL")]
@@ -268,25 +280,28 @@ pub struct AdmissionCli {
         long,
         env = "RELOADER_ADMISSION_CERT_LIFETIME",
         value_name = "DURATION",
+        value_parser = go_duration,
         default_value = "2160h"
     )]
-    pub admission_cert_lifetime: String,
+    pub admission_cert_lifetime: Duration,
     /// Lifetime of the managed CA; replaced (with an old+new caBundle overlap) when a third is left.
     #[arg(
         long,
         env = "RELOADER_ADMISSION_CA_LIFETIME",
         value_name = "DURATION",
+        value_parser = go_duration,
         default_value = "87600h"
     )]
-    pub admission_ca_lifetime: String,
+    pub admission_ca_lifetime: Duration,
     /// How often certificates are checked for renewal (and cert files for changes).
     #[arg(
         long,
         env = "RELOADER_ADMISSION_CERT_CHECK",
         value_name = "DURATION",
+        value_parser = go_duration,
         default_value = "1m"
     )]
-    pub admission_cert_check: String,
+    pub admission_cert_check: Duration,
     /// Requests by this user are admitted unchanged [default: the identity the API server
     /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
@@ -298,12 +313,29 @@ fn go_bool(value: &str) -> Result<bool, String> {
     parse_go_bool(value).ok_or_else(|| format!("{value:?} is not a boolean (use true or false)"))
 }
 
+/// Go's `time.ParseDuration` syntax (`500ms`, `2s`, `1m30s`; `0` alone), not negative.
+fn go_duration(value: &str) -> Result<Duration, String> {
+    parse_go_duration("", value).map_err(|_| "not a duration (examples: 500ms, 2s, 1m30s)".to_string())
+}
+
+/// A listen address: `IP:PORT`, or Go's `:PORT` for every interface.
+fn listen_addr(value: &str) -> Result<SocketAddr, String> {
+    let parsed = match value.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            .map_err(|e| e.to_string()),
+        None => value.parse::<SocketAddr>().map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|reason| format!("{reason} (expected IP:PORT or :PORT)"))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
     use super::super::LogLevel;
-    use super::super::testing::settings;
+    use super::super::testing::{cli, settings};
     use super::*;
 
     #[test]
@@ -363,6 +395,53 @@ mod tests {
                 // Stakater's flags have no environment variables.
                 assert_eq!(env, None, "{long}");
             }
+        }
+    }
+
+    #[test]
+    fn durations_and_addresses_are_typed_by_clap() {
+        let c = cli(&[
+            "--http-addr=:9091",
+            "--reload-window=1m30s",
+            "--lease-duration=0",
+            "--admission-addr=[::1]:9443",
+            "--admission-cert-lifetime=1.5h",
+            "--admission-ca-lifetime=+10s",
+            "--admission-cert-check=500ms",
+        ]);
+        assert_eq!(c.http_addr, "0.0.0.0:9091".parse().unwrap());
+        assert_eq!(c.reload_window, Duration::from_secs(90));
+        assert_eq!(c.lease_duration, Duration::ZERO);
+        assert_eq!(c.admission.admission_addr, Some("[::1]:9443".parse().unwrap()));
+        assert_eq!(c.admission.admission_cert_lifetime, Duration::from_secs(5400));
+        assert_eq!(c.admission.admission_ca_lifetime, Duration::from_secs(10));
+        assert_eq!(c.admission.admission_cert_check, Duration::from_millis(500));
+
+        let c = cli(&[]);
+        assert_eq!(c.http_addr, "0.0.0.0:9090".parse().unwrap());
+        assert_eq!(c.reload_window, Duration::from_secs(2));
+        assert_eq!(c.lease_duration, Duration::from_secs(15));
+        assert_eq!(c.admission.admission_addr, None);
+        assert_eq!(c.admission.admission_cert_lifetime, Duration::from_secs(2160 * 3600));
+        assert_eq!(c.admission.admission_ca_lifetime, Duration::from_secs(87600 * 3600));
+        assert_eq!(c.admission.admission_cert_check, Duration::from_secs(60));
+
+        for (bad, reason) in [
+            ("--http-addr=localhost", "(expected IP:PORT or :PORT)"),
+            ("--http-addr=:http", "(expected IP:PORT or :PORT)"),
+            ("--admission-addr=127.0.0.1", "(expected IP:PORT or :PORT)"),
+            ("--reload-window=2", "not a duration (examples: 500ms, 2s, 1m30s)"),
+            ("--lease-duration=-5s", "not a duration"),
+            ("--admission-cert-lifetime=90d", "not a duration"),
+            ("--admission-ca-lifetime=", "not a duration"),
+            ("--admission-cert-check=1 m", "not a duration"),
+        ] {
+            let e = Cli::try_parse_from(["reloader", bad]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            let flag = bad.split('=').next().unwrap();
+            let message = e.to_string();
+            assert!(message.contains(&format!("'{flag} <")), "{bad}: {message}");
+            assert!(message.contains(reason), "{bad}: {message}");
         }
     }
 
