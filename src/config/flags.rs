@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{Arg, ArgAction, Parser};
 
 use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
 
@@ -22,9 +22,7 @@ use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
 )]
 pub struct Cli {
     /// Treat every workload as annotated `auto: "true"` unless it sets auto or typed auto.
-    #[arg(long, value_name = "BOOL", value_parser = go_bool, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set)]
+    #[arg(long, pflag_bool())]
     pub auto_reload_all: bool,
 
     /// Annotation naming the ConfigMaps a workload reloads on.
@@ -80,15 +78,11 @@ pub struct Cli {
     pub reload_on_delete: String,
 
     /// Stakater: reload on the initial list after a restart. Here startup always reconciles.
-    #[arg(long, value_name = "BOOL", value_parser = go_bool, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set)]
+    #[arg(long, pflag_bool())]
     pub sync_after_restart: bool,
 
     /// Run with Lease leader election (needs POD_NAME and POD_NAMESPACE).
-    #[arg(long, value_name = "BOOL", value_parser = go_bool, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set)]
+    #[arg(long, pflag_bool())]
     pub enable_ha: bool,
 
     /// Also roll Argo Rollouts ("true" to enable).
@@ -132,9 +126,7 @@ pub struct Cli {
     pub log_level: String,
 
     /// Accepted for compatibility and ignored: pprof is a Go facility.
-    #[arg(long, value_name = "BOOL", value_parser = go_bool, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set)]
+    #[arg(long, pflag_bool())]
     pub enable_pprof: bool,
 
     /// Accepted for compatibility and ignored: pprof is a Go facility.
@@ -142,9 +134,7 @@ pub struct Cli {
     pub pprof_addr: String,
 
     /// Watch SecretProviderClassPodStatuses of the Secrets Store CSI driver.
-    #[arg(long, value_name = "BOOL", value_parser = go_bool, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set)]
+    #[arg(long, pflag_bool())]
     pub enable_csi_integration: bool,
 
     /// Listen address of the health and metrics server.
@@ -306,6 +296,26 @@ pub struct AdmissionCli {
     /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
     pub admission_self_user: Option<String>,
+}
+
+/// Stakater's boolean flags, parsed as pflag parses them: `--flag` alone means true,
+/// `--flag=VALUE` takes any spelling of Go's `strconv.ParseBool`, and a separate word is never
+/// the value. Used as `#[arg(long, pflag_bool())]`: clap's derive calls any `Arg` method named in
+/// the attribute, after the defaults it infers for a `bool` field, so these settings replace them.
+trait PflagBool {
+    fn pflag_bool(self) -> Self;
+}
+
+impl PflagBool for Arg {
+    fn pflag_bool(self) -> Self {
+        self.value_name("BOOL")
+            .value_parser(go_bool)
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_value("false")
+            .default_missing_value("true")
+            .action(ArgAction::Set)
+    }
 }
 
 /// Go's `strconv.ParseBool`, as pflag's bool flags use it.
