@@ -9,8 +9,10 @@ ARGS ?=
 test: lint tools
 	tools/with-cluster.sh $(CARGO) test --lib --bins --tests
 
+## shellcheck is installed once from PyPI into ~/.cache/reloader (tools/shellcheck.sh).
 lint:
 	$(CARGO) fmt --all -- --check
+	tools/shellcheck.sh -x tools/*.sh .ci/run
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## Pure tests only: no control plane needed.

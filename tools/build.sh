@@ -5,7 +5,7 @@
 #   RELOADER_CACHE cache root (default $HOME/.cache/reloader)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source-path=SCRIPTDIR
 source "$here/versions.env"
 
 export GOTOOLCHAIN=local GOFLAGS=-modcacherw CGO_ENABLED=0
@@ -43,9 +43,8 @@ k8s_module_dir() {
     (cd "$dir"
       go mod init reloader.local/tools/k8s >/dev/null 2>&1
       go mod edit -go="$(sed -n 's/^go \(.*\)/\1/p' "$gomod")"
-      for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/src/k8s\.io/.*#\1#p' "$gomod"); do
-        go mod edit -replace="$m=$m@$staging"
-      done
+      sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/src/k8s\.io/.*#\1#p' "$gomod" |
+        while read -r m; do go mod edit -replace="$m=$m@$staging"; done
       go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" \
         "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" \
         "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" >&2

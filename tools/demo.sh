@@ -37,7 +37,7 @@ if kubectl -n demo annotate deployment app reloader.stakater.com/atuo=true 2>&1 
 fi
 
 step "Rotating the Secret"
-kubectl -n demo create secret generic app-secret --from-literal=password=rotated-$(date +%s) \
+kubectl -n demo create secret generic app-secret --from-literal=password="rotated-$(date +%s)" \
   --dry-run=client -o yaml | kubectl apply -f - 2>&1 | indent
 for _ in $(seq 1 100); do
   [ "$(kubectl -n demo get rs -l app=demo -o name | wc -l)" -ge 2 ] && break

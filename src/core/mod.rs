@@ -5,6 +5,7 @@
 pub mod decision;
 pub mod hash;
 pub mod lint;
+pub mod names;
 pub mod pause;
 pub mod plan;
 pub mod references;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use regex::Regex;
 use thiserror::Error;
 
+use super::names::{MAX_QUALIFIED_NAME_LEN, is_dns_subdomain};
 use super::source::SourceKind;
 
 /// The annotation domain of Stakater Reloader; every default key lives under it or a subdomain.
@@ -280,9 +281,9 @@ impl AnnotationKeys {
         if let Some(spec) = specs.iter().find(|s| s.key == key) {
             return KeyClass::Known(spec.clone());
         }
-        // Longer than any valid annotation key (253-character prefix, '/', 63-character name):
-        // not ours, and not worth an edit distance (admission input is untrusted).
-        if key.len() > MAX_KEY_LEN {
+        // Longer than any valid annotation key: not ours, and not worth an edit distance
+        // (admission input is untrusted).
+        if key.len() > MAX_QUALIFIED_NAME_LEN {
             return KeyClass::Foreign;
         }
         let nearest = specs
@@ -329,7 +330,6 @@ impl AnnotationKeys {
 }
 
 const SUGGESTION_DISTANCE: usize = 4;
-const MAX_KEY_LEN: usize = 253 + 1 + 63;
 const NEAR_MISS_DISTANCE: usize = 2;
 
 fn key_prefix(key: &str) -> &str {
@@ -582,20 +582,6 @@ pub fn check_value(spec: &KeySpec, value: &str) -> Result<(), ValueError> {
     }
 }
 
-/// RFC 1123 subdomain, the syntax of ConfigMap and Secret names.
-pub fn is_dns_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -818,13 +804,5 @@ mod tests {
         assert!(check_value(&spec(defaults::PAUSE_PERIOD), "5 minutes").is_err());
         assert!(check_value(&spec(fixed::ROLLOUT_STRATEGY), "restrat").is_err());
         assert!(check_value(&spec(defaults::SEARCH), "whatever").is_ok());
-    }
-
-    #[test]
-    fn dns_subdomains() {
-        assert!(is_dns_subdomain("my-config.v1"));
-        for bad in ["", "My", "-a", "a-", "a..b", "a_b", "app-.*"] {
-            assert!(!is_dns_subdomain(bad), "{bad:?}");
-        }
     }
 }

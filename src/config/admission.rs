@@ -1,0 +1,148 @@
+//! The admission webhook's settings, from [`AdmissionCli`].
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{AdmissionCli, ConfigError, WatchScope};
+
+/// Where the API server reaches the webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdmissionEndpoint {
+    /// `clientConfig.url` (local runs); the certificate is for the URL's host.
+    Url { url: String, host: String },
+    /// `clientConfig.service` in `namespace`; the certificate is for the service's DNS names.
+    Service { name: String },
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// A CA and leaf kept in a Secret, created and rotated by the reloader.
+    Managed {
+        secret: String,
+        cert_lifetime: Duration,
+        ca_lifetime: Duration,
+    },
+    /// Files provided by the user (cert-manager), re-read when they change.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionSettings {
+    pub addr: SocketAddr,
+    pub endpoint: AdmissionEndpoint,
+    pub namespace: String,
+    pub configuration: String,
+    pub certs: CertSource,
+    pub cert_check: Duration,
+    /// `--admission-self-user`; when unset the binary asks the API server who it is.
+    pub self_user: Option<String>,
+    /// `--namespaces` (or KUBERNETES_NAMESPACE): the webhook covers only these.
+    pub watched: Option<BTreeSet<String>>,
+}
+
+/// The webhook's settings from its flags, `None` when `--admission-addr` is unset.
+pub(super) fn admission_settings(
+    cli: &AdmissionCli,
+    pod_namespace: Option<&str>,
+    reloader_namespace: Option<&str>,
+    scope: &WatchScope,
+) -> Result<Option<AdmissionSettings>, ConfigError> {
+    let Some(addr) = cli.admission_addr else {
+        return Ok(None);
+    };
+    let namespace = cli
+        .admission_namespace
+        .clone()
+        .or(pod_namespace.map(str::to_string))
+        .or(reloader_namespace.map(str::to_string))
+        .unwrap_or_else(|| "default".into());
+    let bad = |flag: &'static str, value: &str, reason: &str| ConfigError::Value {
+        flag,
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let endpoint = match &cli.admission_url {
+        Some(url) => {
+            let rest = url
+                .strip_prefix("https://")
+                .ok_or_else(|| bad("--admission-url", url, "must start with https://"))?;
+            let authority = rest.split('/').next().unwrap_or_default();
+            let host = match authority.rsplit_once(':') {
+                Some((h, port)) if port.parse::<u16>().is_ok() => h,
+                _ => authority,
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err(bad("--admission-url", url, "has no host"));
+            }
+            AdmissionEndpoint::Url {
+                url: url.trim_end_matches('/').to_string(),
+                host: host.to_string(),
+            }
+        }
+        None => AdmissionEndpoint::Service {
+            name: cli.admission_service.clone(),
+        },
+    };
+    let certs = match (&cli.tls_cert_file, &cli.tls_key_file) {
+        (Some(cert), Some(key)) => CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertSource::Managed {
+            secret: cli.admission_secret.clone(),
+            cert_lifetime: cli.admission_cert_lifetime,
+            ca_lifetime: cli.admission_ca_lifetime,
+        },
+    };
+    let self_user = cli.admission_self_user.clone();
+    Ok(Some(AdmissionSettings {
+        addr,
+        endpoint,
+        namespace,
+        configuration: cli.admission_configuration.clone(),
+        certs,
+        cert_check: cli.admission_cert_check,
+        self_user,
+        watched: match scope {
+            WatchScope::All => None,
+            WatchScope::Namespaces(list) => Some(list.clone()),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{error, settings};
+    use super::*;
+
+    #[test]
+    fn admission_settings_from_flags() {
+        let s = settings(&[
+            "--admission-addr=127.0.0.1:9443",
+            "--admission-url=https://127.0.0.1:9443/",
+            "--admission-cert-lifetime=10s",
+        ]);
+        let a = s.admission.expect("enabled");
+        assert_eq!(a.addr.to_string(), "127.0.0.1:9443");
+        assert_eq!(
+            a.endpoint,
+            AdmissionEndpoint::Url {
+                url: "https://127.0.0.1:9443".into(),
+                host: "127.0.0.1".into()
+            }
+        );
+        assert_eq!(a.namespace, "default");
+        assert_eq!(a.self_user, None, "asked of the API server at start");
+        assert!(
+            matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
+        );
+        let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
+        assert!(e.to_string().starts_with("--admission-url"), "{e}");
+        let files = settings(&["--admission-addr=:9443", "--tls-cert-file=/c", "--tls-key-file=/k"]);
+        assert!(matches!(files.admission.unwrap().certs, CertSource::Files { .. }));
+    }
+}
