@@ -130,6 +130,7 @@ fn main() {
         own_username: None,
         ready,
         metrics: Arc::new(Metrics::new(false)),
+        lookup: None,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -251,6 +251,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             own_username: own_username(&client, admission.self_user.clone()).await,
             ready: engine.ready(),
             metrics: metrics.clone(),
+            lookup: Some(reloader::admission::lookup::SourceLookup::new(
+                client.clone(),
+                settings.resource_label_selector.clone(),
+            )),
         };
         admission_task = Some(tokio::spawn(reloader::admission::server::run(
             admission,

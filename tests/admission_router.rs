@@ -41,6 +41,7 @@ fn app(ready: bool) -> Router {
         own_username: Some(SELF.into()),
         ready,
         metrics: Arc::new(Metrics::new(false)),
+        lookup: None,
     })
 }
 

@@ -1,9 +1,11 @@
 //! The admission webhook: `POST /mutate` stamps workloads with the current hashes of the sources
 //! they reload on (the same desired-state function as the engine), `POST /validate` rejects
-//! typo'd or invalid reloader annotations and warns about soft problems. Pure reads of the
-//! shared store: no API calls, no side effects, so dry-run requests get the same answer.
+//! typo'd or invalid reloader annotations and warns about soft problems. Reads of the shared
+//! store, with no side effects, so dry-run requests get the same answer; the one API call is a
+//! lookup of a source the cache has not seen, before a stamp records it absent ([`lookup`]).
 
 pub mod certs;
+pub mod lookup;
 pub mod register;
 pub mod server;
 
@@ -26,7 +28,7 @@ use tokio::sync::watch;
 use crate::core::decision::{DecisionOptions, dependencies};
 use crate::core::lint::{Severity, Subject, lint};
 use crate::core::plan::{ReloadStrategy, admitted};
-use crate::core::source::{SourceKind, SourceRef, SourceView};
+use crate::core::source::{Overlay, SourceKind, SourceRef, SourceView};
 use crate::core::vocabulary::is_exact_true;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
 use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
@@ -46,6 +48,9 @@ pub struct AdmissionContext {
     /// True once the source caches are synced; before, nothing is stamped.
     pub ready: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
+    /// Confirms with the API server that a source missing from the cache is really absent;
+    /// without it, the cache is trusted.
+    pub lookup: Option<lookup::SourceLookup>,
 }
 
 pub fn router(context: AdmissionContext) -> Router {
@@ -78,19 +83,14 @@ fn bad_request(message: String) -> Response {
 }
 
 async fn mutate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, Webhook::Mutate, &body, mutate)
+    handle(&ctx, Webhook::Mutate, &body).await
 }
 
 async fn validate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, Webhook::Validate, &body, validate)
+    handle(&ctx, Webhook::Validate, &body).await
 }
 
-fn handle(
-    ctx: &AdmissionContext,
-    webhook: Webhook,
-    body: &[u8],
-    decide: fn(&AdmissionContext, &AdmissionRequest<DynamicObject>) -> AdmissionResponse,
-) -> Response {
+async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Response {
     let started = Instant::now();
     let request = match review::parse(body) {
         Ok(request) => request,
@@ -106,7 +106,10 @@ fn handle(
             return bad_request(error.to_string());
         }
     };
-    let response = decide(ctx, &request);
+    let response = match webhook {
+        Webhook::Mutate => mutate(ctx, &request).await,
+        Webhook::Validate => validate(ctx, &request),
+    };
     let result = if !response.allowed {
         AdmissionResult::Denied
     } else if response.patch.is_some() {
@@ -182,7 +185,7 @@ fn is_self(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) ->
 }
 
 /// Stamps a workload so it starts with the hashes it reloads on.
-fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+async fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
     let response = AdmissionResponse::from(request);
     let (Some(kind), true, false) = (
         workload_kind(request),
@@ -200,12 +203,27 @@ fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> 
             vec!["reloader is starting: not stamped now; it will adopt this workload without a rollout".into()],
         );
     }
-    let old = as_value(request.old_object.as_ref());
     let namespace = request.namespace.clone().unwrap_or_default();
+    let found = match &ctx.lookup {
+        Some(lookup) => {
+            let unseen = unseen_dependencies(ctx, kind, &object, &namespace);
+            if unseen.is_empty() {
+                Default::default()
+            } else {
+                lookup.find(&namespace, &unseen).await
+            }
+        }
+        None => Default::default(),
+    };
+    let old = as_value(request.old_object.as_ref());
     let workload = Workload::new(kind, &object);
     let old_workload = old.as_ref().map(|o| Workload::new(kind, o));
-    let sources = ctx.store.sources(&namespace);
-    let deps = match dependencies(&workload, sources.map(), &ctx.decision) {
+    let cached = ctx.store.sources(&namespace);
+    let sources = Overlay {
+        base: cached.map(),
+        extra: &found,
+    };
+    let deps = match dependencies(&workload, &sources, &ctx.decision) {
         Ok(deps) => deps,
         // Not a workload we can read (no pod template): the API server validates it, not us.
         Err(_) => return response,
@@ -213,20 +231,20 @@ fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> 
     let warnings: Vec<String> = deps
         .dependencies
         .iter()
-        .filter(|d| sources.map().get(&d.source).is_none())
+        .filter(|d| sources.get(&d.source).is_none())
         .map(|d| missing(&d.source))
         .collect();
     let desired = match admitted(
         &workload,
         old_workload.as_ref(),
         &deps.dependencies,
-        sources.map(),
+        &sources,
         ctx.strategy,
     ) {
         Ok(desired) => desired,
         Err(_) => return response,
     };
-    drop(sources);
+    drop(cached);
     let patch = json_patch::diff(&object, &desired);
     if patch.0.is_empty() {
         return warn(response, warnings);
@@ -237,6 +255,21 @@ fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> 
             tracing::error!(%error, "serializing an admission patch failed");
             response
         }
+    }
+}
+
+/// The dependencies of a workload that this replica's cache does not hold.
+fn unseen_dependencies(ctx: &AdmissionContext, kind: WorkloadKind, object: &Value, namespace: &str) -> Vec<SourceRef> {
+    let sources = ctx.store.sources(namespace);
+    let workload = Workload::new(kind, object);
+    match dependencies(&workload, sources.map(), &ctx.decision) {
+        Ok(deps) => deps
+            .dependencies
+            .into_iter()
+            .map(|d| d.source)
+            .filter(|s| sources.map().get(s).is_none())
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

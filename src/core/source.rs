@@ -4,9 +4,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde::{Deserialize, Serialize};
 
-use super::hash::ContentHash;
+use super::hash::{ContentHash, configmap_hash, secret_hash};
+
+/// Secret types never worth watching: Helm release payloads (large, many) and service-account
+/// tokens. A server-side field selector, so they never reach our memory; a source of these
+/// types is, to the reloader, absent.
+pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
 
 /// The kind of a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,6 +100,29 @@ pub struct SourceState {
     pub hash: ContentHash,
 }
 
+impl SourceState {
+    /// A ConfigMap's state; its data is hashed and not kept.
+    pub fn of_config_map(cm: &ConfigMap) -> Self {
+        Self {
+            source: SourceRef::new(SourceKind::ConfigMap, cm.metadata.name.clone().unwrap_or_default()),
+            annotations: cm.metadata.annotations.clone().unwrap_or_default(),
+            hash: configmap_hash(
+                cm.data.iter().flatten(),
+                cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
+            ),
+        }
+    }
+
+    /// A Secret's state; its data is hashed and not kept.
+    pub fn of_secret(secret: &Secret) -> Self {
+        Self {
+            source: SourceRef::new(SourceKind::Secret, secret.metadata.name.clone().unwrap_or_default()),
+            annotations: secret.metadata.annotations.clone().unwrap_or_default(),
+            hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
+        }
+    }
+}
+
 /// Read access to the existing sources of one namespace.
 pub trait SourceView {
     fn get(&self, source: &SourceRef) -> Option<&SourceState>;
@@ -129,10 +158,59 @@ impl SourceView for BTreeMap<SourceRef, SourceState> {
     }
 }
 
+/// A view with a few more sources than `base` (sources not in `base`).
+pub struct Overlay<'a, B: SourceView + ?Sized> {
+    pub base: &'a B,
+    pub extra: &'a BTreeMap<SourceRef, SourceState>,
+}
+
+impl<B: SourceView + ?Sized> SourceView for Overlay<'_, B> {
+    fn get(&self, source: &SourceRef) -> Option<&SourceState> {
+        self.base.get(source).or_else(|| self.extra.get(source))
+    }
+
+    fn of_kind(&self, kind: SourceKind) -> Box<dyn Iterator<Item = &SourceState> + '_> {
+        let extra = self.extra.of_kind(kind).filter(|s| self.base.get(&s.source).is_none());
+        Box::new(self.base.of_kind(kind).chain(extra))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::hash::sha1_hex;
+
+    #[test]
+    fn an_overlay_adds_sources_without_duplicates() {
+        let state = |kind, name: &str, h: &str| SourceState {
+            source: SourceRef::new(kind, name),
+            annotations: BTreeMap::new(),
+            hash: sha1_hex(h.as_bytes()),
+        };
+        let base: BTreeMap<_, _> = [state(SourceKind::ConfigMap, "a", "1")]
+            .into_iter()
+            .map(|s| (s.source.clone(), s))
+            .collect();
+        let extra: BTreeMap<_, _> = [
+            state(SourceKind::ConfigMap, "a", "2"),
+            state(SourceKind::ConfigMap, "b", "3"),
+        ]
+        .into_iter()
+        .map(|s| (s.source.clone(), s))
+        .collect();
+        let view = Overlay {
+            base: &base,
+            extra: &extra,
+        };
+        let a = SourceRef::new(SourceKind::ConfigMap, "a");
+        assert_eq!(view.content_hash(&a), Some(&sha1_hex(b"1")), "the base wins");
+        let names: Vec<_> = view
+            .of_kind(SourceKind::ConfigMap)
+            .map(|s| s.source.name.clone())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(view.of_kind(SourceKind::Secret).count(), 0);
+    }
 
     #[test]
     fn map_view_ranges_by_kind() {

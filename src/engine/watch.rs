@@ -15,32 +15,18 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Engine;
-use crate::core::hash::{configmap_hash, secret_hash};
 use crate::core::source::{SourceKind, SourceRef, SourceState};
 use crate::core::workload::WorkloadKind;
 use crate::store::WorkloadKey;
 
-/// Secret types never worth watching: Helm release payloads (large, many) and service-account
-/// tokens. Filtered by the API server, so they never reach our memory.
-pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
+pub use crate::core::source::SECRET_FIELD_SELECTOR;
 
 pub fn configmap_state(cm: &ConfigMap) -> SourceState {
-    SourceState {
-        source: SourceRef::new(SourceKind::ConfigMap, cm.name_any()),
-        annotations: cm.annotations().clone(),
-        hash: configmap_hash(
-            cm.data.iter().flatten(),
-            cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
-        ),
-    }
+    SourceState::of_config_map(cm)
 }
 
 pub fn secret_state(secret: &Secret) -> SourceState {
-    SourceState {
-        source: SourceRef::new(SourceKind::Secret, secret.name_any()),
-        annotations: secret.annotations().clone(),
-        hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
-    }
+    SourceState::of_secret(secret)
 }
 
 /// Where a watcher looks: the whole cluster or one namespace.

@@ -602,14 +602,33 @@ async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
     const ROUNDS: usize = 8;
     let f = Fixture::new("wh-race").await;
     let webhook = start_webhook(&f, &[]).await;
-    let kinds = [WorkloadKind::Deployment, WorkloadKind::StatefulSet, WorkloadKind::DaemonSet];
+    let kinds = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+    ];
     let api = |kind: WorkloadKind| -> Api<DynamicObject> {
         Api::namespaced_with(f.client.clone(), &f.ns.name, &api_resource(kind))
     };
     let cases: Vec<(WorkloadKind, String)> = (0..ROUNDS)
         .flat_map(|round| kinds.map(|kind| (kind, format!("{}-{round}", kind.as_str().to_lowercase()))))
         .collect();
-    futures::future::join_all(cases.iter().map(|(kind, name)| {
+    // Large ConfigMaps rewritten meanwhile keep the reloader's ConfigMap watch busy, so its
+    // cache trails the API server as it does on a loaded cluster.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let noise = async {
+        let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(f.client.clone(), &f.ns.name);
+        let mut n = 0u32;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let name = format!("noise-{}", n % 4);
+            let body = json!({"metadata": {"name": name}, "data": {"blob": format!("{n}").repeat(300_000 / 4)}});
+            let _ = configmaps
+                .patch(&name, &PatchParams::apply("noise").force(), &Patch::Apply(&body))
+                .await;
+        }
+    };
+    let rounds = futures::future::join_all(cases.iter().map(|(kind, name)| {
         let f = &f;
         let api = api(*kind);
         async move {
@@ -624,17 +643,23 @@ async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
             }))
             .unwrap();
             let mut workload = workload;
-            if *kind != WorkloadKind::StatefulSet {
-                if let Some(spec) = workload.data.get_mut("spec").and_then(Value::as_object_mut) {
-                    spec.remove("serviceName");
-                }
+            if *kind != WorkloadKind::StatefulSet
+                && let Some(spec) = workload.data.get_mut("spec").and_then(Value::as_object_mut)
+            {
+                spec.remove("serviceName");
             }
             f.config_map(name, json!({"k": "v1"})).await;
             api.create(&PostParams::default(), &workload).await.unwrap();
             f.set_config_map(name, json!({"k": "v2"})).await;
         }
-    }))
-    .await;
+    }));
+    let rounds = async {
+        // Let the noise build up first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rounds.await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    futures::future::join(noise, rounds).await;
 
     let rolled = |name: &str| format!("configmap/{name}={}", sha1_hex(b"k=v2"));
     for (kind, name) in &cases {
