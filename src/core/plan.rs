@@ -16,11 +16,14 @@
 //! | hash A        | hash B    | roll                                                  |
 //!
 //! A roll restamps every dependency, so the result is up to date by construction; applying the
-//! patch and planning again yields an empty patch.
+//! patch and planning again yields an empty patch. Under the annotations strategy a roll also
+//! writes Stakater's `last-reloaded-from` (which change it answers, and when), in the same write;
+//! it is informational only: never read back, never part of the comparison.
 
 use std::collections::BTreeMap;
 
 use json_patch::Patch;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
@@ -182,6 +185,10 @@ pub fn plan(
             Action::Restart
         } else {
             write_template_stamp(&mut desired, workload.kind, dependencies, &full, options.strategy);
+            if options.strategy == ReloadStrategy::Annotations {
+                let last = LastReloadedFrom::new(&changes[0], dependencies, &full, workload.namespace(), now);
+                last.write(&mut desired, workload.kind);
+            }
             Action::Roll
         }
     } else if !acks.is_empty() {
@@ -206,6 +213,60 @@ pub fn plan(
         desired,
         patch,
     })
+}
+
+/// Stakater's hash for a deleted source in `last-reloaded-from`: the SHA-1 of its fixed marker.
+const DELETED_MARKER_HASH: &str = "aae45badef99284e4dae01d6046154ea9d99532f";
+
+/// Stakater's `reloader.stakater.com/last-reloaded-from` value; the fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LastReloadedFrom<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    namespace: &'a str,
+    hash: String,
+    container_refs: Vec<&'a str>,
+    observed_at: i64,
+}
+
+impl<'a> LastReloadedFrom<'a> {
+    /// The first change a roll answers (Stakater writes one per event; a coalesced roll answers
+    /// several), with the value the stamp records for it.
+    fn new(
+        change: &'a SourceChange,
+        dependencies: &'a [Dependency],
+        full: &HashRecord,
+        namespace: &'a str,
+        now: &str,
+    ) -> Self {
+        let hash = match (&change.change, full.0.get(&change.source)) {
+            (Change::Deleted { .. }, _) | (_, None | Some(Observed::Absent)) => DELETED_MARKER_HASH.to_string(),
+            (_, Some(observed)) => observed.to_string(),
+        };
+        let container = dependencies
+            .iter()
+            .find(|d| d.source == change.source)
+            .and_then(|d| d.container.as_deref());
+        let observed_at = time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or_default();
+        Self {
+            kind: change.source.kind.stakater_type(),
+            name: &change.source.name,
+            namespace,
+            hash,
+            container_refs: container.into_iter().collect(),
+            observed_at,
+        }
+    }
+
+    fn write(&self, object: &mut Value, kind: WorkloadKind) {
+        let value = serde_json::to_string(self).ok();
+        let template_metadata = format!("{}/metadata", kind.template_pointer());
+        set_annotation(object, &template_metadata, fixed::LAST_RELOADED_FROM, value);
+    }
 }
 
 /// The object with every dependency stamped at its current hash in the pod template, whatever
@@ -265,6 +326,7 @@ fn without_stamps(template: &Value) -> Value {
     if let Some(metadata) = t.get_mut("metadata").and_then(Value::as_object_mut) {
         if let Some(map) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {
             map.remove(fixed::TEMPLATE_HASHES);
+            map.remove(fixed::LAST_RELOADED_FROM);
             if map.is_empty() {
                 metadata.remove("annotations");
             }
@@ -756,8 +818,90 @@ mod tests {
         let paths: Vec<String> = p.patch.0.iter().map(|op| op.path().to_string()).collect();
         assert_eq!(
             paths,
-            vec!["/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes"]
+            vec![
+                "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1hashes",
+                "/spec/jobTemplate/spec/template/metadata/annotations/reloader.stakater.com~1last-reloaded-from"
+            ]
         );
+    }
+
+    fn last_reloaded_from(object: &Value) -> Option<&str> {
+        object
+            .pointer("/spec/template/metadata/annotations")?
+            .get(fixed::LAST_RELOADED_FROM)?
+            .as_str()
+    }
+
+    #[test]
+    fn a_roll_says_what_it_answers_as_stakater_does_and_nothing_reads_it_back() {
+        let obj = app(WorkloadKind::Deployment);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::Annotations);
+        assert_eq!(last_reloaded_from(&admitted), None, "a stamp at create is no reload");
+        let v2 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s2")]);
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &v2, PlanOptions::default());
+        assert_eq!(p.action, Action::Roll);
+        let rolled = apply(&admitted, &p.patch);
+        assert_eq!(
+            last_reloaded_from(&rolled),
+            Some(
+                format!(
+                    r#"{{"type":"SECRET","name":"db","namespace":"ns","hash":"{}","containerRefs":["app"],"observedAt":1795651200}}"#,
+                    sha1_hex(b"s2")
+                )
+                .as_str()
+            )
+        );
+        // Informational only: removed or edited, it changes no decision.
+        let mut edited = rolled.clone();
+        edited["spec"]["template"]["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(fixed::LAST_RELOADED_FROM);
+        for object in [&rolled, &edited] {
+            let again = plan_for(WorkloadKind::Deployment, object, &v2, PlanOptions::default());
+            assert_eq!(again.action, Action::UpToDate);
+            assert!(again.patch.0.is_empty());
+        }
+        // The env-vars strategy keeps Stakater's env vars only.
+        let options = PlanOptions {
+            strategy: ReloadStrategy::EnvVars,
+            ..Default::default()
+        };
+        let env = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::EnvVars);
+        let p = plan_for(WorkloadKind::Deployment, &env, &v2, options);
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(last_reloaded_from(&apply(&env, &p.patch)), None);
+    }
+
+    #[test]
+    fn a_deleted_source_is_reported_with_stakaters_marker() {
+        let obj = app(WorkloadKind::Deployment);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::Annotations);
+        let gone = hashes(&[(cm("cfg"), "v1")]);
+        let options = PlanOptions {
+            reload_on_delete: true,
+            ..Default::default()
+        };
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &gone, options);
+        let rolled = apply(&admitted, &p.patch);
+        let value: Value = serde_json::from_str(last_reloaded_from(&rolled).unwrap()).unwrap();
+        assert_eq!(value["hash"], DELETED_MARKER_HASH);
+        assert_eq!(value["name"], "db");
+    }
+
+    #[test]
+    fn a_re_apply_without_last_reloaded_from_keeps_it() {
+        let obj = app(WorkloadKind::Deployment);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::Annotations);
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &v2, PlanOptions::default());
+        let rolled = apply(&admitted, &p.patch);
+        // `kubectl replace` with the manifest as written: no stamps at all.
+        let kept = admit(&obj, Some(&rolled), &v2, ReloadStrategy::Annotations);
+        assert_eq!(kept["spec"]["template"], rolled["spec"]["template"]);
     }
 
     #[test]

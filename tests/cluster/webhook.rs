@@ -681,5 +681,31 @@ async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
         let object = api(*kind).get(name).await.unwrap();
         // Created at generation 1; exactly one template change since.
         assert_eq!(object.metadata.generation, Some(2), "{kind} {name} rolled exactly once");
+        // And it says why, as Stakater does.
+        let last: Value = object
+            .data
+            .pointer("/spec/template/metadata/annotations")
+            .and_then(|a| a.get(fixed::LAST_RELOADED_FROM))
+            .and_then(Value::as_str)
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_else(|| panic!("{kind} {name} has no last-reloaded-from"));
+        assert_eq!(
+            (
+                &last["type"],
+                &last["name"],
+                &last["namespace"],
+                &last["hash"],
+                &last["containerRefs"]
+            ),
+            (
+                &json!("CONFIGMAP"),
+                &json!(name),
+                &json!(f.ns.name),
+                &json!(sha1_hex(b"k=v2").as_str()),
+                &json!(["app"])
+            ),
+            "{kind} {name}"
+        );
+        assert!(last["observedAt"].as_i64().is_some_and(|t| t > 1_700_000_000), "{last}");
     }
 }
