@@ -84,7 +84,7 @@ fn selector_term(term: &str) -> Result<String, String> {
             Ok(format!("{key}{op}{value}"))
         }
         _ => {
-            check_label_value(value)?;
+            check_label_value(value).map_err(|e| e.to_string())?;
             // Legacy `k:v` means `k=v`.
             let op = if op == ":" { "=" } else { op };
             Ok(format!("{key}{op}{value}"))
@@ -108,7 +108,7 @@ fn set_term(term: &str, open: usize) -> Result<String, String> {
         return Err(format!("{op} needs at least one value"));
     }
     for value in values {
-        check_label_value(value)?;
+        check_label_value(value).map_err(|e| e.to_string())?;
     }
     Ok(term.to_string())
 }
@@ -117,7 +117,7 @@ fn checked_key(key: &str) -> Result<&str, String> {
     if key.is_empty() {
         return Err("empty key".into());
     }
-    check_qualified_name(key)?;
+    check_qualified_name(key).map_err(|e| e.to_string())?;
     Ok(key)
 }
 

@@ -2,6 +2,21 @@
 //! values. The one place these rules are written; the configuration, the annotation vocabulary
 //! and the selectors all ask here.
 
+use thiserror::Error;
+
+/// Why a key or a label value is not valid.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum NameError {
+    #[error("prefix {0:?} is not a lower-case DNS subdomain")]
+    Prefix(String),
+    #[error("{0:?} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")]
+    Name(String),
+    #[error(
+        "value {0:?} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    )]
+    LabelValue(String),
+}
+
 /// Longest RFC 1123 label, label name or label value.
 pub const MAX_LABEL_LEN: usize = 63;
 /// Longest RFC 1123 subdomain (also the longest key prefix).
@@ -29,34 +44,28 @@ pub fn is_label_name(name: &str) -> bool {
 
 /// Kubernetes `IsQualifiedName` (annotation and label keys): an optional DNS-subdomain prefix and
 /// `/`, then a name as in [`is_label_name`]. The error says which part is wrong.
-pub fn check_qualified_name(key: &str) -> Result<(), String> {
+pub fn check_qualified_name(key: &str) -> Result<(), NameError> {
     let name = match key.split_once('/') {
         Some((prefix, name)) => {
             if !is_dns_subdomain(prefix) {
-                return Err(format!("prefix {prefix:?} is not a lower-case DNS subdomain"));
+                return Err(NameError::Prefix(prefix.to_string()));
             }
             name
         }
         None => key,
     };
     if !is_label_name(name) {
-        return Err(format!(
-            "{name:?} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a \
-             letter or digit"
-        ));
+        return Err(NameError::Name(name.to_string()));
     }
     Ok(())
 }
 
 /// Kubernetes label values: empty, or a name as in [`is_label_name`].
-pub fn check_label_value(value: &str) -> Result<(), String> {
+pub fn check_label_value(value: &str) -> Result<(), NameError> {
     if value.is_empty() || is_label_name(value) {
         Ok(())
     } else {
-        Err(format!(
-            "value {value:?} must be at most 63 letters, digits, '-', '_' or '.', starting and \
-             ending with a letter or digit"
-        ))
+        Err(NameError::LabelValue(value.to_string()))
     }
 }
 
@@ -110,9 +119,11 @@ mod tests {
         for bad in ["", "/a", "a/", "Bad.io/a", "bad key", "a/b/c", "-a", "a."] {
             assert!(check_qualified_name(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(check_qualified_name("X.io/a"), Err(NameError::Prefix("X.io".into())));
         assert!(
             check_qualified_name("X.io/a")
                 .unwrap_err()
+                .to_string()
                 .starts_with("prefix \"X.io\"")
         );
         assert!(check_qualified_name(&"n".repeat(MAX_LABEL_LEN + 1)).is_err());
