@@ -12,7 +12,8 @@ use axum::http::Request;
 use reloader::admission::{AdmissionContext, router};
 use reloader::core::decision::{DecisionOptions, dependencies};
 use reloader::core::hash::{secret_hash_of, sha1_hex};
-use reloader::core::plan::{PlanOptions, ReloadStrategy, plan};
+use reloader::core::keys::StampKeys;
+use reloader::core::plan::{PlanOptions, ReloadStrategy, Stamping, plan};
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::workload::{Workload, WorkloadKind};
 use reloader::metrics::Metrics;
@@ -88,6 +89,7 @@ fn main() {
     for sources in [100, 10_000] {
         let ns = namespace(sources);
         let options = DecisionOptions::default();
+        let keys = StampKeys::plain();
         for (label, annotations) in [
             ("auto", json!({"reloader.stakater.com/auto": "true"})),
             (
@@ -108,6 +110,10 @@ fn main() {
                             &deps.dependencies,
                             &ns,
                             PlanOptions::default(),
+                            Stamping {
+                                keys: &keys,
+                                namespace: "bench",
+                            },
                             "2026-11-26T00:00:00Z",
                         )
                         .unwrap(),
@@ -127,6 +133,7 @@ fn main() {
         store,
         decision: DecisionOptions::default(),
         strategy: ReloadStrategy::Annotations,
+        keys: tokio::sync::watch::channel(std::sync::Arc::new(StampKeys::plain())).1,
         own_username: None,
         ready,
         metrics: Arc::new(Metrics::new(false)),

@@ -4,8 +4,9 @@
 //! Layers:
 //! - [`core`]: pure logic (vocabulary, hashes, references, decision, desired state), no I/O;
 //! - [`store`]: the shared in-memory view of the cluster and its reverse index;
-//! - adapters: [`engine`] (watchers, queue, Kubernetes writes), [`metrics`], [`health`],
-//!   [`tls`] (certificates, HTTPS server);
+//! - adapters: [`engine`] (watchers, queue, Kubernetes writes), [`admission`] (the webhook),
+//!   [`stamp_key`] (the key stamps are made with), [`metrics`], [`health`], [`tls`]
+//!   (certificates, HTTPS server);
 //! - [`config`]: flags and environment, Stakater-compatible.
 #![forbid(unsafe_code)]
 
@@ -16,5 +17,6 @@ pub mod core;
 pub mod engine;
 pub mod health;
 pub mod metrics;
+pub mod stamp_key;
 pub mod store;
 pub mod tls;

@@ -10,11 +10,14 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Recorder, Reporter};
 use reloader::admission::AdmissionContext;
 use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
+use reloader::core::keys::StampKeys;
+use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
 use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
 use reloader::metrics::Metrics;
+use reloader::stamp_key;
 use reloader::store::Store;
 use tokio::sync::watch;
 
@@ -84,7 +87,7 @@ async fn api_exists(client: &kube::Client, group_version: &str) -> bool {
         .any(|v| v.group_version == group_version)
 }
 
-async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOptions {
+async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampKeysView) -> EngineOptions {
     let scopes = match &settings.watch_scope {
         WatchScope::All => vec![None],
         WatchScope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
@@ -134,6 +137,7 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
     }
     EngineOptions {
         decision: settings.decision_options(),
+        keys,
         plan: settings.plan_options(),
         field_manager: settings.field_manager.clone(),
         window: settings.reload_window,
@@ -148,6 +152,34 @@ async fn engine_options(settings: &Settings, client: &kube::Client) -> EngineOpt
         max_reloads_per_second_per_namespace: settings.rate_limits.per_namespace_per_second,
         burst: settings.rate_limits.burst,
     }
+}
+
+type StampKeysView = watch::Receiver<Arc<StampKeys>>;
+
+/// The key stamps are made with, under the annotations strategy: read (or created) before the
+/// engine starts, then kept current. The env-vars strategy keeps Stakater's plain SHA-1.
+async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView {
+    let (tx, rx) = watch::channel(Arc::new(StampKeys::plain()));
+    if settings.strategy != ReloadStrategy::Annotations {
+        return rx;
+    }
+    let namespace = settings
+        .admission
+        .as_ref()
+        .map(|a| a.namespace.clone())
+        .or_else(|| settings.pod_namespace.clone())
+        .or_else(|| settings.reloader_namespace.clone());
+    let Some(namespace) = namespace else {
+        tracing::warn!(
+            "no namespace for the stamp key (--admission-namespace, POD_NAMESPACE or RELOADER_NAMESPACE): stamps are plain SHA-1"
+        );
+        return rx;
+    };
+    if let Some(ring) = stamp_key::load(client, &namespace, std::time::Duration::from_secs(10)).await {
+        tx.send_replace(Arc::new(ring));
+    }
+    tokio::spawn(stamp_key::maintain(client.clone(), namespace, tx));
+    rx
 }
 
 /// Without HA this replica always leads. With HA, a Lease decides; standbys keep their caches
@@ -215,7 +247,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         instance: settings.pod_name.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let options = engine_options(&settings, &client).await;
+    let keys = stamp_keys(&settings, &client).await;
+    let options = engine_options(&settings, &client, keys.clone()).await;
     tracing::info!(
         strategy = ?settings.strategy,
         scopes = ?options.scopes,
@@ -248,6 +281,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             store: engine.store().clone(),
             decision: settings.decision_options(),
             strategy: settings.strategy,
+            keys: keys.clone(),
             own_username: own_username(&client, admission.self_user.clone()).await,
             ready: engine.ready(),
             metrics: metrics.clone(),

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use reloader::admission::{AdmissionContext, router};
 use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
+use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
@@ -38,6 +39,7 @@ fn app(ready: bool) -> Router {
         store,
         decision: DecisionOptions::default(),
         strategy: ReloadStrategy::Annotations,
+        keys: tokio::sync::watch::channel(Arc::new(StampKeys::plain())).1,
         own_username: Some(SELF.into()),
         ready,
         metrics: Arc::new(Metrics::new(false)),

@@ -26,8 +26,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::core::decision::{DecisionOptions, dependencies};
+use crate::core::keys::StampKeys;
 use crate::core::lint::{Severity, Subject, lint};
-use crate::core::plan::{ReloadStrategy, admitted};
+use crate::core::plan::{ReloadStrategy, Stamping, admitted};
 use crate::core::source::{Overlay, SourceKind, SourceRef, SourceView};
 use crate::core::vocabulary::is_exact_true;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
@@ -43,6 +44,8 @@ pub struct AdmissionContext {
     pub store: Store,
     pub decision: DecisionOptions,
     pub strategy: ReloadStrategy,
+    /// The stamp key ring, shared with the engine.
+    pub keys: watch::Receiver<Arc<StampKeys>>,
     /// Requests made by this user (the reloader itself) are admitted unchanged.
     pub own_username: Option<String>,
     /// True once the source caches are synced; before, nothing is stamped.
@@ -234,12 +237,18 @@ async fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject
         .filter(|d| sources.get(&d.source).is_none())
         .map(|d| missing(&d.source))
         .collect();
+    let keys = ctx.keys.borrow().clone();
+    let stamping = Stamping {
+        keys: &keys,
+        namespace: &namespace,
+    };
     let desired = match admitted(
         &workload,
         old_workload.as_ref(),
         &deps.dependencies,
         &sources,
         ctx.strategy,
+        stamping,
     ) {
         Ok(desired) => desired,
         Err(_) => return response,

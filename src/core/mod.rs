@@ -4,6 +4,7 @@
 
 pub mod decision;
 pub mod hash;
+pub mod keys;
 pub mod lint;
 pub mod names;
 pub mod pause;

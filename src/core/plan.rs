@@ -29,6 +29,7 @@ use thiserror::Error;
 
 use super::decision::{Dependency, Trigger};
 use super::hash::ContentHash;
+use super::keys::StampKeys;
 use super::source::{SourceRef, SourceView};
 use super::stamp::{HashRecord, Observed, env_var_name, is_stamp_env_var};
 use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
@@ -67,12 +68,53 @@ pub struct PlanOptions {
     pub notify_only: bool,
 }
 
-/// Why one source makes a workload roll.
+/// Why one source makes a workload roll. `from` is what the workload recorded (plain or keyed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    Changed { from: ContentHash, to: ContentHash },
+    Changed { from: Observed, to: ContentHash },
     Created { to: ContentHash },
-    Deleted { from: ContentHash },
+    Deleted { from: Observed },
+}
+
+/// How one workload's stamps are written and read: the key ring, and the namespace of the
+/// sources it names (part of every keyed value, so equal content elsewhere looks different).
+#[derive(Clone, Copy, Debug)]
+pub struct Stamping<'a> {
+    pub keys: &'a StampKeys,
+    pub namespace: &'a str,
+}
+
+impl Stamping<'_> {
+    /// A recorded value as the plan compares it with `current`: a keyed value that stamps the
+    /// current content reads as that content; one whose key the ring lacks reads as no record.
+    fn read(&self, source: &SourceRef, recorded: Observed, current: &Observed) -> Option<Observed> {
+        match (&recorded, current) {
+            (Observed::Keyed(keyed), _) if !self.keys.knows(keyed) => None,
+            (Observed::Keyed(keyed), Observed::Hash(hash))
+                if self.keys.verifies(keyed, self.namespace, source, hash) =>
+            {
+                Some(current.clone())
+            }
+            _ => Some(recorded),
+        }
+    }
+
+    /// A record as it is written: plain hashes keyed when the ring has a current key.
+    fn seal(&self, record: &HashRecord) -> HashRecord {
+        HashRecord(
+            record
+                .0
+                .iter()
+                .map(|(source, observed)| {
+                    let sealed = match observed {
+                        Observed::Hash(hash) => self.keys.seal(self.namespace, source, hash).map(Observed::Keyed),
+                        _ => None,
+                    };
+                    (source.clone(), sealed.unwrap_or_else(|| observed.clone()))
+                })
+                .collect(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,13 +161,14 @@ pub enum PlanError {
 }
 
 /// Plans the workload against the current hashes of the sources in its namespace (a source
-/// missing from `current` is absent). `now` (RFC 3339) is used only for Argo's
-/// `spec.restartAt`.
+/// missing from `current` is absent). `now` (RFC 3339) is used for Argo's `spec.restartAt` and
+/// `last-reloaded-from`.
 pub fn plan(
     workload: &Workload<'_>,
     dependencies: &[Dependency],
     current: &(impl SourceView + ?Sized),
     options: PlanOptions,
+    stamping: Stamping<'_>,
     now: &str,
 ) -> Result<Plan, PlanError> {
     let recorded = recorded(workload, dependencies, options.strategy)?;
@@ -134,7 +177,11 @@ pub fn plan(
     let mut acks = BTreeMap::new();
     for dep in dependencies {
         let now_observed = observed(current, &dep.source);
-        let change = match (recorded.get(&dep.source), &now_observed) {
+        let was = recorded
+            .get(&dep.source)
+            .cloned()
+            .and_then(|r| stamping.read(&dep.source, r, &now_observed));
+        let change = match (was.as_ref(), &now_observed) {
             (Some(r), n) if r == n => None,
             (None, Observed::Hash(_)) => {
                 acks.insert(dep.source.clone(), now_observed.clone());
@@ -154,15 +201,13 @@ pub fn plan(
                     None
                 }
             }
-            (Some(Observed::Hash(from)), Observed::Absent) => {
-                options.reload_on_delete.then(|| Change::Deleted { from: from.clone() })
-            }
-            (Some(Observed::Hash(from)), Observed::Hash(to)) => Some(Change::Changed {
+            (Some(from), Observed::Absent) => options.reload_on_delete.then(|| Change::Deleted { from: from.clone() }),
+            (Some(from), Observed::Hash(to)) => Some(Change::Changed {
                 from: from.clone(),
                 to: to.clone(),
             }),
-            // `(Some(Absent), Absent)` is covered by the equality arm.
-            (Some(Observed::Absent), Observed::Absent) => None,
+            // The current state is a plain hash or absent, never keyed.
+            (_, Observed::Keyed(_)) => None,
         };
         if let Some(change) = change {
             changes.push(SourceChange {
@@ -176,17 +221,25 @@ pub fn plan(
     let mut desired = workload.object.clone();
     let action = if !changes.is_empty() {
         let full = full_record(dependencies, current);
+        let sealed = stamping.seal(&full);
         if options.notify_only {
-            set_metadata_record(&mut desired, &full);
+            set_metadata_record(&mut desired, &sealed);
             Action::Notify
         } else if restarts_instead(workload) {
-            set_metadata_record(&mut desired, &full);
+            set_metadata_record(&mut desired, &sealed);
             set_restart_at(&mut desired, now);
             Action::Restart
         } else {
-            write_template_stamp(&mut desired, workload.kind, dependencies, &full, options.strategy);
+            write_template_stamp(
+                &mut desired,
+                workload.kind,
+                dependencies,
+                &full,
+                options.strategy,
+                stamping,
+            );
             if options.strategy == ReloadStrategy::Annotations {
-                let last = LastReloadedFrom::new(&changes[0], dependencies, &full, workload.namespace(), now);
+                let last = LastReloadedFrom::new(&changes[0], dependencies, &sealed, stamping.namespace, now);
                 last.write(&mut desired, workload.kind);
             }
             Action::Roll
@@ -195,7 +248,7 @@ pub fn plan(
         let mut record = acknowledged_before;
         record.0.retain(|s, _| dependencies.iter().any(|d| &d.source == s));
         record.0.extend(acks.clone());
-        set_metadata_record(&mut desired, &record);
+        set_metadata_record(&mut desired, &stamping.seal(&record));
         Action::Acknowledge
     } else {
         Action::UpToDate
@@ -237,11 +290,11 @@ impl<'a> LastReloadedFrom<'a> {
     fn new(
         change: &'a SourceChange,
         dependencies: &'a [Dependency],
-        full: &HashRecord,
+        sealed: &HashRecord,
         namespace: &'a str,
         now: &str,
     ) -> Self {
-        let hash = match (&change.change, full.0.get(&change.source)) {
+        let hash = match (&change.change, sealed.0.get(&change.source)) {
             (Change::Deleted { .. }, _) | (_, None | Some(Observed::Absent)) => DELETED_MARKER_HASH.to_string(),
             (_, Some(observed)) => observed.to_string(),
         };
@@ -276,11 +329,12 @@ pub fn stamped(
     dependencies: &[Dependency],
     current: &(impl SourceView + ?Sized),
     strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
 ) -> Result<Value, PlanError> {
     workload.template()?;
     let mut desired = workload.object.clone();
     let full = full_record(dependencies, current);
-    write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy);
+    write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy, stamping);
     Ok(desired)
 }
 
@@ -296,6 +350,7 @@ pub fn admitted(
     dependencies: &[Dependency],
     current: &(impl SourceView + ?Sized),
     strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
 ) -> Result<Value, PlanError> {
     let new_template = new.template()?;
     if let Some(old) = old.filter(|o| o.kind == new.kind)
@@ -316,7 +371,7 @@ pub fn admitted(
         }
         return Ok(desired);
     }
-    stamped(new, dependencies, current, strategy)
+    stamped(new, dependencies, current, strategy, stamping)
 }
 
 /// A pod template with every reloader stamp removed (hash annotation, stamp-shaped env vars),
@@ -503,11 +558,13 @@ fn write_template_stamp(
     dependencies: &[Dependency],
     full: &HashRecord,
     strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
 ) {
     let template_metadata = format!("{}/metadata", kind.template_pointer());
     match strategy {
         ReloadStrategy::Annotations => {
-            let value = (!full.is_empty()).then(|| full.render());
+            let sealed = stamping.seal(full);
+            let value = (!sealed.is_empty()).then(|| sealed.render());
             set_annotation(object, &template_metadata, fixed::TEMPLATE_HASHES, value);
             set_metadata_record(object, &HashRecord::default());
         }
@@ -577,8 +634,81 @@ mod tests {
     use super::*;
     use crate::core::decision::{DecisionOptions, dependencies};
     use crate::core::hash::sha1_hex;
+    use crate::core::keys::tests::ring;
     use crate::core::source::{SourceKind, SourceState};
     use crate::core::vocabulary::defaults;
+
+    fn template_stamp(object: &Value) -> String {
+        object["spec"]["template"]["metadata"]["annotations"][fixed::TEMPLATE_HASHES]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn keyed_stamps_hide_the_content_hash_and_switching_or_rotating_rolls_nothing() {
+        let kind = WorkloadKind::Deployment;
+        let obj = app(kind);
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let v2 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s2")]);
+        let a = ring("a", &["a"]);
+        // Stamped plain (Stakater, an earlier version): a keyed ring reads it, nothing to do.
+        let plain = stamp(kind, &obj, &v1, ReloadStrategy::Annotations);
+        assert_eq!(
+            plan_with(kind, &plain, &v1, PlanOptions::default(), &a).action,
+            Action::UpToDate
+        );
+        // The next real change writes the keyed form, and says so in last-reloaded-from.
+        let p = plan_with(kind, &plain, &v2, PlanOptions::default(), &a);
+        assert_eq!(p.action, Action::Roll);
+        let rolled = apply(&plain, &p.patch);
+        let stamp = template_stamp(&rolled);
+        assert!(stamp.contains("secret/db=k1.a."), "{stamp}");
+        assert!(!stamp.contains(sha1_hex(b"s2").as_str()) && !stamp.contains(sha1_hex(b"v1").as_str()));
+        let last: Value = serde_json::from_str(
+            rolled["spec"]["template"]["metadata"]["annotations"][fixed::LAST_RELOADED_FROM]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(stamp.contains(&format!("secret/db={}", last["hash"].as_str().unwrap())));
+        assert_eq!(
+            plan_with(kind, &rolled, &v2, PlanOptions::default(), &a).action,
+            Action::UpToDate
+        );
+        // Rotated: the old key still checks the old stamps.
+        let rotated = ring("b", &["a", "b"]);
+        assert_eq!(
+            plan_with(kind, &rolled, &v2, PlanOptions::default(), &rotated).action,
+            Action::UpToDate
+        );
+        let p = plan_with(kind, &rolled, &v1, PlanOptions::default(), &rotated);
+        assert_eq!(p.action, Action::Roll, "a real change still rolls");
+        assert!(template_stamp(&apply(&rolled, &p.patch)).contains("secret/db=k1.b."));
+        // A stamp whose key is gone cannot be checked: adopted, never rolled on a guess.
+        let lost = ring("b", &["b"]);
+        assert_eq!(
+            plan_with(kind, &rolled, &v1, PlanOptions::default(), &lost).action,
+            Action::Acknowledge
+        );
+        // Keyed values depend on the namespace too: the same content elsewhere looks different.
+        let d = deps(kind, &obj, &v1);
+        let elsewhere = stamped(
+            &Workload::new(kind, &obj),
+            &d,
+            &v1,
+            ReloadStrategy::Annotations,
+            Stamping {
+                keys: &a,
+                namespace: "other",
+            },
+        )
+        .unwrap();
+        assert_ne!(
+            template_stamp(&elsewhere),
+            template_stamp(&stamp_with(kind, &obj, &v1, ReloadStrategy::Annotations, &a))
+        );
+    }
 
     const NOW: &str = "2026-11-26T00:00:00Z";
 
@@ -626,8 +756,16 @@ mod tests {
     }
 
     fn plan_for(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions) -> Plan {
+        plan_with(kind, obj, current, options, &StampKeys::plain())
+    }
+
+    fn stamping(keys: &StampKeys) -> Stamping<'_> {
+        Stamping { keys, namespace: "ns" }
+    }
+
+    fn plan_with(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions, keys: &StampKeys) -> Plan {
         let d = deps(kind, obj, current);
-        plan(&Workload::new(kind, obj), &d, current, options, NOW).unwrap()
+        plan(&Workload::new(kind, obj), &d, current, options, stamping(keys), NOW).unwrap()
     }
 
     fn apply(obj: &Value, patch: &Patch) -> Value {
@@ -637,8 +775,18 @@ mod tests {
     }
 
     fn stamp(kind: WorkloadKind, obj: &Value, current: &Current, strategy: ReloadStrategy) -> Value {
+        stamp_with(kind, obj, current, strategy, &StampKeys::plain())
+    }
+
+    fn stamp_with(
+        kind: WorkloadKind,
+        obj: &Value,
+        current: &Current,
+        strategy: ReloadStrategy,
+        keys: &StampKeys,
+    ) -> Value {
         let d = deps(kind, obj, current);
-        stamped(&Workload::new(kind, obj), &d, current, strategy).unwrap()
+        stamped(&Workload::new(kind, obj), &d, current, strategy, stamping(keys)).unwrap()
     }
 
     #[test]
@@ -669,7 +817,7 @@ mod tests {
                 source: cm("cfg"),
                 trigger: Trigger::Auto,
                 change: Change::Changed {
-                    from: sha1_hex(b"v1"),
+                    from: Observed::Hash(sha1_hex(b"v1")),
                     to: sha1_hex(b"v2")
                 }
             }]
@@ -804,7 +952,12 @@ mod tests {
         );
         let p = plan_for(WorkloadKind::Deployment, &rolled, &only_cfg, on);
         assert_eq!(p.action, Action::Roll);
-        assert_eq!(p.changes[0].change, Change::Deleted { from: sha1_hex(b"s1") });
+        assert_eq!(
+            p.changes[0].change,
+            Change::Deleted {
+                from: Observed::Hash(sha1_hex(b"s1"))
+            }
+        );
     }
 
     #[test]
@@ -946,7 +1099,16 @@ mod tests {
         let kind = WorkloadKind::Deployment;
         let d = deps(kind, new, current);
         let old = old.map(|o| Workload::new(kind, o));
-        admitted(&Workload::new(kind, new), old.as_ref(), &d, current, strategy).unwrap()
+        let keys = StampKeys::plain();
+        admitted(
+            &Workload::new(kind, new),
+            old.as_ref(),
+            &d,
+            current,
+            strategy,
+            stamping(&keys),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1073,6 +1235,7 @@ mod tests {
             #[test]
             fn patch_reaches_desired_and_second_plan_is_empty(
                 kind in kinds(),
+                keyed in any::<bool>(),
                 env_strategy in any::<bool>(),
                 on_create in any::<bool>(),
                 on_delete in any::<bool>(),
@@ -1117,10 +1280,11 @@ mod tests {
                     notify_only: notify,
                 };
 
-                let first = plan_for(kind, &obj, &current, options);
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let first = plan_with(kind, &obj, &current, options, &keys);
                 let applied = apply(&obj, &first.patch);
                 prop_assert_eq!(&applied, &first.desired);
-                let second = plan_for(kind, &applied, &current, options);
+                let second = plan_with(kind, &applied, &current, options, &keys);
                 prop_assert_eq!(second.action, Action::UpToDate);
                 prop_assert!(second.patch.0.is_empty(), "second patch: {:?}", second.patch);
                 prop_assert_eq!(first.patch.0.is_empty(), first.action == Action::UpToDate);
@@ -1130,6 +1294,7 @@ mod tests {
             #[test]
             fn stamped_objects_plan_empty(
                 kind in kinds(),
+                keyed in any::<bool>(),
                 env_strategy in any::<bool>(),
                 now_cfg in prop::option::of(0u8..3),
                 now_db in prop::option::of(0u8..3),
@@ -1139,9 +1304,10 @@ mod tests {
                 if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), sha1_hex(&[v]))]); }
                 if let Some(v) = now_db { current.extend([source(&secret("db"), sha1_hex(&[v]))]); }
                 let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
-                let admitted = stamp(kind, &obj, &current, strategy);
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let admitted = stamp_with(kind, &obj, &current, strategy, &keys);
                 let options = PlanOptions { strategy, ..Default::default() };
-                let p = plan_for(kind, &admitted, &current, options);
+                let p = plan_with(kind, &admitted, &current, options, &keys);
                 prop_assert_eq!(p.action, Action::UpToDate);
                 prop_assert!(p.patch.0.is_empty());
             }

@@ -4,7 +4,8 @@
 //!   it rolls the pods) and on the workload metadata ([`fixed::ACKNOWLEDGED_HASHES`], hashes
 //!   acknowledged without a rollout):
 //!   `configmap/app-config=<sha1>,secret/db=<sha1>,secret/optional=absent`, sorted by kind then
-//!   name. Object names cannot contain `,`, `=` or `/`, so the format is unambiguous.
+//!   name; with a stamp key, each hash is a keyed value `k1.<key id>.<mac>` ([`super::keys`]).
+//!   Object names cannot contain `,`, `=` or `/`, so the format is unambiguous.
 //! - Stakater's env vars `STAKATER_<NAME>_<TYPE>=<sha1>` (§3.3).
 //!
 //! [`fixed::TEMPLATE_HASHES`]: super::vocabulary::fixed::TEMPLATE_HASHES
@@ -16,12 +17,16 @@ use std::fmt;
 use thiserror::Error;
 
 use super::hash::ContentHash;
+use super::keys::KeyedHash;
 use super::source::{SourceKind, SourceRef};
 
 /// What a stamp says about one source.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Observed {
+    /// The plain content hash (Stakater's form).
     Hash(ContentHash),
+    /// A keyed stamp of the content hash.
+    Keyed(KeyedHash),
     /// The source did not exist.
     Absent,
 }
@@ -32,6 +37,7 @@ impl fmt::Display for Observed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Observed::Hash(h) => f.write_str(h.as_str()),
+            Observed::Keyed(k) => k.fmt(f),
             Observed::Absent => f.write_str(ABSENT),
         }
     }
@@ -44,7 +50,7 @@ pub struct HashRecord(pub BTreeMap<SourceRef, Observed>);
 /// A hash annotation that does not parse. The engine treats it as no record at all (and
 /// rewrites it on the next write), so a hand-edited value can never wedge a workload.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("entry {entry:?} is not <kind>/<name>=<sha1|absent>")]
+#[error("entry {entry:?} is not <kind>/<name>=<sha1|keyed hash|absent>")]
 pub struct RecordError {
     pub entry: String,
 }
@@ -62,8 +68,10 @@ impl HashRecord {
             }
             let observed = if value == ABSENT {
                 Observed::Absent
+            } else if let Some(hash) = ContentHash::parse(value) {
+                Observed::Hash(hash)
             } else {
-                Observed::Hash(ContentHash::parse(value).ok_or_else(bad)?)
+                Observed::Keyed(KeyedHash::parse(value).ok_or_else(bad)?)
             };
             record.insert(SourceRef::new(kind, name), observed);
         }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::watch;
+
 use kube::api::DynamicObject;
 use kube::runtime::events::Recorder;
 
@@ -12,6 +14,7 @@ use super::scheduler::WriteGate;
 use super::scope::NamespaceScope;
 use crate::alerts::{Alerts, Notifier};
 use crate::core::decision::DecisionOptions;
+use crate::core::keys::StampKeys;
 use crate::core::plan::PlanOptions;
 use crate::metrics::Metrics;
 use crate::store::{Store, WorkloadKey};
@@ -21,6 +24,8 @@ use crate::store::{Store, WorkloadKey};
 pub struct ReconcileOptions {
     pub decision: DecisionOptions,
     pub plan: PlanOptions,
+    /// The key ring stamps are made and checked with, kept current by its owner.
+    pub keys: watch::Receiver<Arc<StampKeys>>,
     pub field_manager: String,
 }
 

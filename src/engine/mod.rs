@@ -26,6 +26,7 @@ use tokio::sync::watch as signal;
 use tracing::Instrument;
 
 use crate::core::decision::DecisionOptions;
+use crate::core::keys::StampKeys;
 use crate::core::plan::PlanOptions;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
@@ -40,6 +41,8 @@ use scope::NamespaceScope;
 pub struct EngineOptions {
     pub decision: DecisionOptions,
     pub plan: PlanOptions,
+    /// The stamp key ring (see [`crate::stamp_key`]).
+    pub keys: signal::Receiver<Arc<StampKeys>>,
     pub field_manager: String,
     /// Events for one workload within this window are answered by one reconcile.
     pub window: Duration,
@@ -86,6 +89,7 @@ impl Engine {
         let EngineOptions {
             decision,
             plan,
+            keys,
             field_manager,
             window,
             workers,
@@ -124,6 +128,7 @@ impl Engine {
             ReconcileOptions {
                 decision,
                 plan,
+                keys,
                 field_manager,
             },
             outbound,

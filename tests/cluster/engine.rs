@@ -324,3 +324,108 @@ async fn a_source_that_stops_being_ignored_is_adopted_and_then_reloads() {
     f.set_config_map("cfg", json!({"k": "v2"})).await;
     f.wait_revisions("app", 2).await;
 }
+
+/// Workloads stamped with plain SHA-1 (by Stakater, or an earlier version) meet a reloader with a
+/// stamp key: nothing rolls; rotating the key rolls nothing; the next real change rolls once,
+/// keyed with the current key, and the plain hash of the Secret is gone from the template.
+#[tokio::test]
+async fn plain_stamps_and_key_rotation_roll_nothing_and_the_next_change_is_keyed() {
+    use reloader::core::hash::sha1_hex;
+    use reloader::stamp_key::SECRET_NAME;
+
+    let f = Fixture::new("keyed").await;
+    let home = TestNamespace::new(&f.client, "home").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    let plain = format!("configmap/cfg={},secret/db={}", sha1_hex(b"k=v1"), sha1_hex(b"p=1"));
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "app", "annotations": auto()},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "app"}},
+                 "template": {"metadata": {"labels": {"app": "app"}, "annotations": {fixed::TEMPLATE_HASHES: plain}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                                       "envFrom": uses("cfg", "db")}]}}}
+    }))
+    .unwrap();
+    f.deployments.create(&PostParams::default(), &d).await.unwrap();
+    f.wait_revisions("app", 1).await;
+    let reloader = Reloader::start_with(
+        crate::support::kubeconfig(),
+        &f.ns.name,
+        &[],
+        &[("POD_NAMESPACE", &home.name)],
+    );
+    reloader.wait_ready().await;
+    reloader.settle(1.0).await;
+    assert_eq!(
+        reloader.metric("reloader_reconciles_total{outcome=\"up_to_date\"}"),
+        1.0
+    );
+    assert_eq!(f.template_hashes("app").await.as_deref(), Some(plain.as_str()));
+
+    // Rotate: a new key becomes current, the old one stays.
+    let secrets: Api<Secret> = Api::namespaced(f.client.clone(), &home.name);
+    let key: Secret = secrets.get(SECRET_NAME).await.unwrap();
+    let old = String::from_utf8(key.data.as_ref().unwrap()["current"].0.clone()).unwrap();
+    secrets
+        .patch(
+            SECRET_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"current": "rotated", "key.rotated": "r".repeat(40)}})),
+        )
+        .await
+        .unwrap();
+    let loaded = |id: String| {
+        let log = reloader.log.clone();
+        async move {
+            eventually(&format!("key ring {id} loaded"), || async {
+                let text = std::fs::read_to_string(&log).ok()?;
+                text.lines()
+                    .any(|l| l.contains("stamp key ring loaded") && l.contains(id.as_str()))
+                    .then_some(())
+            })
+            .await
+        }
+    };
+    loaded("rotated".into()).await;
+    // A touch of the workload makes the reloader look again after the rotation.
+    f.deployments
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"touched": "1"}}})),
+        )
+        .await
+        .unwrap();
+    reloader.settle(2.0).await;
+    assert_eq!(f.template_hashes("app").await.as_deref(), Some(plain.as_str()));
+    assert_eq!(f.revisions("app").await, 1);
+
+    f.set_secret("db", json!({"p": "2"})).await;
+    f.wait_revisions("app", 2).await;
+    let stamp = f.template_hashes("app").await.unwrap();
+    assert!(
+        stamp.contains("secret/db=k1.rotated.") && stamp.contains("configmap/cfg=k1.rotated."),
+        "{stamp}"
+    );
+    assert!(!stamp.contains(sha1_hex(b"p=2").as_str()) && !stamp.contains(sha1_hex(b"p=1").as_str()));
+    // Rotating back (the old key current again) rolls nothing: the rotated key is still there.
+    secrets
+        .patch(
+            SECRET_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"current": old}})),
+        )
+        .await
+        .unwrap();
+    f.deployments
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"touched": "2"}}})),
+        )
+        .await
+        .unwrap();
+    reloader.settle(4.0).await;
+    f.wait_revisions("app", 2).await;
+    assert_eq!(f.template_hashes("app").await.as_deref(), Some(stamp.as_str()));
+}

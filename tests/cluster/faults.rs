@@ -9,12 +9,13 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::ListParams;
 use reloader::core::hash::sha1_hex;
+use reloader::core::source::{SourceKind, SourceRef};
 use reloader::core::vocabulary::fixed;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::engine::Fixture;
-use crate::support::{PrivateCluster, Reloader, client_for, eventually};
+use crate::support::{PrivateCluster, Reloader, client_for, eventually, stamp_value};
 
 /// The `reloader.stakater.com/hashes` value of every ReplicaSet of an app.
 async fn revision_stamps(f: &Fixture, app: &str) -> Vec<Option<String>> {
@@ -177,6 +178,10 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     // The lease is 4 s; allow the renew period and scheduling on top.
     assert!(takeover < Duration::from_secs(8), "takeover took {takeover:?}");
     eprintln!("takeover after leader SIGKILL: {takeover:?}");
-    let expected = format!("configmap/cfg={}", sha1_hex(b"k=v4"));
+    // Keyed with the install's stamp key (POD_NAMESPACE gives it a home).
+    let cfg = SourceRef::new(SourceKind::ConfigMap, "cfg");
+    let value = stamp_value(&f.client, &f.ns.name, &f.ns.name, &cfg, &sha1_hex(b"k=v4")).await;
+    assert!(value.starts_with("k1."), "{value}");
+    let expected = format!("configmap/cfg={value}");
     assert_final_and_no_duplicates(&f, &apps, &expected, 4).await;
 }

@@ -78,6 +78,26 @@ pub async fn client_for(path: &Path) -> Client {
     Client::try_from(config).expect("building a client")
 }
 
+/// What the reloader records for `source` in `namespace` with content `hash`: keyed with the key
+/// of the install whose key Secret lives in `home`, plain when there is none (no namespace for
+/// a key, or the env-vars strategy).
+pub async fn stamp_value(
+    client: &Client,
+    home: &str,
+    namespace: &str,
+    source: &reloader::core::source::SourceRef,
+    hash: &reloader::core::hash::ContentHash,
+) -> String {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), home);
+    match secrets.get_opt(reloader::stamp_key::SECRET_NAME).await.unwrap() {
+        Some(secret) => reloader::stamp_key::keys_from_secret(&secret)
+            .unwrap()
+            .seal(namespace, source, hash)
+            .map_or_else(|| hash.to_string(), |k| k.to_string()),
+        None => hash.to_string(),
+    }
+}
+
 /// A name no other test (or earlier run) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -12,11 +12,20 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use reloader::core::hash::sha1_hex;
+use reloader::core::source::{SourceKind, SourceRef};
 use reloader::core::vocabulary::{defaults, fixed};
 use serde_json::{Value, json};
 
 use crate::engine::{Fixture, auto, uses};
-use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, unique_name};
+use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, stamp_value, unique_name};
+
+fn cm(name: &str) -> SourceRef {
+    SourceRef::new(SourceKind::ConfigMap, name)
+}
+
+fn secret(name: &str) -> SourceRef {
+    SourceRef::new(SourceKind::Secret, name)
+}
 
 /// Deletes the webhook configurations a test's reloader registered, when dropped.
 pub struct Configurations(pub String);
@@ -155,7 +164,7 @@ async fn typos_and_invalid_values_are_denied_and_valid_workloads_are_stamped() {
     let f = Fixture::new("wh-deny").await;
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"p": "1"})).await;
-    let _webhook = start_webhook(&f, &[]).await;
+    let webhook = start_webhook(&f, &[]).await;
 
     // kubectl apply of the typo: rejected, with the suggestion in the message.
     let typo = serde_json::to_string(&manifest(
@@ -195,20 +204,33 @@ async fn typos_and_invalid_values_are_denied_and_valid_workloads_are_stamped() {
         assert!(message.contains(expected), "{annotations}: {message}");
         assert!(message.len() < 200, "short enough for kubectl: {message}");
     }
-    // A valid one is admitted with the stamp injected at create.
+    // A valid one is admitted with the stamp injected at create: keyed, never the plain SHA-1
+    // of the Secret's data.
     let created = f
         .deployments
         .create(&PostParams::default(), &deployment("good", auto(), uses("cfg", "db")))
         .await
         .unwrap();
-    assert_eq!(
-        stamp_of(&created),
-        Some(format!(
-            "configmap/cfg={},secret/db={}",
-            sha1_hex(b"k=v1"),
-            sha1_hex(b"p=1")
-        ))
-    );
+    let cfg = stamp_value(
+        &f.client,
+        &webhook.home.name,
+        &f.ns.name,
+        &cm("cfg"),
+        &sha1_hex(b"k=v1"),
+    )
+    .await;
+    let db = stamp_value(
+        &f.client,
+        &webhook.home.name,
+        &f.ns.name,
+        &secret("db"),
+        &sha1_hex(b"p=1"),
+    )
+    .await;
+    assert!(db.starts_with("k1.") && cfg.starts_with("k1."), "{db} {cfg}");
+    let stamp = stamp_of(&created).unwrap();
+    assert_eq!(stamp, format!("configmap/cfg={cfg},secret/db={db}"));
+    assert!(!stamp.contains(sha1_hex(b"p=1").as_str()));
 }
 
 #[tokio::test]
@@ -279,7 +301,7 @@ async fn a_missing_source_is_admitted_with_a_warning_and_adopted_when_it_appears
     let f = Fixture::new("wh-missing").await;
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"p": "1"})).await;
-    let _webhook = start_webhook(&f, &[]).await;
+    let webhook = start_webhook(&f, &[]).await;
     let m = manifest(
         "app",
         auto(),
@@ -292,7 +314,15 @@ async fn a_missing_source_is_admitted_with_a_warning_and_adopted_when_it_appears
     assert!(stamp.ends_with("secret/later=absent"), "{stamp}");
 
     f.secret("later", json!({"p": "1"})).await;
-    let expected = format!("secret/later={}", sha1_hex(b"p=1"));
+    let later = stamp_value(
+        &f.client,
+        &webhook.home.name,
+        &f.ns.name,
+        &secret("later"),
+        &sha1_hex(b"p=1"),
+    )
+    .await;
+    let expected = format!("secret/later={later}");
     eventually("the new Secret acknowledged", || async {
         let d = f.deployments.get("app").await.ok()?;
         d.annotations()
@@ -661,7 +691,12 @@ async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
     };
     futures::future::join(noise, rounds).await;
 
-    let rolled = |name: &str| format!("configmap/{name}={}", sha1_hex(b"k=v2"));
+    let mut rolled_values = std::collections::BTreeMap::new();
+    for (_, name) in &cases {
+        let value = stamp_value(&f.client, &webhook.home.name, &f.ns.name, &cm(name), &sha1_hex(b"k=v2")).await;
+        rolled_values.insert(name.clone(), value);
+    }
+    let rolled = |name: &str| format!("configmap/{name}={}", rolled_values[name]);
     for (kind, name) in &cases {
         let api = api(*kind);
         eventually(&format!("{kind} {name} rolled onto the change"), || async {
@@ -701,7 +736,7 @@ async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
                 &json!("CONFIGMAP"),
                 &json!(name),
                 &json!(f.ns.name),
-                &json!(sha1_hex(b"k=v2").as_str()),
+                &json!(rolled_values[name]),
                 &json!(["app"])
             ),
             "{kind} {name}"

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Reconciled;
 use crate::core::decision::dependencies;
 use crate::core::pause::apply_pause;
-use crate::core::plan::{Action, Plan, PlanError, plan};
+use crate::core::plan::{Action, Plan, PlanError, Stamping, plan};
 use crate::core::workload::Workload;
 use crate::engine::context::Context;
 use crate::metrics::{Outcome, SkipReason};
@@ -54,6 +54,11 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     let now = time::OffsetDateTime::now_utc();
     let generation = ctx.store.generation(&key.namespace);
     let decision = &ctx.options.decision;
+    let keys = ctx.options.keys.borrow().clone();
+    let stamping = Stamping {
+        keys: &keys,
+        namespace: &key.namespace,
+    };
     let computed = {
         let sources = ctx.store.sources(&key.namespace);
         let workload = Workload::new(key.kind, &object);
@@ -63,6 +68,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
                 &deps.dependencies,
                 sources.map(),
                 ctx.options.plan,
+                stamping,
                 &rfc3339(now),
             )
             .map_err(|PlanError::Workload(w)| w)?;

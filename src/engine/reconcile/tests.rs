@@ -241,6 +241,7 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
         ReconcileOptions {
             decision: Default::default(),
             plan: Default::default(),
+            keys: watch::channel(Arc::new(crate::core::keys::StampKeys::plain())).1,
             field_manager: "reloader".into(),
         },
         Outbound {
