@@ -241,7 +241,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let client = kube_client(&settings).await?;
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
-    let (leader, _lease_task) = leadership(&settings, &client).await?;
+    let (leader, lease_task) = leadership(&settings, &client).await?;
     let reporter = Reporter {
         controller: "reloader".into(),
         instance: settings.pod_name.clone(),
@@ -304,6 +304,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /live, /ready and /metrics");
+    let admission_abort = admission_task.as_ref().map(|t| t.abort_handle());
     let admission = async {
         match admission_task {
             Some(task) => match task.await {
@@ -329,8 +330,25 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             if tokio::time::timeout(SHUTDOWN_GRACE, engine_task).await.is_err() {
                 tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running at the end of the grace period");
             }
+            if let Some(admission) = admission_abort {
+                admission.abort();
+            }
+            release_lease(leader, lease_task).await;
             Ok(())
         }
+    }
+}
+
+/// Gives the Lease up so a standby takes over at once rather than after it expires: the lease
+/// manager releases it when every receiver of its state is gone.
+async fn release_lease(leader: watch::Receiver<bool>, task: Option<tokio::task::JoinHandle<()>>) {
+    drop(leader);
+    if let Some(task) = task
+        && tokio::time::timeout(std::time::Duration::from_secs(3), task)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the Lease was not released in time; a standby takes over when it expires");
     }
 }
 

@@ -260,3 +260,60 @@ async fn a_pause_period_batches_changes_and_survives_a_restart() {
     .await;
     f.wait_revisions("app", 2).await;
 }
+
+/// SIGTERM while a Job is between its delete and its re-create (a finalizer keeps the old one's
+/// name taken): the reloader finishes the re-create before it exits, so the Job is never lost.
+#[tokio::test]
+async fn sigterm_in_the_middle_of_a_job_re_create_leaves_the_job_created() {
+    let f = Fixture::new("job-term").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    let api: Api<Job> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let finalizer = "reloader.test/hold";
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "migrate", "annotations": auto(), "finalizers": [finalizer]},
+        "spec": {"template": {"spec": pod_spec("cfg")}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &job).await.unwrap();
+    let mut reloader = Reloader::start(&f.ns.name, &[]);
+    wait_for(&api, "migrate", "acknowledged", |j: Option<&Job>| {
+        j.is_some_and(|j| j.annotations().contains_key(fixed::ACKNOWLEDGED_HASHES))
+    })
+    .await;
+    let old_uid = api.get("migrate").await.unwrap().uid().unwrap();
+
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    // Deleted, but held by the finalizer: the re-create waits for the name.
+    wait_for(&api, "migrate", "the old Job terminating", |j: Option<&Job>| {
+        j.is_some_and(|j| j.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    reloader.terminate();
+    // Still running: it does not exit with the Job deleted and not re-created.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(reloader.exited().is_none(), "exited in the middle of a re-create");
+    api.patch(
+        "migrate",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let recreated = eventually("a re-created Job", || async {
+        let job = api.get_opt("migrate").await.ok()??;
+        (job.uid().as_deref() != Some(old_uid.as_str())).then_some(job)
+    })
+    .await;
+    let value = serde_json::to_value(&recreated).unwrap();
+    let expected = format!("configmap/cfg={}", sha1_hex(b"k=v2"));
+    assert_eq!(template_hashes(&value, JOB_HASHES), Some(expected));
+    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
+    let status = loop {
+        if let Some(status) = reloader.exited() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reloader did not exit");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+}

@@ -262,6 +262,20 @@ impl Reloader {
         Self { child, http, log }
     }
 
+    /// SIGTERM, as the kubelet stops a pod; [`Reloader::exited`] tells when it is done.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The exit status once the process has ended; `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// SIGKILL: no graceful shutdown, no lease release.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
