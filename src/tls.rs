@@ -10,8 +10,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, NameConstraints, SanType,
 };
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -67,23 +67,53 @@ fn validity(params: &mut CertificateParams, lifetime: Duration) {
     params.not_after = now + lifetime;
 }
 
-fn ca_params(common_name: &str) -> Result<CertificateParams, TlsError> {
+/// A CA that can sign only leaves (path length 0) and, when `names` are given, only for those
+/// names: DNS names and their subdomains, exactly those IP addresses, and no IP address at all
+/// when none is named. A stolen CA key can then impersonate nothing but the webhook.
+fn ca_params(common_name: &str, names: &[String]) -> Result<CertificateParams, TlsError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    if !names.is_empty() {
+        let mut permitted = Vec::new();
+        let mut ips = false;
+        for name in names {
+            match name.parse::<IpAddr>() {
+                Ok(ip) => {
+                    ips = true;
+                    let prefix = if ip.is_ipv4() { 32 } else { 128 };
+                    permitted.push(GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(ip, prefix)));
+                }
+                Err(_) => permitted.push(GeneralSubtree::DnsName(name.clone())),
+            }
+        }
+        let excluded = if ips {
+            Vec::new()
+        } else {
+            vec![
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(IpAddr::from([0u8; 4]), 0)),
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(IpAddr::from([0u16; 8]), 0)),
+            ]
+        };
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: permitted,
+            excluded_subtrees: excluded,
+        });
+    }
     Ok(params)
 }
 
 impl CertificateAuthority {
-    /// A new self-signed ECDSA P-256 CA.
-    pub fn generate(common_name: &str, lifetime: Duration) -> Result<Self, TlsError> {
+    /// A new self-signed ECDSA P-256 CA, constrained to sign leaves for `names` only (none:
+    /// unconstrained names).
+    pub fn generate(common_name: &str, lifetime: Duration, names: &[String]) -> Result<Self, TlsError> {
         let key = KeyPair::generate()?;
-        let mut params = ca_params(common_name)?;
+        let mut params = ca_params(common_name, names)?;
         validity(&mut params, lifetime);
         let cert = params.self_signed(&key)?;
         Ok(Self {
@@ -98,7 +128,7 @@ impl CertificateAuthority {
         let key = KeyPair::from_pem(key_pem)?;
         Ok(Self {
             cert_pem: cert_pem.to_string(),
-            issuer: Issuer::new(ca_params(common_name)?, key),
+            issuer: Issuer::new(ca_params(common_name, &[])?, key),
         })
     }
 
@@ -238,7 +268,7 @@ mod tests {
 
     #[test]
     fn ca_issues_a_loadable_serving_certificate() {
-        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(3600)).unwrap();
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(3600), &[]).unwrap();
         assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let serving = ca
             .issue_serving(&["127.0.0.1", "reloader.ns.svc"], Duration::from_secs(3600))
@@ -249,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_bad_replacement_keeps_the_old_certificate() {
-        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60)).unwrap();
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60), &[]).unwrap();
         let good = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(60)).unwrap();
         let cert = ReloadableCert::new(&good).unwrap();
         let before = cert.current.read().unwrap().cert.clone();
@@ -264,6 +294,50 @@ mod tests {
         assert_ne!(cert.current.read().unwrap().cert, before);
     }
 
+    /// Verifies `cert` for `name` the way a TLS client does, trusting only `ca`.
+    fn verify(ca: &CertificateAuthority, cert: &ServingCertificate, name: &str) -> Result<(), rustls::Error> {
+        use rustls::client::danger::ServerCertVerifier;
+        let mut roots = rustls::RootCertStore::empty();
+        for der in CertificateDer::pem_slice_iter(ca.cert_pem.as_bytes()) {
+            roots.add(der.unwrap()).unwrap();
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+        let leaf = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())
+            .map(|_| ())
+    }
+
+    #[test]
+    fn a_constrained_ca_signs_only_for_its_names() {
+        let names = vec!["reloader.ns.svc".to_string(), "127.0.0.1".to_string()];
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(3600), &names).unwrap();
+        let good = ca
+            .issue_serving(&["reloader.ns.svc", "127.0.0.1"], Duration::from_secs(3600))
+            .unwrap();
+        verify(&ca, &good, "reloader.ns.svc").unwrap();
+        verify(&ca, &good, "127.0.0.1").unwrap();
+        // Its key signs a certificate for another name, but no client accepts it.
+        let evil = ca
+            .issue_serving(&["bank.example.com"], Duration::from_secs(3600))
+            .unwrap();
+        assert!(verify(&ca, &evil, "bank.example.com").is_err());
+        let other_ip = ca.issue_serving(&["10.0.0.1"], Duration::from_secs(3600)).unwrap();
+        assert!(verify(&ca, &other_ip, "10.0.0.1").is_err());
+        // A DNS-only CA permits no IP address at all.
+        let dns_only = CertificateAuthority::generate("test-ca", Duration::from_secs(3600), &names[..1]).unwrap();
+        let ip = dns_only
+            .issue_serving(&["127.0.0.1"], Duration::from_secs(3600))
+            .unwrap();
+        assert!(verify(&dns_only, &ip, "127.0.0.1").is_err());
+    }
+
     #[test]
     fn garbage_pem_is_an_error_not_a_panic() {
         let bad = ServingCertificate {
@@ -271,7 +345,7 @@ mod tests {
             key_pem: "not a key".into(),
         };
         assert!(matches!(server_config(&bad), Err(TlsError::NoCertificate)));
-        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60)).unwrap();
+        let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(60), &[]).unwrap();
         let no_key = ServingCertificate {
             cert_pem: ca.cert_pem.clone(),
             key_pem: String::new(),

@@ -149,6 +149,42 @@ pub async fn apply_configurations(
     Ok(())
 }
 
+/// The CAs the live configurations trust now (PEM, every webhook's `caBundle`); empty when they
+/// do not exist yet.
+pub async fn live_bundle(client: &Client, name: &str) -> Result<String, kube::Error> {
+    let mut pem = String::new();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let mut bundles: Vec<Vec<u8>> = Vec::new();
+    if let Some(m) = mutating.get_opt(name).await? {
+        bundles.extend(
+            m.webhooks
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.client_config.ca_bundle.map(|b| b.0)),
+        );
+    }
+    if let Some(v) = validating.get_opt(name).await? {
+        bundles.extend(
+            v.webhooks
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.client_config.ca_bundle.map(|b| b.0)),
+        );
+    }
+    for bundle in bundles {
+        if let Ok(text) = String::from_utf8(bundle)
+            && !pem.contains(text.trim())
+        {
+            pem.push_str(&text);
+            if !text.ends_with('\n') {
+                pem.push('\n');
+            }
+        }
+    }
+    Ok(pem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

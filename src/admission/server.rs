@@ -12,7 +12,7 @@ use kube::{Api, Client};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::certs::{self, CertError, Lifetimes, StoredTls};
+use super::certs::{self, CertError, Lifetimes};
 use super::register;
 use super::{AdmissionContext, router};
 use crate::config::{AdmissionEndpoint, AdmissionSettings, CertSource};
@@ -81,7 +81,7 @@ pub async fn run(
                 cert: *cert_lifetime,
                 ca: *ca_lifetime,
             };
-            let (stored, _) = certs::load_or_create(&api, secret, &names, lifetimes).await?;
+            let stored = certs::load_or_create(&api, secret, &names, lifetimes).await?;
             let cert = ReloadableCert::new(&stored.serving)?;
             tokio::spawn(follow_secret(api.clone(), secret.clone(), cert.clone()));
             let maintainer = Maintainer {
@@ -134,7 +134,7 @@ async fn follow_secret(api: Api<Secret>, name: String, cert: Arc<ReloadableCert>
                 continue;
             }
         };
-        let Some(stored) = certs::from_secret(&secret) else {
+        let Some(stored) = certs::serving_from_secret(&secret) else {
             tracing::warn!(
                 secret = name,
                 "certificate Secret is incomplete; keeping the current certificate"
@@ -147,7 +147,7 @@ async fn follow_secret(api: Api<Secret>, name: String, cert: Arc<ReloadableCert>
         match cert.replace(&stored.serving) {
             Ok(()) => {
                 if current.is_some() {
-                    tracing::info!(secret = name, not_after = %stored.tls_not_after, "serving a renewed certificate");
+                    tracing::info!(secret = name, not_after = %stored.not_after, "serving a renewed certificate");
                 }
                 current = Some(stored.serving);
             }
@@ -206,45 +206,76 @@ impl Maintainer {
         }
     }
 
-    /// Applies both configurations whole, with `bundle` as caBundle: the reloader owns them, so
-    /// the install manifests carry none and there is one definition (`register.rs`).
-    async fn publish_bundle(&self, bundle: &str) -> Result<(), kube::Error> {
+    /// Applies both configurations whole, with `bundle` merged into the live caBundle (CAs
+    /// someone else put there stay; ones we retired do not come back): the reloader owns them,
+    /// so the install manifests carry none and there is one definition (`register.rs`).
+    async fn publish_bundle(&self, bundle: &str, retired: &str) -> Result<(), kube::Error> {
         let s = &self.settings;
+        let live = register::live_bundle(&self.client, &s.configuration).await?;
+        let merged = certs::merge_bundle(bundle, &live, retired);
         let target = register::Target {
             endpoint: &s.endpoint,
             namespace: &s.namespace,
             watched: s.watched.as_ref(),
-            bundle,
+            bundle: &merged,
         };
         register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
     }
 
     async fn tick(&self) -> Result<(), CertError> {
-        let secret = match self.api.get_opt(&self.secret).await? {
-            Some(secret) if certs::from_secret(&secret).is_some() => secret,
+        let secret = self.api.get_opt(&self.secret).await?;
+        let serving = match secret.as_ref().and_then(certs::serving_from_secret) {
+            Some(serving) => serving,
             // Deleted or broken: make a new one and trust it at once (replicas serve it as
             // soon as they see it).
-            _ => {
-                let (stored, _) = certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
-                self.publish_bundle(&stored.bundle).await?;
-                return Ok(());
+            None => {
+                let stored = certs::load_or_create(&self.api, &self.secret, &self.names, self.lifetimes).await?;
+                return Ok(self.publish_bundle(&stored.bundle, &stored.retired).await?);
             }
         };
-        let Some(stored) = certs::from_secret(&secret) else {
+        let ca =
+            certs::load_or_create_ca(&self.api, &self.secret, &self.names, self.lifetimes, secret.as_ref()).await?;
+        let stored = certs::StoredTls { ca, serving };
+        let legacy = secret.as_ref().is_some_and(certs::holds_ca_key);
+        let next = match certs::renew(
+            &stored,
+            &self.names,
+            self.lifetimes,
+            self.settings.cert_check,
+            OffsetDateTime::now_utc(),
+        )? {
+            Some(next) => next,
+            None if legacy => stored.clone(),
+            None => {
+                return Ok(self
+                    .publish_bundle(&stored.serving.bundle, &stored.serving.retired)
+                    .await?);
+            }
+        };
+        // Trust first: the API server must trust every CA whose leaf anyone may serve.
+        let trusted = union(&stored.serving.bundle, &next.serving.bundle);
+        self.publish_bundle(&trusted, &next.serving.retired).await?;
+        if next.ca != stored.ca {
+            let ca_name = certs::ca_secret_name(&self.secret);
+            let mut ca_secret = self.api.get(&ca_name).await?;
+            ca_secret.data = Some(certs::ca_data(&next.ca));
+            self.api.replace(&ca_name, &PostParams::default(), &ca_secret).await?;
+            tracing::info!(not_after = %next.ca.not_after, "made a new webhook CA; its certificate is served after the next check");
+        }
+        let Some(mut updated) = secret else {
             return Ok(());
         };
-        let Some(next) = certs::renew(&stored, &self.names, self.lifetimes, OffsetDateTime::now_utc())? else {
-            self.publish_bundle(&stored.bundle).await?;
-            return Ok(());
-        };
-        // Trust first: the API server must trust the new CA before anyone serves its leaf.
-        self.publish_bundle(&union(&stored, &next)).await?;
-        let mut updated = secret.clone();
-        updated.data = Some(certs::to_data(&next));
+        // The whole data: an earlier version's CA key leaves this Secret here.
+        updated.data = Some(certs::serving_data(&next.serving));
         match self.api.replace(&self.secret, &PostParams::default(), &updated).await {
             Ok(_) => {
-                tracing::info!(not_after = %next.tls_not_after, "renewed the webhook certificate");
-                self.publish_bundle(&next.bundle).await?;
+                if next.serving.serving != stored.serving.serving {
+                    tracing::info!(not_after = %next.serving.not_after, "renewed the webhook certificate");
+                }
+                if legacy {
+                    tracing::info!("moved the webhook CA key to its own Secret");
+                }
+                self.publish_bundle(&next.serving.bundle, &next.serving.retired).await?;
             }
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 tracing::debug!("certificate Secret changed meanwhile; next check decides again");
@@ -256,10 +287,12 @@ impl Maintainer {
 }
 
 /// Both bundles' CAs, without repeats.
-fn union(a: &StoredTls, b: &StoredTls) -> String {
-    let mut out = b.bundle.clone();
-    if !b.bundle.contains(a.ca_cert.trim()) {
-        out.push_str(&a.ca_cert);
+fn union(a: &str, b: &str) -> String {
+    let mut blocks = certs::pem_blocks(b);
+    for block in certs::pem_blocks(a) {
+        if !blocks.iter().any(|x| x.trim() == block.trim()) {
+            blocks.push(block);
+        }
     }
-    out
+    blocks.concat()
 }

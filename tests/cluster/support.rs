@@ -206,7 +206,7 @@ pub struct WebhookTls {
 
 pub fn webhook_tls() -> WebhookTls {
     let lifetime = Duration::from_secs(3600);
-    let ca = CertificateAuthority::generate("reloader-test-ca", lifetime).unwrap();
+    let ca = CertificateAuthority::generate("reloader-test-ca", lifetime, &[]).unwrap();
     let serving = ca.issue_serving(&["127.0.0.1", "localhost"], lifetime).unwrap();
     WebhookTls {
         ca_pem: ca.cert_pem,

@@ -522,6 +522,56 @@ async fn the_serving_certificate_rotates_under_load_without_a_failed_request() {
     assert_eq!(bundle(&secrets.get(secret_name).await.unwrap()), ca_bundle);
 }
 
+/// The CA itself rotates under load, with the real API server calling: the new CA is in the
+/// configurations' caBundle before any replica serves a leaf it signed, so every create in the
+/// meantime reaches the webhook (each one comes back stamped).
+#[tokio::test]
+async fn the_ca_rotates_under_load_and_the_api_server_always_trusts_what_is_served() {
+    let f = Fixture::new("wh-ca").await;
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    let args = [
+        "--admission-ca-lifetime=9s",
+        "--admission-cert-lifetime=6s",
+        "--admission-cert-check=500ms",
+    ];
+    let webhook = start_webhook(&f, &args).await;
+    let secrets: Api<Secret> = Api::namespaced(f.client.clone(), &webhook.home.name);
+    let ca_of = || async {
+        let s = secrets.get("reloader-webhook-tls-ca").await.unwrap();
+        String::from_utf8(s.data.unwrap()["ca.crt"].0.clone()).unwrap()
+    };
+    let serving = secrets.get("reloader-webhook-tls").await.unwrap();
+    assert!(
+        !serving.data.as_ref().unwrap().contains_key("ca.key"),
+        "the CA key is not in the Secret every replica reads"
+    );
+    let first_ca = ca_of().await;
+    let mut created = 0;
+    let mut unstamped = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
+    while tokio::time::Instant::now() < deadline {
+        let name = format!("load-{created}");
+        let d = f
+            .deployments
+            .create(&PostParams::default(), &deployment(&name, auto(), uses("cfg", "db")))
+            .await
+            .unwrap();
+        if stamp_of(&d).is_none() {
+            unstamped.push(name);
+        }
+        created += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        unstamped.is_empty(),
+        "{} of {created} not stamped: {unstamped:?}",
+        unstamped.len()
+    );
+    assert!(created >= 50, "{created}");
+    assert_ne!(ca_of().await, first_ca, "the CA never rotated");
+}
+
 /// The served leaf certificate of a TLS endpoint on 127.0.0.1, trusting `ca_pem`.
 async fn served_leaf(port: u16, ca_pem: &str) -> Result<Vec<u8>, String> {
     let review = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"})).unwrap();
@@ -592,7 +642,7 @@ async fn certificate_files_are_served_and_reloaded_when_they_change() {
         .join("target")
         .join(unique_name("certs"));
     std::fs::create_dir_all(&dir).unwrap();
-    let ca = reloader::tls::CertificateAuthority::generate("files-ca", Duration::from_secs(3600)).unwrap();
+    let ca = reloader::tls::CertificateAuthority::generate("files-ca", Duration::from_secs(3600), &[]).unwrap();
     let write = |cert: &reloader::tls::ServingCertificate| {
         std::fs::write(dir.join("tls.key"), &cert.key_pem).unwrap();
         std::fs::write(dir.join("tls.crt"), &cert.cert_pem).unwrap();
