@@ -61,7 +61,8 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
-async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
+/// The Kubernetes client, every request of it counted in the `rest_client_*` metrics.
+async fn kube_client(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<kube::Client> {
     let config = match &settings.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
@@ -71,7 +72,15 @@ async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
             .await
             .context("finding a kubeconfig or in-cluster config")?,
     };
-    Ok(kube::Client::try_from(config)?)
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let layer = reloader::metrics::ApiRequestMetrics::new(metrics, host);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
 }
 
 /// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI). One discovery
@@ -239,8 +248,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Some(url) => Some(reloader::alerts::Notifier::new(url)?),
         None => None,
     };
-    let client = kube_client(&settings).await?;
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
+    let client = kube_client(&settings, metrics.clone()).await?;
     let (leader, lease_task) = leadership(&settings, &client).await?;
     let reporter = Reporter {
         controller: "reloader".into(),

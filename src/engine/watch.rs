@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::Engine;
 use crate::core::source::{SourceKind, SourceRef, SourceState};
 use crate::core::workload::WorkloadKind;
+use crate::metrics::WatchEvent;
 use crate::store::WorkloadKey;
 
 pub use crate::core::source::SECRET_FIELD_SELECTOR;
@@ -67,16 +68,19 @@ pub async fn watch_sources<K>(
         let affected = match event {
             Event::Apply(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Update);
-                engine.ctx.store.upsert_source(&ns, to_state(&obj))
+                let state = to_state(&obj);
+                let known = engine.ctx.store.sources(&ns).map().contains_key(&state.source);
+                let event = if known { WatchEvent::Update } else { WatchEvent::Add };
+                engine.ctx.metrics.event(kind, event);
+                engine.ctx.metrics.processed(kind);
+                engine.ctx.store.upsert_source(&ns, state)
             }
             Event::Delete(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Delete);
-                engine
-                    .ctx
-                    .store
-                    .remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
+                engine.ctx.metrics.event(kind, WatchEvent::Delete);
+                engine.ctx.metrics.processed(kind);
+                let source = SourceRef::new(kind, obj.name_any());
+                engine.ctx.store.remove_source(&ns, &source)
             }
             Event::Init => {
                 relist.clear();
