@@ -209,14 +209,7 @@ impl Maintainer {
     /// Applies both configurations whole, with `bundle` as caBundle: the reloader owns them, so
     /// the install manifests carry none and there is one definition (`register.rs`).
     async fn publish_bundle(&self, bundle: &str) -> Result<(), kube::Error> {
-        let s = &self.settings;
-        let target = register::Target {
-            endpoint: &s.endpoint,
-            namespace: &s.namespace,
-            watched: s.watched.as_ref(),
-            bundle,
-        };
-        register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
+        register::apply_configurations(&self.client, &self.field_manager, &self.settings, bundle).await
     }
 
     async fn tick(&self) -> Result<(), CertError> {

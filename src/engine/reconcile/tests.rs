@@ -248,7 +248,7 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             alerts: None,
             notifier: None,
         },
-        Arc::new(NamespaceScope::new(true, Default::default(), false)),
+        Arc::new(NamespaceScope::new(None, Default::default(), false)),
         WriteGate::new(leading, Arc::new(RateLimiter::new(0.0, 0.0, 1))),
     );
     Harness { fake, ctx, key, leader }
