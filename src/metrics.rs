@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::core::lint::Subject;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
 
@@ -130,6 +131,27 @@ label_values! {
     }
 }
 
+label_values! {
+    /// What is wrong with an annotation the engine found on an object
+    /// (`reloader_annotation_problems_total{kind,problem}`), as the validating webhook judges it.
+    pub enum AnnotationProblem {
+        /// An unknown key or an invalid value: the webhook denies it; the engine skips it.
+        Invalid => "invalid",
+        /// A valid key where the reloader never reads it: the webhook warns about it.
+        Ineffective => "ineffective",
+    }
+}
+
+/// The kind of object an annotation problem is on (`Deployment`, `ConfigMap`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKind(pub Subject);
+
+impl EncodeLabelValue for ObjectKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        write!(encoder, "{}", self.0)
+    }
+}
+
 /// A source kind as Stakater names the watched resource (`configmaps`, `secrets`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResourceType(pub SourceKind);
@@ -213,6 +235,12 @@ pub struct AdmissionLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AnnotationProblemLabels {
+    pub kind: ObjectKind,
+    pub problem: AnnotationProblem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct WebhookLabels {
     pub webhook: Webhook,
 }
@@ -258,6 +286,9 @@ pub struct Metrics {
     admission_requests: Family<AdmissionLabels, Counter>,
     /// `reloader_admission_duration_seconds{webhook}`.
     admission_duration: HistogramFamily<WebhookLabels>,
+    /// `reloader_annotation_problems_total{kind,problem}`: problems reported on objects, each
+    /// once.
+    annotation_problems: Family<AnnotationProblemLabels, Counter>,
 }
 
 impl Metrics {
@@ -326,6 +357,12 @@ impl Metrics {
             "Seconds spent answering an admission review",
             admission_duration.clone(),
         );
+        let annotation_problems = Family::default();
+        registry.register(
+            "annotation_problems",
+            "Annotation problems reported on objects (once each), by kind and problem",
+            annotation_problems.clone(),
+        );
         Self {
             registry,
             reload_executed,
@@ -340,6 +377,7 @@ impl Metrics {
             alerts,
             admission_requests,
             admission_duration,
+            annotation_problems,
         }
     }
 
@@ -403,6 +441,16 @@ impl Metrics {
         self.admission_requests.get_or_create(&labels).inc();
     }
 
+    /// An annotation problem reported on an object.
+    pub fn annotation_problem(&self, kind: Subject, problem: AnnotationProblem) {
+        self.annotation_problems
+            .get_or_create(&AnnotationProblemLabels {
+                kind: ObjectKind(kind),
+                problem,
+            })
+            .inc();
+    }
+
     /// A reconcile that wrote nothing, with Stakater's `reason` values.
     pub fn skip(&self, reason: SkipReason) {
         self.skipped.get_or_create(&SkipLabels { reason }).inc();
@@ -441,6 +489,7 @@ mod tests {
         m.event(SourceKind::Secret, WatchEvent::Update);
         m.skip(SkipReason::NoDataChange);
         m.outcome(Outcome::NotLeader);
+        m.annotation_problem(Subject::Workload(WorkloadKind::Deployment), AnnotationProblem::Invalid);
         let text = m.render();
         for line in [
             "reloader_reload_executed_total{success=\"true\"} 1",
@@ -451,6 +500,7 @@ mod tests {
             "reloader_action_latency_seconds_count{workload_kind=\"Deployment\"} 1",
             "reloader_skipped_total{reason=\"no_data_change\"} 1",
             "reloader_reconciles_total{outcome=\"not_leader\"} 1",
+            "reloader_annotation_problems_total{kind=\"Deployment\",problem=\"invalid\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

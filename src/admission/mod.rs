@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::core::decision::{DecisionOptions, dependencies};
-use crate::core::lint::{Severity, Subject, lint};
+use crate::core::lint::{Severity, Subject, annotations_of, lint};
 use crate::core::plan::{ReloadStrategy, admitted};
 use crate::core::source::{Overlay, SourceKind, SourceRef, SourceView};
 use crate::core::vocabulary::is_exact_true;
@@ -323,11 +323,7 @@ fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -
         return response;
     };
     let findings_of = |object: &Value| {
-        let metadata = string_map(object.pointer("/metadata/annotations"));
-        let template = match subject {
-            Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
-            Subject::Source(_) => Default::default(),
-        };
+        let (metadata, template) = annotations_of(subject, object);
         lint(&ctx.decision.keys, subject, &metadata, &template)
     };
     let mut findings = findings_of(&object);
