@@ -138,6 +138,11 @@ fn main() {
         ready,
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
+        scope: Arc::new(reloader::engine::scope::NamespaceScope::new(
+            None,
+            Default::default(),
+            false,
+        )),
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

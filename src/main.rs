@@ -298,6 +298,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 client.clone(),
                 settings.resource_label_selector.clone(),
             )),
+            scope: engine.scope(),
         };
         admission_task = Some(tokio::spawn(reloader::admission::server::run(
             admission,

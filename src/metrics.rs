@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::core::lint::Subject;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
 
@@ -173,6 +174,27 @@ label_values! {
     }
 }
 
+label_values! {
+    /// What is wrong with an annotation the engine found on an object
+    /// (`reloader_annotation_problems_total{kind,problem}`), as the validating webhook judges it.
+    pub enum AnnotationProblem {
+        /// An unknown key or an invalid value: the webhook denies it; the engine skips it.
+        Invalid => "invalid",
+        /// A valid key where the reloader never reads it: the webhook warns about it.
+        Ineffective => "ineffective",
+    }
+}
+
+/// The kind of object an annotation problem is on (`Deployment`, `ConfigMap`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKind(pub Subject);
+
+impl EncodeLabelValue for ObjectKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        write!(encoder, "{}", self.0)
+    }
+}
+
 /// A source kind as Stakater names the watched resource (`configmaps`, `secrets`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResourceType(pub SourceKind);
@@ -253,6 +275,12 @@ pub struct AdmissionLabels {
     /// A kind we serve, or `other`: never the caller's string.
     pub kind: &'static str,
     pub result: AdmissionResult,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AnnotationProblemLabels {
+    pub kind: ObjectKind,
+    pub problem: AnnotationProblem,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -359,6 +387,9 @@ pub struct Metrics {
     rest_requests: Family<RestRequestLabels, Counter>,
     rest_duration: HistogramFamily<RestDurationLabels>,
     process: ProcessMetrics,
+    /// `reloader_annotation_problems_total{kind,problem}`: problems reported on objects, each
+    /// once.
+    annotation_problems: Family<AnnotationProblemLabels, Counter>,
 }
 
 /// The standard `process_*` metrics, read from `/proc/self` when rendered (Linux; elsewhere
@@ -565,6 +596,12 @@ impl Metrics {
             "Workloads a source change applied to, by kind",
             workloads_matched.clone(),
         );
+        let annotation_problems = Family::default();
+        registry.register(
+            "annotation_problems",
+            "Annotation problems reported on objects (once each), by kind and problem",
+            annotation_problems.clone(),
+        );
         Self {
             registry: root,
             reconcile,
@@ -591,6 +628,7 @@ impl Metrics {
             alerts,
             admission_requests,
             admission_duration,
+            annotation_problems,
         }
     }
 
@@ -652,6 +690,16 @@ impl Metrics {
             })
             .observe(took.as_secs_f64());
         self.admission_requests.get_or_create(&labels).inc();
+    }
+
+    /// An annotation problem reported on an object.
+    pub fn annotation_problem(&self, kind: Subject, problem: AnnotationProblem) {
+        self.annotation_problems
+            .get_or_create(&AnnotationProblemLabels {
+                kind: ObjectKind(kind),
+                problem,
+            })
+            .inc();
     }
 
     /// A reconcile that wrote nothing, with Stakater's `reason` values.
@@ -832,6 +880,7 @@ mod tests {
         m.dequeued(std::time::Duration::from_millis(5));
         m.processed(SourceKind::ConfigMap);
         m.rest_request("GET", "127.0.0.1:6443", "200", std::time::Duration::from_millis(2));
+        m.annotation_problem(Subject::Workload(WorkloadKind::Deployment), AnnotationProblem::Invalid);
         let text = m.render();
         let rss: f64 = text
             .lines()
@@ -862,6 +911,7 @@ mod tests {
             "rest_client_request_duration_seconds_count{verb=\"GET\",host=\"127.0.0.1:6443\"} 1",
             "process_resident_memory_bytes ",
             "process_cpu_seconds_total ",
+            "reloader_annotation_problems_total{kind=\"Deployment\",problem=\"invalid\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

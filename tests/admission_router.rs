@@ -16,6 +16,7 @@ use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
+use reloader::engine::scope::NamespaceScope;
 use reloader::metrics::Metrics;
 use reloader::store::Store;
 use serde_json::{Value, json};
@@ -25,6 +26,11 @@ use tower::ServiceExt;
 const SELF: &str = "system:serviceaccount:reloader:reloader";
 
 fn app(ready: bool) -> Router {
+    app_in(ready, NamespaceScope::new(None, Default::default(), false))
+}
+
+/// The router answering for the namespaces `scope` allows.
+fn app_in(ready: bool, scope: NamespaceScope) -> Router {
     let store = Store::default();
     store.upsert_source(
         "shop",
@@ -44,6 +50,7 @@ fn app(ready: bool) -> Router {
         ready,
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
+        scope: Arc::new(scope),
     })
 }
 
@@ -75,6 +82,17 @@ fn deployment(annotations: Value) -> Value {
 }
 
 fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_run: bool) -> Vec<u8> {
+    review_in("shop", operation, object, old, user, dry_run)
+}
+
+fn review_in(
+    namespace: &str,
+    operation: &str,
+    object: Value,
+    old: Option<Value>,
+    user: &str,
+    dry_run: bool,
+) -> Vec<u8> {
     let kind = object["kind"].as_str().unwrap_or("Deployment").to_string();
     let group = if kind == "ConfigMap" || kind == "Secret" {
         ""
@@ -86,7 +104,7 @@ fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_ru
         "request": {
             "uid": "0b5c-uid", "kind": {"group": group, "version": "v1", "kind": kind},
             "resource": {"group": group, "version": "v1", "resource": "x"},
-            "name": "web", "namespace": "shop", "operation": operation,
+            "name": "web", "namespace": namespace, "operation": operation,
             "userInfo": {"username": user}, "object": object, "oldObject": old, "dryRun": dry_run
         }
     }))
@@ -250,6 +268,58 @@ async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
             .unwrap()
             .contains("no workload in shop has")
     );
+}
+
+#[tokio::test]
+async fn reviews_outside_the_engines_namespaces_are_admitted_untouched_and_reveal_nothing() {
+    use std::collections::BTreeSet;
+    // Cluster-wide, `legacy` ignored, a selector that (so far) selected `shop` and `legacy`.
+    let scope = NamespaceScope::new(None, BTreeSet::from(["legacy".to_string()]), true);
+    scope.replace_selected(BTreeSet::from(["shop".to_string(), "legacy".to_string()]));
+    let router = app_in(true, scope);
+    // Answered in scope, these would carry a patch, a warning naming a Secret, or a denial.
+    let stamped = deployment(json!({defaults::AUTO: "true", defaults::SECRET_RELOAD: "db"}));
+    let typo = deployment(json!({"reloader.stakater.com/atuo": "true"}));
+    for namespace in ["legacy", "unselected"] {
+        for path in ["/mutate", "/validate"] {
+            for object in [&stamped, &typo] {
+                let (status, body) = post(
+                    &router,
+                    path,
+                    review_in(namespace, "CREATE", object.clone(), None, "alice", false),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK);
+                let response = &body["response"];
+                assert_eq!(response["allowed"], true, "{namespace} {path}: {body}");
+                assert!(response.get("patch").is_none(), "{namespace} {path}: {body}");
+                assert!(response.get("warnings").is_none(), "{namespace} {path}: {body}");
+                assert!(
+                    response["status"].get("message").is_none(),
+                    "{namespace} {path}: {body}"
+                );
+            }
+        }
+    }
+    // In scope, the same reviews are answered as usual: the check above could fail.
+    let (_, body) = post(
+        &router,
+        "/mutate",
+        review("CREATE", stamped.clone(), None, "alice", false),
+    )
+    .await;
+    assert!(patch_of(&body).is_some());
+    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("Secret db"));
+    let (_, body) = post(&router, "/validate", review("CREATE", typo, None, "alice", false)).await;
+    assert_eq!(body["response"]["allowed"], false);
+
+    // `--namespaces`: only the listed namespaces.
+    let listed = app_in(
+        true,
+        NamespaceScope::new(Some(BTreeSet::from(["team-a".to_string()])), Default::default(), false),
+    );
+    let (_, body) = post(&listed, "/mutate", review("CREATE", stamped, None, "alice", false)).await;
+    assert!(body["response"].get("patch").is_none(), "{body}");
 }
 
 fn fuzz_cases() -> u32 {

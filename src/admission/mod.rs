@@ -27,11 +27,12 @@ use tokio::sync::watch;
 
 use crate::core::decision::{DecisionOptions, dependencies};
 use crate::core::keys::StampKeys;
-use crate::core::lint::{Severity, Subject, lint};
+use crate::core::lint::{Severity, Subject, annotations_of, lint};
 use crate::core::plan::{ReloadStrategy, Stamping, admitted};
 use crate::core::source::{Overlay, SourceKind, SourceRef, SourceView};
 use crate::core::vocabulary::is_exact_true;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
+use crate::engine::scope::NamespaceScope;
 use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
 use crate::store::Store;
 
@@ -54,6 +55,9 @@ pub struct AdmissionContext {
     /// Confirms with the API server that a source missing from the cache is really absent;
     /// without it, the cache is trusted.
     pub lookup: Option<lookup::SourceLookup>,
+    /// The engine's namespaces (`--namespaces`, `--namespaces-to-ignore`,
+    /// `--namespace-selector`): a review from any other namespace is admitted untouched.
+    pub scope: Arc<NamespaceScope>,
 }
 
 pub fn router(context: AdmissionContext) -> Router {
@@ -109,9 +113,14 @@ async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Respon
             return bad_request(error.to_string());
         }
     };
-    let response = match webhook {
-        Webhook::Mutate => mutate(ctx, &request).await,
-        Webhook::Validate => validate(ctx, &request),
+    let response = if !in_scope(ctx, &request) {
+        // Not ours: admitted as is, with nothing that reveals what the reloader knows.
+        AdmissionResponse::from(&request)
+    } else {
+        match webhook {
+            Webhook::Mutate => mutate(ctx, &request).await,
+            Webhook::Validate => validate(ctx, &request),
+        }
     };
     let result = if !response.allowed {
         AdmissionResult::Denied
@@ -145,6 +154,13 @@ async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Respon
         "admission review"
     );
     axum::Json(response.into_review()).into_response()
+}
+
+/// Whether the review is for a namespace the reloader covers. The configurations'
+/// `namespaceSelector` already keeps the API server from calling for others; this also covers
+/// reviews sent by anyone else, and selectors the configuration cannot express.
+fn in_scope(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> bool {
+    request.namespace.as_deref().is_some_and(|ns| ctx.scope.allows(ns))
 }
 
 fn operation_label(op: &Operation) -> &'static str {
@@ -316,11 +332,7 @@ fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -
         return response;
     };
     let findings_of = |object: &Value| {
-        let metadata = string_map(object.pointer("/metadata/annotations"));
-        let template = match subject {
-            Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
-            Subject::Source(_) => Default::default(),
-        };
+        let (metadata, template) = annotations_of(subject, object);
         lint(&ctx.decision.keys, subject, &metadata, &template)
     };
     let mut findings = findings_of(&object);

@@ -296,6 +296,56 @@ pub struct AdmissionCli {
     /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
     pub admission_self_user: Option<String>,
+    /// failurePolicy of the validating webhook when the reloader creates it: `Ignore` (a down
+    /// reloader blocks nothing) or `Fail` (typos are always refused, but a down reloader then
+    /// blocks writes of objects with reloader annotations). A value set by hand on the live
+    /// configuration is kept.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_FAILURE_POLICY",
+        value_name = "POLICY",
+        value_parser = failure_policy,
+        default_value = "Ignore"
+    )]
+    pub admission_failure_policy: FailurePolicy,
+    /// ClusterRole of the install that owns the webhook configurations, so deleting the install
+    /// garbage-collects them; empty, or a ClusterRole that does not exist, for no owner.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_OWNER_CLUSTER_ROLE",
+        value_name = "NAME",
+        default_value = "reloader"
+    )]
+    pub admission_owner_cluster_role: String,
+}
+
+/// What the API server does when the webhook cannot be reached or does not answer in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The request is admitted (fail open).
+    #[default]
+    Ignore,
+    /// The request is refused (fail closed).
+    Fail,
+}
+
+impl FailurePolicy {
+    /// The value in a webhook configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Ignore => "Ignore",
+            FailurePolicy::Fail => "Fail",
+        }
+    }
+}
+
+/// `Fail` or `Ignore`, as Kubernetes spells them (any case).
+fn failure_policy(value: &str) -> Result<FailurePolicy, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "ignore" => Ok(FailurePolicy::Ignore),
+        "fail" => Ok(FailurePolicy::Fail),
+        _ => Err("must be Fail or Ignore".to_string()),
+    }
 }
 
 /// Stakater's boolean flags, parsed as pflag parses them: `--flag` alone means true,
@@ -394,6 +444,8 @@ mod tests {
             "admission-ca-lifetime",
             "admission-cert-check",
             "admission-self-user",
+            "admission-failure-policy",
+            "admission-owner-cluster-role",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::admission::{AdmissionSettings, admission_settings};
+use super::admission::{AdmissionSettings, NamespaceFilters, admission_settings};
 use super::lists::list_items;
 use super::selectors::label_selector;
 use super::{Cli, ConfigError};
@@ -363,7 +363,11 @@ impl Settings {
             &cli.admission,
             pod_namespace.as_deref(),
             reloader_namespace.as_deref(),
-            &watch_scope,
+            NamespaceFilters {
+                scope: &watch_scope,
+                ignored: &namespaces_to_ignore,
+                selector: namespace_selector.as_deref(),
+            },
         )?;
 
         Ok(Settings {

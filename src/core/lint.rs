@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde_json::Value;
+
 use super::source::SourceKind;
 use super::vocabulary::{AnnotationKeys, KeyClass, KeySpec, Placement, check_value};
-use super::workload::WorkloadKind;
+use super::workload::{Workload, WorkloadKind, string_map};
 
 /// What kind of object carries the annotations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     Workload(WorkloadKind),
     Source(SourceKind),
@@ -82,6 +84,17 @@ pub fn lint(
     }
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.key.cmp(&b.key)));
     findings
+}
+
+/// The annotations [`lint`] reads from an object: its metadata's, and for a workload its pod
+/// template's (none when it has no template).
+pub fn annotations_of(subject: Subject, object: &Value) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let metadata = string_map(object.pointer("/metadata/annotations"));
+    let template = match subject {
+        Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
+        Subject::Source(_) => BTreeMap::new(),
+    };
+    (metadata, template)
 }
 
 fn lint_one(keys: &AnnotationKeys, subject: Subject, location: Location, key: &str, value: &str) -> Option<Finding> {

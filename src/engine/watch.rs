@@ -162,13 +162,18 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
                 engine.ctx.store.upsert_workload(key.clone(), to_value(&obj));
                 engine.scheduler.enqueue(key);
             }
-            Ok(Event::Delete(obj)) => engine.ctx.store.remove_workload(&workload_key(kind, &obj)),
+            Ok(Event::Delete(obj)) => {
+                let key = workload_key(kind, &obj);
+                engine.ctx.store.remove_workload(&key);
+                engine.ctx.forget_reported(&key);
+            }
             Ok(Event::Init) => relist.clear(),
             Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(&obj))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(workloads = fresh.len(), "workloads listed");
                 let keys = engine.ctx.store.replace_workloads(kind, scope.as_deref(), fresh);
+                engine.ctx.prune_reported();
                 engine.scheduler.enqueue_all(keys);
             }
         }

@@ -1,15 +1,19 @@
 //! The report phase: what a write did, told in Stakater's words: Kubernetes Events on the
-//! workload, Stakater's metrics, alerts, and the log line. Failing to report never fails the
-//! reconcile.
+//! workload, Stakater's metrics, alerts, and the log line. Also what is wrong with the
+//! workload's reloader annotations, in the validating webhook's words (the same
+//! [`lint`](crate::core::lint::lint)), as a Warning Event per problem, once: the webhook fails
+//! open, so this is where a typo that slipped past it is told. Failing to report never fails
+//! the reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType};
 use serde_json::Value;
 
 use super::compute::Planned;
+use crate::core::lint::{Finding, Severity, Subject, annotations_of, lint};
 use crate::core::plan::{Change, Plan};
 use crate::engine::context::Context;
-use crate::metrics::Outcome;
+use crate::metrics::{AnnotationProblem, Outcome};
 use crate::store::WorkloadKey;
 
 /// After a successful write.
@@ -106,17 +110,100 @@ pub(super) async fn failed(ctx: &Context, key: &WorkloadKey, object: &Value, err
     publish(ctx, key, object, EventType::Warning, "ReloadFail", &message).await;
 }
 
+/// Reports each annotation problem of the workload not reported before: a Warning Event
+/// with the validating webhook's message (`InvalidAnnotation` for what it denies,
+/// `IneffectiveAnnotation` for what it warns about) and `reloader_annotation_problems_total`.
+/// Remembered per workload uid, in memory: a resync, a relist or an unrelated change reports
+/// nothing again; a problem fixed and later brought back is reported again.
+pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
+    let Some(object) = ctx.store.workload(key) else {
+        return;
+    };
+    let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) else {
+        return;
+    };
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    let subject = Subject::Workload(key.kind);
+    let (metadata, template) = annotations_of(subject, &object);
+    let fingerprint = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&metadata, &template).hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut reported = ctx.reported(key, uid);
+    if reported.fingerprint == Some(fingerprint) {
+        return;
+    }
+    let findings = lint(&ctx.options.decision.keys, subject, &metadata, &template);
+    let current: std::collections::BTreeSet<String> = findings.iter().map(|f| f.message.clone()).collect();
+    // Fixed problems are forgotten, so bringing one back reports it again.
+    reported.problems.retain(|p| current.contains(p));
+    let mut all_published = true;
+    // The same problem at two places (metadata and template) is one problem.
+    let mut seen = std::collections::BTreeSet::new();
+    let new: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !reported.problems.contains(&f.message) && seen.insert(f.message.as_str()))
+        .collect();
+    for finding in new {
+        let (reason, problem) = match finding.severity {
+            Severity::Deny => ("InvalidAnnotation", AnnotationProblem::Invalid),
+            Severity::Warn => ("IneffectiveAnnotation", AnnotationProblem::Ineffective),
+        };
+        tracing::warn!(annotation = %finding.key, "{}", finding.message);
+        let published = publish_as(
+            ctx,
+            key,
+            &object,
+            EventType::Warning,
+            reason,
+            "Validate",
+            &finding.message,
+        )
+        .await;
+        if published {
+            ctx.metrics.annotation_problem(subject, problem);
+            reported.problems.insert(finding.message.clone());
+        } else {
+            all_published = false;
+        }
+    }
+    // After a failed publish, look again next time.
+    reported.fingerprint = all_published.then_some(fingerprint);
+    ctx.set_reported(key, reported);
+}
+
 /// A Kubernetes Event on the workload; failing to publish one is logged, never fatal.
 async fn publish(ctx: &Context, key: &WorkloadKey, object: &Value, type_: EventType, reason: &str, message: &str) {
+    publish_as(ctx, key, object, type_, reason, "Reload", message).await;
+}
+
+/// [`publish`] for any `action`; true when the Event was published.
+async fn publish_as(
+    ctx: &Context,
+    key: &WorkloadKey,
+    object: &Value,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    message: &str,
+) -> bool {
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(truncate(message, 1000)),
-        action: "Reload".into(),
+        action: action.into(),
         secondary: None,
     };
-    if let Err(error) = ctx.outbound.recorder.publish(&event, &reference(key, object)).await {
-        tracing::warn!(%error, reason, "publishing an event failed");
+    match ctx.outbound.recorder.publish(&event, &reference(key, object)).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, reason, "publishing an event failed");
+            false
+        }
     }
 }
 
