@@ -9,7 +9,7 @@ use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Recorder, Reporter};
 use reloader::admission::AdmissionContext;
-use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
+use reloader::config::{Cli, Settings, WatchScope, process_env};
 use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::SourceKind;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&settings);
+    reloader::logging::init(&settings);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -46,18 +46,6 @@ fn main() -> ExitCode {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELOADER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
     }
 }
 
