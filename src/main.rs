@@ -7,13 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Recorder, Reporter};
 use reloader::admission::AdmissionContext;
 use reloader::config::{Cli, Settings, WatchScope, process_env};
 use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
+use reloader::engine::events::EventRecorder;
 use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
 use reloader::metrics::Metrics;
@@ -239,11 +239,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
     let client = kube_client(&settings, metrics.clone()).await?;
     let (leader, lease_task) = leadership(&settings, &client).await?;
-    let reporter = Reporter {
-        controller: "reloader".into(),
-        instance: settings.pod_name.clone(),
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
     let keys = stamp_keys(&settings, &client).await;
     let options = engine_options(&settings, &client, keys.clone()).await;
     tracing::info!(
@@ -263,7 +259,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         options,
         Outbound {
-            recorder,
+            events,
             alerts,
             notifier,
         },

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use kube::api::DynamicObject;
-use kube::runtime::events::Recorder;
 
 use super::scheduler::WriteGate;
 use super::scope::NamespaceScope;
@@ -31,8 +30,8 @@ pub struct ReconcileOptions {
 
 /// Where the engine reports what it did, besides the workload itself.
 pub struct Outbound {
-    /// Kubernetes Events on the workload.
-    pub recorder: Recorder,
+    /// Kubernetes Events on the workload, as Stakater writes them.
+    pub events: super::events::EventRecorder,
     /// Chat/webhook alerts after each reload.
     pub alerts: Option<Alerts>,
     /// `--webhook-url`: announce changes instead of rolling.

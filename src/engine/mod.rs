@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod csi;
+pub mod events;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduler;

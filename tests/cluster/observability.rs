@@ -89,6 +89,11 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
         note.starts_with("Changes detected in 'cfg' of type 'CONFIGMAP'"),
         "{note}"
     );
+    // What `kubectl get events` shows as the source, as for Stakater's events.
+    assert_eq!(
+        reloaded.source.as_ref().and_then(|s| s.component.as_deref()),
+        Some("reloader-configmaps")
+    );
     server.abort();
 }
 

@@ -100,7 +100,8 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
             Ok(Written::Conflict) => continue,
             Err(error) => {
                 if let (true, ReconcileError::Api(api_error)) = (planned.rolls(), &error) {
-                    report::failed(ctx, key, &planned.object, api_error).await;
+                    let first = planned.plan.changes.first().map(|c| c.source.kind);
+                    report::failed(ctx, key, &planned.object, api_error, first).await;
                 }
                 return Err(error);
             }

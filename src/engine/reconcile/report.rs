@@ -6,13 +6,14 @@
 //! the reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType};
 use serde_json::Value;
 
 use super::compute::Planned;
 use crate::core::lint::{Finding, Severity, Subject, annotations_of, lint};
-use crate::core::plan::{Change, Plan};
+use crate::core::plan::{Change, Plan, SourceChange};
+use crate::core::source::SourceKind;
 use crate::engine::context::Context;
+use crate::engine::events::{EventType, component};
 use crate::metrics::{AnnotationProblem, Outcome};
 use crate::store::WorkloadKey;
 
@@ -20,7 +21,10 @@ use crate::store::WorkloadKey;
 pub(super) async fn written(ctx: &Context, key: &WorkloadKey, planned: &Planned) {
     match planned.outcome {
         Outcome::Notified => {
-            tracing::info!("{}; announced to --webhook-url", change_message(key, &planned.plan));
+            tracing::info!(
+                "{}; announced to --webhook-url",
+                change_message(key, &planned.plan.changes)
+            );
         }
         Outcome::Resumed => tracing::info!("pause period over: resumed"),
         Outcome::Acknowledged => {
@@ -52,8 +56,8 @@ fn reference(key: &WorkloadKey, object: &Value) -> ObjectReference {
 
 /// Stakater's message: "Changes detected in '<res>' of type '<TYPE>' in namespace '<ns>',
 /// Updated '<workload>' of type '<Kind>' in namespace '<ns>'".
-fn change_message(key: &WorkloadKey, plan: &Plan) -> String {
-    plan.changes
+fn change_message(key: &WorkloadKey, changes: &[SourceChange]) -> String {
+    changes
         .iter()
         .map(|c| {
             format!(
@@ -71,7 +75,7 @@ fn change_message(key: &WorkloadKey, plan: &Plan) -> String {
 }
 
 async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan) {
-    let message = change_message(key, plan);
+    let message = change_message(key, &plan.changes);
     let changes: Vec<String> = plan
         .changes
         .iter()
@@ -97,17 +101,37 @@ async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan)
         }
     }
     ctx.metrics.reload(&key.namespace, key.kind, true);
-    publish(ctx, key, object, EventType::Normal, "Reloaded", &message).await;
+    // One Event per change, as Stakater writes one per source event, each from its component.
+    for change in &plan.changes {
+        let one = change_message(key, std::slice::from_ref(change));
+        let component = component(Some(change.source.kind));
+        publish(ctx, key, object, EventType::Normal, "Reloaded", &one, component).await;
+    }
 }
 
-/// A rollout the API server refused.
-pub(super) async fn failed(ctx: &Context, key: &WorkloadKey, object: &Value, error: &kube::Error) {
+/// A rollout the API server refused, told from the component of the first change it answered.
+pub(super) async fn failed(
+    ctx: &Context,
+    key: &WorkloadKey,
+    object: &Value,
+    error: &kube::Error,
+    first: Option<SourceKind>,
+) {
     ctx.metrics.reload(&key.namespace, key.kind, false);
     let message = format!(
         "Update for '{}' of type '{}' in namespace '{}' failed with error {}",
         key.name, key.kind, key.namespace, error
     );
-    publish(ctx, key, object, EventType::Warning, "ReloadFail", &message).await;
+    publish(
+        ctx,
+        key,
+        object,
+        EventType::Warning,
+        "ReloadFail",
+        &message,
+        component(first),
+    )
+    .await;
 }
 
 /// Reports each annotation problem of the workload not reported before: a Warning Event
@@ -154,14 +178,14 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
             Severity::Warn => ("IneffectiveAnnotation", AnnotationProblem::Ineffective),
         };
         tracing::warn!(annotation = %finding.key, "{}", finding.message);
-        let published = publish_as(
+        let published = publish(
             ctx,
             key,
             &object,
             EventType::Warning,
             reason,
-            "Validate",
             &finding.message,
+            component(None),
         )
         .await;
         if published {
@@ -176,55 +200,28 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
     ctx.set_reported(key, reported);
 }
 
-/// A Kubernetes Event on the workload; failing to publish one is logged, never fatal.
-async fn publish(ctx: &Context, key: &WorkloadKey, object: &Value, type_: EventType, reason: &str, message: &str) {
-    publish_as(ctx, key, object, type_, reason, "Reload", message).await;
-}
-
-/// [`publish`] for any `action`; true when the Event was published.
-async fn publish_as(
+/// A Kubernetes Event on the workload; failing to publish one is logged, never fatal. True
+/// when it was published.
+async fn publish(
     ctx: &Context,
     key: &WorkloadKey,
     object: &Value,
     type_: EventType,
     reason: &str,
-    action: &str,
     message: &str,
+    component: &str,
 ) -> bool {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(truncate(message, 1000)),
-        action: action.into(),
-        secondary: None,
-    };
-    match ctx.outbound.recorder.publish(&event, &reference(key, object)).await {
+    let regarding = reference(key, object);
+    match ctx
+        .outbound
+        .events
+        .publish(&regarding, type_, reason, message, component)
+        .await
+    {
         Ok(()) => true,
         Err(error) => {
             tracing::warn!(%error, reason, "publishing an event failed");
             false
         }
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_notes_are_cut_on_a_char_boundary() {
-        assert_eq!(truncate("abc", 10), "abc");
-        assert_eq!(truncate("ééé", 3), "é…");
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -19,6 +18,7 @@ use crate::core::source::{SourceKind, SourceRef, SourceState};
 use crate::core::vocabulary::fixed::TEMPLATE_HASHES;
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::{Context, Outbound, ReconcileOptions};
+use crate::engine::events::EventRecorder;
 use crate::engine::queue::RateLimiter;
 use crate::engine::scheduler::WriteGate;
 use crate::engine::scope::NamespaceScope;
@@ -230,10 +230,6 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
     };
     store.upsert_workload(key.clone(), object);
     let (leader, leading) = watch::channel(true);
-    let reporter = Reporter {
-        controller: "reloader".into(),
-        instance: None,
-    };
     let ctx = Context::new(
         client.clone(),
         store,
@@ -245,7 +241,7 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             field_manager: "reloader".into(),
         },
         Outbound {
-            recorder: Recorder::new(client, reporter),
+            events: EventRecorder::new(client, None),
             alerts: None,
             notifier: None,
         },
@@ -454,7 +450,7 @@ async fn annotation_problems_are_reported_once_each_and_again_when_they_come_bac
     assert_eq!(reasons(&events), ["InvalidAnnotation"]);
     assert_eq!(events[0]["type"], "Warning");
     assert_eq!(
-        events[0]["note"],
+        events[0]["message"],
         "unknown annotation reloader.stakater.com/atuo: did you mean reloader.stakater.com/auto?"
     );
     assert_eq!(counted(&h), "1");
@@ -502,11 +498,11 @@ async fn ineffective_annotations_are_reported_as_such() {
     let events = h.fake.events();
     assert_eq!(reasons(&events), ["IneffectiveAnnotation"]);
     assert!(
-        events[0]["note"]
+        events[0]["message"]
             .as_str()
             .unwrap()
             .starts_with("reloader.stakater.com/match has no effect on a Deployment"),
         "{}",
-        events[0]["note"]
+        events[0]["message"]
     );
 }
