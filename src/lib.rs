@@ -17,6 +17,7 @@ pub mod core;
 pub mod engine;
 pub mod health;
 pub mod logging;
+pub mod meta_info;
 pub mod metrics;
 pub mod stamp_key;
 pub mod store;

@@ -22,7 +22,8 @@ use reloader::store::Store;
 use tokio::sync::watch;
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_cli(Cli::parse(), process_env) {
+    let cli = Cli::parse();
+    let settings = match Settings::from_cli(cli.clone(), process_env) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("reloader: {error}");
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    match runtime.block_on(run(settings, cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -229,7 +230,7 @@ async fn own_username(client: &kube::Client, explicit: Option<String>) -> Option
     }
 }
 
-async fn run(settings: Settings) -> anyhow::Result<()> {
+async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let notifier = match &settings.webhook_url {
@@ -240,6 +241,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = kube_client(&settings, metrics.clone()).await?;
     let (leader, lease_task) = leadership(&settings, &client).await?;
     let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
+    if let Some(namespace) = &settings.reloader_namespace {
+        let deployment = settings.reloader_deployment_name.clone().unwrap_or_default();
+        reloader::meta_info::publish(&client, &cli, namespace, &deployment).await;
+    }
     let keys = stamp_keys(&settings, &client).await;
     let options = engine_options(&settings, &client, keys.clone()).await;
     tracing::info!(

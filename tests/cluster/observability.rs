@@ -135,3 +135,41 @@ async fn webhook_url_mode_announces_each_change_once_and_rolls_nothing() {
     assert_eq!(f.revisions("app").await, 1);
     server.abort();
 }
+
+/// Stakater's `reloader-meta-info` ConfigMap, written at start in `RELOADER_NAMESPACE`.
+#[tokio::test]
+async fn the_meta_info_configmap_is_published_as_stakater_does() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let f = Fixture::new("meta").await;
+    let reloader = Reloader::start_with(
+        crate::support::kubeconfig(),
+        &f.ns.name,
+        &["--reload-on-create=true"],
+        &[
+            ("RELOADER_NAMESPACE", &f.ns.name),
+            ("RELOADER_DEPLOYMENT_NAME", "reloader"),
+        ],
+    );
+    reloader.wait_ready().await;
+    let api: Api<ConfigMap> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let cm = eventually("the meta info ConfigMap", || async {
+        api.get_opt("reloader-meta-info").await.ok()?
+    })
+    .await;
+    assert_eq!(
+        cm.metadata
+            .labels
+            .unwrap_or_default()
+            .get("reloader.stakater.com/meta-info")
+            .map(String::as_str),
+        Some("reloader")
+    );
+    let data = cm.data.unwrap_or_default();
+    let options: serde_json::Value = serde_json::from_str(&data["reloaderOptions"]).unwrap();
+    assert_eq!(options["reloadOnCreate"], true);
+    assert_eq!(options["reloadStrategy"], "annotations");
+    let deployment: serde_json::Value = serde_json::from_str(&data["deploymentInfo"]).unwrap();
+    assert_eq!(deployment["name"], "reloader");
+    assert_eq!(deployment["namespace"], json!(f.ns.name));
+    assert!(data["buildInfo"].contains("\"releaseVersion\""));
+}
