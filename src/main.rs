@@ -233,9 +233,17 @@ async fn own_username(client: &kube::Client, explicit: Option<String>) -> Option
 async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let notifier = match &settings.webhook_url {
-        Some(url) => Some(reloader::alerts::Notifier::new(url)?),
-        None => None,
+    // `--webhook-url`: Stakater's announcement per changed source, or ours per workload.
+    let (notifier, announcer) = match &settings.webhook_url {
+        Some(url) => {
+            let notifier = reloader::alerts::Notifier::new(url)?;
+            if settings.webhook_url_per_workload {
+                (Some(notifier), None)
+            } else {
+                (None, Some(reloader::alerts::SourceAnnouncer::start(notifier)))
+            }
+        }
+        None => (None, None),
     };
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
     let client = kube_client(&settings, metrics.clone()).await?;
@@ -246,7 +254,11 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         reloader::meta_info::publish(&client, &cli, namespace, &deployment).await;
     }
     let keys = stamp_keys(&settings, &client).await;
-    let options = engine_options(&settings, &client, keys.clone()).await;
+    let mut options = engine_options(&settings, &client, keys.clone()).await;
+    if announcer.is_some() {
+        // Stakater's `--webhook-url`: announcements replace reloads; no workload is touched.
+        options.workload_kinds.clear();
+    }
     tracing::info!(
         strategy = ?settings.strategy,
         scopes = ?options.scopes,
@@ -267,6 +279,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             events,
             alerts,
             notifier,
+            announcer,
         },
         leader.clone(),
     );

@@ -117,6 +117,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL", default_value = "")]
     pub webhook_url: String,
 
+    /// With `--webhook-url`: announce once per affected workload and record it on the workload
+    /// (ours), instead of once per changed source with nothing written (Stakater's).
+    #[arg(long, env = "RELOADER_WEBHOOK_URL_PER_WORKLOAD")]
+    pub webhook_url_per_workload: bool,
+
     /// Log format: empty for text, or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "")]
     pub log_format: String,

@@ -11,7 +11,7 @@ use kube::api::DynamicObject;
 
 use super::scheduler::WriteGate;
 use super::scope::NamespaceScope;
-use crate::alerts::{Alerts, Notifier};
+use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
 use crate::core::decision::DecisionOptions;
 use crate::core::keys::StampKeys;
 use crate::core::plan::PlanOptions;
@@ -34,8 +34,10 @@ pub struct Outbound {
     pub events: super::events::EventRecorder,
     /// Chat/webhook alerts after each reload.
     pub alerts: Option<Alerts>,
-    /// `--webhook-url`: announce changes instead of rolling.
+    /// `--webhook-url-per-workload`: announce each workload's changes instead of rolling.
     pub notifier: Option<Notifier>,
+    /// `--webhook-url` (Stakater's meaning): announce each changed source; nothing rolls.
+    pub announcer: Option<SourceAnnouncer>,
 }
 
 pub struct Context {

@@ -69,8 +69,25 @@ pub async fn watch_sources<K>(
             Event::Apply(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
                 let state = to_state(&obj);
-                let known = engine.ctx.store.sources(&ns).map().contains_key(&state.source);
-                let event = if known { WatchEvent::Update } else { WatchEvent::Add };
+                let before = engine
+                    .ctx
+                    .store
+                    .sources(&ns)
+                    .map()
+                    .get(&state.source)
+                    .map(|s| s.hash.clone());
+                let event = if before.is_some() {
+                    WatchEvent::Update
+                } else {
+                    WatchEvent::Add
+                };
+                let changed = match &before {
+                    Some(hash) => *hash != state.hash,
+                    None => engine.ctx.options.plan.reload_on_create,
+                };
+                if changed {
+                    announce(&engine, &state.source, &ns);
+                }
                 engine.ctx.metrics.event(kind, event);
                 engine.ctx.metrics.processed(kind);
                 engine.ctx.store.upsert_source(&ns, state)
@@ -80,6 +97,9 @@ pub async fn watch_sources<K>(
                 engine.ctx.metrics.event(kind, WatchEvent::Delete);
                 engine.ctx.metrics.processed(kind);
                 let source = SourceRef::new(kind, obj.name_any());
+                if engine.ctx.options.plan.reload_on_delete {
+                    announce(&engine, &source, &ns);
+                }
                 engine.ctx.store.remove_source(&ns, &source)
             }
             Event::Init => {
@@ -99,6 +119,15 @@ pub async fn watch_sources<K>(
             }
         };
         engine.scheduler.enqueue_all(affected);
+    }
+}
+
+/// `--webhook-url` in Stakater's meaning: the leader announces a source change, once.
+fn announce(engine: &Engine, source: &SourceRef, namespace: &str) {
+    if let Some(announcer) = &engine.ctx.outbound.announcer
+        && engine.scheduler.gate().is_leader()
+    {
+        announcer.announce(&source.name, source.kind.stakater_type(), namespace);
     }
 }
 

@@ -244,6 +244,7 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             events: EventRecorder::new(client, None),
             alerts: None,
             notifier: None,
+            announcer: None,
         },
         Arc::new(NamespaceScope::new(None, Default::default(), false)),
         WriteGate::new(leading, Arc::new(RateLimiter::new(0.0, 0.0, 1))),
