@@ -311,7 +311,15 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             cert_ready,
         )));
     }
-    let health = health::router(Health { metrics, ready });
+    let live = settings
+        .leader_election
+        .is_some()
+        .then(|| health::lost_leadership(leader.clone()));
+    let health = health::router(Health {
+        metrics,
+        ready,
+        leader: live,
+    });
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
