@@ -131,6 +131,7 @@ fn main() {
         ready,
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
+        limits: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -255,6 +255,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 client.clone(),
                 settings.resource_label_selector.clone(),
             )),
+            limits: Default::default(),
         };
         admission_task = Some(tokio::spawn(reloader::admission::server::run(
             admission,
