@@ -41,6 +41,8 @@ pub struct AdmissionSettings {
     pub self_user: Option<String>,
     /// `--namespaces` (or KUBERNETES_NAMESPACE): the webhook covers only these.
     pub watched: Option<BTreeSet<String>>,
+    /// `--admission-client-ca`: callers must present a certificate chaining to these CAs.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The webhook's settings from its flags, `None` when `--admission-addr` is unset.
@@ -111,6 +113,7 @@ pub(super) fn admission_settings(
             WatchScope::All => None,
             WatchScope::Namespaces(list) => Some(list.clone()),
         },
+        client_ca: cli.admission_client_ca.clone(),
     }))
 }
 
@@ -137,12 +140,20 @@ mod tests {
         );
         assert_eq!(a.namespace, "default");
         assert_eq!(a.self_user, None, "asked of the API server at start");
+        assert_eq!(a.client_ca, None, "callers are not authenticated by default");
         assert!(
             matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
         );
         let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
         assert!(e.to_string().starts_with("--admission-url"), "{e}");
-        let files = settings(&["--admission-addr=:9443", "--tls-cert-file=/c", "--tls-key-file=/k"]);
-        assert!(matches!(files.admission.unwrap().certs, CertSource::Files { .. }));
+        let files = settings(&[
+            "--admission-addr=:9443",
+            "--tls-cert-file=/c",
+            "--tls-key-file=/k",
+            "--admission-client-ca=/ca.pem",
+        ]);
+        let files = files.admission.unwrap();
+        assert!(matches!(files.certs, CertSource::Files { .. }));
+        assert_eq!(files.client_ca, Some(PathBuf::from("/ca.pem")));
     }
 }

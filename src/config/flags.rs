@@ -296,6 +296,10 @@ pub struct AdmissionCli {
     /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
     pub admission_self_user: Option<String>,
+    /// Require callers of the webhook to present a client certificate signed by a CA in this
+    /// PEM file (the API server's admission configuration gives it one); off when unset.
+    #[arg(long, env = "RELOADER_ADMISSION_CLIENT_CA", value_name = "PATH")]
+    pub admission_client_ca: Option<PathBuf>,
 }
 
 /// Stakater's boolean flags, parsed as pflag parses them: `--flag` alone means true,
@@ -394,6 +398,7 @@ mod tests {
             "admission-ca-lifetime",
             "admission-cert-check",
             "admission-self-user",
+            "admission-client-ca",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
