@@ -284,9 +284,13 @@ impl AnnotationKeys {
 
     /// The vocabulary prepared for classifying many keys.
     pub fn classifier(&self) -> Classifier {
+        let specs = self.specs();
+        let domains = self.domains();
         Classifier {
-            specs: self.specs(),
-            domains: self.domains(),
+            spec_chars: specs.iter().map(|s| s.key.chars().collect()).collect(),
+            domain_chars: domains.iter().map(|d| d.chars().collect()).collect(),
+            specs,
+            domains,
         }
     }
 
@@ -309,7 +313,10 @@ impl AnnotationKeys {
 #[derive(Clone, Debug)]
 pub struct Classifier {
     specs: Vec<KeySpec>,
+    /// The characters of each spec's key, for edit distances.
+    spec_chars: Vec<Vec<char>>,
     domains: BTreeSet<String>,
+    domain_chars: Vec<Vec<char>>,
 }
 
 impl Classifier {
@@ -324,9 +331,12 @@ impl Classifier {
         if key.len() > MAX_QUALIFIED_NAME_LEN {
             return KeyClass::Foreign;
         }
+        // Bounded distances: past the bound, only "too far" matters.
+        let chars: Vec<char> = key.chars().collect();
         let nearest = specs
             .iter()
-            .map(|s| (osa_distance(key, &s.key), &s.key))
+            .zip(&self.spec_chars)
+            .map(|(s, c)| (bounded_osa(&chars, c, SUGGESTION_DISTANCE), &s.key))
             .min()
             .map(|(d, k)| (d, k.clone()));
         let prefix = key_prefix(key);
@@ -340,10 +350,19 @@ impl Classifier {
         }
         // A near miss: the whole key, or its domain, is a small edit away from ours.
         let near_key = nearest.filter(|(d, _)| *d <= NEAR_MISS_DISTANCE).map(|(_, k)| k);
-        let near_domain = domains.iter().any(|d| {
+        let prefix_chars: Vec<char> = prefix.chars().collect();
+        let near_domain = self.domain_chars.iter().any(|d| {
             // Every dot-suffix of the prefix, so `configmap.reloader.stakatar.com` counts too.
-            std::iter::successors(Some(prefix), |p| p.split_once('.').map(|(_, rest)| rest))
-                .any(|suffix| osa_distance(suffix, d) <= NEAR_MISS_DISTANCE)
+            let starts = std::iter::once(0).chain(
+                prefix_chars
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == '.')
+                    .map(|(i, _)| i + 1),
+            );
+            starts
+                .map(|start| &prefix_chars[start..])
+                .any(|suffix| bounded_osa(suffix, d, NEAR_MISS_DISTANCE) <= NEAR_MISS_DISTANCE)
         });
         match near_key {
             Some(k) => KeyClass::NearMiss { suggestion: Some(k) },
@@ -402,6 +421,48 @@ pub fn osa_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// [`osa_distance`] when it is at most `max`, else `max + 1`. Only the diagonal band
+/// `|i - j| <= max` is computed, over two reused rows, and it stops as soon as a whole row is
+/// past `max`: linting thousands of keys costs little.
+fn bounded_osa(a: &[char], b: &[char], max: usize) -> usize {
+    let far = max + 1;
+    if a.len().abs_diff(b.len()) > max {
+        return far;
+    }
+    let width = b.len() + 1;
+    // Rows i-2, i-1 and i; cells outside the band read as `far`.
+    let mut rows = vec![far; 3 * width];
+    for (j, cell) in rows[width..2 * width].iter_mut().enumerate().take(far) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        let (done, current) = rows.split_at_mut(2 * width);
+        let (before, previous) = done.split_at(width);
+        let current = &mut current[..width];
+        current.fill(far);
+        if i <= max {
+            current[0] = i;
+        }
+        let (lo, hi) = (i.saturating_sub(max).max(1), (i + max).min(b.len()));
+        let mut row_min = current[0];
+        for j in lo..=hi {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best.min(far);
+            row_min = row_min.min(current[j]);
+        }
+        if row_min > max {
+            return far;
+        }
+        // Row i becomes i-1, row i-1 becomes i-2.
+        rows.copy_within(width..3 * width, 0);
+    }
+    rows[width + b.len()].min(far)
 }
 
 /// A value that does not parse under its key's syntax. Messages quote at most [`MAX_QUOTED`]
@@ -904,6 +965,35 @@ mod tests {
         assert_eq!(osa_distance("auto", "atuo"), 1);
         assert_eq!(osa_distance("", "abc"), 3);
         assert_eq!(osa_distance("kitten", "sitting"), 3);
+        let chars = |s: &str| s.chars().collect::<Vec<char>>();
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "auto",
+            "atuo",
+            "kitten",
+            "sitting",
+            "reloader.stakater.com/auto",
+            "reloader.stakatar.com/auto",
+            "reloader.stakater.com/atuo",
+            "rleoader.stakater.com/search",
+        ];
+        for a in words {
+            for b in words {
+                let exact = osa_distance(a, b);
+                for max in 0..6 {
+                    let want = if exact <= max && a.len().abs_diff(b.len()) <= SUGGESTION_DISTANCE {
+                        exact
+                    } else {
+                        max + 1
+                    };
+                    assert_eq!(bounded_osa(&chars(a), &chars(b), max), want, "{a:?} {b:?} {max}");
+                }
+            }
+        }
     }
 
     #[test]
