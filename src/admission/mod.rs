@@ -75,10 +75,24 @@ pub fn router(context: AdmissionContext) -> Router {
     let timeout = context.limits.request_timeout;
     // At most `max_in_flight` requests at once over both routes; one more is answered 503 at
     // once (load-shed), not queued.
+    let metrics = context.metrics.clone();
     let in_flight = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            Rejection::Busy.into_response()
-        }))
+        .layer(HandleErrorLayer::new(
+            move |uri: axum::http::Uri, _: tower::BoxError| {
+                let webhook = match uri.path() {
+                    "/validate" => Webhook::Validate,
+                    _ => Webhook::Mutate,
+                };
+                let labels = AdmissionLabels {
+                    webhook,
+                    operation: "",
+                    kind: "",
+                    result: AdmissionResult::Rejected,
+                };
+                metrics.admission(labels, std::time::Duration::ZERO);
+                async { Rejection::Busy.into_response() }
+            },
+        ))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(context.limits.max_in_flight.max(1)));
     Router::new()
