@@ -143,6 +143,7 @@ fn main() {
             Default::default(),
             false,
         )),
+        limits: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -301,6 +301,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
                 settings.resource_label_selector.clone(),
             )),
             scope: engine.scope(),
+            limits: Default::default(),
         };
         admission_task = Some(tokio::spawn(reloader::admission::server::run(
             admission,

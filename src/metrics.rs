@@ -168,6 +168,8 @@ label_values! {
     /// How an admission review was answered.
     pub enum AdmissionResult {
         Malformed => "malformed",
+        /// Not answered: busy (503), a body over the limit (413), too slow (408), unreadable.
+        Rejected => "rejected",
         Denied => "denied",
         Mutated => "mutated",
         Allowed => "allowed",

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
 use proptest::prelude::*;
-use reloader::admission::{AdmissionContext, router};
+use reloader::admission::{AdmissionContext, AdmissionLimits, router};
 use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
 use reloader::core::keys::StampKeys;
@@ -31,6 +31,14 @@ fn app(ready: bool) -> Router {
 
 /// The router answering for the namespaces `scope` allows.
 fn app_in(ready: bool, scope: NamespaceScope) -> Router {
+    app_full(ready, scope, AdmissionLimits::default())
+}
+
+fn app_with(ready: bool, limits: AdmissionLimits) -> Router {
+    app_full(ready, NamespaceScope::new(None, Default::default(), false), limits)
+}
+
+fn app_full(ready: bool, scope: NamespaceScope, limits: AdmissionLimits) -> Router {
     let store = Store::default();
     store.upsert_source(
         "shop",
@@ -51,6 +59,7 @@ fn app_in(ready: bool, scope: NamespaceScope) -> Router {
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
         scope: Arc::new(scope),
+        limits,
     })
 }
 
@@ -320,6 +329,92 @@ async fn reviews_outside_the_engines_namespaces_are_admitted_untouched_and_revea
     );
     let (_, body) = post(&listed, "/mutate", review("CREATE", stamped, None, "alice", false)).await;
     assert!(body["response"].get("patch").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn denials_and_warnings_are_bounded() {
+    let router = app(true);
+    // Fifty typos: the first few are named, the rest counted.
+    let typos: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("reloader.stakater.com/atuo{i:02}"), json!("true")))
+        .collect();
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review("CREATE", deployment(Value::Object(typos)), None, "a", false),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], false);
+    let message = body["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.ends_with(" (and 46 more)"), "{message}");
+    assert!(message.len() < 1200, "{}", message.len());
+    // Reload lists over the limits are denied with the rule's message.
+    let long = vec!["db"; 101].join(",");
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({defaults::SECRET_RELOAD: long})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["response"]["status"]["message"],
+        "secret.reloader.stakater.com/reload: the list has 101 items; at most 100 are allowed"
+    );
+    // Many missing sources: at most ten warnings.
+    let names = (0..40).map(|i| format!("missing-{i}")).collect::<Vec<_>>().join(",");
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({defaults::SECRET_RELOAD: names})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["warnings"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn requests_over_the_in_flight_limit_are_answered_503_at_once() {
+    let router = app_with(
+        true,
+        AdmissionLimits {
+            max_in_flight: 1,
+            ..AdmissionLimits::default()
+        },
+    );
+    // A request whose body does not end until told holds the only slot; it says when its
+    // body is being read (so it holds the slot).
+    let (reading, is_reading) = tokio::sync::oneshot::channel::<()>();
+    let (hold, held) = tokio::sync::oneshot::channel::<()>();
+    let endless = futures::stream::once(async move {
+        let _ = reading.send(());
+        let _ = held.await;
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::new())
+    });
+    let first = tokio::spawn(
+        router
+            .clone()
+            .oneshot(Request::post("/mutate").body(Body::from_stream(endless)).unwrap()),
+    );
+    is_reading.await.unwrap();
+    let (status, body) = post(&router, "/validate", b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "the webhook is busy; try again");
+    drop(hold);
+    first.await.unwrap().unwrap();
+    let (status, _) = post(&router, "/validate", b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the slot is free again");
 }
 
 fn fuzz_cases() -> u32 {

@@ -16,7 +16,7 @@ use super::certs::{self, CertError, Lifetimes};
 use super::register;
 use super::{AdmissionContext, router};
 use crate::config::{AdmissionEndpoint, AdmissionSettings, CertSource};
-use crate::tls::{self, ReloadableCert, ServingCertificate, TlsError};
+use crate::tls::{self, ReloadableCert, ServeLimits, ServingCertificate, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -107,15 +107,28 @@ pub async fn run(
             reloadable
         }
     };
+    // Read once at start: a changed client CA takes a restart.
+    let client_ca = match &settings.client_ca {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|source| ServeError::File {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let config = tls::server_config_for(cert, client_ca.as_deref())?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .map_err(|source| ServeError::Bind {
             addr: settings.addr,
             source,
         })?;
-    tracing::info!(addr = %settings.addr, "serving the admission webhook (/mutate, /validate)");
+    tracing::info!(
+        addr = %settings.addr,
+        client_certificates = client_ca.is_some(),
+        "serving the admission webhook (/mutate, /validate)"
+    );
     ready.send_replace(true);
-    tls::serve(listener, tls::server_config_with(cert)?, router(context)).await;
+    tls::serve_with(listener, config, router(context), ServeLimits::default()).await;
     Ok(())
 }
 

@@ -52,6 +52,8 @@ pub struct AdmissionSettings {
     pub failure_policy: FailurePolicy,
     /// `--admission-owner-cluster-role`: owner of the configurations; `None` when empty.
     pub owner_cluster_role: Option<String>,
+    /// `--admission-client-ca`: callers must present a certificate chaining to these CAs.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The engine's namespace filters, which the webhook honours too.
@@ -133,6 +135,7 @@ pub(super) fn admission_settings(
         namespace_selector: filters.selector.map(selector_requirements).unwrap_or_default(),
         failure_policy: cli.admission_failure_policy,
         owner_cluster_role: Some(cli.admission_owner_cluster_role.trim().to_string()).filter(|n| !n.is_empty()),
+        client_ca: cli.admission_client_ca.clone(),
     }))
 }
 
@@ -159,13 +162,21 @@ mod tests {
         );
         assert_eq!(a.namespace, "default");
         assert_eq!(a.self_user, None, "asked of the API server at start");
+        assert_eq!(a.client_ca, None, "callers are not authenticated by default");
         assert!(
             matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
         );
         let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
         assert!(e.to_string().starts_with("--admission-url"), "{e}");
-        let files = settings(&["--admission-addr=:9443", "--tls-cert-file=/c", "--tls-key-file=/k"]);
-        assert!(matches!(files.admission.unwrap().certs, CertSource::Files { .. }));
+        let files = settings(&[
+            "--admission-addr=:9443",
+            "--tls-cert-file=/c",
+            "--tls-key-file=/k",
+            "--admission-client-ca=/ca.pem",
+        ]);
+        let files = files.admission.unwrap();
+        assert!(matches!(files.certs, CertSource::Files { .. }));
+        assert_eq!(files.client_ca, Some(PathBuf::from("/ca.pem")));
     }
 
     #[test]

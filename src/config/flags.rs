@@ -322,6 +322,10 @@ pub struct AdmissionCli {
         default_value = "reloader"
     )]
     pub admission_owner_cluster_role: String,
+    /// Require callers of the webhook to present a client certificate signed by a CA in this
+    /// PEM file (the API server's admission configuration gives it one); off when unset.
+    #[arg(long, env = "RELOADER_ADMISSION_CLIENT_CA", value_name = "PATH")]
+    pub admission_client_ca: Option<PathBuf>,
 }
 
 /// What the API server does when the webhook cannot be reached or does not answer in time.
@@ -451,6 +455,8 @@ mod tests {
             "admission-self-user",
             "admission-failure-policy",
             "admission-owner-cluster-role",
+            "admission-client-ca",
+            "webhook-url-per-workload",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
