@@ -100,6 +100,16 @@ async fn reloads_emit_an_event_and_a_retried_slack_alert() {
 #[derive(Clone, Default)]
 struct Posts(Arc<Mutex<Vec<String>>>);
 
+/// A local `--webhook-url` endpoint recording every POST body; with the flag to pass.
+async fn notify_endpoint() -> (Posts, String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let posts = Posts::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("--webhook-url=http://{}/notify", listener.local_addr().unwrap());
+    let router = Router::new().route("/notify", post(record)).with_state(posts.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    (posts, url, server)
+}
+
 async fn record(State(posts): State<Posts>, body: String) -> StatusCode {
     posts.0.lock().unwrap().push(body);
     StatusCode::OK
@@ -111,11 +121,7 @@ async fn webhook_url_per_workload_announces_each_change_once_and_rolls_nothing()
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"password": "p"})).await;
     f.deployment("app", auto(), uses("cfg", "db")).await;
-    let posts = Posts::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("--webhook-url=http://{}/notify", listener.local_addr().unwrap());
-    let router = Router::new().route("/notify", post(record)).with_state(posts.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (posts, url, server) = notify_endpoint().await;
 
     let mut first = Reloader::start(&f.ns.name, &[&url, "--webhook-url-per-workload"]);
     f.wait_acknowledged("app").await;
@@ -145,11 +151,7 @@ async fn webhook_url_announces_each_changed_source_and_writes_nothing() {
     f.secret("db", json!({"password": "p"})).await;
     f.config_map("unused", json!({"k": "v1"})).await;
     f.deployment("app", auto(), uses("cfg", "db")).await;
-    let posts = Posts::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("--webhook-url=http://{}/notify", listener.local_addr().unwrap());
-    let router = Router::new().route("/notify", post(record)).with_state(posts.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (posts, url, server) = notify_endpoint().await;
     let reloader = Reloader::start(&f.ns.name, &[&url]);
     reloader.wait_ready().await;
     let count = || posts.0.lock().unwrap().len();
