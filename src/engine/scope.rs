@@ -5,6 +5,15 @@
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 
+/// Why a namespace's workloads are left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceExclusion {
+    /// `--namespaces-to-ignore` names it.
+    Ignored,
+    /// Its labels do not match `--namespace-selector`.
+    NotSelected,
+}
+
 pub struct NamespaceScope {
     cluster_wide: bool,
     ignored: BTreeSet<String>,
@@ -23,12 +32,17 @@ impl NamespaceScope {
 
     /// Whether workloads in `namespace` may be reloaded.
     pub fn allows(&self, namespace: &str) -> bool {
+        self.exclusion(namespace).is_none()
+    }
+
+    /// Why workloads in `namespace` are not reloaded, if they are not.
+    pub fn exclusion(&self, namespace: &str) -> Option<NamespaceExclusion> {
         if self.cluster_wide && self.ignored.contains(namespace) {
-            return false;
+            return Some(NamespaceExclusion::Ignored);
         }
         match &*self.selected.read().unwrap_or_else(|e| e.into_inner()) {
-            Some(set) => set.contains(namespace),
-            None => true,
+            Some(set) if !set.contains(namespace) => Some(NamespaceExclusion::NotSelected),
+            _ => None,
         }
     }
 
@@ -75,5 +89,8 @@ mod tests {
         );
         scope.select("a".into(), false);
         assert!(!scope.allows("a") && scope.allows("b"));
+        assert_eq!(scope.exclusion("a"), Some(NamespaceExclusion::NotSelected));
+        let ignoring = NamespaceScope::new(true, ["kube-system".to_string()].into(), false);
+        assert_eq!(ignoring.exclusion("kube-system"), Some(NamespaceExclusion::Ignored));
     }
 }

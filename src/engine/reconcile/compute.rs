@@ -6,9 +6,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Reconciled;
-use crate::core::decision::dependencies;
-use crate::core::pause::apply_pause;
-use crate::core::plan::{Action, Plan, PlanError, Stamping, plan};
+use crate::core::evaluate::{Evaluation, evaluate};
+use crate::core::plan::{Action, Plan, Stamping};
 use crate::core::workload::Workload;
 use crate::engine::context::Context;
 use crate::metrics::{Outcome, SkipReason};
@@ -35,13 +34,6 @@ pub(super) enum Computed {
     Planned(Planned),
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// Computes the plan for `key` and indexes its dependencies; notes in `result` when the
 /// reconcile should run again.
 pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled) -> Computed {
@@ -53,30 +45,30 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     }
     let now = time::OffsetDateTime::now_utc();
     let generation = ctx.store.generation(&key.namespace);
-    let decision = &ctx.options.decision;
     let keys = ctx.options.keys.borrow().clone();
     let stamping = Stamping {
         keys: &keys,
         namespace: &key.namespace,
     };
-    let computed = {
+    let evaluated = {
         let sources = ctx.store.sources(&key.namespace);
         let workload = Workload::new(key.kind, &object);
-        dependencies(&workload, sources.map(), decision).and_then(|deps| {
-            let planned = plan(
-                &workload,
-                &deps.dependencies,
-                sources.map(),
-                ctx.options.plan,
-                stamping,
-                &rfc3339(now),
-            )
-            .map_err(|PlanError::Workload(w)| w)?;
-            Ok((deps, planned))
-        })
+        evaluate(
+            &workload,
+            sources.map(),
+            &ctx.options.decision,
+            ctx.options.plan,
+            stamping,
+            now,
+        )
     };
-    let (deps, mut planned) = match computed {
-        Ok(c) => c,
+    let Evaluation {
+        dependencies: deps,
+        plan: planned,
+        recheck,
+        ..
+    } = match evaluated {
+        Ok(e) => e,
         Err(error) => {
             tracing::warn!(%error, "not a workload the reloader can read; skipped");
             ctx.store.index(key, IndexEntry::default());
@@ -102,8 +94,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     for error in &deps.errors {
         tracing::debug!(%error, "invalid reload-list item skipped");
     }
-    let workload = Workload::new(key.kind, &object);
-    if let Some(after) = apply_pause(&mut planned, &workload, &decision.keys, now) {
+    if let Some(after) = recheck {
         // The pause lives in the Deployment; this is only when to look again.
         result.look_again_after = Some(after);
     }
