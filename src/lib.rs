@@ -16,6 +16,7 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod health;
+pub mod manifests;
 pub mod metrics;
 pub mod stamp_key;
 pub mod store;
