@@ -106,6 +106,9 @@ pub struct Report {
     pub objects: usize,
     pub problems: Vec<Problem>,
     pub input_errors: Vec<InputError>,
+    /// The files in the order they were read (reports follow it).
+    #[serde(skip)]
+    pub file_order: Vec<String>,
 }
 
 impl Report {
@@ -357,6 +360,7 @@ impl Analysis {
         self.report.input_errors.sort_by(|a, b| {
             (rank(&a.file), a.document, a.at, &a.message).cmp(&(rank(&b.file), b.document, b.at, &b.message))
         });
+        self.report.file_order = self.files.clone();
         self.report
     }
 }

@@ -46,21 +46,26 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// File rank, document, position, and input errors before problems.
+type LineOrder = (usize, Option<usize>, Option<Position>, u8);
+
 /// One line per problem and per unusable input, then a summary line.
 pub fn human(report: &Report, style: Style) -> String {
     let mut out = String::new();
+    // Problems and unusable input together, in file order, then by position.
+    let rank = |file: &str| report.file_order.iter().position(|f| f == file).unwrap_or(usize::MAX);
+    let mut lines: Vec<(LineOrder, String)> = Vec::new();
     for e in &report.input_errors {
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{}: {}[{INVALID_INPUT}]: {}",
             style.paint("1", &place(&e.file, e.at)),
             style.level(Level::Error),
             e.message
         );
+        lines.push(((rank(&e.file), e.document, e.at, 0), line));
     }
     for p in &report.problems {
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{}: {}[{}]: {} ({}, document {})",
             style.paint("1", &place(&p.file, p.at)),
             style.level(p.level),
@@ -69,6 +74,12 @@ pub fn human(report: &Report, style: Style) -> String {
             p.object,
             p.document
         );
+        lines.push(((rank(&p.file), Some(p.document), p.at, 1), line));
+    }
+    // A stable sort: problems keep the report's order among equals.
+    lines.sort_by_key(|(order, _)| *order);
+    for (_, line) in lines {
+        let _ = writeln!(out, "{line}");
     }
     let checked = format!(
         "{} ({}, {} checked)",
