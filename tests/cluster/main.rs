@@ -5,6 +5,7 @@ mod bench;
 mod control_plane;
 mod crds;
 mod engine;
+mod explain;
 mod faults;
 mod install;
 mod kinds;
