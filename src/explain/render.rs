@@ -72,7 +72,7 @@ pub fn human(e: &Explanation, color: bool) -> String {
             let _ = writeln!(out, "    {}  {via}", paint(color, "1", &s.source));
             let _ = writeln!(out, "      current   {}", s.current);
             let _ = writeln!(out, "      recorded  {}", s.recorded.as_deref().unwrap_or("(nothing)"));
-            let _ = writeln!(out, "      {}: {}", s.state, s.detail);
+            let _ = writeln!(out, "      {}: {}", s.state.replace('-', " "), s.detail);
         }
     } else if matches!(e.verdict, Verdict::UpToDate) {
         let _ = writeln!(out, "\n  reloads on no source");
