@@ -9,6 +9,7 @@ mod explain;
 mod faults;
 mod install;
 mod kinds;
+mod lint;
 mod observability;
 mod scenarios;
 mod support;
