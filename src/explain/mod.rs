@@ -588,6 +588,10 @@ fn source_report(
             "cannot-verify",
             format!("recorded with a keyed value; the key cannot be read ({reason})"),
         ),
+        (KeyRing::Plain { .. }, Some(id), _) => (
+            "unknown-key",
+            format!("recorded with key {id}, but these options stamp plain values: recorded again without a rollout"),
+        ),
         (_, Some(id), _) => (
             "unknown-key",
             format!("recorded with key {id}, which the key ring no longer has: recorded again without a rollout"),

@@ -517,6 +517,32 @@ spec:
         assert_eq!(scalar.exit_code(), 2, "{scalar:?}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the bytes, a report and an exit status; never a panic.
+        #[test]
+        fn any_bytes_give_a_report(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let report = lint(vec![Input { name: "x".into(), bytes }], &options());
+            proptest::prop_assert!(report.exit_code() <= 2);
+        }
+
+        /// A real manifest with a few bytes changed: positioned problems, or positioned errors.
+        #[test]
+        fn damaged_manifests_give_positioned_reports(
+            edits in proptest::collection::vec((0..APP.len(), proptest::sample::select(b" :-{}[]\"'\n\t&*!|>#xy0".to_vec())), 1..6)
+        ) {
+            let mut bytes = APP.as_bytes().to_vec();
+            for (at, byte) in edits {
+                bytes[at] = byte;
+            }
+            let report = lint(vec![Input { name: "x".into(), bytes }], &options());
+            for e in &report.input_errors {
+                proptest::prop_assert!(e.at.is_some(), "{e:?}");
+            }
+        }
+    }
+
     #[test]
     fn lists_and_other_objects() {
         let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n    annotations: {reloader.stakater.com/auto: \"true\"}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s, annotations: {reloader.stakater.com/atuo: x}}\n";
