@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: test lint unit cluster cluster-down tools demo build run bench
+.PHONY: test lint unit cluster cluster-down tools demo build run bench install
 
 ## Everything CI checks: formatting, clippy, unit tests and cluster tests.
 test: lint tools
@@ -21,6 +21,14 @@ unit:
 
 build:
 	$(CARGO) build --release
+
+## Install the binary and its kubectl plugin name (a symlink): `kubectl reloader explain …`.
+## PREFIX=/usr/local make install for a system-wide install; the bin directory must be on PATH.
+PREFIX ?= $(HOME)/.local
+install: build
+	install -d $(PREFIX)/bin
+	install -m 0755 target/release/reloader $(PREFIX)/bin/reloader
+	ln -sf reloader $(PREFIX)/bin/kubectl-reloader
 
 ## Benchmarks: in-process hot paths, then a fan-out reload against the local control plane.
 bench: tools

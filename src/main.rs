@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use reloader::admission::AdmissionContext;
+use reloader::config::commands::{
+    self, ColorChoice, ExplainArgs, ExplainFormat, LintArgs, LintFormat, Tool, ToolCommand, reloader_settings,
+};
 use reloader::config::{Cli, Settings, WatchScope, process_env};
 use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
@@ -22,7 +25,15 @@ use reloader::store::Store;
 use tokio::sync::watch;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let program = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if commands::wants_tool(&program, args.get(1).and_then(|a| a.to_str())) {
+        return tool(&program, args);
+    }
+    let cli = Cli::parse_from(args);
     let settings = match Settings::from_cli(cli.clone(), process_env) {
         Ok(settings) => settings,
         Err(error) => {
@@ -161,13 +172,7 @@ async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView
     if settings.strategy != ReloadStrategy::Annotations {
         return rx;
     }
-    let namespace = settings
-        .admission
-        .as_ref()
-        .map(|a| a.namespace.clone())
-        .or_else(|| settings.pod_namespace.clone())
-        .or_else(|| settings.reloader_namespace.clone());
-    let Some(namespace) = namespace else {
+    let Some(namespace) = settings.stamp_key_namespace() else {
         tracing::warn!(
             "no namespace for the stamp key (--admission-namespace, POD_NAMESPACE or RELOADER_NAMESPACE): stamps are plain SHA-1"
         );
@@ -396,4 +401,182 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// `reloader lint` and `reloader explain` (also `kubectl reloader …`)
+// ------------------------------------------------------------------------------------------
+
+/// Runs a tool subcommand; clap's usage errors exit 2, as for the controller's flags.
+fn tool(program: &str, args: Vec<std::ffi::OsString>) -> ExitCode {
+    let plugin = std::path::Path::new(program)
+        .file_name()
+        .is_some_and(|n| n == commands::KUBECTL_PLUGIN);
+    let command = Tool::command().bin_name(if plugin { "kubectl reloader" } else { "reloader" });
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| Tool::from_arg_matches(&m));
+    let tool = match parsed {
+        Ok(tool) => tool,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match tool.command {
+        ToolCommand::Lint(args) => lint(args),
+        ToolCommand::Explain(args) => explain(args),
+    }
+}
+
+fn color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+    }
+}
+
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// A client from `--kubeconfig`/`--context`, or KUBECONFIG, `~/.kube/config`, in-cluster.
+async fn tool_client(path: Option<&std::path::Path>, context: Option<&str>) -> anyhow::Result<kube::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let config = match path {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+        None => kube::Config::infer()
+            .await
+            .context("finding a kubeconfig or in-cluster config")?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn lint(args: LintArgs) -> ExitCode {
+    use reloader::lint::{LintOptions, analyse, existing_in_cluster, inputs, output};
+    let settings = match reloader_settings(&args.reloader_flags, |_| None) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("reloader lint: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = LintOptions {
+        keys: settings.annotation_keys.clone(),
+        namespace: args.namespace.clone(),
+        strict: args.strict,
+    };
+    let (read, unreadable) = inputs::collect(&args.paths, &mut std::io::stdin().lock());
+    let mut analysis = analyse(read, &options);
+    analysis.add_input_errors(unreadable);
+    let report = match &args.kubeconfig {
+        None => analysis.finish(None),
+        Some(path) => {
+            let wanted = analysis.undefined_sources();
+            let found = current_thread_runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let client = tool_client(Some(path), args.context.as_deref()).await?;
+                    let lookup = reloader::admission::lookup::SourceLookup::new(
+                        client,
+                        settings.resource_label_selector.clone(),
+                    );
+                    Ok(existing_in_cluster(&lookup, &wanted).await?)
+                })
+            });
+            match found {
+                Ok(found) => analysis.finish(Some(&found)),
+                Err(error) => {
+                    eprintln!("reloader lint: cannot check the sources against the cluster: {error:#}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let text = match args.output {
+        LintFormat::Human => output::human(
+            &report,
+            output::Style {
+                color: color(args.color),
+            },
+        ),
+        LintFormat::Json => output::json(&report),
+        LintFormat::Sarif => output::sarif(&report),
+    };
+    print!("{text}");
+    ExitCode::from(report.exit_code())
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    let target = match args
+        .workload
+        .as_deref()
+        .map(reloader::explain::parse_target)
+        .transpose()
+    {
+        Ok(target) => target,
+        Err(error) => {
+            eprintln!("reloader explain: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = current_thread_runtime().and_then(|rt| rt.block_on(explain_run(&args, target)));
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("reloader explain: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn explain_run(
+    args: &ExplainArgs,
+    target: Option<(reloader::core::workload::WorkloadKind, String)>,
+) -> anyhow::Result<String> {
+    use reloader::explain::{Scene, explain, explain_all, render, settings_from_deployment, settings_from_flags};
+    let client = tool_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let (settings, origin) = match &args.from_deployment {
+        Some(reference) => {
+            let (ns, name) = reference
+                .split_once('/')
+                .with_context(|| format!("--from-deployment {reference:?}: expected NAMESPACE/NAME"))?;
+            settings_from_deployment(&client, ns, name, &args.reloader_flags).await?
+        }
+        None => settings_from_flags(&args.reloader_flags, &args.reloader_namespace)?,
+    };
+    let scene = Scene::load(client, settings, origin, &namespace, args.events).await?;
+    let color = color(args.color);
+    Ok(match target {
+        Some((kind, name)) => {
+            let explanation = explain(&scene, kind, &name).await?;
+            match args.output {
+                ExplainFormat::Human => render::human(&explanation, color),
+                ExplainFormat::Json => render::json(&explanation),
+            }
+        }
+        None => {
+            let all = explain_all(&scene).await?;
+            match args.output {
+                ExplainFormat::Human => render::human_all(&namespace, &all, color),
+                ExplainFormat::Json => render::json_all(&all),
+            }
+        }
+    })
 }

@@ -53,12 +53,25 @@ impl SourceLookup {
     }
 
     async fn one(&self, namespace: &str, source: &SourceRef) -> Option<SourceState> {
+        match self.get(namespace, source).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, %source, "looking up a source missing from the cache failed; stamped absent");
+                None
+            }
+        }
+    }
+
+    /// The state of one ConfigMap or Secret as the engine would see it (`None` when it does
+    /// not exist, or the engine's filters leave it out). SecretProviderClasses are not looked
+    /// up (`None`).
+    pub async fn get(&self, namespace: &str, source: &SourceRef) -> Result<Option<SourceState>, kube::Error> {
         let name = format!("metadata.name={}", source.name);
         let mut params = ListParams::default();
         if let Some(selector) = &self.label_selector {
             params = params.labels(selector);
         }
-        let found = match source.kind {
+        match source.kind {
             SourceKind::ConfigMap => Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
                 .list(&params.fields(&name))
                 .await
@@ -67,14 +80,27 @@ impl SourceLookup {
                 .list(&params.fields(&format!("{name},{SECRET_FIELD_SELECTOR}")))
                 .await
                 .map(|list| list.items.first().map(SourceState::of_secret)),
-            SourceKind::SecretProviderClass => return None,
-        };
-        match found {
-            Ok(state) => state,
-            Err(error) => {
-                tracing::warn!(%error, %source, "looking up a source missing from the cache failed; stamped absent");
-                None
-            }
+            SourceKind::SecretProviderClass => Ok(None),
         }
+    }
+
+    /// Every ConfigMap and Secret of `namespace` as the engine sees them (its filters applied).
+    pub async fn all(&self, namespace: &str) -> Result<Vec<SourceState>, kube::Error> {
+        let mut params = ListParams::default();
+        if let Some(selector) = &self.label_selector {
+            params = params.labels(selector);
+        }
+        let configmaps = Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .list(&params)
+            .await?;
+        let secrets = Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .list(&params.clone().fields(SECRET_FIELD_SELECTOR))
+            .await?;
+        Ok(configmaps
+            .items
+            .iter()
+            .map(SourceState::of_config_map)
+            .chain(secrets.items.iter().map(SourceState::of_secret))
+            .collect())
     }
 }

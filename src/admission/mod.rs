@@ -30,12 +30,15 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 
-use crate::core::decision::{KindAnnotations, KindPolicy, WorkloadPolicy};
+use crate::core::decision::WorkloadPolicy;
 use crate::core::keys::StampKeys;
-use crate::core::lint::{Severity, Subject, lint};
+use crate::core::lint::{
+    LookedIn, Severity, Subject, lint_object, marked_match, match_without_search, missing_message, missing_source,
+    reload_list_names, uses_search,
+};
 use crate::core::plan::{ReloadStrategy, Stamping, admitted};
-use crate::core::source::{Overlay, SourceKind, SourceRef, SourceState, SourceView};
-use crate::core::vocabulary::{is_exact_true, truncate_chars};
+use crate::core::source::{Overlay, SourceRef, SourceState, SourceView};
+use crate::core::vocabulary::truncate_chars;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
 use crate::engine::scope::NamespaceScope;
 use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
@@ -274,10 +277,10 @@ fn answer(
         AdmissionResult::Allowed
     };
     // The kind label is bounded to the kinds we serve: the request's kind is caller-chosen.
-    let kind = match (workload_kind(request), source_kind(request)) {
-        (Some(k), _) => k.as_str(),
-        (None, Some(k)) => k.as_str(),
-        (None, None) => "other",
+    let kind = match subject(request) {
+        Some(Subject::Workload(k)) => k.as_str(),
+        Some(Subject::Source(k)) => k.as_str(),
+        None => "other",
     };
     let labels = AdmissionLabels {
         webhook,
@@ -320,20 +323,16 @@ fn operation_label(op: &Operation) -> &'static str {
     }
 }
 
-/// The workload kind of a request, by group and kind.
-fn workload_kind(request: &AdmissionRequest<DynamicObject>) -> Option<WorkloadKind> {
-    let kind = WorkloadKind::from_kind(&request.kind.kind)?;
-    (kind.resource().0 == request.kind.group).then_some(kind)
+/// What a request's object is to the reloader, by group and kind.
+fn subject(request: &AdmissionRequest<DynamicObject>) -> Option<Subject> {
+    Subject::of(&request.kind.group, &request.kind.kind)
 }
 
-fn source_kind(request: &AdmissionRequest<DynamicObject>) -> Option<SourceKind> {
-    if !request.kind.group.is_empty() {
-        return None;
-    }
-    match request.kind.kind.as_str() {
-        "ConfigMap" => Some(SourceKind::ConfigMap),
-        "Secret" => Some(SourceKind::Secret),
-        _ => None,
+/// The workload kind of a request, by group and kind.
+fn workload_kind(request: &AdmissionRequest<DynamicObject>) -> Option<WorkloadKind> {
+    match subject(request)? {
+        Subject::Workload(kind) => Some(kind),
+        Subject::Source(_) => None,
     }
 }
 
@@ -434,7 +433,7 @@ fn stamp(
             .dependencies
             .iter()
             .filter(|d| sources.get(&d.source).is_none())
-            .map(|d| missing(&d.source))
+            .map(|d| missing_message(&d.source))
             .collect();
         let keys = ctx.keys.borrow().clone();
         let stamping = Stamping {
@@ -484,13 +483,6 @@ fn unseen_dependencies(ctx: &AdmissionContext, kind: WorkloadKind, object: &Valu
         .collect()
 }
 
-fn missing(source: &SourceRef) -> String {
-    format!(
-        "{} {} does not exist yet; reloads on it start when it is created",
-        source.kind, source.name
-    )
-}
-
 /// Warnings per answer at most; the API server truncates more (and longer ones) anyway.
 const MAX_WARNINGS: usize = 10;
 /// Characters of one warning or one denial reason at most (kubectl shows ~120 whole).
@@ -533,22 +525,13 @@ fn validate(ctx: &AdmissionContext, review: &Review) -> AdmissionResponse {
     if !is_write(&request.operation) || is_self(ctx, request) {
         return response;
     }
-    let subject = match (workload_kind(request), source_kind(request)) {
-        (Some(kind), _) => Subject::Workload(kind),
-        (None, Some(kind)) => Subject::Source(kind),
-        (None, None) => return response,
+    let Some(subject) = subject(request) else {
+        return response;
     };
     let Some(object) = review.object.as_ref() else {
         return response;
     };
-    let findings_of = |object: &Value| {
-        let metadata = string_map(object.pointer("/metadata/annotations"));
-        let template = match subject {
-            Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
-            Subject::Source(_) => Default::default(),
-        };
-        lint(&ctx.decision.keys, subject, &metadata, &template)
-    };
+    let findings_of = |object: &Value| lint_object(&ctx.decision.keys, subject, object);
     let mut findings = findings_of(object);
     // An update is not blocked by problems the object already had: they only warn, so
     // installing the webhook never breaks unrelated writes to existing objects.
@@ -580,7 +563,7 @@ fn validate(ctx: &AdmissionContext, review: &Review) -> AdmissionResponse {
     warn(response, warnings)
 }
 
-/// Soft problems only the cluster state reveals.
+/// Soft problems only the cluster state reveals (the rules are in [`crate::core::lint`]).
 fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, namespace: &str) -> Vec<String> {
     let keys = &ctx.decision.keys;
     match subject {
@@ -589,45 +572,30 @@ fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, name
             let metadata = workload.annotations();
             let template = workload.template_annotations().unwrap_or_default();
             // Reload lists are compiled before the store's lock is taken.
-            let policies: Vec<KindPolicy> = SourceKind::ALL
-                .into_iter()
-                .map(|kind| KindPolicy::new(keys, kind, &KindAnnotations::read(keys, kind, &metadata, &template)))
-                .collect();
+            let named = reload_list_names(keys, &metadata, &template);
             let sources = ctx.store.sources(namespace);
-            let mut out = Vec::new();
-            for policy in &policies {
-                let source_kind = policy.kind;
-                for name in policy.literal_names() {
-                    let source = SourceRef::new(source_kind, name);
-                    if sources.map().content_hash(&source).is_none() {
-                        out.push(missing(&source));
-                    }
-                }
-            }
-            out
+            named
+                .iter()
+                .filter(|named| sources.map().content_hash(&named.source).is_none())
+                .map(|named| missing_source(named, LookedIn::Cluster).message)
+                .collect()
         }
         Subject::Source(_) => {
             let annotations = string_map(object.pointer("/metadata/annotations"));
-            if !is_exact_true(annotations.get(&keys.match_).map(String::as_str)) {
+            if !marked_match(keys, &annotations) {
                 return Vec::new();
             }
             let searched = ctx.store.workload_keys().into_iter().any(|key| {
                 key.namespace == namespace
                     && ctx.store.workload(&key).is_some_and(|o| {
                         let w = Workload::new(key.kind, &o);
-                        let search = |m: &std::collections::BTreeMap<String, String>| {
-                            is_exact_true(m.get(&keys.search).map(String::as_str))
-                        };
-                        search(&w.annotations()) || w.template_annotations().is_ok_and(|t| search(&t))
+                        uses_search(keys, &w.annotations(), &w.template_annotations().unwrap_or_default())
                     })
             });
             if searched {
                 Vec::new()
             } else {
-                vec![format!(
-                    "{} is set but no workload in {namespace} has {}: nothing will reload on it",
-                    keys.match_, keys.search
-                )]
+                vec![match_without_search(keys, namespace).message]
             }
         }
     }

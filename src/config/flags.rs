@@ -18,6 +18,9 @@ use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
     name = "reloader",
     version,
     about = "Rolls Kubernetes workloads when the ConfigMaps, Secrets or CSI secrets they use change",
+    after_help = "Tools (as the first argument; see their --help):\n  \
+reloader lint PATH...      check manifests the way the validating webhook would\n  \
+reloader explain KIND/NAME why a workload did or did not reload (also: kubectl reloader explain)",
     args_override_self = true
 )]
 pub struct Cli {

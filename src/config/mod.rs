@@ -16,6 +16,7 @@
 //! `docs/flags.md`.
 
 mod admission;
+pub mod commands;
 mod error;
 mod flags;
 mod lists;

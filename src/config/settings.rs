@@ -419,20 +419,57 @@ impl Settings {
     /// `--enable-csi-integration`, Argo Rollouts without `--is-Argo-Rollouts=true` (Stakater
     /// neither watches nor rolls them then).
     pub fn decision_options(&self) -> DecisionOptions {
-        let mut ignored_source_kinds = self.ignored_source_kinds.clone();
-        if !self.csi_integration {
-            ignored_source_kinds.insert(SourceKind::SecretProviderClass);
-        }
-        let mut ignored_workload_kinds = self.ignored_workload_kinds.clone();
-        if !self.argo_rollouts {
-            ignored_workload_kinds.insert(WorkloadKind::Rollout);
-        }
         DecisionOptions {
             keys: self.annotation_keys.clone(),
             auto_reload_all: self.auto_reload_all,
-            ignored_workload_kinds,
-            ignored_source_kinds,
+            ignored_workload_kinds: WorkloadKind::ALL
+                .into_iter()
+                .filter(|k| self.workload_kind_excluded_by(*k).is_some())
+                .collect(),
+            ignored_source_kinds: SourceKind::ALL
+                .into_iter()
+                .filter(|k| self.source_kind_excluded_by(*k).is_some())
+                .collect(),
         }
+    }
+
+    /// The flag that keeps the reloader from rolling workloads of `kind`, if one does.
+    pub fn workload_kind_excluded_by(&self, kind: WorkloadKind) -> Option<String> {
+        if self.ignored_workload_kinds.contains(&kind) {
+            return Some(format!(
+                "--ignored-workload-types={}",
+                kind.ignore_name().unwrap_or_default()
+            ));
+        }
+        (kind == WorkloadKind::Rollout && !self.argo_rollouts).then(|| "--is-Argo-Rollouts is not \"true\"".to_string())
+    }
+
+    /// The flag that keeps the reloader from reloading on sources of `kind`, if one does.
+    pub fn source_kind_excluded_by(&self, kind: SourceKind) -> Option<String> {
+        if self.ignored_source_kinds.contains(&kind) {
+            let name = match kind {
+                SourceKind::ConfigMap => "configmaps",
+                SourceKind::Secret => "secrets",
+                SourceKind::SecretProviderClass => "secretproviderclasses",
+            };
+            return Some(format!("--resources-to-ignore={name}"));
+        }
+        (kind == SourceKind::SecretProviderClass && !self.csi_integration)
+            .then(|| "--enable-csi-integration is not set".to_string())
+    }
+
+    /// The namespace of the stamp key Secret: the webhook's namespace, else `POD_NAMESPACE`,
+    /// else `RELOADER_NAMESPACE`. `None` under the env-vars strategy (plain stamps) or when
+    /// none is known.
+    pub fn stamp_key_namespace(&self) -> Option<String> {
+        if self.strategy != ReloadStrategy::Annotations {
+            return None;
+        }
+        self.admission
+            .as_ref()
+            .map(|a| a.namespace.clone())
+            .or_else(|| self.pod_namespace.clone())
+            .or_else(|| self.reloader_namespace.clone())
     }
 
     pub fn plan_options(&self) -> PlanOptions {

@@ -55,6 +55,8 @@ pub struct KindAnnotations {
     pub typed_auto: Option<String>,
     pub search: Option<String>,
     pub exclude: Option<String>,
+    /// The decision keys came from the pod template (the metadata had none of them).
+    pub from_template: bool,
 }
 
 impl KindAnnotations {
@@ -70,11 +72,8 @@ impl KindAnnotations {
             keys.typed_auto(kind),
             keys.search.as_str(),
         ];
-        let from = if decision_keys.iter().any(|k| metadata.contains_key(*k)) {
-            metadata
-        } else {
-            template
-        };
+        let from_template = !decision_keys.iter().any(|k| metadata.contains_key(*k));
+        let from = if from_template { template } else { metadata };
         let get = |key: &str| from.get(key).cloned();
         Self {
             reload: get(keys.reload(kind)),
@@ -82,6 +81,7 @@ impl KindAnnotations {
             typed_auto: get(keys.typed_auto(kind)),
             search: get(&keys.search),
             exclude: metadata.get(keys.exclude(kind)).cloned(),
+            from_template,
         }
     }
 }
@@ -133,30 +133,47 @@ impl KindPolicy {
         name: &str,
         source_annotations: &BTreeMap<String, String>,
     ) -> Option<Trigger> {
-        if name.is_empty() || self.exclude.contains(name) {
-            return None;
+        self.judge(options, name, source_annotations).ok()
+    }
+
+    /// [`KindPolicy::trigger`], with the reason when the workload does not reload on the source.
+    pub fn judge(
+        &self,
+        options: &DecisionOptions,
+        name: &str,
+        source_annotations: &BTreeMap<String, String>,
+    ) -> Result<Trigger, Skip> {
+        if name.is_empty() {
+            return Err(Skip::EmptyName);
+        }
+        if self.exclude.contains(name) {
+            return Err(Skip::Excluded {
+                key: options.keys.exclude(self.kind),
+            });
         }
         if is_exact_true(source_annotations.get(&options.keys.ignore).map(String::as_str)) {
-            return None;
+            return Err(Skip::Ignored {
+                key: options.keys.ignore.clone(),
+            });
         }
         if let Some(p) = self.reload.matches(name) {
-            return Some(Trigger::Named {
+            return Ok(Trigger::Named {
                 pattern: p.item.clone(),
             });
         }
         if self.search && is_exact_true(source_annotations.get(&options.keys.match_).map(String::as_str)) {
-            return Some(Trigger::SearchMatch);
+            return Ok(Trigger::SearchMatch);
         }
         if self.auto {
-            return Some(Trigger::Auto);
+            return Ok(Trigger::Auto);
         }
         if self.typed_auto {
-            return Some(Trigger::TypedAuto);
+            return Ok(Trigger::TypedAuto);
         }
         if options.auto_reload_all && self.auto_unset {
-            return Some(Trigger::AutoReloadAll);
+            return Ok(Trigger::AutoReloadAll);
         }
-        None
+        Err(Skip::NotSelected)
     }
 
     /// Whether finding this policy's sources needs a scan of every source of the kind (a real
@@ -174,6 +191,31 @@ impl KindPolicy {
             .filter(|p| p.is_literal_name())
             .map(|p| p.item.as_str())
     }
+}
+
+/// Why a source the workload names (a pod-template reference or a plain reload-list name) is not
+/// one of its dependencies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The source kind is ignored (`--resources-to-ignore`, or CSI not enabled).
+    KindIgnored,
+    /// The workload's exclude list for the kind names it.
+    Excluded { key: &'static str },
+    /// The source carries the ignore annotation.
+    Ignored { key: String },
+    /// No reload list item, search/match, auto or typed auto key selects it.
+    NotSelected,
+    /// A reference without a name.
+    EmptyName,
+}
+
+/// A source the workload names but does not reload on, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub source: SourceRef,
+    pub skip: Skip,
+    /// Whether the pod template uses the source.
+    pub referenced: bool,
 }
 
 /// One source a workload reloads on.
@@ -198,6 +240,8 @@ pub struct Dependencies {
     /// Every source the workload names (references and plain reload-list names), dependency or
     /// not: a change to one of them (say, its `ignore` annotation removed) may make it one.
     pub named: BTreeSet<SourceRef>,
+    /// The named sources that are not dependencies, and why (for `reloader explain`).
+    pub skipped: Vec<Skipped>,
 }
 
 impl Dependencies {
@@ -285,9 +329,9 @@ impl WorkloadPolicy {
         let metadata = workload.annotations();
         let template = workload.template_annotations()?;
         let spec = workload.pod_spec()?;
+        // Ignored kinds keep a policy too, only to say which named sources they skip.
         let policies = SourceKind::ALL
             .into_iter()
-            .filter(|kind| !options.ignored_source_kinds.contains(kind))
             .map(|kind| {
                 KindPolicy::new(
                     &options.keys,
@@ -304,7 +348,7 @@ impl WorkloadPolicy {
         })
     }
 
-    /// The policies of the source kinds the options do not ignore.
+    /// The policies of every source kind (ignored kinds' included).
     pub fn policies(&self) -> &[KindPolicy] {
         &self.policies
     }
@@ -326,6 +370,21 @@ impl WorkloadPolicy {
         let no_annotations = BTreeMap::new();
         for policy in &self.policies {
             let kind = policy.kind;
+            if options.ignored_source_kinds.contains(&kind) {
+                let mut named: BTreeSet<SourceRef> = self
+                    .refs
+                    .iter()
+                    .filter(|r| r.source.kind == kind)
+                    .map(|r| r.source.clone())
+                    .collect();
+                named.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
+                out.skipped.extend(named.into_iter().map(|source| Skipped {
+                    referenced: self.reference(&source).is_some(),
+                    source,
+                    skip: Skip::KindIgnored,
+                }));
+                continue;
+            }
             out.errors.extend_from_slice(policy.errors());
             out.scans |= policy.needs_scan();
             let mut candidates: BTreeSet<SourceRef> = self
@@ -342,16 +401,27 @@ impl WorkloadPolicy {
 
             for source in candidates {
                 let annotations = existing.get(&source).map(|s| &s.annotations).unwrap_or(&no_annotations);
-                let Some(trigger) = policy.trigger(options, &source.name, annotations) else {
-                    continue;
-                };
                 let reference = self.reference(&source);
+                let trigger = match policy.judge(options, &source.name, annotations) {
+                    Ok(trigger) => trigger,
+                    Err(skip) => {
+                        if out.named.contains(&source) {
+                            out.skipped.push(Skipped {
+                                source,
+                                skip,
+                                referenced: reference.is_some(),
+                            });
+                        }
+                        continue;
+                    }
+                };
                 if let Some(d) = dependency(source, trigger, reference, self.first.clone()) {
                     out.dependencies.push(d);
                 }
             }
         }
         out.dependencies.sort_by(|a, b| a.source.cmp(&b.source));
+        out.skipped.sort_by(|a, b| a.source.cmp(&b.source));
         out
     }
 }
@@ -696,5 +766,64 @@ mod tests {
         o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
         let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert!(deps_of(&w, &[cm("cfg")], &o).is_empty());
+    }
+
+    #[test]
+    fn named_sources_that_are_not_dependencies_say_why() {
+        let w = deployment(
+            json!({defaults::CONFIGMAP_AUTO: "true", fixed::CONFIGMAPS_EXCLUDE: "cfg", defaults::SECRET_RELOAD: "gone"}),
+            json!({}),
+            json!({"containers": [{"name": "app",
+                "envFrom": [{"configMapRef": {"name": "cfg"}}, {"configMapRef": {"name": "quiet"}}, {"secretRef": {"name": "db"}}]}]}),
+        );
+        let existing = [
+            state(SourceKind::ConfigMap, "quiet", &[(defaults::IGNORE, "true")]),
+            cm("cfg"),
+            secret("db"),
+        ];
+        let mut options = DecisionOptions::default();
+        let deps = dependencies(&Workload::new(WorkloadKind::Deployment, &w), &existing[..], &options).unwrap();
+        let why: Vec<(String, Skip, bool)> = deps
+            .skipped
+            .iter()
+            .map(|s| (s.source.to_string(), s.skip.clone(), s.referenced))
+            .collect();
+        assert_eq!(
+            why,
+            vec![
+                (
+                    "configmap/cfg".into(),
+                    Skip::Excluded {
+                        key: fixed::CONFIGMAPS_EXCLUDE
+                    },
+                    true
+                ),
+                (
+                    "configmap/quiet".into(),
+                    Skip::Ignored {
+                        key: defaults::IGNORE.into()
+                    },
+                    true
+                ),
+                ("secret/db".into(), Skip::NotSelected, true),
+            ]
+        );
+        assert_eq!(
+            deps.sources().map(ToString::to_string).collect::<Vec<_>>(),
+            ["secret/gone"]
+        );
+        options.ignored_source_kinds.insert(SourceKind::Secret);
+        let deps = dependencies(&Workload::new(WorkloadKind::Deployment, &w), &existing[..], &options).unwrap();
+        assert!(deps.skipped.contains(&Skipped {
+            source: SourceRef::new(SourceKind::Secret, "db"),
+            skip: Skip::KindIgnored,
+            referenced: true
+        }));
+        assert!(deps.skipped.contains(&Skipped {
+            source: SourceRef::new(SourceKind::Secret, "gone"),
+            skip: Skip::KindIgnored,
+            referenced: false
+        }));
+        assert!(deps.dependencies.is_empty());
     }
 }

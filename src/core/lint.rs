@@ -1,14 +1,18 @@
 //! Annotation rules: what is wrong with an object's reloader annotations, as findings that either
-//! deny the object or warn about it. The validating webhook and an offline linter both call this,
-//! so they can never disagree; every key and value rule comes from [`super::vocabulary`].
+//! deny the object or warn about it. The validating webhook and the offline linter (`reloader
+//! lint`) both call this, so they can never disagree; every key and value rule comes from
+//! [`super::vocabulary`]. The cross-reference rules (a reload list naming a source that does not
+//! exist, `match` with no workload using `search`) are here too; only where the sources and
+//! workloads are looked up differs (the webhook's cache, the linter's input or cluster).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
 
-use super::source::SourceKind;
-use super::vocabulary::{AnnotationKeys, Classifier, KeyClass, KeySpec, Placement, check_value};
+use super::decision::KindAnnotations;
+use super::source::{SourceKind, SourceRef};
+use super::vocabulary::{AnnotationKeys, Classifier, KeyClass, KeySpec, Placement, check_value, is_exact_true};
 use super::workload::{Workload, WorkloadKind, string_map};
 
 /// What kind of object carries the annotations.
@@ -16,6 +20,21 @@ use super::workload::{Workload, WorkloadKind, string_map};
 pub enum Subject {
     Workload(WorkloadKind),
     Source(SourceKind),
+}
+
+impl Subject {
+    /// The subject of an object of API `group` and `kind`, if its annotations are ours to check:
+    /// the workload kinds (in their own API group), ConfigMaps and Secrets.
+    pub fn of(group: &str, kind: &str) -> Option<Self> {
+        if let Some(workload) = WorkloadKind::from_kind(kind) {
+            return (workload.resource().0 == group).then_some(Subject::Workload(workload));
+        }
+        match (group, kind) {
+            ("", "ConfigMap") => Some(Subject::Source(SourceKind::ConfigMap)),
+            ("", "Secret") => Some(Subject::Source(SourceKind::Secret)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Subject {
@@ -28,7 +47,7 @@ impl fmt::Display for Subject {
 }
 
 /// Where on the object an annotation sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Metadata,
     PodTemplate,
@@ -42,39 +61,107 @@ pub enum Severity {
     Warn,
 }
 
+/// Which rule a finding comes from; `id` is stable, for machine-readable reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// A key under a reloader domain that is not in the vocabulary (a typo, usually).
+    UnknownAnnotation,
+    /// A key a small edit away from a reloader domain or key.
+    NearMissDomain,
+    /// A known key whose value does not parse.
+    InvalidValue,
+    /// A value that is not a string (`auto: true` unquoted): the API server refuses the object.
+    NotAString,
+    /// A valid key where the reloader never reads it.
+    Misplaced,
+    /// A reload list naming a ConfigMap or Secret that does not exist.
+    MissingSource,
+    /// `match` on a source with no workload in its namespace using `search`.
+    MatchWithoutSearch,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 7] = [
+        Rule::UnknownAnnotation,
+        Rule::NearMissDomain,
+        Rule::InvalidValue,
+        Rule::NotAString,
+        Rule::Misplaced,
+        Rule::MissingSource,
+        Rule::MatchWithoutSearch,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::UnknownAnnotation => "unknown-annotation",
+            Rule::NearMissDomain => "near-miss-domain",
+            Rule::InvalidValue => "invalid-value",
+            Rule::NotAString => "not-a-string",
+            Rule::Misplaced => "misplaced-annotation",
+            Rule::MissingSource => "missing-source",
+            Rule::MatchWithoutSearch => "match-without-search",
+        }
+    }
+
+    /// One line on what the rule checks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Rule::UnknownAnnotation => "An annotation under a reloader domain that the reloader does not know.",
+            Rule::NearMissDomain => "An annotation whose key or domain is a small edit away from a reloader key.",
+            Rule::InvalidValue => {
+                "A reloader annotation whose value does not parse (boolean, regex list, duration, strategy)."
+            }
+            Rule::NotAString => "A reloader annotation whose value is not a string; the API server refuses the object.",
+            Rule::Misplaced => "A valid reloader annotation where the reloader never reads it.",
+            Rule::MissingSource => "A reload list names a ConfigMap or Secret that does not exist.",
+            Rule::MatchWithoutSearch => {
+                "A source marked with the match annotation, but no workload in its namespace uses search."
+            }
+        }
+    }
+
+    /// The severity the webhook gives it.
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::UnknownAnnotation | Rule::NearMissDomain | Rule::InvalidValue | Rule::NotAString => Severity::Deny,
+            Rule::Misplaced | Rule::MissingSource | Rule::MatchWithoutSearch => Severity::Warn,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub severity: Severity,
+    pub rule: Rule,
+    /// The annotation the finding is about.
     pub key: String,
+    /// Where that annotation sits.
+    pub location: Location,
     pub message: String,
+    /// The key the user probably meant ("did you mean").
+    pub suggestion: Option<String>,
 }
 
 impl Finding {
-    fn deny(key: &str, message: String) -> Self {
+    fn new(rule: Rule, key: &str, location: Location, message: String) -> Self {
         Self {
-            severity: Severity::Deny,
+            severity: rule.severity(),
+            rule,
             key: key.into(),
+            location,
             message,
+            suggestion: None,
         }
     }
 
-    fn warn(key: &str, message: String) -> Self {
-        Self {
-            severity: Severity::Warn,
-            key: key.into(),
-            message,
-        }
+    fn suggesting(mut self, suggestion: &str) -> Self {
+        self.suggestion = Some(suggestion.to_string());
+        self
     }
 }
 
-/// Kubernetes' limit on the total size of one object's annotations, keys plus values
-/// (`TotalAnnotationSizeLimitB` in apimachinery). The API server enforces it after mutating
-/// admission; the rules enforce it first, so a forged or oversized object costs one sum.
-pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
-
 /// Every finding for an object's annotations: metadata, and for workloads the pod template.
-/// Sorted: denials first. Annotations over [`MAX_ANNOTATIONS_BYTES`] in one place are one
-/// denial, and their keys are not looked at.
+/// Sorted: denials first.
 pub fn lint(
     keys: &AnnotationKeys,
     subject: Subject,
@@ -85,25 +172,29 @@ pub fn lint(
     let classifier = keys.classifier();
     let locations = [(Location::Metadata, metadata), (Location::PodTemplate, template)];
     for (location, annotations) in locations {
+        // Over Kubernetes' limit: one denial, and the keys are not looked at.
         let size: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
         if size > MAX_ANNOTATIONS_BYTES {
             let place = match location {
                 Location::Metadata => "metadata.annotations",
                 Location::PodTemplate => "the pod template's annotations",
             };
-            findings.push(Finding::deny(
-                "",
-                format!("{place} total {size} bytes; Kubernetes allows at most {MAX_ANNOTATIONS_BYTES}"),
-            ));
+            let message = format!("{place} total {size} bytes; Kubernetes allows at most {MAX_ANNOTATIONS_BYTES}");
+            findings.push(Finding::new(Rule::InvalidValue, "", location, message));
             continue;
         }
         for (key, value) in annotations {
             findings.extend(lint_one(&classifier, subject, location, key, value));
         }
     }
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.key.cmp(&b.key)));
+    sort(&mut findings);
     findings
 }
+
+/// Kubernetes' limit on the total size of one object's annotations, keys plus values
+/// (`TotalAnnotationSizeLimitB` in apimachinery). The API server enforces it after mutating
+/// admission; the rules enforce it first, so a forged or oversized object costs one sum.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// The annotations [`lint`] reads from an object: its metadata's, and for a workload its pod
 /// template's (none when it has no template).
@@ -116,26 +207,190 @@ pub fn annotations_of(subject: Subject, object: &Value) -> (BTreeMap<String, Str
     (metadata, template)
 }
 
+fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+}
+
+/// Every finding for an object as the API holds it (JSON): what the validating webhook checks.
+/// Annotation values that are not strings (possible only in a manifest, never in an object the
+/// API server accepted) are findings too, for the keys that are ours or near misses.
+pub fn lint_object(keys: &AnnotationKeys, subject: Subject, object: &Value) -> Vec<Finding> {
+    let template_pointer = match subject {
+        Subject::Workload(kind) => Some(format!("{}/metadata/annotations", kind.template_pointer())),
+        Subject::Source(_) => None,
+    };
+    let metadata = string_map(object.pointer("/metadata/annotations"));
+    let template = match subject {
+        Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
+        Subject::Source(_) => BTreeMap::new(),
+    };
+    let mut findings = lint(keys, subject, &metadata, &template);
+    let places = [
+        (Location::Metadata, Some("/metadata/annotations".to_string())),
+        (Location::PodTemplate, template_pointer),
+    ];
+    for (location, pointer) in places {
+        let Some(map) = pointer.and_then(|p| object.pointer(&p)).and_then(Value::as_object) else {
+            continue;
+        };
+        for (key, value) in map.iter().filter(|(_, v)| !v.is_string()) {
+            if keys.classify(key) != KeyClass::Foreign {
+                findings.push(Finding::new(Rule::NotAString, key, location, not_a_string(key, value)));
+            }
+        }
+    }
+    sort(&mut findings);
+    findings
+}
+
+fn not_a_string(key: &str, value: &Value) -> String {
+    let what = match value {
+        Value::Null => "empty (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+        Value::String(_) => "a string",
+    };
+    match value {
+        Value::Bool(_) | Value::Number(_) => {
+            format!("{key}: {value} is {what}, not a string; quote it (\"{value}\")")
+        }
+        _ => format!("{key}: the value is {what}, not a string"),
+    }
+}
+
 fn lint_one(classifier: &Classifier, subject: Subject, location: Location, key: &str, value: &str) -> Option<Finding> {
+    let finding = |rule, message| Finding::new(rule, key, location, message);
     match classifier.classify(key) {
         KeyClass::Foreign => None,
-        KeyClass::UnknownInDomain { suggestion: Some(s) } | KeyClass::NearMiss { suggestion: Some(s) } => Some(
-            Finding::deny(key, format!("unknown annotation {key}: did you mean {s}?")),
+        KeyClass::UnknownInDomain { suggestion: Some(s) } => Some(
+            finding(
+                Rule::UnknownAnnotation,
+                format!("unknown annotation {key}: did you mean {s}?"),
+            )
+            .suggesting(&s),
         ),
-        KeyClass::UnknownInDomain { suggestion: None } => {
-            Some(Finding::deny(key, format!("unknown reloader annotation {key}")))
-        }
-        KeyClass::NearMiss { suggestion: None } => Some(Finding::deny(
-            key,
+        KeyClass::NearMiss { suggestion: Some(s) } => Some(
+            finding(
+                Rule::NearMissDomain,
+                format!("unknown annotation {key}: did you mean {s}?"),
+            )
+            .suggesting(&s),
+        ),
+        KeyClass::UnknownInDomain { suggestion: None } => Some(finding(
+            Rule::UnknownAnnotation,
+            format!("unknown reloader annotation {key}"),
+        )),
+        KeyClass::NearMiss { suggestion: None } => Some(finding(
+            Rule::NearMissDomain,
             format!("{key} is not a reloader annotation; did you mean the reloader.stakater.com domain?"),
         )),
         KeyClass::Known(spec) => {
             if let Err(error) = check_value(&spec, value) {
-                return Some(Finding::deny(key, error.to_string()));
+                return Some(finding(Rule::InvalidValue, error.to_string()));
             }
-            misplaced(&spec, subject, location).map(|m| Finding::warn(key, m))
+            misplaced(&spec, subject, location).map(|m| finding(Rule::Misplaced, m))
         }
     }
+}
+
+/// A source a workload's reload list names by a plain object name (so the workload depends on
+/// it even before it exists), with the annotation naming it and where that sits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedSource {
+    pub source: SourceRef,
+    pub key: String,
+    pub location: Location,
+}
+
+/// Every plain name in the workload's reload lists, for every source kind, read as the decision
+/// reads them (metadata, or the pod template when the metadata has none of that kind's keys).
+pub fn reload_list_names(
+    keys: &AnnotationKeys,
+    metadata: &BTreeMap<String, String>,
+    template: &BTreeMap<String, String>,
+) -> Vec<NamedSource> {
+    let mut named = Vec::new();
+    for kind in SourceKind::ALL {
+        let annotations = KindAnnotations::read(keys, kind, metadata, template);
+        let location = if annotations.from_template {
+            Location::PodTemplate
+        } else {
+            Location::Metadata
+        };
+        let policy = super::decision::KindPolicy::new(keys, kind, &annotations);
+        for name in policy.literal_names() {
+            named.push(NamedSource {
+                source: SourceRef::new(kind, name),
+                key: keys.reload(kind).to_string(),
+                location,
+            });
+        }
+    }
+    named
+}
+
+/// Where a missing source was looked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookedIn {
+    /// The cluster (the webhook's cache, or the API server).
+    Cluster,
+    /// The manifests being linted.
+    Input,
+}
+
+/// What the webhook says about a source a workload depends on that does not exist.
+pub fn missing_message(source: &SourceRef) -> String {
+    format!(
+        "{} {} does not exist yet; reloads on it start when it is created",
+        source.kind, source.name
+    )
+}
+
+/// The warning for a reload-list name that is defined nowhere it was looked for.
+pub fn missing_source(named: &NamedSource, looked_in: LookedIn) -> Finding {
+    let message = match looked_in {
+        LookedIn::Cluster => missing_message(&named.source),
+        LookedIn::Input => format!(
+            "{} {} is not defined in the input; reloads on it start when it is created",
+            named.source.kind, named.source.name
+        ),
+    };
+    Finding::new(Rule::MissingSource, &named.key, named.location, message)
+}
+
+/// Whether a workload uses `search` (on its metadata or its pod template).
+pub fn uses_search(
+    keys: &AnnotationKeys,
+    metadata: &BTreeMap<String, String>,
+    template: &BTreeMap<String, String>,
+) -> bool {
+    let search = |m: &BTreeMap<String, String>| is_exact_true(m.get(&keys.search).map(String::as_str));
+    search(metadata) || search(template)
+}
+
+/// Whether a source carries `match: "true"`.
+pub fn marked_match(keys: &AnnotationKeys, annotations: &BTreeMap<String, String>) -> bool {
+    is_exact_true(annotations.get(&keys.match_).map(String::as_str))
+}
+
+/// The warning for a source marked `match` when no workload in `namespace` uses `search`.
+pub fn match_without_search(keys: &AnnotationKeys, namespace: &str) -> Finding {
+    Finding::new(
+        Rule::MatchWithoutSearch,
+        &keys.match_,
+        Location::Metadata,
+        format!(
+            "{} is set but no workload in {namespace} has {}: nothing will reload on it",
+            keys.match_, keys.search
+        ),
+    )
 }
 
 /// A warning when a valid key sits where the reloader never reads it.
@@ -284,6 +539,98 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn subjects_follow_the_api_group() {
+        assert_eq!(
+            Subject::of("apps", "Deployment"),
+            Some(Subject::Workload(WorkloadKind::Deployment))
+        );
+        assert_eq!(Subject::of("extensions", "Deployment"), None);
+        assert_eq!(
+            Subject::of("argoproj.io", "Rollout"),
+            Some(Subject::Workload(WorkloadKind::Rollout))
+        );
+        assert_eq!(Subject::of("", "Secret"), Some(Subject::Source(SourceKind::Secret)));
+        assert_eq!(Subject::of("", "Service"), None);
+        assert_eq!(Subject::of("secrets-store.csi.x-k8s.io", "SecretProviderClass"), None);
+    }
+
+    #[test]
+    fn objects_are_linted_where_the_annotations_sit_and_values_must_be_strings() {
+        let object = serde_json::json!({
+            "metadata": {"annotations": {"reloader.stakater.com/auto": true, "app/port": 8080}},
+            "spec": {"template": {"metadata": {"annotations": {
+                (fixed::SECRETS_EXCLUDE): "db",
+                "reloader.stakater.com/atuo": "true"
+            }}}}
+        });
+        let f = lint_object(
+            &AnnotationKeys::default(),
+            Subject::Workload(WorkloadKind::Deployment),
+            &object,
+        );
+        let summary: Vec<(Rule, Location, &str)> = f.iter().map(|f| (f.rule, f.location, f.key.as_str())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    Rule::UnknownAnnotation,
+                    Location::PodTemplate,
+                    "reloader.stakater.com/atuo"
+                ),
+                (Rule::NotAString, Location::Metadata, defaults::AUTO),
+                (Rule::Misplaced, Location::PodTemplate, fixed::SECRETS_EXCLUDE),
+            ]
+        );
+        assert_eq!(
+            f[1].message,
+            "reloader.stakater.com/auto: true is a boolean, not a string; quote it (\"true\")"
+        );
+        assert_eq!(f[0].suggestion.as_deref(), Some(defaults::AUTO));
+    }
+
+    #[test]
+    fn reload_list_names_come_from_where_the_decision_reads_them() {
+        let keys = AnnotationKeys::default();
+        let named = reload_list_names(
+            &keys,
+            &map(&[(defaults::SECRET_RELOAD, "db, tls-.*")]),
+            &map(&[(defaults::CONFIGMAP_RELOAD, "cfg"), (defaults::SECRET_RELOAD, "masked")]),
+        );
+        assert_eq!(
+            named,
+            vec![
+                NamedSource {
+                    source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
+                    key: defaults::CONFIGMAP_RELOAD.into(),
+                    location: Location::PodTemplate
+                },
+                NamedSource {
+                    source: SourceRef::new(SourceKind::Secret, "db"),
+                    key: defaults::SECRET_RELOAD.into(),
+                    location: Location::Metadata
+                },
+            ]
+        );
+        assert_eq!(
+            missing_source(&named[1], LookedIn::Cluster).message,
+            "Secret db does not exist yet; reloads on it start when it is created"
+        );
+        assert_eq!(
+            missing_source(&named[0], LookedIn::Input).message,
+            "ConfigMap cfg is not defined in the input; reloads on it start when it is created"
+        );
+        assert!(uses_search(&keys, &map(&[]), &map(&[(defaults::SEARCH, "true")])));
+        assert!(!uses_search(&keys, &map(&[(defaults::SEARCH, "True")]), &map(&[])));
+        assert!(marked_match(&keys, &map(&[(defaults::MATCH, "true")])));
+    }
+
+    #[test]
+    fn every_rule_has_a_distinct_id() {
+        let ids: std::collections::BTreeSet<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        assert_eq!(ids.len(), Rule::ALL.len());
     }
 
     #[test]

@@ -16,6 +16,46 @@ use super::plan::{Action, Plan};
 use super::vocabulary::{AnnotationKeys, parse_go_duration};
 use super::workload::{Workload, WorkloadKind};
 
+/// Where a workload stands with pause periods, before a plan is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseState {
+    /// No pause of ours. `period` is the valid, non-zero pause period a rollout would start;
+    /// `by_person` when `spec.paused` is set without our marker (then no pause is started).
+    NotPaused { period: Option<Duration>, by_person: bool },
+    /// Paused by the reloader; changes accumulate until then.
+    Paused { until: OffsetDateTime },
+    /// Our marker is there but the pause is over (or its time unreadable, or the period or
+    /// `spec.paused` removed): the next reconcile resumes it.
+    Ending,
+}
+
+/// The pause state of a workload at `now` (only Deployments are ever paused).
+pub fn pause_state(workload: &Workload<'_>, keys: &AnnotationKeys, now: OffsetDateTime) -> PauseState {
+    if workload.kind != WorkloadKind::Deployment {
+        return PauseState::NotPaused {
+            period: None,
+            by_person: false,
+        };
+    }
+    let annotations = workload.annotations();
+    let period = annotations
+        .get(&keys.pause_period)
+        .and_then(|v| parse_go_duration(&keys.pause_period, v).ok())
+        .filter(|p| !p.is_zero());
+    let spec_paused = workload.object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+    match (annotations.get(&keys.paused_at), period) {
+        (Some(at), Some(period)) if spec_paused => match OffsetDateTime::parse(at, &Rfc3339).ok().map(|t| t + period) {
+            Some(until) if until > now => PauseState::Paused { until },
+            _ => PauseState::Ending,
+        },
+        (Some(_), _) => PauseState::Ending,
+        (None, period) => PauseState::NotPaused {
+            period,
+            by_person: spec_paused,
+        },
+    }
+}
+
 /// Adds pausing or resuming to `plan`, recomputing its patch. Returns when the engine should
 /// reconcile the workload again (the end of a running pause), if ever.
 pub fn apply_pause(
@@ -27,34 +67,21 @@ pub fn apply_pause(
     if workload.kind != WorkloadKind::Deployment {
         return None;
     }
-    let annotations = workload.annotations();
-    let period = annotations
-        .get(&keys.pause_period)
-        .and_then(|v| parse_go_duration(&keys.pause_period, v).ok())
-        .filter(|p| !p.is_zero());
-    let spec_paused = workload.object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
-    let paused_at = annotations.get(&keys.paused_at);
-
-    let recheck = match (paused_at, period) {
+    let recheck = match pause_state(workload, keys, now) {
         // Paused by us and still within the period: let changes accumulate.
-        (Some(at), Some(period)) if spec_paused => {
-            match OffsetDateTime::parse(at, &Rfc3339).ok().map(|t| t + period) {
-                Some(until) if until > now => Some(duration_between(now, until)),
-                // Over, or an unreadable timestamp: resume now rather than stay paused forever.
-                _ => {
-                    resume(plan, keys);
-                    None
-                }
-            }
-        }
-        // Our marker without a period (annotation removed) or without the pause (someone
-        // resumed it): finish the resume and clear the marker.
-        (Some(_), _) => {
+        PauseState::Paused { until } => Some(duration_between(now, until)),
+        // Over, an unreadable timestamp (resume rather than stay paused forever), our marker
+        // without a period (annotation removed) or without the pause (someone resumed it):
+        // finish the resume and clear the marker.
+        PauseState::Ending => {
             resume(plan, keys);
             None
         }
         // A rollout starts a pause, unless a person paused the Deployment themselves.
-        (None, Some(period)) if plan.action == Action::Roll && !spec_paused => {
+        PauseState::NotPaused {
+            period: Some(period),
+            by_person: false,
+        } if plan.action == Action::Roll => {
             set(&mut plan.desired, "/spec", "paused", json!(true));
             set(
                 &mut plan.desired,
@@ -69,7 +96,7 @@ pub fn apply_pause(
             );
             Some(period)
         }
-        _ => None,
+        PauseState::NotPaused { .. } => None,
     };
     plan.patch = json_patch::diff(workload.object, &plan.desired);
     recheck
@@ -175,6 +202,43 @@ mod tests {
         assert_eq!(apply_pause(&mut again, &w, &keys, at("2026-11-26T10:06:00Z")), None);
         assert!(again.patch.0.is_empty());
         assert_eq!(again.action, Action::UpToDate);
+    }
+
+    #[test]
+    fn pause_states() {
+        let keys = AnnotationKeys::default();
+        let state = |obj: &Value, now| pause_state(&Workload::new(WorkloadKind::Deployment, obj), &keys, at(now));
+        let paused = deployment(
+            json!({defaults::PAUSE_PERIOD: "5m", defaults::PAUSED_AT: "2026-11-26T10:00:00Z"}),
+            true,
+        );
+        assert_eq!(
+            state(&paused, "2026-11-26T10:01:00Z"),
+            PauseState::Paused {
+                until: at("2026-11-26T10:05:00Z")
+            }
+        );
+        assert_eq!(state(&paused, "2026-11-26T10:05:00Z"), PauseState::Ending);
+        assert_eq!(
+            state(
+                &deployment(json!({defaults::PAUSE_PERIOD: "5m"}), true),
+                "2026-11-26T10:00:00Z"
+            ),
+            PauseState::NotPaused {
+                period: Some(Duration::from_secs(300)),
+                by_person: true
+            }
+        );
+        assert_eq!(
+            state(
+                &deployment(json!({defaults::PAUSE_PERIOD: "0s"}), false),
+                "2026-11-26T10:00:00Z"
+            ),
+            PauseState::NotPaused {
+                period: None,
+                by_person: false
+            }
+        );
     }
 
     #[test]

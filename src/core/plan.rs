@@ -160,6 +160,79 @@ pub enum PlanError {
     Workload(#[from] WorkloadError),
 }
 
+/// What the plan does about one dependency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceOutcome {
+    /// The record matches the current state.
+    UpToDate,
+    /// Recorded without a rollout (never recorded, or created without `--reload-on-create`).
+    Adopt(Observed),
+    /// The workload rolls (or restarts, or is announced) for it.
+    Change(Change),
+    /// Absent and never recorded: nothing to do (`--reload-on-create` would record it absent).
+    Absent,
+    /// Recorded, now deleted: nothing to do without `--reload-on-delete`.
+    DeletedKept,
+}
+
+/// One dependency compared: what the workload recorded for it, what the source holds now, and
+/// the outcome the plan acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    pub source: SourceRef,
+    pub trigger: Trigger,
+    /// The value recorded on the workload, as written (a keyed value is not read here).
+    pub recorded: Option<Observed>,
+    /// The source's content now.
+    pub current: Observed,
+    pub outcome: SourceOutcome,
+}
+
+/// Compares every dependency's record with its current state (the table at the top).
+pub fn assess(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    current: &(impl SourceView + ?Sized),
+    options: PlanOptions,
+    stamping: Stamping<'_>,
+) -> Result<Vec<Assessment>, PlanError> {
+    let recorded = recorded(workload, dependencies, options.strategy)?;
+    let mut out = Vec::with_capacity(dependencies.len());
+    for dep in dependencies {
+        let now_observed = observed(current, &dep.source);
+        let raw = recorded.get(&dep.source).cloned();
+        let was = raw.clone().and_then(|r| stamping.read(&dep.source, r, &now_observed));
+        let outcome = match (was.as_ref(), &now_observed) {
+            (Some(r), n) if r == n => SourceOutcome::UpToDate,
+            (None, Observed::Hash(_)) => SourceOutcome::Adopt(now_observed.clone()),
+            (None, Observed::Absent) if options.reload_on_create => SourceOutcome::Adopt(Observed::Absent),
+            (None, Observed::Absent) => SourceOutcome::Absent,
+            (Some(Observed::Absent), Observed::Hash(to)) if options.reload_on_create => {
+                SourceOutcome::Change(Change::Created { to: to.clone() })
+            }
+            (Some(Observed::Absent), Observed::Hash(_)) => SourceOutcome::Adopt(now_observed.clone()),
+            (Some(from), Observed::Absent) if options.reload_on_delete => {
+                SourceOutcome::Change(Change::Deleted { from: from.clone() })
+            }
+            (Some(_), Observed::Absent) => SourceOutcome::DeletedKept,
+            (Some(from), Observed::Hash(to)) => SourceOutcome::Change(Change::Changed {
+                from: from.clone(),
+                to: to.clone(),
+            }),
+            // The current state is a plain hash or absent, never keyed.
+            (_, Observed::Keyed(_)) => SourceOutcome::UpToDate,
+        };
+        out.push(Assessment {
+            source: dep.source.clone(),
+            trigger: dep.trigger.clone(),
+            recorded: raw,
+            current: now_observed,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
 /// Plans the workload against the current hashes of the sources in its namespace (a source
 /// missing from `current` is absent). `now` (RFC 3339) is used for Argo's `spec.restartAt` and
 /// `last-reloaded-from`.
@@ -171,50 +244,42 @@ pub fn plan(
     stamping: Stamping<'_>,
     now: &str,
 ) -> Result<Plan, PlanError> {
-    let recorded = recorded(workload, dependencies, options.strategy)?;
+    let assessments = assess(workload, dependencies, current, options, stamping)?;
+    Ok(plan_assessed(
+        workload,
+        dependencies,
+        &assessments,
+        current,
+        options,
+        stamping,
+        now,
+    ))
+}
+
+/// [`plan`] from the [`assess`]ment of the same dependencies.
+pub fn plan_assessed(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    assessments: &[Assessment],
+    current: &(impl SourceView + ?Sized),
+    options: PlanOptions,
+    stamping: Stamping<'_>,
+    now: &str,
+) -> Plan {
     let acknowledged_before = metadata_record(workload);
     let mut changes = Vec::new();
     let mut acks = BTreeMap::new();
-    for dep in dependencies {
-        let now_observed = observed(current, &dep.source);
-        let was = recorded
-            .get(&dep.source)
-            .cloned()
-            .and_then(|r| stamping.read(&dep.source, r, &now_observed));
-        let change = match (was.as_ref(), &now_observed) {
-            (Some(r), n) if r == n => None,
-            (None, Observed::Hash(_)) => {
-                acks.insert(dep.source.clone(), now_observed.clone());
-                None
+    for a in assessments {
+        match &a.outcome {
+            SourceOutcome::Adopt(observed) => {
+                acks.insert(a.source.clone(), observed.clone());
             }
-            (None, Observed::Absent) => {
-                if options.reload_on_create {
-                    acks.insert(dep.source.clone(), Observed::Absent);
-                }
-                None
-            }
-            (Some(Observed::Absent), Observed::Hash(to)) => {
-                if options.reload_on_create {
-                    Some(Change::Created { to: to.clone() })
-                } else {
-                    acks.insert(dep.source.clone(), now_observed.clone());
-                    None
-                }
-            }
-            (Some(from), Observed::Absent) => options.reload_on_delete.then(|| Change::Deleted { from: from.clone() }),
-            (Some(from), Observed::Hash(to)) => Some(Change::Changed {
-                from: from.clone(),
-                to: to.clone(),
+            SourceOutcome::Change(change) => changes.push(SourceChange {
+                source: a.source.clone(),
+                trigger: a.trigger.clone(),
+                change: change.clone(),
             }),
-            // The current state is a plain hash or absent, never keyed.
-            (_, Observed::Keyed(_)) => None,
-        };
-        if let Some(change) = change {
-            changes.push(SourceChange {
-                source: dep.source.clone(),
-                trigger: dep.trigger.clone(),
-                change,
-            });
+            SourceOutcome::UpToDate | SourceOutcome::Absent | SourceOutcome::DeletedKept => {}
         }
     }
 
@@ -259,13 +324,13 @@ pub fn plan(
     } else {
         Vec::new()
     };
-    Ok(Plan {
+    Plan {
         action,
         changes,
         acknowledged,
         desired,
         patch,
-    })
+    }
 }
 
 /// Stakater's hash for a deleted source in `last-reloaded-from`: the SHA-1 of its fixed marker.
@@ -438,7 +503,7 @@ fn metadata_record(workload: &Workload<'_>) -> HashRecord {
 }
 
 /// What the workload says its pods were rolled with, overlaid by what was acknowledged since.
-fn recorded(
+pub fn recorded(
     workload: &Workload<'_>,
     dependencies: &[Dependency],
     strategy: ReloadStrategy,

@@ -6,6 +6,17 @@
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 
+/// Why a namespace's workloads are left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceExclusion {
+    /// Not among `--namespaces` (or `KUBERNETES_NAMESPACE`).
+    NotWatched,
+    /// `--namespaces-to-ignore` names it.
+    Ignored,
+    /// Its labels do not match `--namespace-selector`.
+    NotSelected,
+}
+
 pub struct NamespaceScope {
     /// `--namespaces`; `None` when watching the whole cluster.
     watched: Option<BTreeSet<String>>,
@@ -27,15 +38,20 @@ impl NamespaceScope {
 
     /// Whether `namespace` is ours: its workloads may be reloaded, its reviews answered.
     pub fn allows(&self, namespace: &str) -> bool {
+        self.exclusion(namespace).is_none()
+    }
+
+    /// Why `namespace` is not ours, if it is not.
+    pub fn exclusion(&self, namespace: &str) -> Option<NamespaceExclusion> {
         match &self.watched {
-            Some(watched) if !watched.contains(namespace) => return false,
+            Some(watched) if !watched.contains(namespace) => return Some(NamespaceExclusion::NotWatched),
             Some(_) => {}
-            None if self.ignored.contains(namespace) => return false,
+            None if self.ignored.contains(namespace) => return Some(NamespaceExclusion::Ignored),
             None => {}
         }
         match &*self.selected.read().unwrap_or_else(|e| e.into_inner()) {
-            Some(set) => set.contains(namespace),
-            None => true,
+            Some(set) if !set.contains(namespace) => Some(NamespaceExclusion::NotSelected),
+            _ => None,
         }
     }
 

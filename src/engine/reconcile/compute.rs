@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::Reconciled;
 use crate::core::decision::WorkloadPolicy;
-use crate::core::pause::apply_pause;
-use crate::core::plan::{Action, Plan, PlanError, Stamping, plan};
+use crate::core::evaluate::{Evaluation, evaluate};
+use crate::core::plan::{Action, Plan, Stamping};
 use crate::core::workload::Workload;
 use crate::engine::context::Context;
 use crate::metrics::{Outcome, SkipReason};
@@ -35,13 +35,6 @@ pub(super) enum Computed {
     Planned(Planned),
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// Computes the plan for `key` and indexes its dependencies; notes in `result` when the
 /// reconcile should run again.
 pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled) -> Computed {
@@ -53,32 +46,34 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     }
     let now = time::OffsetDateTime::now_utc();
     let generation = ctx.store.generation(&key.namespace);
-    let decision = &ctx.options.decision;
     let keys = ctx.options.keys.borrow().clone();
     let stamping = Stamping {
         keys: &keys,
         namespace: &key.namespace,
     };
-    let computed = {
+    let evaluated = {
         let workload = Workload::new(key.kind, &object);
         // Reload lists are compiled before the store's lock is taken.
-        WorkloadPolicy::read(&workload, decision).and_then(|policy| {
+        WorkloadPolicy::read(&workload, &ctx.options.decision).and_then(|policy| {
             let sources = ctx.store.sources(&key.namespace);
-            let deps = policy.dependencies(sources.map(), decision);
-            let planned = plan(
+            evaluate(
                 &workload,
-                &deps.dependencies,
+                &policy,
                 sources.map(),
+                &ctx.options.decision,
                 ctx.options.plan,
                 stamping,
-                &rfc3339(now),
+                now,
             )
-            .map_err(|PlanError::Workload(w)| w)?;
-            Ok((deps, planned))
         })
     };
-    let (deps, mut planned) = match computed {
-        Ok(c) => c,
+    let Evaluation {
+        dependencies: deps,
+        plan: planned,
+        recheck,
+        ..
+    } = match evaluated {
+        Ok(e) => e,
         Err(error) => {
             tracing::warn!(%error, "not a workload the reloader can read; skipped");
             ctx.store.index(key, IndexEntry::default());
@@ -104,8 +99,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     for error in &deps.errors {
         tracing::debug!(%error, "invalid reload-list item skipped");
     }
-    let workload = Workload::new(key.kind, &object);
-    if let Some(after) = apply_pause(&mut planned, &workload, &decision.keys, now) {
+    if let Some(after) = recheck {
         // The pause lives in the Deployment; this is only when to look again.
         result.look_again_after = Some(after);
     }
