@@ -65,6 +65,7 @@ fn namespace(sources: usize) -> BTreeMap<SourceRef, SourceState> {
                     source,
                     annotations: BTreeMap::new(),
                     hash: sha1_hex(format!("{prefix}{i}").as_bytes()),
+                    changed: None,
                 },
             );
         }
@@ -108,6 +109,7 @@ fn main() {
                             &deps.dependencies,
                             &ns,
                             PlanOptions::default(),
+                            None,
                             "2026-11-26T00:00:00Z",
                         )
                         .unwrap(),

@@ -31,6 +31,7 @@ fn app(ready: bool) -> Router {
             source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
             annotations: BTreeMap::new(),
             hash: sha1_hex(b"a=1"),
+            changed: None,
         },
     );
     let (_tx, ready) = watch::channel(ready);

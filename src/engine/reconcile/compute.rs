@@ -53,6 +53,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
     }
     let now = time::OffsetDateTime::now_utc();
     let generation = ctx.store.generation(&key.namespace);
+    let seen = ctx.store.first_seen(key);
     let decision = &ctx.options.decision;
     let computed = {
         let sources = ctx.store.sources(&key.namespace);
@@ -63,6 +64,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
                 &deps.dependencies,
                 sources.map(),
                 ctx.options.plan,
+                seen,
                 &rfc3339(now),
             )
             .map_err(|PlanError::Workload(w)| w)?;
