@@ -66,6 +66,7 @@ fn namespace(sources: usize) -> BTreeMap<SourceRef, SourceState> {
                     source,
                     annotations: BTreeMap::new(),
                     hash: sha1_hex(format!("{prefix}{i}").as_bytes()),
+                    changed: None,
                 },
             );
         }

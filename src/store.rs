@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use serde_json::Value;
 
-use crate::core::source::{SourceRef, SourceState};
+use crate::core::source::{LastChange, SourceRef, SourceState};
 use crate::core::workload::WorkloadKind;
 
 /// Identifies one workload.
@@ -44,6 +44,10 @@ struct Inner {
     /// Bumped on every source change in a namespace, so a reconcile can tell whether the
     /// sources it read are still current when it records its index entry.
     generations: HashMap<String, u64>,
+    /// The sequence that orders what the watchers deliver: source changes
+    /// ([`SourceState::changed`]) against the first sight of each workload (`first_seen`).
+    seq: u64,
+    first_seen: HashMap<WorkloadKey, u64>,
 }
 
 /// Shared, synchronous store. Every operation holds the lock briefly and never across an await.
@@ -77,12 +81,23 @@ impl Store {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a source; returns the workloads to re-evaluate when anything the decision reads
-    /// (hash or annotations) changed.
-    pub fn upsert_source(&self, namespace: &str, state: SourceState) -> BTreeSet<WorkloadKey> {
+    /// Records a source as a watcher delivers it, noting a content change (or its creation)
+    /// in [`SourceState::changed`]; returns the workloads to re-evaluate when anything the
+    /// decision reads (hash or annotations) changed.
+    pub fn upsert_source(&self, namespace: &str, mut state: SourceState) -> BTreeSet<WorkloadKey> {
         let mut inner = self.write();
+        let seq = inner.next_seq();
         let map = inner.sources.entry(namespace.to_string()).or_default();
-        if map.get(&state.source) == Some(&state) {
+        let old = map.get(&state.source);
+        state.changed = match old {
+            Some(old) if old.hash == state.hash => old.changed.clone(),
+            Some(old) => Some(LastChange {
+                previous: Some(old.hash.clone()),
+                seq,
+            }),
+            None => Some(LastChange { previous: None, seq }),
+        };
+        if old == Some(&state) {
             return BTreeSet::new();
         }
         let source = state.source.clone();
@@ -107,7 +122,8 @@ impl Store {
     }
 
     /// Replaces every source of one kind within `scope` (one namespace, or `None` for all)
-    /// after a relist, returning the workloads affected by any difference.
+    /// after a relist, returning the workloads affected by any difference. A changed hash is
+    /// noted as a change; a source not known before is not (at start-up, everything is new).
     pub fn replace_sources(
         &self,
         kind: crate::core::source::SourceKind,
@@ -117,9 +133,18 @@ impl Store {
         let mut inner = self.write();
         let mut changed: Vec<(String, SourceRef)> = Vec::new();
         let mut seen: BTreeSet<(String, SourceRef)> = BTreeSet::new();
-        for (namespace, state) in fresh {
+        for (namespace, mut state) in fresh {
             seen.insert((namespace.clone(), state.source.clone()));
+            let seq = inner.next_seq();
             let map = inner.sources.entry(namespace.clone()).or_default();
+            state.changed = match map.get(&state.source) {
+                Some(old) if old.hash == state.hash => old.changed.clone(),
+                Some(old) => Some(LastChange {
+                    previous: Some(old.hash.clone()),
+                    seq,
+                }),
+                None => None,
+            };
             if map.get(&state.source) != Some(&state) {
                 changed.push((namespace, state.source.clone()));
                 map.insert(state.source.clone(), state);
@@ -159,12 +184,15 @@ impl Store {
     }
 
     pub fn upsert_workload(&self, key: WorkloadKey, object: Value) {
-        self.write().workloads.insert(key, Arc::new(object));
+        let mut inner = self.write();
+        inner.saw(&key);
+        inner.workloads.insert(key, Arc::new(object));
     }
 
     pub fn remove_workload(&self, key: &WorkloadKey) {
         let mut inner = self.write();
         inner.workloads.remove(key);
+        inner.first_seen.remove(key);
         inner.set_entry(key, IndexEntry::default());
         inner.entries.remove(key);
     }
@@ -187,10 +215,12 @@ impl Store {
             .collect();
         for key in &gone {
             inner.workloads.remove(key);
+            inner.first_seen.remove(key);
             inner.set_entry(key, IndexEntry::default());
             inner.entries.remove(key);
         }
         for (key, object) in fresh {
+            inner.saw(&key);
             inner.workloads.insert(key, Arc::new(object));
         }
         keep.into_iter().collect()
@@ -198,6 +228,11 @@ impl Store {
 
     pub fn workload(&self, key: &WorkloadKey) -> Option<Arc<Value>> {
         self.read().workloads.get(key).cloned()
+    }
+
+    /// When the workload was first seen, in the sequence of [`SourceState::changed`].
+    pub fn first_seen(&self, key: &WorkloadKey) -> Option<u64> {
+        self.read().first_seen.get(key).copied()
     }
 
     pub fn workload_keys(&self) -> Vec<WorkloadKey> {
@@ -223,6 +258,18 @@ impl Store {
 }
 
 impl Inner {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn saw(&mut self, key: &WorkloadKey) {
+        if !self.first_seen.contains_key(key) {
+            let seq = self.next_seq();
+            self.first_seen.insert(key.clone(), seq);
+        }
+    }
+
     fn bump(&mut self, namespace: &str) {
         *self.generations.entry(namespace.to_string()).or_default() += 1;
     }
@@ -289,6 +336,7 @@ mod tests {
             source: SourceRef::new(SourceKind::ConfigMap, name),
             annotations: BTreeMap::new(),
             hash: sha1_hex(content.as_bytes()),
+            changed: None,
         }
     }
 
@@ -317,6 +365,52 @@ mod tests {
             store.remove_source("ns", &SourceRef::new(SourceKind::ConfigMap, "cfg")),
             BTreeSet::from([key("a")])
         );
+    }
+
+    #[test]
+    fn source_changes_are_ordered_against_the_first_sight_of_workloads() {
+        let store = Store::default();
+        let changed = |name: &str| {
+            store.sources("ns").map()[&SourceRef::new(SourceKind::ConfigMap, name)]
+                .changed
+                .clone()
+        };
+        // Found at start-up: no change known.
+        store.replace_sources(SourceKind::ConfigMap, None, vec![("ns".into(), cm("old", "1"))]);
+        assert_eq!(changed("old"), None);
+        store.upsert_workload(key("a"), serde_json::json!({}));
+        let a = store.first_seen(&key("a")).unwrap();
+        // Updates and copies of the workload keep its first sight.
+        store.upsert_workload(key("a"), serde_json::json!({"v": 2}));
+        assert_eq!(store.first_seen(&key("a")), Some(a));
+
+        store.upsert_source("ns", cm("old", "2"));
+        let change = changed("old").unwrap();
+        assert_eq!(change.previous, Some(sha1_hex(b"1")));
+        assert!(change.seq > a);
+        // The same content again (an annotation or label edit) keeps the change.
+        let mut annotated = cm("old", "2");
+        annotated.annotations.insert("note".into(), "x".into());
+        store.upsert_source("ns", annotated);
+        assert_eq!(changed("old"), Some(change.clone()));
+        // A relist that finds other content notes a change; one that finds the same keeps it.
+        store.replace_sources(SourceKind::ConfigMap, None, vec![("ns".into(), cm("old", "2"))]);
+        assert_eq!(changed("old"), Some(change.clone()));
+        store.replace_sources(SourceKind::ConfigMap, None, vec![("ns".into(), cm("old", "3"))]);
+        assert_eq!(changed("old").unwrap().previous, Some(sha1_hex(b"2")));
+
+        // A source created while watching: a change from nothing.
+        store.upsert_source("ns", cm("new", "1"));
+        let created = changed("new").unwrap();
+        assert_eq!(created.previous, None);
+        // A workload first seen after it orders after it.
+        store.upsert_workload(key("b"), serde_json::json!({}));
+        assert!(store.first_seen(&key("b")).unwrap() > created.seq);
+        // Deleted and re-created: seen anew.
+        store.remove_workload(&key("a"));
+        assert_eq!(store.first_seen(&key("a")), None);
+        store.replace_workloads(WorkloadKind::Deployment, None, vec![(key("a"), serde_json::json!({}))]);
+        assert!(store.first_seen(&key("a")).unwrap() > created.seq);
     }
 
     #[test]

@@ -46,6 +46,7 @@ fn app_full(ready: bool, scope: NamespaceScope, limits: AdmissionLimits) -> Rout
             source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
             annotations: BTreeMap::new(),
             hash: sha1_hex(b"a=1"),
+            changed: None,
         },
     );
     let (_tx, ready) = watch::channel(ready);

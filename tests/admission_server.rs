@@ -86,6 +86,7 @@ fn context(limits: AdmissionLimits) -> AdmissionContext {
             source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
             annotations: BTreeMap::new(),
             hash: sha1_hex(b"a=1"),
+            changed: None,
         },
     );
     let (_tx, ready) = watch::channel(true);

@@ -466,6 +466,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             hash: sha1_hex(name.as_bytes()),
+            changed: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub fn rfc3339(now: OffsetDateTime) -> String {
 
 /// Evaluates `workload` against the sources of its namespace at `now`. `policy` is the
 /// workload's, read (its reload lists compiled) before the caller takes the store's lock.
+/// `seen`: when the engine first saw the workload, in the store's change sequence (`None`:
+/// unknown; every unrecorded source is then adopted).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     workload: &Workload<'_>,
@@ -44,10 +46,11 @@ pub fn evaluate(
     decision: &DecisionOptions,
     options: PlanOptions,
     stamping: Stamping<'_>,
+    seen: Option<u64>,
     now: OffsetDateTime,
 ) -> Result<Evaluation, WorkloadError> {
     let deps = policy.dependencies(existing, decision);
-    let assessments = assess(workload, &deps.dependencies, existing, options, stamping)
+    let assessments = assess(workload, &deps.dependencies, existing, options, stamping, seen)
         .map_err(|super::plan::PlanError::Workload(error)| error)?;
     let mut plan = plan_assessed(
         workload,

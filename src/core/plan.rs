@@ -9,11 +9,19 @@
 //! | recorded      | current   | outcome                                               |
 //! |---------------|-----------|-------------------------------------------------------|
 //! | = current     |           | up to date                                            |
-//! | nothing       | hash      | acknowledge (adopt without rolling)                   |
+//! | nothing       | hash      | acknowledge (adopt without rolling), but see below    |
 //! | nothing       | absent    | acknowledge `absent` if reload-on-create, else nothing |
 //! | absent        | hash      | roll if reload-on-create, else acknowledge            |
 //! | hash          | absent    | roll if reload-on-delete, else nothing                |
 //! | hash A        | hash B    | roll                                                  |
+//!
+//! A workload with no record at all (new, or never reconciled since the reloader started) was
+//! started with whatever its sources held when it was created. A source change the reloader saw
+//! *after* it first saw the workload (`seen`) therefore counts as a change from the hash before
+//! (the creation of a source the workload names, as `absent → hash`), not as a hash to adopt:
+//! a workload created and then given a new ConfigMap within the reload window rolls, as it
+//! would had the first reconcile come sooner. Sources as found at start-up carry no such
+//! change, so installing rolls nothing.
 //!
 //! A roll restamps every dependency, so the result is up to date by construction; applying the
 //! patch and planning again yields an empty patch. Under the annotations strategy a roll also
@@ -30,7 +38,7 @@ use thiserror::Error;
 use super::decision::{Dependency, Trigger};
 use super::hash::ContentHash;
 use super::keys::StampKeys;
-use super::source::{SourceRef, SourceView};
+use super::source::{LastChange, SourceRef, SourceView};
 use super::stamp::{HashRecord, Observed, env_var_name, is_stamp_env_var};
 use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
 use super::workload::{Workload, WorkloadError, WorkloadKind};
@@ -195,8 +203,12 @@ pub fn assess(
     current: &(impl SourceView + ?Sized),
     options: PlanOptions,
     stamping: Stamping<'_>,
+    seen: Option<u64>,
 ) -> Result<Vec<Assessment>, PlanError> {
     let recorded = recorded(workload, dependencies, options.strategy)?;
+    // Changes since the first sight of a workload that has no record at all roll it: its pods
+    // may have started before them (Stakater's create-then-update sequence without a webhook).
+    let unrecorded_since = seen.filter(|_| recorded.is_empty());
     let mut out = Vec::with_capacity(dependencies.len());
     for dep in dependencies {
         let now_observed = observed(current, &dep.source);
@@ -204,7 +216,18 @@ pub fn assess(
         let was = raw.clone().and_then(|r| stamping.read(&dep.source, r, &now_observed));
         let outcome = match (was.as_ref(), &now_observed) {
             (Some(r), n) if r == n => SourceOutcome::UpToDate,
-            (None, Observed::Hash(_)) => SourceOutcome::Adopt(now_observed.clone()),
+            (None, Observed::Hash(to)) => match changed_after(current, &dep.source, unrecorded_since) {
+                Some(LastChange {
+                    previous: Some(from), ..
+                }) => SourceOutcome::Change(Change::Changed {
+                    from: Observed::Hash(from.clone()),
+                    to: to.clone(),
+                }),
+                Some(LastChange { previous: None, .. }) if options.reload_on_create && names(dep) => {
+                    SourceOutcome::Change(Change::Created { to: to.clone() })
+                }
+                _ => SourceOutcome::Adopt(now_observed.clone()),
+            },
             (None, Observed::Absent) if options.reload_on_create => SourceOutcome::Adopt(Observed::Absent),
             (None, Observed::Absent) => SourceOutcome::Absent,
             (Some(Observed::Absent), Observed::Hash(to)) if options.reload_on_create => {
@@ -244,7 +267,7 @@ pub fn plan(
     stamping: Stamping<'_>,
     now: &str,
 ) -> Result<Plan, PlanError> {
-    let assessments = assess(workload, dependencies, current, options, stamping)?;
+    let assessments = assess(workload, dependencies, current, options, stamping, None)?;
     Ok(plan_assessed(
         workload,
         dependencies,
@@ -468,6 +491,32 @@ fn without_stamps(template: &Value) -> Value {
         }
     }
     t
+}
+
+/// Whether the workload names the source itself (a reference, or a reload-list item that is
+/// its name), rather than finding it by a pattern or search/match: a source created later
+/// that a pattern picks up is adopted, not rolled for (docs/compatibility.md #10).
+fn names(dep: &Dependency) -> bool {
+    match &dep.trigger {
+        Trigger::Named { pattern } => *pattern == dep.source.name,
+        Trigger::SearchMatch => false,
+        // Auto-style triggers only take sources the pod template references.
+        Trigger::Auto | Trigger::TypedAuto | Trigger::AutoReloadAll => true,
+    }
+}
+
+/// The source's last change, if it was seen after `since`.
+fn changed_after<'a>(
+    current: &'a (impl SourceView + ?Sized),
+    source: &SourceRef,
+    since: Option<u64>,
+) -> Option<&'a LastChange> {
+    let since = since?;
+    current
+        .get(source)?
+        .changed
+        .as_ref()
+        .filter(|change| change.seq > since)
 }
 
 fn observed(current: &(impl SourceView + ?Sized), source: &SourceRef) -> Observed {
@@ -806,6 +855,7 @@ mod tests {
             source: s.clone(),
             annotations: BTreeMap::new(),
             hash,
+            changed: None,
         };
         (s.clone(), state)
     }
@@ -904,6 +954,101 @@ mod tests {
         let settled = plan_for(WorkloadKind::Deployment, &rolled, &changed, PlanOptions::default());
         assert_eq!(settled.action, Action::UpToDate);
         assert!(settled.patch.0.is_empty());
+    }
+
+    /// `current` with `source`'s last change seen at `seq`, from `previous` (`None`: created).
+    fn changed_at(mut current: Current, source: &SourceRef, previous: Option<&str>, seq: u64) -> Current {
+        current.get_mut(source).unwrap().changed = Some(LastChange {
+            previous: previous.map(|p| sha1_hex(p.as_bytes())),
+            seq,
+        });
+        current
+    }
+
+    fn plan_seen(obj: &Value, current: &Current, options: PlanOptions, seen: Option<u64>) -> Plan {
+        let d = deps(WorkloadKind::Deployment, obj, current);
+        let w = Workload::new(WorkloadKind::Deployment, obj);
+        let keys = StampKeys::plain();
+        let assessed = assess(&w, &d, current, options, stamping(&keys), seen).unwrap();
+        plan_assessed(&w, &d, &assessed, current, options, stamping(&keys), NOW)
+    }
+
+    /// Stakater's e2e sequence without the webhook: a workload is created, and its ConfigMap
+    /// changes before the engine's first (windowed) reconcile of it. Its pods started with the
+    /// old content: the change rolls it instead of being adopted.
+    #[test]
+    fn a_change_seen_after_an_unrecorded_workload_was_first_seen_rolls_it() {
+        let obj = app(WorkloadKind::Deployment);
+        let current = changed_at(
+            hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]),
+            &cm("cfg"),
+            Some("v1"),
+            7,
+        );
+        let p = plan_seen(&obj, &current, PlanOptions::default(), Some(5));
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(
+            p.changes,
+            vec![SourceChange {
+                source: cm("cfg"),
+                trigger: Trigger::Auto,
+                change: Change::Changed {
+                    from: Observed::Hash(sha1_hex(b"v1")),
+                    to: sha1_hex(b"v2")
+                }
+            }]
+        );
+        // Every dependency is stamped; planning again finds nothing to do, whatever `seen` is.
+        let rolled = apply(&obj, &p.patch);
+        let expected = format!("configmap/cfg={},secret/db={}", sha1_hex(b"v2"), sha1_hex(b"s1"));
+        assert_eq!(
+            rolled["spec"]["template"]["metadata"]["annotations"][fixed::TEMPLATE_HASHES],
+            json!(expected)
+        );
+        assert_eq!(
+            plan_seen(&rolled, &current, PlanOptions::default(), Some(5)).action,
+            Action::UpToDate
+        );
+
+        // A change seen before the workload was: its pods started with it; adopted.
+        for seen in [Some(7), Some(9), None] {
+            let p = plan_seen(&obj, &current, PlanOptions::default(), seen);
+            assert_eq!(p.action, Action::Acknowledge, "seen {seen:?}");
+        }
+        // A workload with any record is compared with its record, never with its first sight.
+        let mut acked = obj.clone();
+        acked["metadata"]["annotations"][fixed::ACKNOWLEDGED_HASHES] = json!(format!("secret/db={}", sha1_hex(b"s1")));
+        let p = plan_seen(&acked, &current, PlanOptions::default(), Some(5));
+        assert_eq!(p.action, Action::Acknowledge);
+        assert_eq!(p.acknowledged, vec![cm("cfg")]);
+    }
+
+    #[test]
+    fn a_source_created_after_an_unrecorded_workload_was_first_seen_counts_as_created() {
+        let obj = app(WorkloadKind::Deployment);
+        let current = changed_at(hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]), &cm("cfg"), None, 7);
+        let on_create = PlanOptions {
+            reload_on_create: true,
+            ..Default::default()
+        };
+        let p = plan_seen(&obj, &current, on_create, Some(5));
+        assert_eq!(p.action, Action::Roll);
+        assert_eq!(p.changes[0].change, Change::Created { to: sha1_hex(b"v1") });
+        // Without --reload-on-create a creation is adopted, as for a recorded `absent`.
+        let p = plan_seen(&obj, &current, PlanOptions::default(), Some(5));
+        assert_eq!(p.action, Action::Acknowledge);
+        assert_eq!(p.acknowledged, vec![cm("cfg"), secret("db")]);
+        // A source a pattern picks up is adopted even with --reload-on-create (#10); one the
+        // list names is created.
+        for (item, action) in [("c.g", Action::Acknowledge), ("cfg", Action::Roll)] {
+            let mut listed = obj.clone();
+            listed["metadata"]["annotations"] = json!({defaults::CONFIGMAP_RELOAD: item});
+            assert_eq!(
+                plan_seen(&listed, &current, on_create, Some(5)).action,
+                action,
+                "{item}"
+            );
+        }
     }
 
     #[test]

@@ -98,6 +98,18 @@ pub struct SourceState {
     pub source: SourceRef,
     pub annotations: BTreeMap<String, String>,
     pub hash: ContentHash,
+    /// Its last content change the reloader saw happen (none for what was found at start-up).
+    pub changed: Option<LastChange>,
+}
+
+/// A content change seen while the reloader watched: what the source held before, and when,
+/// as a position in the store's sequence of events (see `Store`), so it can be ordered against
+/// the moment a workload was first seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastChange {
+    /// The hash it replaced; `None` when the source was created.
+    pub previous: Option<ContentHash>,
+    pub seq: u64,
 }
 
 impl SourceState {
@@ -110,6 +122,7 @@ impl SourceState {
                 cm.data.iter().flatten(),
                 cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
             ),
+            changed: None,
         }
     }
 
@@ -119,6 +132,7 @@ impl SourceState {
             source: SourceRef::new(SourceKind::Secret, secret.metadata.name.clone().unwrap_or_default()),
             annotations: secret.metadata.annotations.clone().unwrap_or_default(),
             hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
+            changed: None,
         }
     }
 }
@@ -186,6 +200,7 @@ mod tests {
             source: SourceRef::new(kind, name),
             annotations: BTreeMap::new(),
             hash: sha1_hex(h.as_bytes()),
+            changed: None,
         };
         let base: BTreeMap<_, _> = [state(SourceKind::ConfigMap, "a", "1")]
             .into_iter()
@@ -218,6 +233,7 @@ mod tests {
             source: SourceRef::new(kind, name),
             annotations: BTreeMap::new(),
             hash: sha1_hex(name.as_bytes()),
+            changed: None,
         };
         let all = [
             state(SourceKind::ConfigMap, "a"),

@@ -103,6 +103,7 @@ impl CsiState {
             source: SourceRef::new(SourceKind::SecretProviderClass, class),
             annotations: self.annotations.get(&key).cloned().unwrap_or_default(),
             hash,
+            changed: None,
         })
     }
 

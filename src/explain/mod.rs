@@ -425,6 +425,7 @@ async fn csi_sources(client: &Client, namespace: &str) -> Result<Vec<SourceState
                 source: SourceRef::new(SourceKind::SecretProviderClass, class),
                 annotations: annotations.get(class).cloned().unwrap_or_default(),
                 hash: class_hash(&statuses, class)?,
+                changed: None,
             })
         })
         .collect())
@@ -792,6 +793,8 @@ pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -
             &decision,
             scene.plan_options(),
             stamping,
+            // The engine's first sight of the workload is in its memory only.
+            None,
             now,
         )
     });

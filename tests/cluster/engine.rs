@@ -429,3 +429,104 @@ async fn plain_stamps_and_key_rotation_roll_nothing_and_the_next_change_is_keyed
     f.wait_revisions("app", 2).await;
     assert_eq!(f.template_hashes("app").await.as_deref(), Some(stamp.as_str()));
 }
+
+/// Stakater's e2e sequence with the engine alone (no webhook to stamp at create): a workload is
+/// created and, right after, its ConfigMap changes (or, with `--reload-on-create`, the one it
+/// names is created), all inside the reload window before the engine first looks at it. Its
+/// pods started with the old content, so it rolls, once. A workload created after the engine
+/// saw a change started with the new content: adopted, no rollout.
+#[tokio::test]
+async fn without_the_webhook_a_change_right_after_creation_rolls_once() {
+    use kube::api::DynamicObject;
+    use reloader::core::hash::sha1_hex;
+    use reloader::core::workload::WorkloadKind;
+    use reloader::engine::watch::api_resource;
+
+    let f = Fixture::new("race-engine").await;
+    // The default window: the engine first reconciles a new workload 2 s after seeing it.
+    let reloader = Reloader::start(&f.ns.name, &["--reload-window=2s", "--reload-on-create=true"]);
+    reloader.wait_ready().await;
+    let api = |kind: WorkloadKind| -> Api<DynamicObject> {
+        Api::namespaced_with(f.client.clone(), &f.ns.name, &api_resource(kind))
+    };
+    let workload = |kind: WorkloadKind, name: &str, annotations: Value| -> DynamicObject {
+        let mut spec = json!({"selector": {"matchLabels": {"app": name}},
+                              "template": {"metadata": {"labels": {"app": name}},
+                                           "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                                                    "envFrom": [{"configMapRef": {"name": name}}]}]}}});
+        if kind == WorkloadKind::StatefulSet {
+            spec["serviceName"] = json!(name);
+        }
+        serde_json::from_value(json!({
+            "apiVersion": api_resource(kind).api_version, "kind": kind.as_str(),
+            "metadata": {"name": name, "annotations": annotations}, "spec": spec
+        }))
+        .unwrap()
+    };
+    let kinds = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+    ];
+    let name = |kind: WorkloadKind, case: &str| format!("{}-{case}", kind.as_str().to_lowercase());
+    let pp = PostParams::default();
+    futures::future::join_all(kinds.map(|kind| {
+        let (f, api, pp) = (&f, api(kind), &pp);
+        async move {
+            // Changed right after the workload's creation.
+            let changed = name(kind, "changed");
+            f.config_map(&changed, json!({"k": "v1"})).await;
+            api.create(pp, &workload(kind, &changed, auto())).await.unwrap();
+            f.set_config_map(&changed, json!({"k": "v2"})).await;
+            // Created right after the workload that names it.
+            let created = name(kind, "created");
+            let list = json!({defaults::CONFIGMAP_RELOAD: created});
+            api.create(pp, &workload(kind, &created, list)).await.unwrap();
+            f.config_map(&created, json!({"k": "v2"})).await;
+        }
+    }))
+    .await;
+    // Changed, then (once the engine has seen the change) the workload created: adopted.
+    f.config_map("before", json!({"k": "v1"})).await;
+    f.set_config_map("before", json!({"k": "v2"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    api(WorkloadKind::Deployment)
+        .create(&pp, &workload(WorkloadKind::Deployment, "before", auto()))
+        .await
+        .unwrap();
+
+    let v2 = sha1_hex(b"k=v2");
+    let template_stamp = |object: &DynamicObject| -> Option<String> {
+        let annotations = object.data.pointer("/spec/template/metadata/annotations")?;
+        Some(annotations.get(fixed::TEMPLATE_HASHES)?.as_str()?.to_string())
+    };
+    for kind in kinds {
+        for case in ["changed", "created"] {
+            let n = name(kind, case);
+            eventually(&format!("{n} rolled onto the change"), || async {
+                let object = api(kind).get(&n).await.ok()?;
+                (template_stamp(&object)? == format!("configmap/{n}={v2}")).then_some(())
+            })
+            .await;
+        }
+    }
+    eventually("before adopted", || async {
+        let object = api(WorkloadKind::Deployment).get("before").await.ok()?;
+        let record = object.metadata.annotations?.get(fixed::ACKNOWLEDGED_HASHES)?.clone();
+        (record == format!("configmap/before={v2}")).then_some(())
+    })
+    .await;
+    reloader.settle(7.0).await;
+    for kind in kinds {
+        for case in ["changed", "created"] {
+            let object = api(kind).get(&name(kind, case)).await.unwrap();
+            // Created at generation 1; exactly one template change since.
+            assert_eq!(object.metadata.generation, Some(2), "{kind} {case} rolled exactly once");
+        }
+    }
+    // Adopted without a rollout (the metadata write bumps a Deployment's generation, so count
+    // ReplicaSets).
+    let before = api(WorkloadKind::Deployment).get("before").await.unwrap();
+    assert!(template_stamp(&before).is_none());
+    f.wait_revisions("before", 1).await;
+}

@@ -589,7 +589,7 @@ async fn the_ca_rotates_under_load_and_the_api_server_always_trusts_what_is_serv
         "{} of {created} not stamped: {unstamped:?}",
         unstamped.len()
     );
-    assert!(created >= 50, "{created}");
+    assert!(created >= 10, "{created}");
     assert_ne!(ca_of().await, first_ca, "the CA never rotated");
 }
 

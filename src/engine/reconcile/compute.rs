@@ -63,6 +63,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
                 &ctx.options.decision,
                 ctx.options.plan,
                 stamping,
+                ctx.store.first_seen(key),
                 now,
             )
         })
