@@ -34,9 +34,10 @@ bench: tools
 bench-compare: tools
 	tools/bench-compare.sh
 
-## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries.
+## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries and helm.
 tools:
 	tools/build.sh >/dev/null
+	tools/helm.sh --path >/dev/null
 
 ## Start / stop the local control plane in .cluster/ (kubeconfig: .cluster/kubeconfig).
 cluster:
