@@ -6,6 +6,7 @@ mod control_plane;
 mod crds;
 mod engine;
 mod faults;
+mod helm;
 mod install;
 mod kinds;
 mod observability;

@@ -262,6 +262,27 @@ impl Reloader {
         Self { child, http, log }
     }
 
+    /// The binary with exactly `args` and `env` (plus `--kubeconfig` and `--http-addr`), as an
+    /// install's manifests run it: no `--namespaces` and no short window added.
+    pub fn start_exact(kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let logs = Path::new(REPO).join("target/test-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let log = logs.join(format!("{}.log", unique_name("exact")));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--http-addr={http}"))
+            .args(args)
+            .env("RELOADER_LOG", "info,reloader=debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting the reloader binary");
+        Self { child, http, log }
+    }
+
     /// SIGTERM, as the kubelet stops a pod; [`Reloader::exited`] tells when it is done.
     pub fn terminate(&self) {
         let status = Command::new("kill")

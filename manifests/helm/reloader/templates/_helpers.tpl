@@ -211,3 +211,20 @@ docs/security.md explain each rule.
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
+
+{{/*
+The chart's labels with extra ones from values, one key once. dict "root" $ "extra" <map>; the
+extra labels win (a PrometheusRule's `release` label for the Prometheus selector, say), except
+with "keepSelector" true (pod templates), where the Deployment's selector labels win.
+*/}}
+{{- define "reloader.labelsWith" -}}
+{{- $base := include "reloader.labels" .root | fromYaml -}}
+{{- $extra := dict -}}
+{{- with .extra }}{{ $extra = tpl (toYaml .) $.root | fromYaml }}{{ end -}}
+{{- if .keepSelector -}}
+{{- $selector := include "reloader.selectorLabels" .root | fromYaml -}}
+{{- toYaml (merge (deepCopy $selector) $extra $base) -}}
+{{- else -}}
+{{- toYaml (merge (deepCopy $extra) $base) -}}
+{{- end -}}
+{{- end -}}
