@@ -319,10 +319,12 @@ fn helm_lint_passes_for_the_defaults_stakaters_values_and_a_customised_file() {
     let stakater = stakater_values().display().to_string();
     let custom = values_file(CUSTOM_GLOBAL).display().to_string();
     let namespaced = values_file(CUSTOM_NAMESPACED).display().to_string();
-    for extra in [vec![], vec!["-f", &stakater], vec!["-f", &stakater, "-f", &custom], vec![
-        "-f",
-        &namespaced,
-    ]] {
+    for extra in [
+        vec![],
+        vec!["-f", &stakater],
+        vec!["-f", &stakater, "-f", &custom],
+        vec!["-f", &namespaced],
+    ] {
         let mut args = vec!["lint", "--strict", chart.as_str()];
         args.extend(extra.iter().copied());
         let out = helm_ok(&args);
@@ -399,7 +401,10 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
     ] {
         assert!(r.all(kind).is_empty(), "{kind} rendered: {:?}", r.names());
     }
-    assert!(r.try_get("Service", "rel-reloader").is_none(), "reloader.service is {{}}");
+    assert!(
+        r.try_get("Service", "rel-reloader").is_none(),
+        "reloader.service is {{}}"
+    );
 
     // The chart's own defaults are Stakater's: the same container without the values file.
     let ours = template("rel", "tools", &[], &[]);
@@ -510,8 +515,7 @@ fn a_customised_global_values_file_renders_each_value() {
     assert_eq!(pod["imagePullSecrets"], json!([{"name": "regcred"}]));
     assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
     assert_eq!(
-        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
-            ["podAffinityTerm"]["topologyKey"],
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"],
         "kubernetes.io/hostname"
     );
     assert_eq!(c["resources"]["limits"], json!({"cpu": "200m", "memory": "128Mi"}));
@@ -534,7 +538,10 @@ fn a_customised_global_values_file_renders_each_value() {
     assert_eq!(env["RELOADER_BURST"], "10");
     assert_eq!(env["RELOADER_WORKERS"], "8");
     let secret = r.get("Secret", "rel-reloader");
-    assert_eq!(secret["data"]["ALERT_WEBHOOK_URL"], "aHR0cHM6Ly9ob29rcy5leGFtcGxlLmNvbS9UMC9CMA==");
+    assert_eq!(
+        secret["data"]["ALERT_WEBHOOK_URL"],
+        "aHR0cHM6Ly9ob29rcy5leGFtcGxlLmNvbS9UMC9CMA=="
+    );
 
     // RBAC: Jobs only created (a CronJob's run), Rollouts, CSI, namespaces for the selector;
     // env-vars writes no keyed stamps, so no stamp key Secret; HA gets its Lease.
@@ -561,12 +568,18 @@ fn a_customised_global_values_file_renders_each_value() {
     cluster.extend(webhook_rules("rel-reloader"));
     assert_eq!(r.rules("ClusterRole", "rel-reloader-role", None), cluster);
     let mut own = meta_info_rules();
-    own.extend(own_secret_rules(&["rel-reloader-webhook-tls", "rel-reloader-webhook-tls-ca"]));
+    own.extend(own_secret_rules(&[
+        "rel-reloader-webhook-tls",
+        "rel-reloader-webhook-tls-ca",
+    ]));
     own.extend(lease_rules());
     assert_eq!(r.rules("Role", "rel-reloader-metadata-role", Some("tools")), own);
 
     // The optional objects.
-    assert_eq!(r.get("PodDisruptionBudget", "rel-reloader")["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        r.get("PodDisruptionBudget", "rel-reloader")["spec"]["maxUnavailable"],
+        1
+    );
     assert_eq!(r.get("Service", "rel-reloader")["spec"]["ports"][0]["port"], 9090);
     assert_eq!(
         r.get("ServiceMonitor", "rel-reloader")["spec"]["endpoints"][0]["interval"],
@@ -615,7 +628,10 @@ fn a_namespaced_values_file_renders_roles_and_nothing_cluster_scoped() {
         ])
     );
     assert!(!r.env().contains_key("KUBERNETES_NAMESPACE"));
-    assert!(!r.env().contains_key("RELOADER_ADMISSION_ADDR"), "webhook off when namespaced");
+    assert!(
+        !r.env().contains_key("RELOADER_ADMISSION_ADDR"),
+        "webhook off when namespaced"
+    );
     for kind in [
         "ClusterRole",
         "ClusterRoleBinding",
@@ -658,8 +674,16 @@ fn the_schema_rejects_misspelled_keys_and_the_chart_rejects_contradictions() {
     for (set, path, key) in [
         ("reloader.atuoReloadAll=true", "/reloader", "atuoReloadAll"),
         ("reloader.deployment.replica=2", "/reloader/deployment", "replica"),
-        ("reloader.webhook.failurepolicy=Fail", "/reloader/webhook", "failurepolicy"),
-        ("reloader.serviceMonitor.enable=true", "/reloader/serviceMonitor", "enable"),
+        (
+            "reloader.webhook.failurepolicy=Fail",
+            "/reloader/webhook",
+            "failurepolicy",
+        ),
+        (
+            "reloader.serviceMonitor.enable=true",
+            "/reloader/serviceMonitor",
+            "enable",
+        ),
         ("imag.tag=x", "", "imag"),
     ] {
         let error = template_error(&[&stakater_values()], &["--set", set]);
@@ -674,7 +698,12 @@ fn the_schema_rejects_misspelled_keys_and_the_chart_rejects_contradictions() {
     assert!(error.contains("/reloader/webhook/failurePolicy"), "{error}");
     let error = template_error(
         &[],
-        &["--set", "reloader.ignoreSecrets=true", "--set", "reloader.ignoreConfigMaps=true"],
+        &[
+            "--set",
+            "reloader.ignoreSecrets=true",
+            "--set",
+            "reloader.ignoreConfigMaps=true",
+        ],
     );
     assert!(error.contains("would watch nothing"), "{error}");
     let error = template_error(&[], &["--set", "reloader.namespaces={a}"]);
@@ -845,7 +874,9 @@ impl Drop for Release {
             let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
                 .delete(&name, &dp)
                 .await;
-            let _ = Api::<ValidatingWebhookConfiguration>::all(client).delete(&name, &dp).await;
+            let _ = Api::<ValidatingWebhookConfiguration>::all(client)
+                .delete(&name, &dp)
+                .await;
         });
     }
 }
@@ -875,9 +906,11 @@ async fn label_namespace(f: &Fixture, key: &str, value: &str) {
         .unwrap();
 }
 
-/// Creates an auto-reloading Deployment while the webhook runs and returns it as stored.
-async fn create_through_webhook(f: &Fixture, name: &str) -> Deployment {
-    eventually("a create through the webhook", || async {
+/// Creates an auto-reloading Deployment once the API server calls the webhook (its
+/// configuration is registered a moment after the reloader is ready): a create that came too
+/// early, unstamped, is deleted and made again. Returns it as stored.
+async fn create_through_webhook(f: &Fixture, name: &str, stamped: fn(&Deployment) -> bool) -> Deployment {
+    eventually("a create stamped by the webhook", || async {
         let d: Deployment = serde_json::from_value(json!({
             "metadata": {"name": name, "annotations": auto()},
             "spec": {"selector": {"matchLabels": {"app": name}},
@@ -885,9 +918,41 @@ async fn create_through_webhook(f: &Fixture, name: &str) -> Deployment {
                                   "spec": {"containers": [{"name": "c", "image": "x", "envFrom": uses("cfg", "db")}]}}}
         }))
         .unwrap();
-        f.deployments.create(&PostParams::default(), &d).await.ok()
+        let created = f.deployments.create(&PostParams::default(), &d).await.ok()?;
+        if stamped(&created) {
+            return Some(created);
+        }
+        let _ = f.deployments.delete(name, &Default::default()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        None
     })
     .await
+}
+
+fn template_annotation(d: &Deployment, key: &str) -> Option<String> {
+    d.spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(key)
+        .cloned()
+}
+
+fn has_keyed_stamp(d: &Deployment) -> bool {
+    template_annotation(d, reloader::core::vocabulary::fixed::TEMPLATE_HASHES).is_some()
+}
+
+fn has_env_stamp(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).is_some_and(|p| {
+        p.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "STAKATER_CFG_CONFIGMAP")
+    })
 }
 
 /// Global (ClusterRole) with HA, installed from Stakater's values, then upgraded to HA with two
@@ -905,9 +970,14 @@ async fn global_install_then_upgrade_to_ha_the_rbac_suffices() {
     ));
     let release = Release::install(&unique_name("g"), &home.name, &[&stakater_values(), &values]);
     assert_eq!(release.revision(), 1);
-    assert!(release.manifest().rules("Role", &format!("{}-metadata-role", release.fullname()), None)
-        .iter()
-        .all(|r| r.resources != ["leases"]), "no Lease rights without HA");
+    assert!(
+        release
+            .manifest()
+            .rules("Role", &format!("{}-metadata-role", release.fullname()), None)
+            .iter()
+            .all(|r| r.resources != ["leases"]),
+        "no Lease rights without HA"
+    );
     let ha = values_file("reloader: {enableHA: true, deployment: {replicas: 2}}\n");
     release.upgrade(&[&stakater_values(), &values, &ha], &[]);
     assert_eq!(release.revision(), 2);
@@ -966,9 +1036,8 @@ async fn global_install_with_webhook_and_no_secrets_the_rbac_suffices() {
             .is_some()
     );
     assert!(secrets.get_opt("reloader-stamp-key").await.unwrap().is_some());
-    let created = create_through_webhook(&f, "created").await;
-    let stamp = created.spec.unwrap().template.metadata.unwrap().annotations.unwrap_or_default();
-    let stamp = &stamp[reloader::core::vocabulary::fixed::TEMPLATE_HASHES];
+    let created = create_through_webhook(&f, "created", has_keyed_stamp).await;
+    let stamp = template_annotation(&created, reloader::core::vocabulary::fixed::TEMPLATE_HASHES).unwrap();
     assert!(stamp.starts_with("configmap/cfg=k1."), "keyed stamp at create: {stamp}");
     f.wait_acknowledged("adopted").await;
     f.set_config_map("cfg", json!({"k": "v2"})).await;
@@ -981,17 +1050,10 @@ async fn global_install_with_webhook_and_no_secrets_the_rbac_suffices() {
 /// reloader watches that namespace (KUBERNETES_NAMESPACE).
 #[tokio::test]
 async fn namespaced_install_has_nothing_cluster_scoped_and_the_rbac_suffices() {
-    let client = crate::support::client().await;
-    let home = TestNamespace::new(&client, "rlns").await;
-    let f = Fixture {
-        deployments: Api::namespaced(client.clone(), &home.name),
-        config_maps: Api::namespaced(client.clone(), &home.name),
-        secrets: Api::namespaced(client.clone(), &home.name),
-        client: client.clone(),
-        ns: TestNamespace::new(&client, "unused").await,
-    };
+    // The release lives in the namespace it watches, with the workloads.
+    let f = Fixture::new("rlns").await;
     let values = values_file("reloader: {watchGlobally: false}\n");
-    let release = Release::install(&unique_name("n"), &home.name, &[&stakater_values(), &values]);
+    let release = Release::install(&unique_name("n"), &f.ns.name, &[&stakater_values(), &values]);
     let installed = release.manifest();
     assert!(installed.all("ClusterRole").is_empty() && installed.all("ClusterRoleBinding").is_empty());
     f.config_map("cfg", json!({"k": "v1"})).await;
@@ -1026,15 +1088,8 @@ async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
     f.deployment("adopted", auto(), uses("cfg", "db")).await;
     let local = release.run(&[]);
     local.reloader.wait_ready().await;
-    let created = create_through_webhook(&f, "created").await;
-    let env = created.spec.unwrap().template.spec.unwrap().containers[0]
-        .env
-        .clone()
-        .unwrap_or_default();
-    assert!(
-        env.iter().any(|e| e.name == "STAKATER_CFG_CONFIGMAP"),
-        "env-vars stamp at create: {env:?}"
-    );
+    // Stamped at create with Stakater's env var (the env-vars strategy).
+    create_through_webhook(&f, "created", has_env_stamp).await;
     f.wait_acknowledged("adopted").await;
     f.set_secret("db", json!({"p": "2"})).await;
     f.wait_revisions("adopted", 2).await;
