@@ -1096,3 +1096,59 @@ async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
     f.wait_revisions("created", 2).await;
     local.assert_no_denials();
 }
+
+/// In cert-manager mode the chart ships the webhook configurations the reloader otherwise
+/// registers itself: the same webhooks, except the caBundle (cert-manager injects it).
+#[test]
+fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
+    use reloader::admission::register::{Target, mutating, validating};
+    use reloader::config::AdmissionEndpoint;
+    let without_bundle = |mut webhook: Value| {
+        webhook["clientConfig"].as_object_mut().unwrap().remove("caBundle");
+        webhook
+    };
+    for (scope, watched) in [
+        ("{}", None),
+        ("{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}", Some(["team-a", "tools"])),
+    ] {
+        // The validating webhook's failurePolicy comes from the value; Fail is the binary's.
+        let scoped = values_file(&format!("reloader: {scope}\n"));
+        let values = values_file("reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {mode: cert-manager}\n");
+        let r = template("rel", "tools", &[&scoped, &values], &[]);
+        let env = r.env();
+        assert_eq!(env["RELOADER_TLS_CERT_FILE"], "/etc/reloader/webhook-tls/tls.crt");
+        assert!(!env.contains_key("RELOADER_ADMISSION_SECRET"));
+        assert_eq!(
+            r.get("Certificate", "rel-reloader-webhook")["spec"]["secretName"],
+            "rel-reloader-webhook-tls"
+        );
+        let endpoint = AdmissionEndpoint::Service {
+            name: "rel-reloader-webhook".into(),
+        };
+        let watched: Option<std::collections::BTreeSet<String>> =
+            watched.map(|w| w.iter().map(|s| s.to_string()).collect());
+        let target = Target {
+            endpoint: &endpoint,
+            namespace: "tools",
+            watched: watched.as_ref(),
+            bundle: "",
+        };
+        for (kind, expected) in [
+            ("MutatingWebhookConfiguration", mutating("rel-reloader", &target)),
+            ("ValidatingWebhookConfiguration", validating("rel-reloader", &target)),
+        ] {
+            let shipped = r.get(kind, "rel-reloader");
+            assert_eq!(
+                shipped["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                "tools/rel-reloader-webhook"
+            );
+            assert_eq!(
+                without_bundle(shipped["webhooks"][0].clone()),
+                without_bundle(expected["webhooks"][0].clone()),
+                "{kind} ({scope})"
+            );
+        }
+        // No rights to create or patch configurations, nor to the certificate Secrets.
+        assert!(r.all("ClusterRole").iter().all(|c| !c["rules"].to_string().contains("admissionregistration")));
+    }
+}

@@ -265,12 +265,17 @@ impl Reloader {
     /// The binary with exactly `args` and `env` (plus `--kubeconfig` and `--http-addr`), as an
     /// install's manifests run it: no `--namespaces` and no short window added.
     pub fn start_exact(kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_reloader")), kubeconfig, args, env)
+    }
+
+    /// As [`Reloader::start_exact`], with another build of the binary (the image's).
+    pub fn start_binary(binary: &Path, kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!("{}.log", unique_name("exact")));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
+        let child = Command::new(binary)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--http-addr={http}"))
             .args(args)
