@@ -1109,11 +1109,15 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
     };
     for (scope, watched) in [
         ("{}", None),
-        ("{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}", Some(["team-a", "tools"])),
+        (
+            "{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}",
+            Some(["team-a", "tools"]),
+        ),
     ] {
         // The validating webhook's failurePolicy comes from the value; Fail is the binary's.
         let scoped = values_file(&format!("reloader: {scope}\n"));
-        let values = values_file("reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {mode: cert-manager}\n");
+        let values =
+            values_file("reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {mode: cert-manager}\n");
         let r = template("rel", "tools", &[&scoped, &values], &[]);
         let env = r.env();
         assert_eq!(env["RELOADER_TLS_CERT_FILE"], "/etc/reloader/webhook-tls/tls.crt");
@@ -1149,6 +1153,10 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
             );
         }
         // No rights to create or patch configurations, nor to the certificate Secrets.
-        assert!(r.all("ClusterRole").iter().all(|c| !c["rules"].to_string().contains("admissionregistration")));
+        assert!(
+            r.all("ClusterRole")
+                .iter()
+                .all(|c| !c["rules"].to_string().contains("admissionregistration"))
+        );
     }
 }

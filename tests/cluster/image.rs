@@ -89,10 +89,8 @@ fn has_interpreter(elf: &[u8]) -> bool {
 
 #[tokio::test]
 async fn the_image_is_one_static_binary_run_as_non_root_and_it_reloads() {
-    let archive = std::env::var("RELOADER_IMAGE_ARCHIVE").map_or_else(
-        |_| Path::new(REPO).join("target/image/reloader.tar"),
-        PathBuf::from,
-    );
+    let archive = std::env::var("RELOADER_IMAGE_ARCHIVE")
+        .map_or_else(|_| Path::new(REPO).join("target/image/reloader.tar"), PathBuf::from);
     assert!(
         archive.exists(),
         "no image archive at {}: run `make image` first (make test does)",
@@ -134,7 +132,11 @@ async fn the_image_is_one_static_binary_run_as_non_root_and_it_reloads() {
         image.compressed as f64 / 1048576.0,
         unpacked as f64 / 1048576.0
     );
-    assert!(image.compressed < 20 * 1024 * 1024, "image over 20 MiB: {}", image.compressed);
+    assert!(
+        image.compressed < 20 * 1024 * 1024,
+        "image over 20 MiB: {}",
+        image.compressed
+    );
     assert!(unpacked < 40 * 1024 * 1024, "binary over 40 MiB: {unpacked}");
 
     // The binary from the image, against the control plane.
