@@ -59,7 +59,8 @@ build_local() {
   log "building a static reloader for $triple (cargo build --release)"
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$triple" --bin reloader >&2
   binary="target/$triple/release/reloader"
-  if ldd "$binary" >/dev/null 2>&1; then
+  # A static(-pie) executable has no program interpreter.
+  if LC_ALL=C readelf -l "$binary" | grep -q 'program interpreter'; then
     log "$binary is dynamically linked"
     exit 1
   fi
@@ -83,6 +84,10 @@ build_local() {
   trap - RETURN
 }
 
+# The image this name pointed to before, removed once the new one is built (no pile of
+# untagged copies in buildah's storage across runs).
+previous=$(buildah images --quiet --no-trunc "$name" 2>/dev/null | head -1 || true)
+
 case "$mode" in
   dockerfile) build_dockerfile ;;
   local) build_local ;;
@@ -97,9 +102,13 @@ case "$mode" in
   *) log "IMAGE_BUILD must be auto, dockerfile or local, not $mode"; exit 1 ;;
 esac
 
+current=$(buildah images --quiet --no-trunc "$name" 2>/dev/null | head -1 || true)
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  buildah rmi "$previous" >/dev/null 2>&1 || true
+fi
+
 mkdir -p "$(dirname "$archive")"
 rm -f "$archive"
 buildah push --quiet "$name" "oci-archive:$archive:$name" >/dev/null
-size=$(buildah inspect --type image --format '{{.Docker.Size}}' "$name" 2>/dev/null || true)
-log "built $name ($(du -h "$archive" | cut -f1) archive${size:+, $size bytes unpacked}); archive: $archive"
+log "built $name: $(du -h "$archive" | cut -f1) as an OCI archive ($archive)"
 echo "$name"

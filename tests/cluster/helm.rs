@@ -895,6 +895,20 @@ pub fn impersonating(user: &str) -> PathBuf {
     path
 }
 
+/// The DeploymentConfig API, which other tests serve (a stand-in CRD): the reloader watches
+/// DeploymentConfigs whenever the API is served, so the chart must see it at install time, as on
+/// OpenShift. Served before every install here, so no test depends on another's timing.
+pub async fn serve_openshift_api(client: &kube::Client) {
+    crate::crds::ensure_crd(
+        client,
+        "apps.openshift.io",
+        "DeploymentConfig",
+        "deploymentconfigs",
+        "v1",
+    )
+    .await;
+}
+
 async fn label_namespace(f: &Fixture, key: &str, value: &str) {
     Api::<Namespace>::all(f.client.clone())
         .patch(
@@ -962,6 +976,7 @@ fn has_env_stamp(d: &Deployment) -> bool {
 #[tokio::test]
 async fn global_install_then_upgrade_to_ha_the_rbac_suffices() {
     let f = Fixture::new("hglobal").await;
+    serve_openshift_api(&f.client).await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
     let selector = unique_name("sel");
     label_namespace(&f, "reloader-helm", &selector).await;
@@ -1018,6 +1033,7 @@ async fn global_install_then_upgrade_to_ha_the_rbac_suffices() {
 #[tokio::test]
 async fn global_install_with_webhook_and_no_secrets_the_rbac_suffices() {
     let f = Fixture::new("hwebhook").await;
+    serve_openshift_api(&f.client).await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
     let values = values_file("reloader:\n  ignoreSecrets: true\n");
     let release = Release::install(&unique_name("w"), &home.name, &[&stakater_values(), &values]);
@@ -1052,6 +1068,7 @@ async fn global_install_with_webhook_and_no_secrets_the_rbac_suffices() {
 async fn namespaced_install_has_nothing_cluster_scoped_and_the_rbac_suffices() {
     // The release lives in the namespace it watches, with the workloads.
     let f = Fixture::new("rlns").await;
+    serve_openshift_api(&f.client).await;
     let values = values_file("reloader: {watchGlobally: false}\n");
     let release = Release::install(&unique_name("n"), &f.ns.name, &[&stakater_values(), &values]);
     let installed = release.manifest();
@@ -1072,6 +1089,7 @@ async fn namespaced_install_has_nothing_cluster_scoped_and_the_rbac_suffices() {
 #[tokio::test]
 async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
     let f = Fixture::new("hlist").await;
+    serve_openshift_api(&f.client).await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
     let values = values_file(&format!(
         "reloader:\n  watchGlobally: false\n  namespaces: [{}]\n  reloadStrategy: env-vars\n  webhook: {{enabled: true}}\n",
@@ -1159,4 +1177,63 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
                 .all(|c| !c["rules"].to_string().contains("admissionregistration"))
         );
     }
+}
+
+/// Argo Rollouts and the Secrets Store CSI driver (stand-in CRDs with their real APIs):
+/// the chart's rules for them suffice, and a Rollout rolls.
+#[tokio::test]
+async fn argo_rollouts_and_csi_the_rbac_suffices() {
+    use kube::api::{ApiResource, DynamicObject};
+    let f = Fixture::new("hargo").await;
+    serve_openshift_api(&f.client).await;
+    crate::crds::ensure_crd(&f.client, "argoproj.io", "Rollout", "rollouts", "v1alpha1").await;
+    for (kind, plural) in [
+        ("SecretProviderClassPodStatus", "secretproviderclasspodstatuses"),
+        ("SecretProviderClass", "secretproviderclasses"),
+    ] {
+        crate::crds::ensure_crd(&f.client, "secrets-store.csi.x-k8s.io", kind, plural, "v1").await;
+    }
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    let values = values_file(&format!(
+        "reloader:\n  watchGlobally: false\n  namespaces: [{}]\n  isArgoRollouts: true\n  enableCSIIntegration: true\n",
+        f.ns.name
+    ));
+    let release = Release::install(&unique_name("a"), &home.name, &[&stakater_values(), &values]);
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    let rollouts: Api<DynamicObject> = Api::namespaced_with(
+        f.client.clone(),
+        &f.ns.name,
+        &ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "Rollout".into(),
+            plural: "rollouts".into(),
+        },
+    );
+    let rollout: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "canary", "annotations": auto()},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "canary"}},
+                 "spec": {"containers": [{"name": "app", "image": "x", "envFrom": uses("cfg", "db")}]}}}
+    }))
+    .unwrap();
+    rollouts.create(&PostParams::default(), &rollout).await.unwrap();
+    let local = release.run(&[]);
+    local.reloader.wait_ready().await;
+    let stamp_of = || async {
+        let obj = serde_json::to_value(rollouts.get("canary").await.ok()?).ok()?;
+        obj.pointer("/spec/template/metadata/annotations/reloader.stakater.com~1hashes")
+            .cloned()
+    };
+    let acked = || async {
+        let obj = serde_json::to_value(rollouts.get("canary").await.ok()?).ok()?;
+        obj.pointer("/metadata/annotations/reloader.stakater.com~1acknowledged-hashes")
+            .cloned()
+    };
+    eventually("the Rollout acknowledged", acked).await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    eventually("the Rollout stamped", stamp_of).await;
+    local.assert_no_denials();
 }

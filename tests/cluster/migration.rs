@@ -40,6 +40,7 @@ async fn stakater_stamped(f: &Fixture, name: &str, env: Value, template_annotati
 #[tokio::test]
 async fn switching_from_stakater_with_its_values_rolls_nothing_then_each_change_rolls_once() {
     let f = Fixture::new("migrate").await;
+    crate::helm::serve_openshift_api(&f.client).await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
     let cfg = BTreeMap::from([("k".to_string(), "v1".to_string())]);
     let db = BTreeMap::from([("p".to_string(), b"1".to_vec())]);
