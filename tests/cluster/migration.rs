@@ -127,3 +127,62 @@ async fn switching_from_stakater_with_its_values_rolls_nothing_then_each_change_
     );
     local.assert_no_denials();
 }
+
+/// A Stakater release upgraded in place to this chart with its own values file, then rolled
+/// back. Needs Stakater's chart (not part of this repository): run it with
+/// `RELOADER_STAKATER_CHART=<checkout>/deployments/kubernetes/chart/reloader cargo test --test
+/// cluster stakater_release -- --ignored`.
+#[tokio::test]
+#[ignore = "needs Stakater's chart: RELOADER_STAKATER_CHART"]
+async fn a_stakater_release_upgrades_in_place_and_rolls_back() {
+    use crate::helm::{Rendered, helm_ok};
+    use k8s_openapi::api::apps::v1::Deployment;
+    let stakater_chart = std::env::var("RELOADER_STAKATER_CHART").expect("RELOADER_STAKATER_CHART");
+    let client = crate::support::client().await;
+    let home = TestNamespace::new(&client, "rlmig").await;
+    let config = crate::support::kubeconfig().display().to_string();
+    let values = stakater_values().display().to_string();
+    let release = unique_name("s");
+    let chart = crate::helm::chart();
+    let helm = |verb: &str, chart: &str| {
+        helm_ok(&[
+            verb,
+            &release,
+            chart,
+            "-n",
+            &home.name,
+            "--kubeconfig",
+            &config,
+            "-f",
+            &values,
+        ])
+    };
+    helm("install", &stakater_chart);
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), &home.name);
+    let name = format!("{release}-reloader");
+    let image = |d: Deployment| {
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
+    assert!(image(deployments.get(&name).await.unwrap()).contains("stakater"));
+    helm("upgrade", &chart);
+    assert_eq!(
+        image(deployments.get(&name).await.unwrap()),
+        "ghcr.io/example/reloader:0.1.0"
+    );
+    let ours = Rendered::parse(&helm_ok(&[
+        "get",
+        "manifest",
+        &release,
+        "-n",
+        &home.name,
+        "--kubeconfig",
+        &config,
+    ]));
+    ours.get("ClusterRole", &format!("{name}-role"));
+    helm_ok(&["rollback", &release, "1", "-n", &home.name, "--kubeconfig", &config]);
+    assert!(image(deployments.get(&name).await.unwrap()).contains("stakater"));
+    helm_ok(&["uninstall", &release, "-n", &home.name, "--kubeconfig", &config]);
+}
