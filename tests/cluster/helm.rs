@@ -1060,6 +1060,96 @@ async fn global_install_with_webhook_and_no_secrets_the_rbac_suffices() {
     f.wait_revisions("adopted", 2).await;
     f.wait_revisions("created", 2).await;
     local.assert_no_denials();
+
+    // Every reloader metric the PrometheusRule and the dashboard query is one the binary exposes.
+    // The binary's series, plus those it shows only once something happened (an alert, a
+    // watch error), from the same metrics code in-process.
+    let mut exposed = exposed_series(&local.reloader.metrics_text());
+    {
+        use reloader::core::source::SourceKind;
+        use reloader::core::workload::WorkloadKind;
+        use reloader::metrics::{AlertResult, Metrics, Outcome, SkipReason, WatchEvent};
+        let m = Metrics::new(true);
+        m.alert(AlertResult::Sent);
+        m.skip(SkipReason::NoDataChange);
+        m.watch_error(SourceKind::ConfigMap);
+        m.event(SourceKind::ConfigMap, WatchEvent::Update);
+        m.reload("ns", WorkloadKind::Deployment, true);
+        m.reload_latency(WorkloadKind::Deployment, 1.0);
+        m.outcome(Outcome::Error);
+        m.workqueue_depth(1);
+        exposed.extend(exposed_series(&m.render()));
+    }
+    let r = template(
+        "rel",
+        "tools",
+        &[],
+        &[
+            "--set",
+            "reloader.prometheusRule.enabled=true",
+            "--set",
+            "reloader.grafanaDashboard.enabled=true",
+        ],
+    );
+    let queries = format!(
+        "{}{}",
+        r.get("PrometheusRule", "rel-reloader")["spec"],
+        r.get("ConfigMap", "rel-reloader-dashboard")["data"]["reloader.json"]
+    );
+    let used = metric_names(&queries);
+    assert!(used.len() >= 8, "{used:?}");
+    for name in used {
+        assert!(exposed.contains(&name), "{name} is queried but not exposed");
+    }
+}
+
+/// Series names a `/metrics` exposition can have, from its `# TYPE` lines.
+fn exposed_series(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[""],
+        };
+        for suffix in suffixes {
+            let full = if name.ends_with(suffix) {
+                name.to_string()
+            } else {
+                format!("{name}{suffix}")
+            };
+            names.insert(full);
+        }
+    }
+    names
+}
+
+/// Every `reloader_…` metric name in a text of PromQL.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("reloader_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let preceded = rest[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !preceded {
+            names.insert(tail[..end].to_string());
+        }
+        rest = &tail[end..];
+    }
+    names
 }
 
 /// watchGlobally false: a Role in the release namespace, nothing cluster-scoped, and the

@@ -342,6 +342,11 @@ impl Reloader {
             .unwrap_or(0.0)
     }
 
+    /// The whole `/metrics` exposition ("" when it does not answer).
+    pub fn metrics_text(&self) -> String {
+        self.get("/metrics").map(|(_, body)| body).unwrap_or_default()
+    }
+
     /// Sum of every sample of a metric family, e.g. all `reloader_reconciles_total` outcomes.
     pub fn metric_sum(&self, name: &str) -> f64 {
         let Some((_, body)) = self.get("/metrics") else {
