@@ -138,6 +138,12 @@ fn main() {
         ready,
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
+        scope: Arc::new(reloader::engine::scope::NamespaceScope::new(
+            None,
+            Default::default(),
+            false,
+        )),
+        limits: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -187,6 +187,43 @@ impl Notifier {
     }
 }
 
+/// Stakater's `--webhook-url` meaning: one announcement per changed ConfigMap or Secret,
+/// whatever depends on it, and nothing written to the cluster. Sent by its own task, so a slow
+/// endpoint never holds a watcher up; not retried, as in Stakater.
+#[derive(Clone)]
+pub struct SourceAnnouncer {
+    tx: mpsc::Sender<(String, &'static str, String)>,
+}
+
+impl SourceAnnouncer {
+    pub fn start(notifier: Notifier) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(String, &'static str, String)>(BACKLOG);
+        tokio::spawn(async move {
+            while let Some((name, type_, namespace)) = rx.recv().await {
+                // Stakater's line, without the URL (it may carry a token).
+                tracing::info!(
+                    "Changes detected in '{name}' of type '{type_}' in namespace '{namespace}', Sending webhook"
+                );
+                if let Err(error) = notifier.notify().await {
+                    tracing::warn!(%error, "--webhook-url: the announcement failed");
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues one announcement; never waits (a full backlog drops it, logged).
+    pub fn announce(&self, name: &str, type_: &'static str, namespace: &str) {
+        if self
+            .tx
+            .try_send((name.to_string(), type_, namespace.to_string()))
+            .is_err()
+        {
+            tracing::warn!("--webhook-url backlog full; announcement dropped");
+        }
+    }
+}
+
 fn spawn<C>(
     rx: mpsc::Receiver<Alert>,
     settings: AlertSettings,

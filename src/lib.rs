@@ -16,6 +16,8 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod health;
+pub mod logging;
+pub mod meta_info;
 pub mod metrics;
 pub mod stamp_key;
 pub mod store;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Recorder, Reporter};
 use reloader::admission::AdmissionContext;
-use reloader::config::{Cli, LogFormat, Settings, WatchScope, process_env};
+use reloader::config::{Cli, Settings, WatchScope, process_env};
 use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
+use reloader::engine::events::EventRecorder;
 use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
 use reloader::metrics::Metrics;
@@ -22,14 +22,15 @@ use reloader::store::Store;
 use tokio::sync::watch;
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_cli(Cli::parse(), process_env) {
+    let cli = Cli::parse();
+    let settings = match Settings::from_cli(cli.clone(), process_env) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("reloader: {error}");
             return ExitCode::from(2);
         }
     };
-    init_tracing(&settings);
+    reloader::logging::init(&settings);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    match runtime.block_on(run(settings, cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -49,19 +50,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELOADER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
+/// The Kubernetes client, every request of it counted in the `rest_client_*` metrics.
+async fn kube_client(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<kube::Client> {
     let config = match &settings.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
@@ -71,7 +61,15 @@ async fn kube_client(settings: &Settings) -> anyhow::Result<kube::Client> {
             .await
             .context("finding a kubeconfig or in-cluster config")?,
     };
-    Ok(kube::Client::try_from(config)?)
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let layer = reloader::metrics::ApiRequestMetrics::new(metrics, host);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
 }
 
 /// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI). One discovery
@@ -232,23 +230,35 @@ async fn own_username(client: &kube::Client, explicit: Option<String>) -> Option
     }
 }
 
-async fn run(settings: Settings) -> anyhow::Result<()> {
+async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     // kube and our TLS server both use rustls with ring; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let notifier = match &settings.webhook_url {
-        Some(url) => Some(reloader::alerts::Notifier::new(url)?),
-        None => None,
+    // `--webhook-url`: Stakater's announcement per changed source, or ours per workload.
+    let (notifier, announcer) = match &settings.webhook_url {
+        Some(url) => {
+            let notifier = reloader::alerts::Notifier::new(url)?;
+            if settings.webhook_url_per_workload {
+                (Some(notifier), None)
+            } else {
+                (None, Some(reloader::alerts::SourceAnnouncer::start(notifier)))
+            }
+        }
+        None => (None, None),
     };
-    let client = kube_client(&settings).await?;
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
+    let client = kube_client(&settings, metrics.clone()).await?;
     let (leader, lease_task) = leadership(&settings, &client).await?;
-    let reporter = Reporter {
-        controller: "reloader".into(),
-        instance: settings.pod_name.clone(),
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
+    if let Some(namespace) = &settings.reloader_namespace {
+        let deployment = settings.reloader_deployment_name.clone().unwrap_or_default();
+        reloader::meta_info::publish(&client, &cli, namespace, &deployment).await;
+    }
     let keys = stamp_keys(&settings, &client).await;
-    let options = engine_options(&settings, &client, keys.clone()).await;
+    let mut options = engine_options(&settings, &client, keys.clone()).await;
+    if announcer.is_some() {
+        // Stakater's `--webhook-url`: announcements replace reloads; no workload is touched.
+        options.workload_kinds.clear();
+    }
     tracing::info!(
         strategy = ?settings.strategy,
         scopes = ?options.scopes,
@@ -266,9 +276,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         options,
         Outbound {
-            recorder,
+            events,
             alerts,
             notifier,
+            announcer,
         },
         leader.clone(),
     );
@@ -289,6 +300,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 client.clone(),
                 settings.resource_label_selector.clone(),
             )),
+            scope: engine.scope(),
+            limits: Default::default(),
         };
         admission_task = Some(tokio::spawn(reloader::admission::server::run(
             admission,
@@ -299,7 +312,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             cert_ready,
         )));
     }
-    let health = health::router(Health { metrics, ready });
+    let live = settings
+        .leader_election
+        .is_some()
+        .then(|| health::lost_leadership(leader.clone()));
+    let health = health::router(Health {
+        metrics,
+        ready,
+        leader: live,
+    });
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;

@@ -4,24 +4,25 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rcgen::{
     BasicConstraints, CertificateParams, CidrSubnet, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, NameConstraints, SanType,
 };
-use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -33,6 +34,8 @@ pub enum TlsError {
     NoCertificate,
     #[error("building the TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("building the client certificate verifier: {0}")]
+    ClientVerifier(#[from] rustls::server::VerifierBuilderError),
     #[error("invalid subject alternative name {0:?}")]
     BadName(String),
 }
@@ -166,6 +169,24 @@ impl CertificateAuthority {
     }
 }
 
+impl CertificateAuthority {
+    /// A client certificate (for `--admission-client-ca` setups and tests): the API server
+    /// presents one like it when its admission configuration names it.
+    pub fn issue_client(&self, common_name: &str, lifetime: Duration) -> Result<ServingCertificate, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        validity(&mut params, lifetime);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(ServingCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -210,10 +231,28 @@ impl ResolvesServerCert for ReloadableCert {
 
 /// A TLS 1.2+ server configuration offering h2 and HTTP/1.1, serving `cert`.
 pub fn server_config_with(cert: Arc<ReloadableCert>) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(cert);
+    server_config_for(cert, None)
+}
+
+/// As [`server_config_with`]; with `client_ca` (PEM, one or more CA certificates), every client
+/// must present a certificate chaining to one of them, or the handshake fails.
+pub fn server_config_for(cert: Arc<ReloadableCert>, client_ca: Option<&str>) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots.add(cert?)?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::NoCertificate);
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -223,42 +262,234 @@ pub fn server_config(cert: &ServingCertificate) -> Result<Arc<ServerConfig>, Tls
     server_config_with(ReloadableCert::new(cert)?)
 }
 
-/// Serves `router` over TLS on `listener` until the task is dropped. A failed handshake or a
-/// broken connection only ends that connection.
+/// What connections may cost the server; [`Default`] is what the binary uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Open connections at most (handshaking or not); one more is closed at once. The API
+    /// servers hold a few each (HTTP/2 multiplexes).
+    pub max_connections: usize,
+    /// A TLS handshake must finish within this.
+    pub handshake_timeout: Duration,
+    /// HTTP/1: a request's headers must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed gracefully (HTTP/2
+    /// GOAWAY, HTTP/1 after the current exchange); so is one that never sends a request.
+    pub idle_timeout: Duration,
+    /// After a graceful close starts, how long the connection may take to finish.
+    pub close_grace: Duration,
+    /// HTTP/2 streams (requests) at once per connection; clients open more connections.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 header block size at most, per request.
+    pub h2_max_header_list_size: u32,
+    /// HTTP/2 flow-control windows: how much request body a client may send ahead of the
+    /// server reading it, per stream and per connection (hyper's default is 1 MiB each). A
+    /// request refused at once (413, 503) costs at most this much transfer; what a connection
+    /// can make the server buffer is bounded by the connection window.
+    pub h2_stream_window: u32,
+    pub h2_connection_window: u32,
+    /// HTTP/1 request head size at most (the read buffer).
+    pub h1_max_buf_size: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            close_grace: Duration::from_secs(10),
+            h2_max_concurrent_streams: 32,
+            h2_max_header_list_size: 16 * 1024,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 512 * 1024,
+            h1_max_buf_size: 64 * 1024,
+        }
+    }
+}
+
+/// Serves `router` over TLS on `listener` with the default [`ServeLimits`] until the task is
+/// dropped.
 pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: axum::Router) {
+    serve_with(listener, config, router, ServeLimits::default()).await
+}
+
+/// Serves `router` over TLS on `listener` until the task is dropped. A failed handshake or a
+/// broken connection only ends that connection; failing accepts (out of file descriptors)
+/// back off instead of spinning.
+pub async fn serve_with(listener: TcpListener, config: Arc<ServerConfig>, router: axum::Router, limits: ServeLimits) {
     let acceptor = TlsAcceptor::from(config);
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let limits = Arc::new(limits);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
+            Ok(conn) => {
+                backoff.reset();
+                conn
+            }
             Err(error) => {
-                tracing::warn!(%error, "accepting a connection failed");
+                if let Some(pause) = backoff.failed(&error) {
+                    if backoff.streak() == 1 {
+                        tracing::warn!(%error, "accepting connections failed; backing off");
+                    } else {
+                        tracing::debug!(%error, ?pause, "accepting connections still failing");
+                    }
+                    tokio::time::sleep(pause).await;
+                }
                 continue;
             }
         };
+        let Ok(slot) = connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing the new connection");
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
+            let _slot = slot;
+            serve_connection(tcp, peer, acceptor, router, &limits).await;
+        });
+    }
+}
+
+/// How long to pause after a failed accept. Errors of one connection (reset or aborted before
+/// it was accepted) need no pause; anything else (EMFILE, ENFILE, ENOBUFS, ENOMEM) would fail
+/// again at once, so the pause doubles from 10 ms up to 1 s until an accept succeeds.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    fn streak(&self) -> u32 {
+        self.failures
+    }
+
+    fn failed(&mut self, error: &std::io::Error) -> Option<Duration> {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+        if matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+            return None;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let pause = Self::FIRST.saturating_mul(1 << (self.failures - 1).min(16));
+        Some(pause.min(Self::MAX))
+    }
+}
+
+/// Requests in progress on one connection, and when the last one ended.
+struct Activity {
+    state: std::sync::Mutex<(usize, Instant)>,
+}
+
+/// Counts one request in progress until dropped.
+struct InProgress(Arc<Activity>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = state.0.saturating_sub(1);
+        state.1 = Instant::now();
+    }
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: std::sync::Mutex::new((0, Instant::now())),
+        })
+    }
+
+    fn start(self: &Arc<Self>) -> InProgress {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        InProgress(self.clone())
+    }
+
+    /// Resolves once no request has been in progress for `timeout`.
+    async fn idle(&self, timeout: Duration) {
+        loop {
+            let wait = {
+                let (in_progress, since) = *self.state.lock().unwrap_or_else(|e| e.into_inner());
+                match (in_progress, since.elapsed()) {
+                    (0, idle) if idle >= timeout => return,
+                    (0, idle) => timeout - idle,
+                    _ => timeout,
                 }
             };
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // A client that never finishes its headers must not hold a connection forever.
-            builder
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10));
-            if let Err(error) = builder.serve_connection(TokioIo::new(tls), service).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    limits: &ServeLimits,
+) {
+    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let activity = Activity::new();
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let in_progress = activity.start();
+            let call = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = call.await;
+                drop(in_progress);
+                response
             }
-        });
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its headers must not hold a connection forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.h1_max_buf_size.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.h2_max_header_list_size)
+        .initial_stream_window_size(limits.h2_stream_window)
+        .initial_connection_window_size(limits.h2_connection_window);
+    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = activity.idle(limits.idle_timeout) => {
+            tracing::debug!(%peer, "closing an idle connection");
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(limits.close_grace, connection.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
 
@@ -351,5 +582,38 @@ mod tests {
             key_pem: String::new(),
         };
         assert!(server_config(&no_key).is_err());
+    }
+
+    #[test]
+    fn failing_accepts_back_off_up_to_a_second() {
+        let mut backoff = AcceptBackoff::default();
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<Duration> = (0..10).map(|_| backoff.failed(&emfile).unwrap()).collect();
+        assert_eq!(pauses[0], Duration::from_millis(10));
+        assert_eq!(pauses[1], Duration::from_millis(20));
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(pauses[9], Duration::from_secs(1));
+        assert_eq!(backoff.streak(), 10);
+        // One connection's trouble is not the listener's.
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        assert_eq!(backoff.failed(&reset), None);
+        backoff.reset();
+        assert_eq!(backoff.failed(&emfile), Some(Duration::from_millis(10)));
+        for _ in 0..100 {
+            assert!(backoff.failed(&emfile).unwrap() <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn client_ca_configurations() {
+        let ca = CertificateAuthority::generate("clients", Duration::from_secs(60), &[]).unwrap();
+        let serving = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(60)).unwrap();
+        let cert = ReloadableCert::new(&serving).unwrap();
+        assert!(server_config_for(cert.clone(), Some(&ca.cert_pem)).is_ok());
+        assert!(matches!(
+            server_config_for(cert.clone(), Some("no PEM here")),
+            Err(TlsError::NoCertificate)
+        ));
+        assert!(ca.issue_client("kube-apiserver", Duration::from_secs(60)).is_ok());
     }
 }

@@ -9,13 +9,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
 use proptest::prelude::*;
-use reloader::admission::{AdmissionContext, router};
+use reloader::admission::{AdmissionContext, AdmissionLimits, router};
 use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
 use reloader::core::keys::StampKeys;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
+use reloader::engine::scope::NamespaceScope;
 use reloader::metrics::Metrics;
 use reloader::store::Store;
 use serde_json::{Value, json};
@@ -25,6 +26,19 @@ use tower::ServiceExt;
 const SELF: &str = "system:serviceaccount:reloader:reloader";
 
 fn app(ready: bool) -> Router {
+    app_in(ready, NamespaceScope::new(None, Default::default(), false))
+}
+
+/// The router answering for the namespaces `scope` allows.
+fn app_in(ready: bool, scope: NamespaceScope) -> Router {
+    app_full(ready, scope, AdmissionLimits::default())
+}
+
+fn app_with(ready: bool, limits: AdmissionLimits) -> Router {
+    app_full(ready, NamespaceScope::new(None, Default::default(), false), limits)
+}
+
+fn app_full(ready: bool, scope: NamespaceScope, limits: AdmissionLimits) -> Router {
     let store = Store::default();
     store.upsert_source(
         "shop",
@@ -44,6 +58,8 @@ fn app(ready: bool) -> Router {
         ready,
         metrics: Arc::new(Metrics::new(false)),
         lookup: None,
+        scope: Arc::new(scope),
+        limits,
     })
 }
 
@@ -75,6 +91,17 @@ fn deployment(annotations: Value) -> Value {
 }
 
 fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_run: bool) -> Vec<u8> {
+    review_in("shop", operation, object, old, user, dry_run)
+}
+
+fn review_in(
+    namespace: &str,
+    operation: &str,
+    object: Value,
+    old: Option<Value>,
+    user: &str,
+    dry_run: bool,
+) -> Vec<u8> {
     let kind = object["kind"].as_str().unwrap_or("Deployment").to_string();
     let group = if kind == "ConfigMap" || kind == "Secret" {
         ""
@@ -86,7 +113,7 @@ fn review(operation: &str, object: Value, old: Option<Value>, user: &str, dry_ru
         "request": {
             "uid": "0b5c-uid", "kind": {"group": group, "version": "v1", "kind": kind},
             "resource": {"group": group, "version": "v1", "resource": "x"},
-            "name": "web", "namespace": "shop", "operation": operation,
+            "name": "web", "namespace": namespace, "operation": operation,
             "userInfo": {"username": user}, "object": object, "oldObject": old, "dryRun": dry_run
         }
     }))
@@ -250,6 +277,144 @@ async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
             .unwrap()
             .contains("no workload in shop has")
     );
+}
+
+#[tokio::test]
+async fn reviews_outside_the_engines_namespaces_are_admitted_untouched_and_reveal_nothing() {
+    use std::collections::BTreeSet;
+    // Cluster-wide, `legacy` ignored, a selector that (so far) selected `shop` and `legacy`.
+    let scope = NamespaceScope::new(None, BTreeSet::from(["legacy".to_string()]), true);
+    scope.replace_selected(BTreeSet::from(["shop".to_string(), "legacy".to_string()]));
+    let router = app_in(true, scope);
+    // Answered in scope, these would carry a patch, a warning naming a Secret, or a denial.
+    let stamped = deployment(json!({defaults::AUTO: "true", defaults::SECRET_RELOAD: "db"}));
+    let typo = deployment(json!({"reloader.stakater.com/atuo": "true"}));
+    for namespace in ["legacy", "unselected"] {
+        for path in ["/mutate", "/validate"] {
+            for object in [&stamped, &typo] {
+                let (status, body) = post(
+                    &router,
+                    path,
+                    review_in(namespace, "CREATE", object.clone(), None, "alice", false),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK);
+                let response = &body["response"];
+                assert_eq!(response["allowed"], true, "{namespace} {path}: {body}");
+                assert!(response.get("patch").is_none(), "{namespace} {path}: {body}");
+                assert!(response.get("warnings").is_none(), "{namespace} {path}: {body}");
+                assert!(
+                    response["status"].get("message").is_none(),
+                    "{namespace} {path}: {body}"
+                );
+            }
+        }
+    }
+    // In scope, the same reviews are answered as usual: the check above could fail.
+    let (_, body) = post(
+        &router,
+        "/mutate",
+        review("CREATE", stamped.clone(), None, "alice", false),
+    )
+    .await;
+    assert!(patch_of(&body).is_some());
+    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("Secret db"));
+    let (_, body) = post(&router, "/validate", review("CREATE", typo, None, "alice", false)).await;
+    assert_eq!(body["response"]["allowed"], false);
+
+    // `--namespaces`: only the listed namespaces.
+    let listed = app_in(
+        true,
+        NamespaceScope::new(Some(BTreeSet::from(["team-a".to_string()])), Default::default(), false),
+    );
+    let (_, body) = post(&listed, "/mutate", review("CREATE", stamped, None, "alice", false)).await;
+    assert!(body["response"].get("patch").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn denials_and_warnings_are_bounded() {
+    let router = app(true);
+    // Fifty typos: the first few are named, the rest counted.
+    let typos: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("reloader.stakater.com/atuo{i:02}"), json!("true")))
+        .collect();
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review("CREATE", deployment(Value::Object(typos)), None, "a", false),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], false);
+    let message = body["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.ends_with(" (and 46 more)"), "{message}");
+    assert!(message.len() < 1200, "{}", message.len());
+    // Reload lists over the limits are denied with the rule's message.
+    let long = vec!["db"; 101].join(",");
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({defaults::SECRET_RELOAD: long})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["response"]["status"]["message"],
+        "secret.reloader.stakater.com/reload: the list has 101 items; at most 100 are allowed"
+    );
+    // Many missing sources: at most ten warnings.
+    let names = (0..40).map(|i| format!("missing-{i}")).collect::<Vec<_>>().join(",");
+    let (_, body) = post(
+        &router,
+        "/validate",
+        review(
+            "CREATE",
+            deployment(json!({defaults::SECRET_RELOAD: names})),
+            None,
+            "a",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["warnings"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn requests_over_the_in_flight_limit_are_answered_503_at_once() {
+    let router = app_with(
+        true,
+        AdmissionLimits {
+            max_in_flight: 1,
+            ..AdmissionLimits::default()
+        },
+    );
+    // A request whose body does not end until told holds the only slot; it says when its
+    // body is being read (so it holds the slot).
+    let (reading, is_reading) = tokio::sync::oneshot::channel::<()>();
+    let (hold, held) = tokio::sync::oneshot::channel::<()>();
+    let endless = futures::stream::once(async move {
+        let _ = reading.send(());
+        let _ = held.await;
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::new())
+    });
+    let first = tokio::spawn(
+        router
+            .clone()
+            .oneshot(Request::post("/mutate").body(Body::from_stream(endless)).unwrap()),
+    );
+    is_reading.await.unwrap();
+    let (status, body) = post(&router, "/validate", b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "the webhook is busy; try again");
+    drop(hold);
+    first.await.unwrap().unwrap();
+    let (status, _) = post(&router, "/validate", b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the slot is free again");
 }
 
 fn fuzz_cases() -> u32 {

@@ -5,6 +5,7 @@
 //! lookup of a source the cache has not seen, before a stamp records it absent ([`lookup`]).
 
 pub mod certs;
+pub mod limits;
 pub mod lookup;
 pub mod register;
 pub mod server;
@@ -12,28 +13,36 @@ pub mod server;
 mod review;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 
-use crate::core::decision::{DecisionOptions, dependencies};
+use crate::core::decision::{KindAnnotations, KindPolicy, WorkloadPolicy};
 use crate::core::keys::StampKeys;
 use crate::core::lint::{Severity, Subject, lint};
 use crate::core::plan::{ReloadStrategy, Stamping, admitted};
-use crate::core::source::{Overlay, SourceKind, SourceRef, SourceView};
-use crate::core::vocabulary::is_exact_true;
+use crate::core::source::{Overlay, SourceKind, SourceRef, SourceState, SourceView};
+use crate::core::vocabulary::{is_exact_true, truncate_chars};
 use crate::core::workload::{Workload, WorkloadKind, string_map};
+use crate::engine::scope::NamespaceScope;
 use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
 use crate::store::Store;
+use limits::Guards;
+pub use limits::{AdmissionLimits, Rejection};
+use review::Review;
 
 /// Kubernetes objects are at most ~1.5 MiB; anything larger is not a real review.
 pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -42,7 +51,7 @@ pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AdmissionContext {
     pub store: Store,
-    pub decision: DecisionOptions,
+    pub decision: crate::core::decision::DecisionOptions,
     pub strategy: ReloadStrategy,
     /// The stamp key ring, shared with the engine.
     pub keys: watch::Receiver<Arc<StampKeys>>,
@@ -54,49 +63,160 @@ pub struct AdmissionContext {
     /// Confirms with the API server that a source missing from the cache is really absent;
     /// without it, the cache is trusted.
     pub lookup: Option<lookup::SourceLookup>,
+    /// The engine's namespaces (`--namespaces`, `--namespaces-to-ignore`,
+    /// `--namespace-selector`): a review from any other namespace is admitted untouched.
+    pub scope: Arc<NamespaceScope>,
+    /// What a review may cost ([`limits`]).
+    pub limits: AdmissionLimits,
+}
+
+/// The router's state: the context and the shared state of its limits.
+#[derive(Clone)]
+struct Shared {
+    ctx: AdmissionContext,
+    guards: Arc<Guards>,
 }
 
 pub fn router(context: AdmissionContext) -> Router {
+    let guards = Arc::new(Guards::new(context.limits.clone()));
+    let timeout = context.limits.request_timeout;
+    // At most `max_in_flight` requests at once over both routes; one more is answered 503 at
+    // once (load-shed), not queued.
+    let metrics = context.metrics.clone();
+    let in_flight = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(
+            move |uri: axum::http::Uri, _: tower::BoxError| {
+                let webhook = match uri.path() {
+                    "/validate" => Webhook::Validate,
+                    _ => Webhook::Mutate,
+                };
+                let labels = AdmissionLabels {
+                    webhook,
+                    operation: "",
+                    kind: "",
+                    result: AdmissionResult::Rejected,
+                };
+                metrics.admission(labels, std::time::Duration::ZERO);
+                async { Rejection::Busy.into_response() }
+            },
+        ))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(context.limits.max_in_flight.max(1)));
     Router::new()
         .route("/mutate", post(mutate_handler))
         .route("/validate", post(validate_handler))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(deadline))
-        .with_state(context)
+        .layer(in_flight)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            deadline(timeout, request, next)
+        }))
+        .with_state(Shared { ctx: context, guards })
 }
 
 /// How long one request (body included) may take; a client trickling bytes is cut off.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+async fn deadline(
+    timeout: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            axum::Json(json!({"error": "request timed out"})),
-        )
-            .into_response(),
+        Err(_) => Rejection::TimedOut.into_response(),
     }
 }
 
 /// A JSON error for input that is not an AdmissionReview at all. The API server then applies
-/// the webhook's failurePolicy.
+/// the webhook's failurePolicy. The message never quotes the input.
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({"error": message}))).into_response()
 }
 
-async fn mutate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, Webhook::Mutate, &body).await
+async fn mutate_handler(State(shared): State<Shared>, request: Request) -> Response {
+    serve_review(shared, Webhook::Mutate, request).await
 }
 
-async fn validate_handler(State(ctx): State<AdmissionContext>, body: Bytes) -> Response {
-    handle(&ctx, Webhook::Validate, &body).await
+async fn validate_handler(State(shared): State<Shared>, request: Request) -> Response {
+    serve_review(shared, Webhook::Validate, request).await
 }
 
-async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Response {
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads the body within the budget, then computes the answer on the blocking pool, in the lane
+/// the body's size picks. A mutating review that must confirm sources with the API server does
+/// it between two blocking sections, holding neither a lane nor a lock while it waits.
+async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
-    let request = match review::parse(body) {
-        Ok(request) => request,
+    let Shared { ctx, guards } = shared;
+    let declared = declared_length(&request);
+    let rejected = |rejection: Rejection| {
+        let labels = AdmissionLabels {
+            webhook,
+            operation: "",
+            kind: "",
+            result: AdmissionResult::Rejected,
+        };
+        ctx.metrics.admission(labels, started.elapsed());
+        tracing::debug!(%webhook, %rejection, "admission request rejected");
+        rejection.into_response()
+    };
+    // The budget is held until the answer is sent: the parsed review is about as large.
+    let (body, _budget) = match guards.bodies.read(request.into_body(), declared).await {
+        Ok(read) => read,
+        Err(rejection) => return rejected(rejection),
+    };
+    let large = body.len() > guards.limits.large_body;
+    let first = {
+        let ctx = ctx.clone();
+        guards
+            .cpu
+            .run(large, move || first_phase(&ctx, webhook, &body, started))
+            .await
+    };
+    let lookup = match first {
+        Err(rejection) => return rejected(rejection),
+        Ok(Phase::Done(response)) => return response,
+        Ok(Phase::Lookup(lookup)) => lookup,
+    };
+    let found = match &ctx.lookup {
+        Some(sources) => sources.find(&lookup.namespace, &lookup.unseen).await,
+        None => Default::default(),
+    };
+    let second = {
+        let ctx = ctx.clone();
+        guards
+            .cpu
+            .run(large, move || {
+                let response = stamp(&ctx, &lookup.review, lookup.kind, &found);
+                answer(&ctx, webhook, &lookup.review.request, response, started)
+            })
+            .await
+    };
+    second.unwrap_or_else(rejected)
+}
+
+/// What the first blocking section ends with.
+enum Phase {
+    Done(Response),
+    /// A mutating review waiting for the API server to confirm sources the cache lacks.
+    Lookup(Box<Pending>),
+}
+
+struct Pending {
+    review: Review,
+    kind: WorkloadKind,
+    namespace: String,
+    unseen: Vec<SourceRef>,
+}
+
+/// Parses the review and answers it, unless a mutating review needs a lookup first.
+fn first_phase(ctx: &AdmissionContext, webhook: Webhook, body: &[u8], started: Instant) -> Phase {
+    let review = match review::parse(body) {
+        Ok(review) => review,
         Err(error) => {
             let labels = AdmissionLabels {
                 webhook,
@@ -105,14 +225,47 @@ async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Respon
                 result: AdmissionResult::Malformed,
             };
             ctx.metrics.admission(labels, started.elapsed());
-            tracing::warn!(%webhook, %error, "malformed admission review");
-            return bad_request(error.to_string());
+            // Debug only: a flood of garbage must not become a flood of logs; the metric counts it.
+            tracing::debug!(%webhook, %error, "malformed admission review");
+            return Phase::Done(bad_request(error.to_string()));
         }
     };
     let response = match webhook {
-        Webhook::Mutate => mutate(ctx, &request).await,
-        Webhook::Validate => validate(ctx, &request),
+        // Not ours: admitted as is, with nothing that reveals what the reloader knows.
+        _ if !in_scope(ctx, &review.request) => AdmissionResponse::from(&review.request),
+        Webhook::Validate => validate(ctx, &review),
+        Webhook::Mutate => match mutate(ctx, &review) {
+            Mutation::Answer(response) => *response,
+            Mutation::Stamp { kind } => stamp(ctx, &review, kind, &Default::default()),
+            Mutation::Lookup {
+                kind,
+                namespace,
+                unseen,
+            } => {
+                return Phase::Lookup(Box::new(Pending {
+                    review,
+                    kind,
+                    namespace,
+                    unseen,
+                }));
+            }
+        },
     };
+    Phase::Done(answer(ctx, webhook, &review.request, response, started))
+}
+
+/// Longest name, namespace or kind written to a log line (a forged review can carry any size).
+const MAX_LOGGED: usize = 253;
+
+/// Records the metric, logs the outcome (never the object: a Secret's data would end up in the
+/// logs) and serializes the review.
+fn answer(
+    ctx: &AdmissionContext,
+    webhook: Webhook,
+    request: &AdmissionRequest<DynamicObject>,
+    response: AdmissionResponse,
+    started: Instant,
+) -> Response {
     let result = if !response.allowed {
         AdmissionResult::Denied
     } else if response.patch.is_some() {
@@ -121,7 +274,7 @@ async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Respon
         AdmissionResult::Allowed
     };
     // The kind label is bounded to the kinds we serve: the request's kind is caller-chosen.
-    let kind = match (workload_kind(&request), source_kind(&request)) {
+    let kind = match (workload_kind(request), source_kind(request)) {
         (Some(k), _) => k.as_str(),
         (None, Some(k)) => k.as_str(),
         (None, None) => "other",
@@ -133,18 +286,29 @@ async fn handle(ctx: &AdmissionContext, webhook: Webhook, body: &[u8]) -> Respon
         result,
     };
     ctx.metrics.admission(labels, started.elapsed());
-    // Never the object: a Secret's data would end up in the logs.
     tracing::debug!(
         %webhook,
         uid = %request.uid,
-        kind = %request.kind.kind,
-        namespace = request.namespace.as_deref().unwrap_or(""),
-        name = %request.name,
+        kind = %truncate_chars(&request.kind.kind, MAX_LOGGED),
+        namespace = %truncate_chars(request.namespace.as_deref().unwrap_or(""), MAX_LOGGED),
+        name = %truncate_chars(&request.name, MAX_LOGGED),
         %result,
         dry_run = request.dry_run,
         "admission review"
     );
-    axum::Json(response.into_review()).into_response()
+    match serde_json::to_vec(&response.into_review()) {
+        Ok(bytes) => {
+            let mut response = Bytes::from(bytes).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "serializing an admission response failed");
+            Rejection::Internal.into_response()
+        }
+    }
 }
 
 fn operation_label(op: &Operation) -> &'static str {
@@ -173,8 +337,9 @@ fn source_kind(request: &AdmissionRequest<DynamicObject>) -> Option<SourceKind> 
     }
 }
 
-fn as_value(object: Option<&DynamicObject>) -> Option<Value> {
-    object.and_then(|o| serde_json::to_value(o).ok())
+/// Whether the review's namespace is one the engine reloads in.
+fn in_scope(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> bool {
+    request.namespace.as_deref().is_some_and(|ns| ctx.scope.allows(ns))
 }
 
 fn is_write(op: &Operation) -> bool {
@@ -187,74 +352,109 @@ fn is_self(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) ->
         .is_some_and(|me| request.user_info.username.as_deref() == Some(me))
 }
 
-/// Stamps a workload so it starts with the hashes it reloads on.
-async fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+/// Where a mutating review stands after its first look.
+enum Mutation {
+    /// Answered (nothing to stamp, or not yet).
+    Answer(Box<AdmissionResponse>),
+    /// To stamp from the cache alone.
+    Stamp { kind: WorkloadKind },
+    /// To stamp once the API server has confirmed the sources the cache lacks.
+    Lookup {
+        kind: WorkloadKind,
+        namespace: String,
+        unseen: Vec<SourceRef>,
+    },
+}
+
+/// Stamps a workload so it starts with the hashes it reloads on: what to do.
+fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
+    let request = &review.request;
     let response = AdmissionResponse::from(request);
     let (Some(kind), true, false) = (
         workload_kind(request),
         is_write(&request.operation),
         is_self(ctx, request),
     ) else {
-        return response;
+        return Mutation::Answer(Box::new(response));
     };
-    let Some(object) = as_value(request.object.as_ref()) else {
-        return response;
+    let Some(object) = review.object.as_ref() else {
+        return Mutation::Answer(Box::new(response));
     };
     if !*ctx.ready.borrow() {
-        return warn(
+        return Mutation::Answer(Box::new(warn(
             response,
             vec!["reloader is starting: not stamped now; it will adopt this workload without a rollout".into()],
-        );
+        )));
+    }
+    if ctx.lookup.is_none() {
+        return Mutation::Stamp { kind };
     }
     let namespace = request.namespace.clone().unwrap_or_default();
-    let found = match &ctx.lookup {
-        Some(lookup) => {
-            let unseen = unseen_dependencies(ctx, kind, &object, &namespace);
-            if unseen.is_empty() {
-                Default::default()
-            } else {
-                lookup.find(&namespace, &unseen).await
-            }
+    let unseen = unseen_dependencies(ctx, kind, object, &namespace);
+    if unseen.is_empty() {
+        Mutation::Stamp { kind }
+    } else {
+        Mutation::Lookup {
+            kind,
+            namespace,
+            unseen,
         }
-        None => Default::default(),
+    }
+}
+
+/// The stamp, from the cache plus the sources `found` by a lookup.
+fn stamp(
+    ctx: &AdmissionContext,
+    review: &Review,
+    kind: WorkloadKind,
+    found: &std::collections::BTreeMap<SourceRef, SourceState>,
+) -> AdmissionResponse {
+    let request = &review.request;
+    let response = AdmissionResponse::from(request);
+    let Some(object) = review.object.as_ref() else {
+        return response;
     };
-    let old = as_value(request.old_object.as_ref());
-    let workload = Workload::new(kind, &object);
-    let old_workload = old.as_ref().map(|o| Workload::new(kind, o));
-    let cached = ctx.store.sources(&namespace);
-    let sources = Overlay {
-        base: cached.map(),
-        extra: &found,
-    };
-    let deps = match dependencies(&workload, &sources, &ctx.decision) {
-        Ok(deps) => deps,
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let workload = Workload::new(kind, object);
+    let old_workload = review.old_object.as_ref().map(|o| Workload::new(kind, o));
+    // Reload lists are compiled before the store's lock is taken.
+    let policy = match WorkloadPolicy::read(&workload, &ctx.decision) {
+        Ok(policy) => policy,
         // Not a workload we can read (no pod template): the API server validates it, not us.
         Err(_) => return response,
     };
-    let warnings: Vec<String> = deps
-        .dependencies
-        .iter()
-        .filter(|d| sources.get(&d.source).is_none())
-        .map(|d| missing(&d.source))
-        .collect();
-    let keys = ctx.keys.borrow().clone();
-    let stamping = Stamping {
-        keys: &keys,
-        namespace: &namespace,
+    let desired = {
+        let cached = ctx.store.sources(&namespace);
+        let sources = Overlay {
+            base: cached.map(),
+            extra: found,
+        };
+        let deps = policy.dependencies(&sources, &ctx.decision);
+        let warnings: Vec<String> = deps
+            .dependencies
+            .iter()
+            .filter(|d| sources.get(&d.source).is_none())
+            .map(|d| missing(&d.source))
+            .collect();
+        let keys = ctx.keys.borrow().clone();
+        let stamping = Stamping {
+            keys: &keys,
+            namespace: &namespace,
+        };
+        admitted(
+            &workload,
+            old_workload.as_ref(),
+            &deps.dependencies,
+            &sources,
+            ctx.strategy,
+            stamping,
+        )
+        .map(|desired| (desired, warnings))
     };
-    let desired = match admitted(
-        &workload,
-        old_workload.as_ref(),
-        &deps.dependencies,
-        &sources,
-        ctx.strategy,
-        stamping,
-    ) {
-        Ok(desired) => desired,
-        Err(_) => return response,
+    let Ok((desired, warnings)) = desired else {
+        return response;
     };
-    drop(cached);
-    let patch = json_patch::diff(&object, &desired);
+    let patch = json_patch::diff(object, &desired);
     if patch.0.is_empty() {
         return warn(response, warnings);
     }
@@ -269,17 +469,19 @@ async fn mutate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject
 
 /// The dependencies of a workload that this replica's cache does not hold.
 fn unseen_dependencies(ctx: &AdmissionContext, kind: WorkloadKind, object: &Value, namespace: &str) -> Vec<SourceRef> {
-    let sources = ctx.store.sources(namespace);
     let workload = Workload::new(kind, object);
-    match dependencies(&workload, sources.map(), &ctx.decision) {
-        Ok(deps) => deps
-            .dependencies
-            .into_iter()
-            .map(|d| d.source)
-            .filter(|s| sources.map().get(s).is_none())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    // Compiled before the lock is taken.
+    let Ok(policy) = WorkloadPolicy::read(&workload, &ctx.decision) else {
+        return Vec::new();
+    };
+    let sources = ctx.store.sources(namespace);
+    policy
+        .dependencies(sources.map(), &ctx.decision)
+        .dependencies
+        .into_iter()
+        .map(|d| d.source)
+        .filter(|s| sources.map().get(s).is_none())
+        .collect()
 }
 
 fn missing(source: &SourceRef) -> String {
@@ -289,18 +491,42 @@ fn missing(source: &SourceRef) -> String {
     )
 }
 
+/// Warnings per answer at most; the API server truncates more (and longer ones) anyway.
 const MAX_WARNINGS: usize = 10;
+/// Characters of one warning or one denial reason at most (kubectl shows ~120 whole).
+const MAX_MESSAGE: usize = 256;
+/// Denial reasons listed at most; the rest are counted.
+const MAX_DENIALS: usize = 4;
 
-fn warn(mut response: AdmissionResponse, mut warnings: Vec<String>) -> AdmissionResponse {
-    warnings.truncate(MAX_WARNINGS);
+fn warn(mut response: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
+    let warnings: Vec<String> = warnings
+        .iter()
+        .take(MAX_WARNINGS)
+        .map(|w| truncate_chars(w, MAX_MESSAGE))
+        .collect();
     if !warnings.is_empty() {
         response.warnings = Some(warnings);
     }
     response
 }
 
+/// One bounded message for every denial: the first few, then how many more.
+fn denial(denials: &[String]) -> String {
+    let mut message = denials
+        .iter()
+        .take(MAX_DENIALS)
+        .map(|d| truncate_chars(d, MAX_MESSAGE))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if denials.len() > MAX_DENIALS {
+        message.push_str(&format!(" (and {} more)", denials.len() - MAX_DENIALS));
+    }
+    message
+}
+
 /// Rejects invalid reloader annotations; warns about soft problems.
-fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+fn validate(ctx: &AdmissionContext, review: &Review) -> AdmissionResponse {
+    let request = &review.request;
     let response = AdmissionResponse::from(request);
     // The reloader's own writes (a re-created Job carrying the user's old annotations) must
     // never be refused: the user's problem is reported when the user writes.
@@ -312,7 +538,7 @@ fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -
         (None, Some(kind)) => Subject::Source(kind),
         (None, None) => return response,
     };
-    let Some(object) = as_value(request.object.as_ref()) else {
+    let Some(object) = review.object.as_ref() else {
         return response;
     };
     let findings_of = |object: &Value| {
@@ -323,11 +549,11 @@ fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -
         };
         lint(&ctx.decision.keys, subject, &metadata, &template)
     };
-    let mut findings = findings_of(&object);
+    let mut findings = findings_of(object);
     // An update is not blocked by problems the object already had: they only warn, so
     // installing the webhook never breaks unrelated writes to existing objects.
-    if let Some(old) = as_value(request.old_object.as_ref()) {
-        let before = findings_of(&old);
+    if let Some(old) = review.old_object.as_ref() {
+        let before = findings_of(old);
         for f in findings.iter_mut() {
             if f.severity == Severity::Deny && before.contains(f) {
                 f.severity = Severity::Warn;
@@ -345,11 +571,11 @@ fn validate(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) -
         .map(|f| f.message.clone())
         .collect();
     if !denials.is_empty() {
-        return warn(response.deny(denials.join("; ")), warnings);
+        return warn(response.deny(denial(&denials)), warnings);
     }
     let namespace = request.namespace.clone().unwrap_or_default();
     if *ctx.ready.borrow() {
-        warnings.extend(store_warnings(ctx, subject, &object, &namespace));
+        warnings.extend(store_warnings(ctx, subject, object, &namespace));
     }
     warn(response, warnings)
 }
@@ -360,13 +586,17 @@ fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, name
     match subject {
         Subject::Workload(kind) => {
             let workload = Workload::new(kind, object);
-            let sources = ctx.store.sources(namespace);
-            let mut out = Vec::new();
             let metadata = workload.annotations();
             let template = workload.template_annotations().unwrap_or_default();
-            for source_kind in SourceKind::ALL {
-                let annotations = crate::core::decision::KindAnnotations::read(keys, source_kind, &metadata, &template);
-                let policy = crate::core::decision::KindPolicy::new(keys, source_kind, &annotations);
+            // Reload lists are compiled before the store's lock is taken.
+            let policies: Vec<KindPolicy> = SourceKind::ALL
+                .into_iter()
+                .map(|kind| KindPolicy::new(keys, kind, &KindAnnotations::read(keys, kind, &metadata, &template)))
+                .collect();
+            let sources = ctx.store.sources(namespace);
+            let mut out = Vec::new();
+            for policy in &policies {
+                let source_kind = policy.kind;
                 for name in policy.literal_names() {
                     let source = SourceRef::new(source_kind, name);
                     if sources.map().content_hash(&source).is_none() {

@@ -1,19 +1,27 @@
 //! The Mutating- and ValidatingWebhookConfiguration, and keeping their `caBundle` current.
 //!
-//! The leader owns both configurations and applies them whole with server-side apply (its own
-//! field manager, so concurrent writers are detected, not clobbered): with `clientConfig.url`
-//! for local runs (`--admission-url`), with `clientConfig.service` in a cluster. The install
+//! The leader owns both configurations and applies them with server-side apply (its own field
+//! manager, so concurrent writers are detected, not clobbered): with `clientConfig.url` for
+//! local runs (`--admission-url`), with `clientConfig.service` in a cluster. The install
 //! manifests therefore carry no webhook configuration: this file is the one definition.
-
-use std::collections::BTreeSet;
+//!
+//! Safe in the admission path: both fail open with a short timeout (the validating one fails
+//! closed only with `--admission-failure-policy=Fail`); validation is sent only objects that
+//! mention the reloader, and updates only when their reloader annotations change; the
+//! configurations are owned by the install's ClusterRole, so uninstalling garbage-collects
+//! them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
+//! is left to them (see [`keep_hand_set`]).
 
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::config::AdmissionEndpoint;
+use crate::config::{AdmissionEndpoint, AdmissionSettings, FailurePolicy};
 use crate::core::workload::WorkloadKind;
 
 pub const MUTATE_PATH: &str = "/mutate";
@@ -21,11 +29,40 @@ pub const VALIDATE_PATH: &str = "/validate";
 pub const MUTATING_WEBHOOK: &str = "mutate.reloader.stakater.com";
 pub const VALIDATING_WEBHOOK: &str = "validate.reloader.stakater.com";
 
+/// How long the API server waits for an answer before applying the failure policy: a slow
+/// reloader delays a write by at most this.
+pub const TIMEOUT_SECONDS: u32 = 3;
+
+/// The fields of a webhook that a person may set by hand and the leader then leaves alone.
+pub const HAND_SET_FIELDS: [&str; 2] = ["failurePolicy", "timeoutSeconds"];
+
+/// Whether an annotation key concerns the reloader (CEL, over a key `k`).
+const RELOADER_KEY: &str = "(k.contains('reloader') || k.contains('stakater'))";
+
 /// Validation is sent only objects that mention the reloader in an annotation (metadata or pod
-/// template), so a webhook outage never blocks unrelated writes although it fails closed.
-const MENTIONS_RELOADER: &str = "[object.?metadata.?annotations, object.?spec.?template.?metadata.?annotations, \
-     object.?spec.?jobTemplate.?spec.?template.?metadata.?annotations]\
-     .exists(a, a.orValue({}).exists(k, k.contains('reloader') || k.contains('stakater')))";
+/// template), so an outage never concerns unrelated writes.
+fn mentions_reloader() -> String {
+    format!(
+        "[object.?metadata.?annotations, object.?spec.?template.?metadata.?annotations, \
+         object.?spec.?jobTemplate.?spec.?template.?metadata.?annotations]\
+         .exists(a, a.orValue({{}}).exists(k, {RELOADER_KEY}))"
+    )
+}
+
+/// An UPDATE is validated only when its reloader annotations differ from the old object's, at
+/// any of the three places (a key added, removed or changed): what did not change cannot have
+/// become wrong (problems an object already had only warn anyway).
+fn reloader_annotations_changed() -> String {
+    let pair = |path: &str| format!("[object.?{path}.orValue({{}}), oldObject.?{path}.orValue({{}})]");
+    format!(
+        "request.operation != 'UPDATE' || [{}, {}, {}].exists(p, \
+         p[0].exists(k, {RELOADER_KEY} && (!(k in p[1]) || p[1][k] != p[0][k])) || \
+         p[1].exists(k, {RELOADER_KEY} && !(k in p[0])))",
+        pair("metadata.?annotations"),
+        pair("spec.?template.?metadata.?annotations"),
+        pair("spec.?jobTemplate.?spec.?template.?metadata.?annotations"),
+    )
+}
 
 fn client_config(endpoint: &AdmissionEndpoint, namespace: &str, path: &str, bundle: &str) -> Value {
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(bundle.as_bytes());
@@ -55,54 +92,88 @@ fn workload_rules() -> Vec<Value> {
         .collect()
 }
 
-/// Never the webhook's own namespace (it must be able to restart itself) nor the system ones;
-/// and only the namespaces the reloader watches, when it watches a list (elsewhere it has no
-/// source hashes to stamp with).
-fn namespace_selector(namespace: &str, watched: Option<&BTreeSet<String>>) -> Value {
+/// The engine's namespaces and no others: never the webhook's own namespace (it must be able
+/// to restart itself) nor the system ones; only `--namespaces` when set; never
+/// `--namespaces-to-ignore`; only namespaces matching `--namespace-selector` (its numeric terms
+/// have no LabelSelector form: the handlers apply those).
+fn namespace_selector(s: &AdmissionSettings) -> Value {
+    let mut excluded = vec!["kube-system".to_string(), "kube-node-lease".to_string()];
+    for namespace in std::iter::once(&s.namespace).chain(&s.ignored) {
+        if !excluded.contains(namespace) {
+            excluded.push(namespace.clone());
+        }
+    }
     let mut expressions = vec![json!({
         "key": "kubernetes.io/metadata.name",
         "operator": "NotIn",
-        "values": ["kube-system", "kube-node-lease", namespace]
+        "values": excluded
     })];
-    if let Some(watched) = watched {
+    if let Some(watched) = &s.watched {
         expressions.push(json!({"key": "kubernetes.io/metadata.name", "operator": "In", "values": watched}));
     }
+    for term in &s.namespace_selector {
+        let mut expression = json!({"key": term.key, "operator": term.operator.as_str()});
+        if !term.values.is_empty() {
+            expression["values"] = json!(term.values);
+        }
+        expressions.push(expression);
+    }
     json!({"matchExpressions": expressions})
+}
+
+/// The cluster-scoped object of the install that owns the configurations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub name: String,
+    pub uid: String,
 }
 
 /// What every configuration needs to know besides its name.
 #[derive(Clone, Debug)]
 pub struct Target<'a> {
-    pub endpoint: &'a AdmissionEndpoint,
-    /// The reloader's own namespace.
-    pub namespace: &'a str,
-    /// `--namespaces`, when set.
-    pub watched: Option<&'a BTreeSet<String>>,
+    pub settings: &'a AdmissionSettings,
+    /// The CAs the API server must trust (PEM).
     pub bundle: &'a str,
+    pub owner: Option<&'a Owner>,
 }
 
-/// The full mutating configuration (fails open: a missed stamp is adopted later).
+fn metadata(name: &str, owner: Option<&Owner>) -> Value {
+    let mut metadata = json!({"name": name});
+    if let Some(owner) = owner {
+        metadata["ownerReferences"] = json!([{
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "name": owner.name,
+            "uid": owner.uid
+        }]);
+    }
+    metadata
+}
+
+/// The full mutating configuration; always fails open (a missed stamp is adopted later).
 pub fn mutating(name: &str, t: &Target<'_>) -> Value {
+    let s = t.settings;
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": name},
+        "metadata": metadata(name, t.owner),
         "webhooks": [{
             "name": MUTATING_WEBHOOK,
-            "clientConfig": client_config(t.endpoint, t.namespace, MUTATE_PATH, t.bundle),
+            "clientConfig": client_config(&s.endpoint, &s.namespace, MUTATE_PATH, t.bundle),
             "rules": workload_rules(),
-            "namespaceSelector": namespace_selector(t.namespace, t.watched),
+            "namespaceSelector": namespace_selector(s),
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
-            "failurePolicy": "Ignore",
+            "failurePolicy": FailurePolicy::Ignore.as_str(),
             "reinvocationPolicy": "IfNeeded",
-            "timeoutSeconds": 5
+            "timeoutSeconds": TIMEOUT_SECONDS
         }]
     })
 }
 
-/// The full validating configuration (fails closed, for objects that mention the reloader).
+/// The full validating configuration: fails open unless `--admission-failure-policy=Fail`.
 pub fn validating(name: &str, t: &Target<'_>) -> Value {
+    let s = t.settings;
     let mut rules = workload_rules();
     rules.push(
         json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
@@ -111,41 +182,134 @@ pub fn validating(name: &str, t: &Target<'_>) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
+        "metadata": metadata(name, t.owner),
         "webhooks": [{
             "name": VALIDATING_WEBHOOK,
-            "clientConfig": client_config(t.endpoint, t.namespace, VALIDATE_PATH, t.bundle),
+            "clientConfig": client_config(&s.endpoint, &s.namespace, VALIDATE_PATH, t.bundle),
             "rules": rules,
-            "namespaceSelector": namespace_selector(t.namespace, t.watched),
-            "matchConditions": [{"name": "mentions-reloader", "expression": MENTIONS_RELOADER}],
+            "namespaceSelector": namespace_selector(s),
+            "matchConditions": [
+                {"name": "mentions-reloader", "expression": mentions_reloader()},
+                {"name": "reloader-annotations-changed", "expression": reloader_annotations_changed()}
+            ],
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 5
+            "failurePolicy": s.failure_policy.as_str(),
+            "timeoutSeconds": TIMEOUT_SECONDS
         }]
     })
 }
 
-fn apply_params(field_manager: &str) -> PatchParams {
-    PatchParams::apply(field_manager).force()
+/// Whether a field manager other than `field_manager` owns `field` of the webhook named `hook`
+/// on the live object: someone set it by hand (`kubectl edit`/`patch`/`apply`, another tool).
+pub fn owned_by_others(live: &ObjectMeta, field_manager: &str, hook: &str, field: &str) -> bool {
+    let field = format!("f:{field}");
+    live.managed_fields.iter().flatten().any(|entry| {
+        entry.manager.as_deref() != Some(field_manager)
+            && entry
+                .fields_v1
+                .as_ref()
+                .and_then(|f| f.0.get("f:webhooks"))
+                .and_then(Value::as_object)
+                .is_some_and(|webhooks| {
+                    webhooks.iter().any(|(key, fields)| {
+                        let named = key
+                            .strip_prefix("k:")
+                            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+                            .is_some_and(|k| k.get("name").and_then(Value::as_str) == Some(hook));
+                        named && fields.get(&field).is_some()
+                    })
+                })
+    })
 }
 
-/// Applies both configurations whole (`--admission-url` mode).
+/// Leaves out of the desired configuration the [`HAND_SET_FIELDS`] that someone else owns on
+/// the live one. Server-side apply then keeps their value (they still own it), where a forced
+/// apply of ours would take it back; a field nobody else owns stays ours, so a flag change
+/// still reaches it. Returns what was left out, as `webhook/field`.
+pub fn keep_hand_set(desired: &mut Value, live: Option<&ObjectMeta>, field_manager: &str) -> Vec<String> {
+    let mut kept = Vec::new();
+    let Some(live) = live else {
+        return kept;
+    };
+    for hook in desired
+        .get_mut("webhooks")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = hook.get("name").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        for field in HAND_SET_FIELDS {
+            if owned_by_others(live, field_manager, &name, field)
+                && let Some(fields) = hook.as_object_mut()
+            {
+                fields.remove(field);
+                kept.push(format!("{name}/{field}"));
+            }
+        }
+    }
+    kept
+}
+
+/// The owner ClusterRole's uid, `None` when none is configured or it does not exist (a local
+/// run). Not being allowed to read it is logged and counts as no owner: the configurations
+/// still work, they are only not garbage-collected.
+pub async fn owner(client: &Client, name: Option<&str>) -> Result<Option<Owner>, kube::Error> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match Api::<ClusterRole>::all(client.clone()).get_opt(name).await {
+        Ok(Some(role)) => Ok(role.metadata.uid.map(|uid| Owner {
+            name: name.to_string(),
+            uid,
+        })),
+        Ok(None) => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::warn!(
+                cluster_role = name,
+                "not allowed to read the owner ClusterRole; the webhook configurations will not be \
+                 garbage-collected with the install (grant get on it, or set --admission-owner-cluster-role=)"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Applies one configuration, leaving hand-set fields to whoever set them.
+async fn apply<K>(client: &Client, field_manager: &str, name: &str, mut desired: Value) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let live = api.get_opt(name).await?;
+    let kept = keep_hand_set(&mut desired, live.as_ref().map(|l| l.meta()), field_manager);
+    if !kept.is_empty() {
+        tracing::debug!(configuration = name, ?kept, "keeping values set by hand");
+    }
+    api.patch(name, &PatchParams::apply(field_manager).force(), &Patch::Apply(desired))
+        .await?;
+    Ok(())
+}
+
+/// Applies both configurations (`--admission-configuration`) with `bundle` as caBundle.
 pub async fn apply_configurations(
     client: &Client,
     field_manager: &str,
-    name: &str,
-    target: &Target<'_>,
+    settings: &AdmissionSettings,
+    bundle: &str,
 ) -> Result<(), kube::Error> {
-    let params = apply_params(field_manager);
-    let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    mutating_api
-        .patch(name, &params, &Patch::Apply(mutating(name, target)))
-        .await?;
-    let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    validating_api
-        .patch(name, &params, &Patch::Apply(validating(name, target)))
-        .await?;
+    let owner = owner(client, settings.owner_cluster_role.as_deref()).await?;
+    let target = Target {
+        settings,
+        bundle,
+        owner: owner.as_ref(),
+    };
+    let name = &settings.configuration;
+    apply::<MutatingWebhookConfiguration>(client, field_manager, name, mutating(name, &target)).await?;
+    apply::<ValidatingWebhookConfiguration>(client, field_manager, name, validating(name, &target)).await?;
     Ok(())
 }
 
@@ -187,26 +351,44 @@ pub async fn live_bundle(client: &Client, name: &str) -> Result<String, kube::Er
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
     use super::*;
+    use crate::config::{Cli, Settings};
+
+    fn settings(args: &[&str]) -> AdmissionSettings {
+        let cli = Cli::try_parse_from(std::iter::once("reloader").chain(args.iter().copied())).unwrap();
+        let env = |key: &str| (key == "POD_NAMESPACE").then(|| "ns".to_string());
+        Settings::from_cli(cli, env).unwrap().admission.unwrap()
+    }
+
+    fn hook<T: DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
 
     #[test]
     fn configurations_deserialize_and_cover_every_kind() {
-        let endpoint = AdmissionEndpoint::Url {
-            url: "https://127.0.0.1:9443".into(),
-            host: "127.0.0.1".into(),
-        };
-        let watched = BTreeSet::from(["team-a".to_string()]);
+        let s = settings(&[
+            "--admission-addr=:9443",
+            "--admission-url=https://127.0.0.1:9443",
+            "--namespaces=team-a",
+        ]);
         let target = Target {
-            endpoint: &endpoint,
-            namespace: "ns",
-            watched: Some(&watched),
+            settings: &s,
             bundle: "PEM",
+            owner: None,
         };
-        let m: MutatingWebhookConfiguration = serde_json::from_value(mutating("r", &target)).unwrap();
-        let hook = &m.webhooks.unwrap()[0];
-        assert_eq!(hook.client_config.url.as_deref(), Some("https://127.0.0.1:9443/mutate"));
-        assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
-        let scoped = hook
+        let m: MutatingWebhookConfiguration = hook(mutating("r", &target));
+        assert_eq!(m.metadata.owner_references, None, "no owner: nothing to collect it");
+        let hook_ = &m.webhooks.unwrap()[0];
+        assert_eq!(
+            hook_.client_config.url.as_deref(),
+            Some("https://127.0.0.1:9443/mutate")
+        );
+        assert_eq!(hook_.failure_policy.as_deref(), Some("Ignore"));
+        assert_eq!(hook_.timeout_seconds, Some(3));
+        let scoped = hook_
             .namespace_selector
             .as_ref()
             .unwrap()
@@ -214,7 +396,7 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(scoped[1].values.as_deref(), Some(&["team-a".to_string()][..]));
-        let resources: Vec<String> = hook
+        let resources: Vec<String> = hook_
             .rules
             .iter()
             .flatten()
@@ -223,24 +405,32 @@ mod tests {
         for kind in WorkloadKind::ALL {
             assert!(resources.contains(&kind.resource().2.to_string()), "{kind}");
         }
-        let service = AdmissionEndpoint::Service {
+        let s = settings(&["--admission-addr=:9443"]);
+        let owner = Owner {
             name: "reloader".into(),
+            uid: "u-1".into(),
         };
         let everywhere = Target {
-            endpoint: &service,
-            namespace: "ns",
-            watched: None,
+            settings: &s,
             bundle: "PEM",
+            owner: Some(&owner),
         };
-        let v: ValidatingWebhookConfiguration = serde_json::from_value(validating("r", &everywhere)).unwrap();
-        let hook = &v.webhooks.unwrap()[0];
-        let svc = hook.client_config.service.as_ref().unwrap();
+        let v: ValidatingWebhookConfiguration = hook(validating("r", &everywhere));
+        let reference = &v.metadata.owner_references.unwrap()[0];
+        assert_eq!(
+            (reference.kind.as_str(), reference.name.as_str(), reference.uid.as_str()),
+            ("ClusterRole", "reloader", "u-1")
+        );
+        let hook_ = &v.webhooks.unwrap()[0];
+        let svc = hook_.client_config.service.as_ref().unwrap();
         assert_eq!(
             (svc.name.as_str(), svc.namespace.as_str(), svc.path.as_deref()),
             ("reloader", "ns", Some("/validate"))
         );
-        assert_eq!(hook.failure_policy.as_deref(), Some("Fail"));
-        let excluded = hook
+        assert_eq!(hook_.failure_policy.as_deref(), Some("Ignore"), "fails open by default");
+        assert_eq!(hook_.timeout_seconds, Some(3));
+        assert_eq!(hook_.match_conditions.as_ref().unwrap().len(), 2);
+        let excluded = hook_
             .namespace_selector
             .as_ref()
             .unwrap()
@@ -251,5 +441,113 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(excluded, vec!["kube-system", "kube-node-lease", "ns"]);
+
+        let strict = settings(&["--admission-addr=:9443", "--admission-failure-policy=Fail"]);
+        let strict = Target {
+            settings: &strict,
+            bundle: "PEM",
+            owner: None,
+        };
+        let v: ValidatingWebhookConfiguration = hook(validating("r", &strict));
+        assert_eq!(v.webhooks.unwrap()[0].failure_policy.as_deref(), Some("Fail"));
+        let m: MutatingWebhookConfiguration = hook(mutating("r", &strict));
+        assert_eq!(
+            m.webhooks.unwrap()[0].failure_policy.as_deref(),
+            Some("Ignore"),
+            "stamping never blocks"
+        );
+    }
+
+    #[test]
+    fn the_engines_namespace_filters_become_the_namespace_selector() {
+        let s = settings(&[
+            "--admission-addr=:9443",
+            "--namespaces-to-ignore=legacy,kube-system",
+            "--namespace-selector=team,env!=dev,gen>3",
+        ]);
+        let target = Target {
+            settings: &s,
+            bundle: "PEM",
+            owner: None,
+        };
+        let selector = &mutating("r", &target)["webhooks"][0]["namespaceSelector"];
+        assert_eq!(
+            selector,
+            &json!({"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                 "values": ["kube-system", "kube-node-lease", "ns", "legacy"]},
+                {"key": "team", "operator": "Exists"},
+                {"key": "env", "operator": "NotIn", "values": ["dev"]},
+            ]})
+        );
+        assert_eq!(validating("r", &target)["webhooks"][0]["namespaceSelector"], *selector);
+    }
+
+    fn managed(manager: &str, fields: Value) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some("Update".into()),
+            fields_v1: Some(FieldsV1(fields)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fields_set_by_someone_else_are_left_to_them() {
+        let s = settings(&["--admission-addr=:9443"]);
+        let target = Target {
+            settings: &s,
+            bundle: "PEM",
+            owner: None,
+        };
+        let key = format!("k:{{\"name\":\"{VALIDATING_WEBHOOK}\"}}");
+        let live = ObjectMeta {
+            managed_fields: Some(vec![
+                managed(
+                    "reloader",
+                    json!({"f:webhooks": {&key: {"f:failurePolicy": {}, "f:timeoutSeconds": {}, "f:sideEffects": {}}}}),
+                ),
+                managed(
+                    "kubectl-edit",
+                    json!({"f:webhooks": {&key: {".": {}, "f:timeoutSeconds": {}}}}),
+                ),
+                // Another webhook's field, and a field not in HAND_SET_FIELDS: no effect.
+                managed(
+                    "someone",
+                    json!({"f:webhooks": {"k:{\"name\":\"other\"}": {"f:failurePolicy": {}}, &key: {"f:sideEffects": {}}}}),
+                ),
+            ]),
+            ..Default::default()
+        };
+        let mut desired = validating("r", &target);
+        let kept = keep_hand_set(&mut desired, Some(&live), "reloader");
+        assert_eq!(kept, vec![format!("{VALIDATING_WEBHOOK}/timeoutSeconds")]);
+        let hook_ = &desired["webhooks"][0];
+        assert!(hook_.get("timeoutSeconds").is_none());
+        assert_eq!(hook_["failurePolicy"], "Ignore");
+        assert_eq!(hook_["sideEffects"], "None");
+        // Created fresh (nothing live), or owned by us alone: everything is applied.
+        let mut fresh = validating("r", &target);
+        assert!(keep_hand_set(&mut fresh, None, "reloader").is_empty());
+        // Seen from another manager, ours are the hand-set ones.
+        assert_eq!(keep_hand_set(&mut fresh, Some(&live), "kubectl-edit").len(), 2);
+    }
+
+    #[test]
+    fn match_conditions_are_cel_over_the_three_annotation_places() {
+        let changed = reloader_annotations_changed();
+        assert!(changed.starts_with("request.operation != 'UPDATE' || "), "{changed}");
+        for place in [
+            "metadata.?annotations",
+            "spec.?template.?metadata.?annotations",
+            "spec.?jobTemplate.?spec.?template.?metadata.?annotations",
+        ] {
+            assert!(changed.contains(&format!("object.?{place}.orValue({{}})")), "{place}");
+            assert!(
+                changed.contains(&format!("oldObject.?{place}.orValue({{}})")),
+                "{place}"
+            );
+        }
+        assert!(!mentions_reloader().contains("{{"));
     }
 }

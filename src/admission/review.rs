@@ -1,18 +1,215 @@
-//! Reading an AdmissionReview from raw bytes, with errors that say what is wrong.
+//! Reading an AdmissionReview from raw bytes, with errors that say what is wrong without quoting
+//! the input (a field of the wrong type may hold Secret data, or megabytes).
 
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use k8s_openapi::api::authentication::v1::UserInfo;
+use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource, TypeMeta};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::error::Category;
 use thiserror::Error;
+
+/// The versions an API server may send; the answer is in the request's version.
+const VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
+/// Request UIDs are UUIDs; the answer echoes the UID, so a forged one is bounded.
+const MAX_UID: usize = 128;
 
 #[derive(Debug, Error)]
 pub enum ReviewError {
     #[error("not an AdmissionReview: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(JsonProblem),
     #[error("the AdmissionReview has no request")]
     NoRequest,
+    #[error("not an AdmissionReview: kind must be AdmissionReview, apiVersion admission.k8s.io/v1 or v1beta1")]
+    Version,
+    #[error("the AdmissionReview's request.uid is longer than {MAX_UID} characters")]
+    Uid,
+    #[error("the AdmissionReview's request.object or request.oldObject is not a JSON object")]
+    Object,
 }
 
-pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
-    review.try_into().map_err(|_| ReviewError::NoRequest)
+/// What is wrong with the JSON, and where; never the offending text.
+#[derive(Debug, Error)]
+pub enum JsonProblem {
+    #[error("empty or truncated JSON")]
+    Truncated,
+    #[error("invalid JSON at line {line}, column {column}")]
+    Syntax { line: usize, column: usize },
+    #[error("JSON nested too deeply at line {line}, column {column}")]
+    TooDeep { line: usize, column: usize },
+    /// Field names come from the AdmissionReview schema, not from the input.
+    #[error("{0}")]
+    MissingField(String),
+    #[error("a field has the wrong type or value at line {line}, column {column}")]
+    Data { line: usize, column: usize },
+}
+
+impl From<serde_json::Error> for JsonProblem {
+    fn from(error: serde_json::Error) -> Self {
+        let (line, column) = (error.line(), error.column());
+        match error.classify() {
+            Category::Eof | Category::Io => JsonProblem::Truncated,
+            Category::Syntax if error.to_string().starts_with("recursion limit exceeded") => {
+                JsonProblem::TooDeep { line, column }
+            }
+            Category::Syntax => JsonProblem::Syntax { line, column },
+            Category::Data => {
+                let message = error.to_string();
+                match message.strip_prefix("missing field `") {
+                    Some(rest) => match rest.split_once('`') {
+                        Some((field, _)) if field.len() <= 64 => {
+                            JsonProblem::MissingField(format!("missing field `{field}`"))
+                        }
+                        _ => JsonProblem::Data { line, column },
+                    },
+                    None => JsonProblem::Data { line, column },
+                }
+            }
+        }
+    }
+}
+
+/// A review as read: the request's fields, and its objects as plain JSON.
+pub struct Review {
+    /// Everything but the objects (`object` and `old_object` are `None` here).
+    pub request: AdmissionRequest<DynamicObject>,
+    pub object: Option<Value>,
+    pub old_object: Option<Value>,
+}
+
+/// The wire shape, read in one pass: no `#[serde(flatten)]` (which buffers a whole map before
+/// reading it), and the objects straight into `Value`s, so a 3 MiB review is held once, not
+/// three times (buffer, `DynamicObject`, `Value`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: Option<WireRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    uid: String,
+    kind: GroupVersionKind,
+    resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    request_kind: Option<GroupVersionKind>,
+    #[serde(default)]
+    request_resource: Option<GroupVersionResource>,
+    #[serde(default)]
+    request_sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    user_info: UserInfo,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    old_object: Option<Value>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
+    // serde_json stops at 128 levels of nesting, so hostile depth costs nothing.
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.into()))?;
+    // The answer repeats the request's type fields: only ours go back.
+    if wire.kind != "AdmissionReview" || !VERSIONS.contains(&wire.api_version.as_str()) {
+        return Err(ReviewError::Version);
+    }
+    let request = wire.request.ok_or(ReviewError::NoRequest)?;
+    if request.uid.len() > MAX_UID {
+        return Err(ReviewError::Uid);
+    }
+    let objects = [&request.object, &request.old_object];
+    if objects.iter().any(|o| o.as_ref().is_some_and(|o| !o.is_object())) {
+        return Err(ReviewError::Object);
+    }
+    Ok(Review {
+        request: AdmissionRequest {
+            types: TypeMeta {
+                api_version: wire.api_version,
+                kind: wire.kind,
+            },
+            uid: request.uid,
+            kind: request.kind,
+            resource: request.resource,
+            sub_resource: request.sub_resource,
+            request_kind: request.request_kind,
+            request_resource: request.request_resource,
+            request_sub_resource: request.request_sub_resource,
+            name: request.name,
+            namespace: request.namespace,
+            operation: request.operation,
+            user_info: request.user_info,
+            object: None,
+            old_object: None,
+            dry_run: request.dry_run,
+            options: None,
+        },
+        object: request.object,
+        old_object: request.old_object,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(body: &str) -> String {
+        parse(body.as_bytes()).map(|_| ()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_locate_the_problem_without_quoting_it() {
+        assert_eq!(error_of(""), "not an AdmissionReview: empty or truncated JSON");
+        assert_eq!(error_of("{\"a\": "), "not an AdmissionReview: empty or truncated JSON");
+        assert_eq!(
+            error_of("{not json"),
+            "not an AdmissionReview: invalid JSON at line 1, column 2"
+        );
+        let deep = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"object":{{"spec":{}"#,
+            "[".repeat(100_000)
+        );
+        assert!(error_of(&deep).contains("nested too deeply"), "{}", error_of(&deep));
+        assert!(error_of(&"[".repeat(100_000)).contains("wrong type or value"));
+        let secret = "s3cr3t-value";
+        let wrong = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Secret"}},"resource":{{"group":"","version":"v1","resource":"secrets"}},"operation":"CREATE","userInfo":{{}},"object":"{secret}"}}}}"#
+        );
+        let message = error_of(&wrong);
+        assert!(message.contains("is not a JSON object"), "{message}");
+        assert!(!message.contains(secret), "{message}");
+        let unknown_op = wrong.replace("\"CREATE\"", &format!("\"{secret}\""));
+        assert!(error_of(&unknown_op).contains("wrong type or value"));
+        assert!(!error_of(&unknown_op).contains(secret));
+        assert_eq!(
+            error_of(r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#),
+            "not an AdmissionReview: missing field `uid`"
+        );
+    }
+
+    #[test]
+    fn only_admission_reviews_in_our_versions() {
+        let review = |version: &str, kind: &str| format!(r#"{{"apiVersion":"{version}","kind":"{kind}"}}"#);
+        assert_eq!(
+            error_of(&review("admission.k8s.io/v1", "AdmissionReview")),
+            "the AdmissionReview has no request"
+        );
+        assert_eq!(
+            error_of(&review("admission.k8s.io/v1beta1", "AdmissionReview")),
+            "the AdmissionReview has no request"
+        );
+        assert!(error_of(&review(&"x".repeat(10_000), "AdmissionReview")).contains("apiVersion admission.k8s.io/v1"));
+        assert!(error_of(&review("admission.k8s.io/v1", "Pod")).contains("kind must be AdmissionReview"));
+    }
 }

@@ -16,7 +16,7 @@ use super::certs::{self, CertError, Lifetimes};
 use super::register;
 use super::{AdmissionContext, router};
 use crate::config::{AdmissionEndpoint, AdmissionSettings, CertSource};
-use crate::tls::{self, ReloadableCert, ServingCertificate, TlsError};
+use crate::tls::{self, ReloadableCert, ServeLimits, ServingCertificate, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -107,15 +107,28 @@ pub async fn run(
             reloadable
         }
     };
+    // Read once at start: a changed client CA takes a restart.
+    let client_ca = match &settings.client_ca {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|source| ServeError::File {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let config = tls::server_config_for(cert, client_ca.as_deref())?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .map_err(|source| ServeError::Bind {
             addr: settings.addr,
             source,
         })?;
-    tracing::info!(addr = %settings.addr, "serving the admission webhook (/mutate, /validate)");
+    tracing::info!(
+        addr = %settings.addr,
+        client_certificates = client_ca.is_some(),
+        "serving the admission webhook (/mutate, /validate)"
+    );
     ready.send_replace(true);
-    tls::serve(listener, tls::server_config_with(cert)?, router(context)).await;
+    tls::serve_with(listener, config, router(context), ServeLimits::default()).await;
     Ok(())
 }
 
@@ -210,16 +223,9 @@ impl Maintainer {
     /// someone else put there stay; ones we retired do not come back): the reloader owns them,
     /// so the install manifests carry none and there is one definition (`register.rs`).
     async fn publish_bundle(&self, bundle: &str, retired: &str) -> Result<(), kube::Error> {
-        let s = &self.settings;
-        let live = register::live_bundle(&self.client, &s.configuration).await?;
+        let live = register::live_bundle(&self.client, &self.settings.configuration).await?;
         let merged = certs::merge_bundle(bundle, &live, retired);
-        let target = register::Target {
-            endpoint: &s.endpoint,
-            namespace: &s.namespace,
-            watched: s.watched.as_ref(),
-            bundle: &merged,
-        };
-        register::apply_configurations(&self.client, &self.field_manager, &s.configuration, &target).await
+        register::apply_configurations(&self.client, &self.field_manager, &self.settings, &merged).await
     }
 
     async fn tick(&self) -> Result<(), CertError> {

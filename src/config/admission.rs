@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::flags::FailurePolicy;
+use super::selectors::{SelectorRequirement, selector_requirements};
 use super::{AdmissionCli, ConfigError, WatchScope};
 
 /// Where the API server reaches the webhook.
@@ -41,6 +43,24 @@ pub struct AdmissionSettings {
     pub self_user: Option<String>,
     /// `--namespaces` (or KUBERNETES_NAMESPACE): the webhook covers only these.
     pub watched: Option<BTreeSet<String>>,
+    /// `--namespaces-to-ignore` (cluster-wide mode only, as for the engine): never covered.
+    pub ignored: BTreeSet<String>,
+    /// `--namespace-selector` (cluster-wide mode only), as the configurations'
+    /// `namespaceSelector` can hold it.
+    pub namespace_selector: Vec<SelectorRequirement>,
+    /// `--admission-failure-policy`: the validating webhook's failurePolicy at creation.
+    pub failure_policy: FailurePolicy,
+    /// `--admission-owner-cluster-role`: owner of the configurations; `None` when empty.
+    pub owner_cluster_role: Option<String>,
+    /// `--admission-client-ca`: callers must present a certificate chaining to these CAs.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The engine's namespace filters, which the webhook honours too.
+pub(super) struct NamespaceFilters<'a> {
+    pub scope: &'a WatchScope,
+    pub ignored: &'a BTreeSet<String>,
+    pub selector: Option<&'a str>,
 }
 
 /// The webhook's settings from its flags, `None` when `--admission-addr` is unset.
@@ -48,7 +68,7 @@ pub(super) fn admission_settings(
     cli: &AdmissionCli,
     pod_namespace: Option<&str>,
     reloader_namespace: Option<&str>,
-    scope: &WatchScope,
+    filters: NamespaceFilters<'_>,
 ) -> Result<Option<AdmissionSettings>, ConfigError> {
     let Some(addr) = cli.admission_addr else {
         return Ok(None);
@@ -107,10 +127,15 @@ pub(super) fn admission_settings(
         certs,
         cert_check: cli.admission_cert_check,
         self_user,
-        watched: match scope {
+        watched: match filters.scope {
             WatchScope::All => None,
             WatchScope::Namespaces(list) => Some(list.clone()),
         },
+        ignored: filters.ignored.clone(),
+        namespace_selector: filters.selector.map(selector_requirements).unwrap_or_default(),
+        failure_policy: cli.admission_failure_policy,
+        owner_cluster_role: Some(cli.admission_owner_cluster_role.trim().to_string()).filter(|n| !n.is_empty()),
+        client_ca: cli.admission_client_ca.clone(),
     }))
 }
 
@@ -137,12 +162,48 @@ mod tests {
         );
         assert_eq!(a.namespace, "default");
         assert_eq!(a.self_user, None, "asked of the API server at start");
+        assert_eq!(a.client_ca, None, "callers are not authenticated by default");
         assert!(
             matches!(a.certs, CertSource::Managed { cert_lifetime, .. } if cert_lifetime == Duration::from_secs(10))
         );
         let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
         assert!(e.to_string().starts_with("--admission-url"), "{e}");
-        let files = settings(&["--admission-addr=:9443", "--tls-cert-file=/c", "--tls-key-file=/k"]);
-        assert!(matches!(files.admission.unwrap().certs, CertSource::Files { .. }));
+        let files = settings(&[
+            "--admission-addr=:9443",
+            "--tls-cert-file=/c",
+            "--tls-key-file=/k",
+            "--admission-client-ca=/ca.pem",
+        ]);
+        let files = files.admission.unwrap();
+        assert!(matches!(files.certs, CertSource::Files { .. }));
+        assert_eq!(files.client_ca, Some(PathBuf::from("/ca.pem")));
+    }
+
+    #[test]
+    fn failure_policy_owner_and_namespace_filters() {
+        let a = settings(&["--admission-addr=:9443"]).admission.unwrap();
+        assert_eq!(a.failure_policy, FailurePolicy::Ignore, "fails open by default");
+        assert_eq!(
+            a.owner_cluster_role.as_deref(),
+            Some("reloader"),
+            "the manifests' ClusterRole"
+        );
+        assert!(a.ignored.is_empty() && a.namespace_selector.is_empty() && a.watched.is_none());
+        let a = settings(&[
+            "--admission-addr=:9443",
+            "--admission-failure-policy=fail",
+            "--admission-owner-cluster-role=",
+            "--namespaces-to-ignore=legacy",
+            "--namespace-selector=team",
+        ])
+        .admission
+        .unwrap();
+        assert_eq!(a.failure_policy, FailurePolicy::Fail);
+        assert_eq!(a.owner_cluster_role, None);
+        assert_eq!(a.ignored, BTreeSet::from(["legacy".to_string()]));
+        assert_eq!(a.namespace_selector.len(), 1);
+        use clap::Parser;
+        let e = super::super::Cli::try_parse_from(["reloader", "--admission-failure-policy=Open"]).unwrap_err();
+        assert!(e.to_string().contains("must be Fail or Ignore"), "{e}");
     }
 }

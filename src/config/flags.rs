@@ -117,6 +117,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL", default_value = "")]
     pub webhook_url: String,
 
+    /// With `--webhook-url`: announce once per affected workload and record it on the workload
+    /// (ours), instead of once per changed source with nothing written (Stakater's).
+    #[arg(long, env = "RELOADER_WEBHOOK_URL_PER_WORKLOAD")]
+    pub webhook_url_per_workload: bool,
+
     /// Log format: empty for text, or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "")]
     pub log_format: String,
@@ -296,6 +301,60 @@ pub struct AdmissionCli {
     /// reports for the reloader (SelfSubjectReview)].
     #[arg(long, env = "RELOADER_ADMISSION_SELF_USER", value_name = "USER")]
     pub admission_self_user: Option<String>,
+    /// failurePolicy of the validating webhook when the reloader creates it: `Ignore` (a down
+    /// reloader blocks nothing) or `Fail` (typos are always refused, but a down reloader then
+    /// blocks writes of objects with reloader annotations). A value set by hand on the live
+    /// configuration is kept.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_FAILURE_POLICY",
+        value_name = "POLICY",
+        value_parser = failure_policy,
+        default_value = "Ignore"
+    )]
+    pub admission_failure_policy: FailurePolicy,
+    /// ClusterRole of the install that owns the webhook configurations, so deleting the install
+    /// garbage-collects them; empty, or a ClusterRole that does not exist, for no owner.
+    #[arg(
+        long,
+        env = "RELOADER_ADMISSION_OWNER_CLUSTER_ROLE",
+        value_name = "NAME",
+        default_value = "reloader"
+    )]
+    pub admission_owner_cluster_role: String,
+    /// Require callers of the webhook to present a client certificate signed by a CA in this
+    /// PEM file (the API server's admission configuration gives it one); off when unset.
+    #[arg(long, env = "RELOADER_ADMISSION_CLIENT_CA", value_name = "PATH")]
+    pub admission_client_ca: Option<PathBuf>,
+}
+
+/// What the API server does when the webhook cannot be reached or does not answer in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The request is admitted (fail open).
+    #[default]
+    Ignore,
+    /// The request is refused (fail closed).
+    Fail,
+}
+
+impl FailurePolicy {
+    /// The value in a webhook configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Ignore => "Ignore",
+            FailurePolicy::Fail => "Fail",
+        }
+    }
+}
+
+/// `Fail` or `Ignore`, as Kubernetes spells them (any case).
+fn failure_policy(value: &str) -> Result<FailurePolicy, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "ignore" => Ok(FailurePolicy::Ignore),
+        "fail" => Ok(FailurePolicy::Fail),
+        _ => Err("must be Fail or Ignore".to_string()),
+    }
 }
 
 /// Stakater's boolean flags, parsed as pflag parses them: `--flag` alone means true,
@@ -394,6 +453,10 @@ mod tests {
             "admission-ca-lifetime",
             "admission-cert-check",
             "admission-self-user",
+            "admission-failure-policy",
+            "admission-owner-cluster-role",
+            "admission-client-ca",
+            "webhook-url-per-workload",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };

@@ -26,7 +26,8 @@ mod testing;
 
 pub use admission::{AdmissionEndpoint, AdmissionSettings, CertSource};
 pub use error::ConfigError;
-pub use flags::{AdmissionCli, Cli};
+pub use flags::{AdmissionCli, Cli, FailurePolicy};
+pub use selectors::{SelectorOperator, SelectorRequirement};
 pub use settings::{
     AlertSettings, AlertSink, LeaderElection, LogFormat, LogLevel, RateLimits, Settings, WatchScope, process_env,
 };

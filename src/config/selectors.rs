@@ -30,6 +30,84 @@ pub(super) fn label_selector(flag: &'static str, values: &[String]) -> Result<Op
     Ok(if terms.is_empty() { None } else { Some(terms.join(",")) })
 }
 
+/// A selector operator that a Kubernetes `LabelSelectorRequirement` can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+impl SelectorOperator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectorOperator::In => "In",
+            SelectorOperator::NotIn => "NotIn",
+            SelectorOperator::Exists => "Exists",
+            SelectorOperator::DoesNotExist => "DoesNotExist",
+        }
+    }
+}
+
+/// One term of a selector in the structured form of a `LabelSelectorRequirement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectorRequirement {
+    pub key: String,
+    pub operator: SelectorOperator,
+    /// Empty for `Exists` and `DoesNotExist`.
+    pub values: Vec<String>,
+}
+
+/// The terms of a selector made by [`label_selector`] as `LabelSelectorRequirement`s, for a
+/// webhook configuration's `namespaceSelector`. The numeric comparisons (`k>1`, `k<1`) have no
+/// such form and are left out: the result then selects a superset, and the webhook's handlers
+/// apply the exact selector.
+pub(super) fn selector_requirements(selector: &str) -> Vec<SelectorRequirement> {
+    let terms = split_terms(selector).unwrap_or_default();
+    terms.into_iter().filter_map(|term| requirement(term.trim())).collect()
+}
+
+fn requirement(term: &str) -> Option<SelectorRequirement> {
+    let make = |key: &str, operator, values: Vec<String>| {
+        Some(SelectorRequirement {
+            key: key.trim().to_string(),
+            operator,
+            values,
+        })
+    };
+    if let Some(open) = term.find('(') {
+        let (key, op) = term[..open].trim_end().rsplit_once(char::is_whitespace)?;
+        let values = term[open + 1..]
+            .trim_end_matches(')')
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .collect();
+        let operator = if op == "notin" {
+            SelectorOperator::NotIn
+        } else {
+            SelectorOperator::In
+        };
+        return make(key, operator, values);
+    }
+    if let Some(key) = term.strip_prefix('!') {
+        return make(key, SelectorOperator::DoesNotExist, Vec::new());
+    }
+    if term.contains(['<', '>']) {
+        return None;
+    }
+    for (op, operator) in [
+        ("!=", SelectorOperator::NotIn),
+        ("==", SelectorOperator::In),
+        ("=", SelectorOperator::In),
+    ] {
+        if let Some((key, value)) = term.split_once(op) {
+            return make(key, operator, vec![value.trim().to_string()]);
+        }
+    }
+    make(term, SelectorOperator::Exists, Vec::new())
+}
+
 /// Splits a selector on the commas outside parentheses.
 fn split_terms(selector: &str) -> Result<Vec<&str>, &'static str> {
     let mut terms = Vec::new();
@@ -163,6 +241,32 @@ mod tests {
             }
         }
         assert_eq!(settings(&["--resource-label-selector="]).resource_label_selector, None);
+    }
+
+    #[test]
+    fn selectors_become_label_selector_requirements() {
+        use SelectorOperator::*;
+        let req = |key: &str, operator, values: &[&str]| SelectorRequirement {
+            key: key.into(),
+            operator,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let s = settings(&["--namespace-selector=a=b,c:*,d!=e,!f,g==h,tier notin (x, y),k in (z),gen>3,env="]);
+        let selector = s.namespace_selector.unwrap();
+        assert_eq!(
+            selector_requirements(&selector),
+            vec![
+                req("a", In, &["b"]),
+                req("c", Exists, &[]),
+                req("d", NotIn, &["e"]),
+                req("f", DoesNotExist, &[]),
+                req("g", In, &["h"]),
+                req("tier", NotIn, &["x", "y"]),
+                req("k", In, &["z"]),
+                req("env", In, &[""]),
+            ],
+            "{selector}"
+        );
     }
 
     #[test]

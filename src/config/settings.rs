@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::admission::{AdmissionSettings, admission_settings};
+use super::admission::{AdmissionSettings, NamespaceFilters, admission_settings};
 use super::lists::list_items;
 use super::selectors::label_selector;
 use super::{Cli, ConfigError};
@@ -193,6 +193,8 @@ pub struct Settings {
     pub resource_label_selector: Option<String>,
     /// `--webhook-url`: when set, POST to it instead of reloading.
     pub webhook_url: Option<String>,
+    /// `--webhook-url-per-workload`: our recorded per-workload announcements.
+    pub webhook_url_per_workload: bool,
     /// `--log-format`.
     pub log_format: LogFormat,
     /// `--log-level`.
@@ -363,7 +365,11 @@ impl Settings {
             &cli.admission,
             pod_namespace.as_deref(),
             reloader_namespace.as_deref(),
-            &watch_scope,
+            NamespaceFilters {
+                scope: &watch_scope,
+                ignored: &namespaces_to_ignore,
+                selector: namespace_selector.as_deref(),
+            },
         )?;
 
         Ok(Settings {
@@ -382,6 +388,7 @@ impl Settings {
             namespace_selector,
             resource_label_selector,
             webhook_url,
+            webhook_url_per_workload: cli.webhook_url_per_workload,
             log_format,
             log_level,
             http_addr: cli.http_addr,
@@ -433,7 +440,7 @@ impl Settings {
             strategy: self.strategy,
             reload_on_create: self.reload_on_create,
             reload_on_delete: self.reload_on_delete,
-            notify_only: self.webhook_url.is_some(),
+            notify_only: self.webhook_url.is_some() && self.webhook_url_per_workload,
         }
     }
 }

@@ -260,61 +260,115 @@ fn dependency(
     }
 }
 
+/// What the decision reads from one workload, parsed once: its policies per source kind (reload
+/// lists compiled) and the sources its pod template uses. Built before any lock on the sources
+/// is taken, so compiling patterns never happens under the store's lock; answering against the
+/// sources ([`WorkloadPolicy::dependencies`]) compiles nothing.
+#[derive(Clone, Debug, Default)]
+pub struct WorkloadPolicy {
+    /// A kind the options ignore: no dependencies at all.
+    ignored: bool,
+    policies: Vec<KindPolicy>,
+    /// Sorted by source.
+    refs: Vec<Reference>,
+    first: Option<String>,
+}
+
+impl WorkloadPolicy {
+    pub fn read(workload: &Workload<'_>, options: &DecisionOptions) -> Result<Self, WorkloadError> {
+        if options.ignored_workload_kinds.contains(&workload.kind) {
+            return Ok(Self {
+                ignored: true,
+                ..Self::default()
+            });
+        }
+        let metadata = workload.annotations();
+        let template = workload.template_annotations()?;
+        let spec = workload.pod_spec()?;
+        let policies = SourceKind::ALL
+            .into_iter()
+            .filter(|kind| !options.ignored_source_kinds.contains(kind))
+            .map(|kind| {
+                KindPolicy::new(
+                    &options.keys,
+                    kind,
+                    &KindAnnotations::read(&options.keys, kind, &metadata, &template),
+                )
+            })
+            .collect();
+        Ok(Self {
+            ignored: false,
+            policies,
+            refs: references(&spec),
+            first: first_container(&spec),
+        })
+    }
+
+    /// The policies of the source kinds the options do not ignore.
+    pub fn policies(&self) -> &[KindPolicy] {
+        &self.policies
+    }
+
+    fn reference(&self, source: &SourceRef) -> Option<&Reference> {
+        self.refs
+            .binary_search_by(|r| r.source.cmp(source))
+            .ok()
+            .map(|i| &self.refs[i])
+    }
+
+    /// Every source the workload reloads on, given the sources that exist in its namespace
+    /// (see [`dependencies`]).
+    pub fn dependencies(&self, existing: &(impl SourceView + ?Sized), options: &DecisionOptions) -> Dependencies {
+        let mut out = Dependencies::default();
+        if self.ignored {
+            return out;
+        }
+        let no_annotations = BTreeMap::new();
+        for policy in &self.policies {
+            let kind = policy.kind;
+            out.errors.extend_from_slice(policy.errors());
+            out.scans |= policy.needs_scan();
+            let mut candidates: BTreeSet<SourceRef> = self
+                .refs
+                .iter()
+                .filter(|r| r.source.kind == kind)
+                .map(|r| r.source.clone())
+                .collect();
+            candidates.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
+            out.named.extend(candidates.iter().cloned());
+            if policy.needs_scan() {
+                candidates.extend(existing.of_kind(kind).map(|s| s.source.clone()));
+            }
+
+            for source in candidates {
+                let annotations = existing.get(&source).map(|s| &s.annotations).unwrap_or(&no_annotations);
+                let Some(trigger) = policy.trigger(options, &source.name, annotations) else {
+                    continue;
+                };
+                let reference = self.reference(&source);
+                if let Some(d) = dependency(source, trigger, reference, self.first.clone()) {
+                    out.dependencies.push(d);
+                }
+            }
+        }
+        out.dependencies.sort_by(|a, b| a.source.cmp(&b.source));
+        out
+    }
+}
+
 /// Every source the workload reloads on, given the sources that exist in its namespace.
 /// Sources that do not exist are included when the workload names them definitely (a pod
 /// template reference under an auto trigger, or a plain name in a reload list), so an engine can
 /// notice their creation. The result is sorted by source.
+///
+/// Compiles the workload's reload lists: with `existing` under a lock, read the
+/// [`WorkloadPolicy`] first and call [`WorkloadPolicy::dependencies`] under the lock instead.
 pub fn dependencies(
     workload: &Workload<'_>,
     existing: &(impl SourceView + ?Sized),
     options: &DecisionOptions,
 ) -> Result<Dependencies, WorkloadError> {
-    let mut out = Dependencies::default();
-    if options.ignored_workload_kinds.contains(&workload.kind) {
-        return Ok(out);
-    }
-    let metadata = workload.annotations();
-    let template = workload.template_annotations()?;
-    let spec = workload.pod_spec()?;
-    let refs = references(&spec);
-    let first = first_container(&spec);
-    let no_annotations = BTreeMap::new();
-
-    for kind in SourceKind::ALL {
-        if options.ignored_source_kinds.contains(&kind) {
-            continue;
-        }
-        let policy = KindPolicy::new(
-            &options.keys,
-            kind,
-            &KindAnnotations::read(&options.keys, kind, &metadata, &template),
-        );
-        out.errors.extend_from_slice(policy.errors());
-        out.scans |= policy.needs_scan();
-        let mut candidates: BTreeSet<SourceRef> = refs
-            .iter()
-            .filter(|r| r.source.kind == kind)
-            .map(|r| r.source.clone())
-            .collect();
-        candidates.extend(policy.literal_names().map(|n| SourceRef::new(kind, n)));
-        out.named.extend(candidates.iter().cloned());
-        if policy.needs_scan() {
-            candidates.extend(existing.of_kind(kind).map(|s| s.source.clone()));
-        }
-
-        for source in candidates {
-            let annotations = existing.get(&source).map(|s| &s.annotations).unwrap_or(&no_annotations);
-            let Some(trigger) = policy.trigger(options, &source.name, annotations) else {
-                continue;
-            };
-            let reference = refs.iter().find(|r| r.source == source);
-            if let Some(d) = dependency(source, trigger, reference, first.clone()) {
-                out.dependencies.push(d);
-            }
-        }
-    }
-    out.dependencies.sort_by(|a, b| a.source.cmp(&b.source));
-    Ok(out)
+    Ok(WorkloadPolicy::read(workload, options)?.dependencies(existing, options))
 }
 
 #[cfg(test)]
@@ -600,6 +654,34 @@ mod tests {
             ]
         );
         assert_eq!(deps.errors.len(), 1, "{:?}", deps.errors);
+    }
+
+    #[test]
+    fn over_long_lists_are_skipped_and_reported() {
+        let many = (0..=crate::core::vocabulary::MAX_LIST_ITEMS)
+            .map(|i| format!("cfg-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let w = deployment(
+            json!({defaults::CONFIGMAP_RELOAD: many, defaults::SECRET_RELOAD: format!("db,{}", "s".repeat(600))}),
+            json!({}),
+            uses_cm_and_secret(),
+        );
+        let deps = dependencies(
+            &Workload::new(WorkloadKind::Deployment, &w),
+            &[cm("cfg-1"), secret("db")][..],
+            &DecisionOptions::default(),
+        )
+        .unwrap();
+        let sources: Vec<String> = deps.sources().map(|s| s.to_string()).collect();
+        assert_eq!(
+            sources,
+            vec!["secret/db"],
+            "the long list is skipped, the long item only"
+        );
+        assert_eq!(deps.errors.len(), 2, "{:?}", deps.errors);
+        assert!(matches!(deps.errors[0], ValueError::TooManyItems { count: 101, .. }));
+        assert!(matches!(deps.errors[1], ValueError::ItemTooLong { len: 600, .. }));
     }
 
     #[test]

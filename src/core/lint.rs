@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde_json::Value;
+
 use super::source::SourceKind;
-use super::vocabulary::{AnnotationKeys, KeyClass, KeySpec, Placement, check_value};
-use super::workload::WorkloadKind;
+use super::vocabulary::{AnnotationKeys, Classifier, KeyClass, KeySpec, Placement, check_value};
+use super::workload::{Workload, WorkloadKind, string_map};
 
 /// What kind of object carries the annotations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     Workload(WorkloadKind),
     Source(SourceKind),
@@ -65,8 +67,14 @@ impl Finding {
     }
 }
 
+/// Kubernetes' limit on the total size of one object's annotations, keys plus values
+/// (`TotalAnnotationSizeLimitB` in apimachinery). The API server enforces it after mutating
+/// admission; the rules enforce it first, so a forged or oversized object costs one sum.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
 /// Every finding for an object's annotations: metadata, and for workloads the pod template.
-/// Sorted: denials first.
+/// Sorted: denials first. Annotations over [`MAX_ANNOTATIONS_BYTES`] in one place are one
+/// denial, and their keys are not looked at.
 pub fn lint(
     keys: &AnnotationKeys,
     subject: Subject,
@@ -74,18 +82,42 @@ pub fn lint(
     template: &BTreeMap<String, String>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let classifier = keys.classifier();
     let locations = [(Location::Metadata, metadata), (Location::PodTemplate, template)];
     for (location, annotations) in locations {
+        let size: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_ANNOTATIONS_BYTES {
+            let place = match location {
+                Location::Metadata => "metadata.annotations",
+                Location::PodTemplate => "the pod template's annotations",
+            };
+            findings.push(Finding::deny(
+                "",
+                format!("{place} total {size} bytes; Kubernetes allows at most {MAX_ANNOTATIONS_BYTES}"),
+            ));
+            continue;
+        }
         for (key, value) in annotations {
-            findings.extend(lint_one(keys, subject, location, key, value));
+            findings.extend(lint_one(&classifier, subject, location, key, value));
         }
     }
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.key.cmp(&b.key)));
     findings
 }
 
-fn lint_one(keys: &AnnotationKeys, subject: Subject, location: Location, key: &str, value: &str) -> Option<Finding> {
-    match keys.classify(key) {
+/// The annotations [`lint`] reads from an object: its metadata's, and for a workload its pod
+/// template's (none when it has no template).
+pub fn annotations_of(subject: Subject, object: &Value) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let metadata = string_map(object.pointer("/metadata/annotations"));
+    let template = match subject {
+        Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
+        Subject::Source(_) => BTreeMap::new(),
+    };
+    (metadata, template)
+}
+
+fn lint_one(classifier: &Classifier, subject: Subject, location: Location, key: &str, value: &str) -> Option<Finding> {
+    match classifier.classify(key) {
         KeyClass::Foreign => None,
         KeyClass::UnknownInDomain { suggestion: Some(s) } | KeyClass::NearMiss { suggestion: Some(s) } => Some(
             Finding::deny(key, format!("unknown annotation {key}: did you mean {s}?")),
@@ -252,6 +284,52 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn reload_lists_over_the_limits_are_denied() {
+        use crate::core::vocabulary::{MAX_ITEM_LEN, MAX_LIST_ITEMS};
+        let many = vec!["cfg"; MAX_LIST_ITEMS + 1].join(",");
+        let f = deployment(&[(defaults::CONFIGMAP_RELOAD, &many)], &[]);
+        assert_eq!(
+            messages(&f, Severity::Deny),
+            vec![format!(
+                "{}: the list has 101 items; at most 100 are allowed",
+                defaults::CONFIGMAP_RELOAD
+            )]
+        );
+        let long = "a".repeat(MAX_ITEM_LEN + 1);
+        let f = deployment(&[], &[(defaults::SECRET_RELOAD, &long)]);
+        let denied = messages(&f, Severity::Deny);
+        assert_eq!(denied.len(), 1, "{denied:?}");
+        assert!(denied[0].contains("at most 512"), "{}", denied[0]);
+        assert!(denied[0].len() < 200, "{}", denied[0]);
+    }
+
+    #[test]
+    fn oversized_annotations_are_one_denial() {
+        // 60,000 near-miss keys: one finding, no edit distances.
+        let keys: Vec<(String, String)> = (0..60_000)
+            .map(|i| (format!("reloader.stakatar.com/a{i}"), String::new()))
+            .collect();
+        let metadata: BTreeMap<String, String> = keys.into_iter().collect();
+        let f = lint(
+            &AnnotationKeys::default(),
+            Subject::Workload(WorkloadKind::Deployment),
+            &metadata,
+            &BTreeMap::new(),
+        );
+        assert_eq!(f.len(), 1, "{:?}", &f[..2]);
+        assert!(
+            f[0].message.starts_with("metadata.annotations total "),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.ends_with("Kubernetes allows at most 262144"));
+        let huge = "x".repeat(MAX_ANNOTATIONS_BYTES);
+        let f = deployment(&[], &[("a", &huge)]);
+        assert_eq!(messages(&f, Severity::Deny).len(), 1);
+        assert!(messages(&f, Severity::Deny)[0].starts_with("the pod template's annotations total"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Stakater's search order (`handler/upgrade.go`): volumes first, then env; the first container
 //! that uses it wins, and a use only by init containers falls back to `containers[0]`.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Container, PodSpec, Volume};
 
 use super::source::{SourceKind, SourceRef};
@@ -25,19 +27,56 @@ pub struct Reference {
     pub container: Option<String>,
 }
 
-/// Every source the pod spec uses, in a stable order (by kind, then name).
+/// Every source the pod spec uses, in a stable order (by kind, then name). The same answer as
+/// [`find_reference`] for each used source, in one pass over the spec (linear in its size, so
+/// a pod spec with tens of thousands of references costs milliseconds, not minutes).
 pub fn references(spec: &PodSpec) -> Vec<Reference> {
-    let mut sources: Vec<SourceRef> = volume_sources(&spec.volumes.clone().unwrap_or_default())
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
+    let mut by_volume: BTreeMap<&str, Vec<SourceRef>> = BTreeMap::new();
+    for (volume, source) in volume_sources(volumes) {
+        by_volume.entry(volume).or_default().push(source);
+    }
+    let first = first_container(spec);
+    // Regular containers in order, then init containers (which name `containers[0]`): the
+    // first container using a source wins, a volume use before any env use.
+    let users = spec
+        .containers
+        .iter()
+        .map(|c| (c, Some(c.name.clone())))
+        .chain(spec.init_containers.iter().flatten().map(|c| (c, first.clone())));
+    let mut by_mount: BTreeMap<SourceRef, Option<String>> = BTreeMap::new();
+    let mut by_env: BTreeMap<SourceRef, Option<String>> = BTreeMap::new();
+    for (container, named) in users {
+        for mount in container.volume_mounts.iter().flatten() {
+            for source in by_volume.get(mount.name.as_str()).into_iter().flatten() {
+                by_mount.entry(source.clone()).or_insert_with(|| named.clone());
+            }
+        }
+        for source in env_sources(container) {
+            by_env.entry(source).or_insert_with(|| named.clone());
+        }
+    }
+    let mut out: BTreeMap<SourceRef, Reference> = by_env
         .into_iter()
-        .map(|(_, s)| s)
-        .chain(all_containers(spec).flat_map(env_sources))
+        .filter(|(source, _)| source.kind != SourceKind::SecretProviderClass)
+        .map(|(source, container)| {
+            let reference = Reference {
+                source: source.clone(),
+                usage: Usage::Env,
+                container,
+            };
+            (source, reference)
+        })
         .collect();
-    sources.sort();
-    sources.dedup();
-    sources
-        .into_iter()
-        .filter_map(|source| find_reference(spec, &source))
-        .collect()
+    for (source, container) in by_mount {
+        let reference = Reference {
+            source: source.clone(),
+            usage: Usage::Volume,
+            container,
+        };
+        out.insert(source, reference);
+    }
+    out.into_values().collect()
 }
 
 /// The reference for one source, or `None` when the pod does not use it.
@@ -90,10 +129,6 @@ fn chosen_container(spec: &PodSpec, uses: impl Fn(&Container) -> bool) -> Option
 /// The container Stakater falls back to.
 pub fn first_container(spec: &PodSpec) -> Option<String> {
     spec.containers.first().map(|c| c.name.clone())
-}
-
-fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
-    spec.containers.iter().chain(spec.init_containers.iter().flatten())
 }
 
 /// (volume name, source) for every volume backed by a source, projected sources included.
@@ -331,5 +366,70 @@ mod tests {
                 ("secret/init-secret".to_string(), Some("a".to_string())),
             ]
         );
+    }
+
+    /// A pod spec of a few containers, init containers and volumes over a few names, so uses
+    /// overlap: volumes of every backing kind, mounted or not, and env uses of every kind.
+    fn arbitrary_spec() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let name = prop::sample::select(vec!["a", "b", "c"]);
+        let volume = (0..4usize, name.clone()).prop_map(|(how, n)| match how {
+            0 => json!({"configMap": {"name": n}}),
+            1 => json!({"secret": {"secretName": n}}),
+            2 => json!({"projected": {"sources": [{"secret": {"name": n}}, {"configMap": {"name": n}}]}}),
+            _ => json!({"csi": {"driver": "d", "volumeAttributes": {"secretProviderClass": n}}}),
+        });
+        let env = (0..4usize, name).prop_map(|(how, n)| match how {
+            0 => json!({"envFrom": [{"configMapRef": {"name": n}}]}),
+            1 => json!({"envFrom": [{"secretRef": {"name": n}}]}),
+            2 => json!({"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": n, "key": "k"}}}]}),
+            _ => json!({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": n, "key": "k"}}}]}),
+        });
+        let container = (prop::collection::vec(0..4usize, 0..3), prop::option::of(env));
+        let containers = prop::collection::vec(container.clone(), 0..4);
+        let inits = prop::collection::vec(container, 0..3);
+        (containers, inits, prop::collection::vec(volume, 0..4)).prop_map(|(containers, inits, volumes)| {
+            let render = |prefix: &str, list: Vec<(Vec<usize>, Option<serde_json::Value>)>| {
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, (mounts, env))| {
+                        let mut c = env.unwrap_or_else(|| json!({}));
+                        c["name"] = json!(format!("{prefix}{i}"));
+                        let mounts: Vec<_> = mounts
+                            .iter()
+                            .map(|m| json!({"name": format!("v{m}"), "mountPath": "/m"}))
+                            .collect();
+                        c["volumeMounts"] = json!(mounts);
+                        c
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let volumes: Vec<_> = volumes
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut v)| {
+                    v["name"] = json!(format!("v{i}"));
+                    v
+                })
+                .collect();
+            json!({"containers": render("c", containers), "initContainers": render("i", inits), "volumes": volumes})
+        })
+    }
+
+    proptest::proptest! {
+        /// The one-pass `references` says what `find_reference` says for every source.
+        #[test]
+        fn references_agree_with_find_reference(value in arbitrary_spec()) {
+            let s = spec(value);
+            let mut every = Vec::new();
+            for kind in SourceKind::ALL {
+                for n in ["a", "b", "c"] {
+                    every.push(SourceRef::new(kind, n));
+                }
+            }
+            every.sort();
+            let one_by_one: Vec<Reference> = every.iter().filter_map(|source| find_reference(&s, source)).collect();
+            proptest::prop_assert_eq!(references(&s), one_by_one);
+        }
     }
 }

@@ -2,11 +2,12 @@
 //! appear, what its value means, and which CLI flag renames it. This module is the only place that
 //! spells a key; the decision core, the admission validator and any offline linter all ask it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use thiserror::Error;
 
 use super::names::{MAX_QUALIFIED_NAME_LEN, is_dns_subdomain};
@@ -275,42 +276,21 @@ impl AnnotationKeys {
         self.specs().into_iter().find(|s| s.key == key)
     }
 
-    /// Classifies an annotation key: known, a likely typo of a known key, or none of ours.
+    /// Classifies an annotation key: known, a likely typo of a known key, or none of ours. To
+    /// classify many keys, make one [`Classifier`].
     pub fn classify(&self, key: &str) -> KeyClass {
+        self.classifier().classify(key)
+    }
+
+    /// The vocabulary prepared for classifying many keys.
+    pub fn classifier(&self) -> Classifier {
         let specs = self.specs();
-        if let Some(spec) = specs.iter().find(|s| s.key == key) {
-            return KeyClass::Known(spec.clone());
-        }
-        // Longer than any valid annotation key: not ours, and not worth an edit distance
-        // (admission input is untrusted).
-        if key.len() > MAX_QUALIFIED_NAME_LEN {
-            return KeyClass::Foreign;
-        }
-        let nearest = specs
-            .iter()
-            .map(|s| (osa_distance(key, &s.key), &s.key))
-            .min()
-            .map(|(d, k)| (d, k.clone()));
-        let prefix = key_prefix(key);
         let domains = self.domains();
-        let in_domain = domains
-            .iter()
-            .any(|d| prefix == d || prefix.ends_with(&format!(".{d}")));
-        if in_domain {
-            let suggestion = nearest.filter(|(d, _)| *d <= SUGGESTION_DISTANCE).map(|(_, k)| k);
-            return KeyClass::UnknownInDomain { suggestion };
-        }
-        // A near miss: the whole key, or its domain, is a small edit away from ours.
-        let near_key = nearest.filter(|(d, _)| *d <= NEAR_MISS_DISTANCE).map(|(_, k)| k);
-        let near_domain = domains.iter().any(|d| {
-            // Every dot-suffix of the prefix, so `configmap.reloader.stakatar.com` counts too.
-            std::iter::successors(Some(prefix), |p| p.split_once('.').map(|(_, rest)| rest))
-                .any(|suffix| osa_distance(suffix, d) <= NEAR_MISS_DISTANCE)
-        });
-        match near_key {
-            Some(k) => KeyClass::NearMiss { suggestion: Some(k) },
-            None if near_domain => KeyClass::NearMiss { suggestion: None },
-            None => KeyClass::Foreign,
+        Classifier {
+            spec_chars: specs.iter().map(|s| s.key.chars().collect()).collect(),
+            domain_chars: domains.iter().map(|d| d.chars().collect()).collect(),
+            specs,
+            domains,
         }
     }
 
@@ -326,6 +306,69 @@ impl AnnotationKeys {
         // Subdomains of ours collapse into it: `configmap.reloader.stakater.com` is covered.
         domains.retain(|d| d == DOMAIN || !d.ends_with(&format!(".{DOMAIN}")));
         domains
+    }
+}
+
+/// Every key spec and domain, computed once for classifying many keys.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    specs: Vec<KeySpec>,
+    /// The characters of each spec's key, for edit distances.
+    spec_chars: Vec<Vec<char>>,
+    domains: BTreeSet<String>,
+    domain_chars: Vec<Vec<char>>,
+}
+
+impl Classifier {
+    /// Classifies an annotation key: known, a likely typo of a known key, or none of ours.
+    pub fn classify(&self, key: &str) -> KeyClass {
+        let specs = &self.specs;
+        if let Some(spec) = specs.iter().find(|s| s.key == key) {
+            return KeyClass::Known(spec.clone());
+        }
+        // Longer than any valid annotation key: not ours, and not worth an edit distance
+        // (admission input is untrusted).
+        if key.len() > MAX_QUALIFIED_NAME_LEN {
+            return KeyClass::Foreign;
+        }
+        // Bounded distances: past the bound, only "too far" matters.
+        let chars: Vec<char> = key.chars().collect();
+        let nearest = specs
+            .iter()
+            .zip(&self.spec_chars)
+            .map(|(s, c)| (bounded_osa(&chars, c, SUGGESTION_DISTANCE), &s.key))
+            .min()
+            .map(|(d, k)| (d, k.clone()));
+        let prefix = key_prefix(key);
+        let domains = &self.domains;
+        let in_domain = domains
+            .iter()
+            .any(|d| prefix == d || prefix.ends_with(&format!(".{d}")));
+        if in_domain {
+            let suggestion = nearest.filter(|(d, _)| *d <= SUGGESTION_DISTANCE).map(|(_, k)| k);
+            return KeyClass::UnknownInDomain { suggestion };
+        }
+        // A near miss: the whole key, or its domain, is a small edit away from ours.
+        let near_key = nearest.filter(|(d, _)| *d <= NEAR_MISS_DISTANCE).map(|(_, k)| k);
+        let prefix_chars: Vec<char> = prefix.chars().collect();
+        let near_domain = self.domain_chars.iter().any(|d| {
+            // Every dot-suffix of the prefix, so `configmap.reloader.stakatar.com` counts too.
+            let starts = std::iter::once(0).chain(
+                prefix_chars
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == '.')
+                    .map(|(i, _)| i + 1),
+            );
+            starts
+                .map(|start| &prefix_chars[start..])
+                .any(|suffix| bounded_osa(suffix, d, NEAR_MISS_DISTANCE) <= NEAR_MISS_DISTANCE)
+        });
+        match near_key {
+            Some(k) => KeyClass::NearMiss { suggestion: Some(k) },
+            None if near_domain => KeyClass::NearMiss { suggestion: None },
+            None => KeyClass::Foreign,
+        }
     }
 }
 
@@ -380,7 +423,50 @@ pub fn osa_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// A value that does not parse under its key's syntax.
+/// [`osa_distance`] when it is at most `max`, else `max + 1`. Only the diagonal band
+/// `|i - j| <= max` is computed, over two reused rows, and it stops as soon as a whole row is
+/// past `max`: linting thousands of keys costs little.
+fn bounded_osa(a: &[char], b: &[char], max: usize) -> usize {
+    let far = max + 1;
+    if a.len().abs_diff(b.len()) > max {
+        return far;
+    }
+    let width = b.len() + 1;
+    // Rows i-2, i-1 and i; cells outside the band read as `far`.
+    let mut rows = vec![far; 3 * width];
+    for (j, cell) in rows[width..2 * width].iter_mut().enumerate().take(far) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        let (done, current) = rows.split_at_mut(2 * width);
+        let (before, previous) = done.split_at(width);
+        let current = &mut current[..width];
+        current.fill(far);
+        if i <= max {
+            current[0] = i;
+        }
+        let (lo, hi) = (i.saturating_sub(max).max(1), (i + max).min(b.len()));
+        let mut row_min = current[0];
+        for j in lo..=hi {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best.min(far);
+            row_min = row_min.min(current[j]);
+        }
+        if row_min > max {
+            return far;
+        }
+        // Row i becomes i-1, row i-1 becomes i-2.
+        rows.copy_within(width..3 * width, 0);
+    }
+    rows[width + b.len()].min(far)
+}
+
+/// A value that does not parse under its key's syntax. Messages quote at most [`MAX_QUOTED`]
+/// characters of the value, so a huge annotation never comes back whole in a denial or a log.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ValueError {
     #[error("{key}: {value:?} is not a boolean (use \"true\" or \"false\")")]
@@ -391,6 +477,45 @@ pub enum ValueError {
     BadDuration { key: String, value: String },
     #[error("{key}: {value:?} is not a strategy (use \"restart\" or \"rollout\")")]
     BadStrategy { key: String, value: String },
+    #[error("{key}: the list has {count} items; at most {max} are allowed")]
+    TooManyItems { key: String, count: usize, max: usize },
+    #[error("{key}: item {item:?} is {len} bytes long; at most {max} are allowed")]
+    ItemTooLong {
+        key: String,
+        item: String,
+        len: usize,
+        max: usize,
+    },
+}
+
+/// Reload lists with more items than this are invalid as a whole: the decision skips the list
+/// (reported in `Dependencies::errors`), the validating webhook denies it. Real lists name a
+/// handful of sources; the bound keeps the compile work of one annotation small.
+pub const MAX_LIST_ITEMS: usize = 100;
+/// Reload-list items longer than this are invalid (object names are at most 253 characters;
+/// a pattern may be somewhat longer than the names it matches).
+pub const MAX_ITEM_LEN: usize = 512;
+/// The compiled size limit of one item's regular expression (the `regex` default is 10 MiB):
+/// `\\w{10}` (Unicode word characters) needs about 500 KiB and is refused; `\\w+` needs 50 KiB.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Items compiling within this size are "small" in the pattern cache; most are a few KiB.
+const SMALL_REGEX: usize = 16 * 1024;
+/// The lazy DFA cache of one compiled item; names are short, so few states are ever built.
+const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
+/// Characters of a user's value quoted in a message at most.
+pub const MAX_QUOTED: usize = 64;
+
+/// At most [`MAX_QUOTED`] characters of `value`, with `…` when cut.
+pub fn quoted(value: &str) -> String {
+    truncate_chars(value, MAX_QUOTED)
+}
+
+/// At most `max` characters of `text` (on a character boundary), with `…` when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
 }
 
 /// Go's `strconv.ParseBool`.
@@ -406,7 +531,7 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
 pub fn parse_bool(key: &str, value: &str) -> Result<bool, ValueError> {
     parse_go_bool(value).ok_or_else(|| ValueError::BadBool {
         key: key.into(),
-        value: value.into(),
+        value: quoted(value),
     })
 }
 
@@ -419,12 +544,23 @@ pub fn is_exact_true(value: Option<&str>) -> bool {
 #[derive(Clone, Debug)]
 pub struct NamePattern {
     pub item: String,
-    regex: Regex,
+    matcher: Matcher,
+}
+
+/// Plain names (most items) are compared, not compiled.
+#[derive(Clone, Debug)]
+enum Matcher {
+    Plain,
+    Regex(Regex),
 }
 
 impl NamePattern {
     pub fn matches(&self, name: &str) -> bool {
-        !name.is_empty() && self.regex.is_match(name)
+        !name.is_empty()
+            && match &self.matcher {
+                Matcher::Plain => name == self.item,
+                Matcher::Regex(regex) => regex.is_match(name),
+            }
     }
 
     /// True when the item matches only itself (no regex syntax), so a lookup by name suffices.
@@ -463,22 +599,143 @@ impl NameRegexList {
 /// Splits on `,`, trims, skips empty items (Stakater compiles an empty item to `^$`), and
 /// compiles each as a whole-name match. Unlike Stakater's `^item$`, the item is grouped, so
 /// `a|b` means "a or b" rather than "starts with a or ends with b".
+///
+/// Bounded: a list of more than [`MAX_LIST_ITEMS`] items is one error and nothing else; an item
+/// longer than [`MAX_ITEM_LEN`] is an error; a regex over [`REGEX_SIZE_LIMIT`] does not compile.
+/// Compiled items come from a bounded cache, and no lock is held while compiling.
 pub fn parse_name_regex_list(key: &str, value: &str) -> NameRegexList {
     let mut list = NameRegexList::default();
+    let count = split_list(value).count();
+    if count > MAX_LIST_ITEMS {
+        list.errors.push(ValueError::TooManyItems {
+            key: key.into(),
+            count,
+            max: MAX_LIST_ITEMS,
+        });
+        return list;
+    }
     for item in split_list(value) {
-        match Regex::new(&format!("^(?:{item})$")) {
+        if item.len() > MAX_ITEM_LEN {
+            list.errors.push(ValueError::ItemTooLong {
+                key: key.into(),
+                item: quoted(item),
+                len: item.len(),
+                max: MAX_ITEM_LEN,
+            });
+            continue;
+        }
+        if is_plain(item) {
+            list.patterns.push(NamePattern {
+                item: item.to_string(),
+                matcher: Matcher::Plain,
+            });
+            continue;
+        }
+        match compile(item) {
             Ok(regex) => list.patterns.push(NamePattern {
                 item: item.to_string(),
-                regex,
+                matcher: Matcher::Regex(regex),
             }),
-            Err(e) => list.errors.push(ValueError::BadRegex {
+            Err(reason) => list.errors.push(ValueError::BadRegex {
                 key: key.into(),
-                item: item.to_string(),
-                reason: first_line(&e.to_string()),
+                item: quoted(item),
+                reason,
             }),
         }
     }
     list
+}
+
+/// Letters, digits, `-` and `_` only: the item matches exactly itself as a regex.
+fn is_plain(item: &str) -> bool {
+    item.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A compiled item, or the reason it does not compile. Failures are cached too: an item that
+/// hits the size limit is the expensive one to compile.
+type Compiled = Result<Regex, String>;
+
+/// A cached item and its weight: 1 for a program within [`SMALL_REGEX`], `REGEX_SIZE_LIMIT /
+/// SMALL_REGEX` (16) for a larger one.
+#[derive(Clone)]
+struct Cached {
+    compiled: Compiled,
+    weight: usize,
+}
+
+/// Compiled reload-list items by item text, bounded by weight: two generations of at most
+/// [`PatternCache::GENERATION`] weight each, so at most 512 small programs (16 KiB each) or 32
+/// large ones (256 KiB) are kept, about 8 MiB at worst. A hit in the older generation moves the
+/// entry to the current one; when the current one is full it becomes the older one and the
+/// previous older one is dropped. An approximate LRU with O(1) operations and a hard bound, in
+/// a few lines: no dependency needed for it.
+#[derive(Default)]
+struct PatternCache {
+    current: HashMap<String, Cached>,
+    current_weight: usize,
+    older: HashMap<String, Cached>,
+}
+
+impl PatternCache {
+    const GENERATION: usize = 256;
+
+    fn get(&mut self, item: &str) -> Option<Compiled> {
+        if let Some(hit) = self.current.get(item) {
+            return Some(hit.compiled.clone());
+        }
+        let (item, hit) = self.older.remove_entry(item)?;
+        let compiled = hit.compiled.clone();
+        self.insert(item, hit);
+        Some(compiled)
+    }
+
+    fn insert(&mut self, item: String, cached: Cached) {
+        if self.current_weight + cached.weight > Self::GENERATION {
+            self.older = std::mem::take(&mut self.current);
+            self.current_weight = 0;
+        }
+        self.current_weight += cached.weight;
+        if let Some(replaced) = self.current.insert(item, cached) {
+            self.current_weight -= replaced.weight;
+        }
+    }
+}
+
+static PATTERNS: LazyLock<Mutex<PatternCache>> = LazyLock::new(Mutex::default);
+
+fn patterns() -> std::sync::MutexGuard<'static, PatternCache> {
+    // The cache holds no invariant a panic could break; keep using it.
+    PATTERNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn build(item: &str, size_limit: usize) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(&format!("^(?:{item})$"))
+        .size_limit(size_limit)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+}
+
+/// Compiles one item as a whole-name match, through the cache. The lock is held for the lookup
+/// and the insert only, never while compiling (two threads may compile the same item once each).
+fn compile(item: &str) -> Compiled {
+    if let Some(hit) = patterns().get(item) {
+        return hit;
+    }
+    // Small first: the compiler stops as soon as a program outgrows its limit.
+    let (built, weight) = match build(item, SMALL_REGEX) {
+        Err(regex::Error::CompiledTooBig(_)) => (build(item, REGEX_SIZE_LIMIT), REGEX_SIZE_LIMIT / SMALL_REGEX),
+        built => (built, 1),
+    };
+    let compiled = built.map_err(|e| truncate_chars(&first_line(&e.to_string()), 2 * MAX_QUOTED));
+    patterns().insert(
+        item.to_string(),
+        Cached {
+            compiled: compiled.clone(),
+            weight,
+        },
+    );
+    compiled
 }
 
 /// The last line of a `regex` error carries the reason; the rest is an ASCII-art pointer.
@@ -506,7 +763,7 @@ fn split_list(value: &str) -> impl Iterator<Item = &str> {
 pub fn parse_go_duration(key: &str, value: &str) -> Result<Duration, ValueError> {
     let bad = || ValueError::BadDuration {
         key: key.into(),
-        value: value.into(),
+        value: quoted(value),
     };
     let s = value.strip_prefix('+').unwrap_or(value);
     if s == "0" {
@@ -563,7 +820,7 @@ pub fn parse_rollout_strategy(key: &str, value: &str) -> Result<RolloutStrategy,
         "rollout" | "" => Ok(RolloutStrategy::Rollout),
         _ => Err(ValueError::BadStrategy {
             key: key.into(),
-            value: value.into(),
+            value: quoted(value),
         }),
     }
 }
@@ -708,6 +965,35 @@ mod tests {
         assert_eq!(osa_distance("auto", "atuo"), 1);
         assert_eq!(osa_distance("", "abc"), 3);
         assert_eq!(osa_distance("kitten", "sitting"), 3);
+        let chars = |s: &str| s.chars().collect::<Vec<char>>();
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "auto",
+            "atuo",
+            "kitten",
+            "sitting",
+            "reloader.stakater.com/auto",
+            "reloader.stakatar.com/auto",
+            "reloader.stakater.com/atuo",
+            "rleoader.stakater.com/search",
+        ];
+        for a in words {
+            for b in words {
+                let exact = osa_distance(a, b);
+                for max in 0..6 {
+                    let want = if exact <= max && a.len().abs_diff(b.len()) <= SUGGESTION_DISTANCE {
+                        exact
+                    } else {
+                        max + 1
+                    };
+                    assert_eq!(bounded_osa(&chars(a), &chars(b), max), want, "{a:?} {b:?} {max}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -758,6 +1044,124 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn long_lists_and_items_are_errors_that_quote_little() {
+        let many = (0..=MAX_LIST_ITEMS)
+            .map(|i| format!("cfg-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let list = parse_name_regex_list("k", &many);
+        assert!(list.patterns.is_empty(), "a list over the limit is skipped whole");
+        assert_eq!(
+            list.errors,
+            vec![ValueError::TooManyItems {
+                key: "k".into(),
+                count: MAX_LIST_ITEMS + 1,
+                max: MAX_LIST_ITEMS
+            }]
+        );
+        let at_limit = (0..MAX_LIST_ITEMS)
+            .map(|i| format!("cfg-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(parse_name_regex_list("k", &at_limit).patterns.len(), MAX_LIST_ITEMS);
+        let long = "a".repeat(MAX_ITEM_LEN + 1);
+        let list = parse_name_regex_list("k", &format!("ok,{long},also-.*"));
+        assert_eq!(list.patterns.len(), 2, "the other items still count");
+        let message = list.errors[0].to_string();
+        assert!(message.contains("is 513 bytes long; at most 512"), "{message}");
+        assert!(message.len() < 200, "{message}");
+        // A huge value is counted, never copied into the message.
+        let huge = "x,".repeat(1_500_000);
+        let message = parse_name_regex_list("k", &huge).errors[0].to_string();
+        assert_eq!(message, "k: the list has 1500000 items; at most 100 are allowed");
+        let bool_message = parse_bool("k", &"y".repeat(10_000)).unwrap_err().to_string();
+        assert!(bool_message.len() < 150, "{bool_message}");
+    }
+
+    #[test]
+    fn patterns_compile_within_a_size_limit() {
+        // Tiny text, huge program: refused by the size limit, quickly.
+        let started = std::time::Instant::now();
+        let list = parse_name_regex_list("k", "(((a{100}){100}){100})");
+        match &list.errors[..] {
+            [ValueError::BadRegex { reason, .. }] => assert!(reason.contains("size limit"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(parse_name_regex_list("k", "\\w{10}").errors.len(), 1);
+        // Realistic patterns fit comfortably.
+        for item in [
+            "app-config-.*",
+            "(alpha|beta|gamma|delta)-config-(prod|staging|dev)",
+            "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+            "team-[a-z]+-db-credentials-v[0-9]{3}",
+            ".*-(config|settings)-v[0-9]+",
+            "\\w+-settings",
+        ] {
+            let list = parse_name_regex_list("k", item);
+            assert!(list.errors.is_empty(), "{item}: {:?}", list.errors);
+        }
+    }
+
+    #[test]
+    fn the_pattern_cache_is_bounded_and_answers_like_a_fresh_compile() {
+        let mut cache = PatternCache::default();
+        let small = || Cached {
+            compiled: Err(String::new()),
+            weight: 1,
+        };
+        for i in 0..(3 * PatternCache::GENERATION) {
+            cache.insert(format!("p{i}-.*"), small());
+            assert!(cache.current.len() + cache.older.len() <= 2 * PatternCache::GENERATION);
+        }
+        // The newest survive; a hit in the older generation moves up.
+        let oldest_kept = format!("p{}-.*", PatternCache::GENERATION);
+        assert!(cache.older.contains_key(&oldest_kept));
+        assert!(cache.get(&oldest_kept).is_some());
+        assert!(cache.current.contains_key(&oldest_kept));
+        assert!(cache.get("p0-.*").is_none());
+        // Large programs weigh more: a generation holds 16 of them.
+        for i in 0..100 {
+            let large = Cached {
+                compiled: Err(String::new()),
+                weight: REGEX_SIZE_LIMIT / SMALL_REGEX,
+            };
+            cache.insert(format!("large{i}"), large);
+            let older: usize = cache.older.values().map(|c| c.weight).sum();
+            assert!(cache.current_weight <= PatternCache::GENERATION);
+            assert!(older <= PatternCache::GENERATION);
+        }
+        assert!(cache.current.len() + cache.older.len() <= 2 * 16);
+        // Re-inserting an entry does not count it twice.
+        cache.insert("large99".into(), small());
+        assert_eq!(
+            cache.current_weight,
+            cache.current.values().map(|c| c.weight).sum::<usize>()
+        );
+        // Through the shared cache, twice: same answers.
+        for _ in 0..2 {
+            let list = parse_name_regex_list("k", "cached-.*,bad(");
+            assert!(list.matches("cached-x").is_some());
+            assert!(list.matches("cached").is_none());
+            assert_eq!(list.errors.len(), 1);
+        }
+    }
+
+    #[test]
+    fn plain_items_match_exactly_like_their_regex() {
+        let list = parse_name_regex_list("k", "app-config,db_1");
+        for (name, want) in [
+            ("app-config", true),
+            ("app-configx", false),
+            ("db_1", true),
+            ("", false),
+        ] {
+            assert_eq!(list.matches(name).is_some(), want, "{name}");
+        }
+        assert!(is_plain("app-config") && !is_plain("app.config") && !is_plain("a|b"));
     }
 
     #[test]

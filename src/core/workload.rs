@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::PodSpec;
+use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -146,8 +147,9 @@ impl<'a> Workload<'a> {
     }
 
     pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {
-        let spec = self.template()?.get("spec").cloned().unwrap_or(Value::Null);
-        serde_json::from_value(spec).map_err(|source| WorkloadError::InvalidPodSpec {
+        // Deserialized from a reference: a megabyte pod spec is not copied first.
+        let spec = self.template()?.get("spec").unwrap_or(&Value::Null);
+        PodSpec::deserialize(spec).map_err(|source| WorkloadError::InvalidPodSpec {
             kind: self.kind,
             source,
         })

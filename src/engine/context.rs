@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use kube::api::DynamicObject;
-use kube::runtime::events::Recorder;
 
 use super::scheduler::WriteGate;
 use super::scope::NamespaceScope;
-use crate::alerts::{Alerts, Notifier};
+use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
 use crate::core::decision::DecisionOptions;
 use crate::core::keys::StampKeys;
 use crate::core::plan::PlanOptions;
@@ -31,12 +30,14 @@ pub struct ReconcileOptions {
 
 /// Where the engine reports what it did, besides the workload itself.
 pub struct Outbound {
-    /// Kubernetes Events on the workload.
-    pub recorder: Recorder,
+    /// Kubernetes Events on the workload, as Stakater writes them.
+    pub events: super::events::EventRecorder,
     /// Chat/webhook alerts after each reload.
     pub alerts: Option<Alerts>,
-    /// `--webhook-url`: announce changes instead of rolling.
+    /// `--webhook-url-per-workload`: announce each workload's changes instead of rolling.
     pub notifier: Option<Notifier>,
+    /// `--webhook-url` (Stakater's meaning): announce each changed source; nothing rolls.
+    pub announcer: Option<SourceAnnouncer>,
 }
 
 pub struct Context {
@@ -49,6 +50,20 @@ pub struct Context {
     pub gate: WriteGate,
     /// Jobs to create for a workload (a re-created Job, a CronJob's run) whose create failed.
     pending_creates: Mutex<HashMap<WorkloadKey, DynamicObject>>,
+    /// The annotation problems already reported on each workload.
+    reported: Mutex<HashMap<WorkloadKey, Reported>>,
+}
+
+/// What was reported on one workload, so each problem is reported once (per process).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Reported {
+    /// The workload's uid: a re-created workload starts afresh.
+    pub uid: String,
+    /// A fingerprint of the annotations the problems were found in; `None` to look again (a
+    /// report failed).
+    pub fingerprint: Option<u64>,
+    /// The problems reported (their messages), still present at the last look.
+    pub problems: std::collections::BTreeSet<String>,
 }
 
 impl Context {
@@ -70,6 +85,7 @@ impl Context {
             scope,
             gate,
             pending_creates: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +95,38 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone(), job);
+    }
+
+    /// What was reported on `key` so far, if it is still the workload with `uid`.
+    pub(super) fn reported(&self, key: &WorkloadKey, uid: &str) -> Reported {
+        let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        match reported.get(key) {
+            Some(r) if r.uid == uid => r.clone(),
+            _ => Reported {
+                uid: uid.to_string(),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub(super) fn set_reported(&self, key: &WorkloadKey, reported: Reported) {
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), reported);
+    }
+
+    /// Forgets what was reported on a deleted workload.
+    pub fn forget_reported(&self, key: &WorkloadKey) {
+        self.reported.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    /// Forgets what was reported on workloads the store no longer holds (after a relist).
+    pub fn prune_reported(&self) {
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| self.store.workload(key).is_some());
     }
 
     pub(super) fn take_pending_create(&self, key: &WorkloadKey) -> Option<DynamicObject> {

@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod csi;
+pub mod events;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduler;
@@ -115,9 +116,9 @@ impl Engine {
             metrics.clone(),
             source_kinds.len() * scopes.len(),
         ));
-        let cluster_wide = scopes.iter().any(Option::is_none);
+        let watched = scopes.iter().cloned().collect::<Option<BTreeSet<String>>>();
         let scope = Arc::new(NamespaceScope::new(
-            cluster_wide,
+            watched,
             namespaces_to_ignore,
             namespace_selector.is_some(),
         ));
@@ -151,6 +152,11 @@ impl Engine {
     /// The shared in-memory view the watchers keep.
     pub fn store(&self) -> &Store {
         &self.ctx.store
+    }
+
+    /// Which namespaces are ours; the admission webhook shares it.
+    pub fn scope(&self) -> Arc<NamespaceScope> {
+        self.ctx.scope.clone()
     }
 
     /// True once every source cache is listed (see [`Scheduler::ready`]).

@@ -131,6 +131,7 @@ impl Scheduler {
             .entry(key.clone())
             .or_insert_with(Instant::now);
         self.queue.add(key, self.options.window);
+        self.metrics.queued();
         self.metrics.workqueue_depth(self.queue.len());
     }
 
@@ -193,8 +194,14 @@ impl Scheduler {
             };
             self.metrics.workqueue_depth(self.queue.len());
             let queued_at = self.first_queued.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            if let Some(at) = queued_at {
+                self.metrics.dequeued(at.elapsed());
+            }
             let span = tracing::info_span!("reconcile", workload = %key);
+            let started = Instant::now();
             let result = reconcile::reconcile(&key, &ctx).instrument(span.clone()).await;
+            let outcome = result.as_ref().map_or(Outcome::Error, |done| done.outcome);
+            self.metrics.reconciled(key.kind, outcome, started.elapsed());
             self.finish(key, result, queued_at, &span);
         }
     }
@@ -225,6 +232,7 @@ impl Scheduler {
             }
             Err(error) => {
                 self.metrics.outcome(Outcome::Error);
+                self.metrics.retried();
                 let (attempt, backoff) = self.queue.retry(&key, |n| error_policy(&error, n));
                 span.in_scope(|| tracing::warn!(%error, attempt, ?backoff, "reconcile failed; retrying"));
             }

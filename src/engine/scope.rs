@@ -1,30 +1,37 @@
-//! Which namespaces' workloads are ours to reload: `--namespaces-to-ignore` (cluster-wide mode
-//! only, as in Stakater) and the namespaces matching `--namespace-selector`, kept current by the
-//! namespace watcher.
+//! Which namespaces are ours: `--namespaces` (or `KUBERNETES_NAMESPACE`), `--namespaces-to-ignore`
+//! (cluster-wide mode only, as in Stakater) and the namespaces matching `--namespace-selector`,
+//! kept current by the namespace watcher. The engine reconciles, and the admission webhook
+//! answers, only for namespaces this allows.
 
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 
 pub struct NamespaceScope {
-    cluster_wide: bool,
+    /// `--namespaces`; `None` when watching the whole cluster.
+    watched: Option<BTreeSet<String>>,
     ignored: BTreeSet<String>,
     /// `None` without a selector: every namespace is selected.
     selected: RwLock<Option<BTreeSet<String>>>,
 }
 
 impl NamespaceScope {
-    pub fn new(cluster_wide: bool, ignored: BTreeSet<String>, has_selector: bool) -> Self {
+    /// `watched`: the namespaces watched, `None` for the whole cluster. `ignored` applies only
+    /// cluster-wide. With a selector, nothing is selected until [`Self::replace_selected`].
+    pub fn new(watched: Option<BTreeSet<String>>, ignored: BTreeSet<String>, has_selector: bool) -> Self {
         Self {
-            cluster_wide,
+            watched,
             ignored,
             selected: RwLock::new(has_selector.then(BTreeSet::new)),
         }
     }
 
-    /// Whether workloads in `namespace` may be reloaded.
+    /// Whether `namespace` is ours: its workloads may be reloaded, its reviews answered.
     pub fn allows(&self, namespace: &str) -> bool {
-        if self.cluster_wide && self.ignored.contains(namespace) {
-            return false;
+        match &self.watched {
+            Some(watched) if !watched.contains(namespace) => return false,
+            Some(_) => {}
+            None if self.ignored.contains(namespace) => return false,
+            None => {}
         }
         match &*self.selected.read().unwrap_or_else(|e| e.into_inner()) {
             Some(set) => set.contains(namespace),
@@ -61,10 +68,15 @@ mod tests {
     #[test]
     fn ignore_list_applies_cluster_wide_only_and_the_selector_follows_the_watch() {
         let ignored: BTreeSet<String> = ["kube-system".to_string()].into();
-        assert!(!NamespaceScope::new(true, ignored.clone(), false).allows("kube-system"));
-        assert!(NamespaceScope::new(false, ignored, false).allows("kube-system"));
+        assert!(!NamespaceScope::new(None, ignored.clone(), false).allows("kube-system"));
+        let listed = NamespaceScope::new(Some(["kube-system".to_string()].into()), ignored, false);
+        assert!(
+            listed.allows("kube-system"),
+            "the ignore list is for cluster-wide mode only"
+        );
+        assert!(!listed.allows("other"), "only the listed namespaces");
 
-        let scope = NamespaceScope::new(true, BTreeSet::new(), true);
+        let scope = NamespaceScope::new(None, BTreeSet::new(), true);
         assert!(!scope.allows("a"), "nothing selected before the namespace watch lists");
         assert!(scope.select("a".into(), true));
         assert!(!scope.select("a".into(), true), "already selected");

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::Engine;
 use crate::core::source::{SourceKind, SourceRef, SourceState};
 use crate::core::workload::WorkloadKind;
+use crate::metrics::WatchEvent;
 use crate::store::WorkloadKey;
 
 pub use crate::core::source::SECRET_FIELD_SELECTOR;
@@ -67,16 +68,39 @@ pub async fn watch_sources<K>(
         let affected = match event {
             Event::Apply(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Update);
-                engine.ctx.store.upsert_source(&ns, to_state(&obj))
+                let state = to_state(&obj);
+                let before = engine
+                    .ctx
+                    .store
+                    .sources(&ns)
+                    .map()
+                    .get(&state.source)
+                    .map(|s| s.hash.clone());
+                let event = if before.is_some() {
+                    WatchEvent::Update
+                } else {
+                    WatchEvent::Add
+                };
+                let changed = match &before {
+                    Some(hash) => *hash != state.hash,
+                    None => engine.ctx.options.plan.reload_on_create,
+                };
+                if changed {
+                    announce(&engine, &state.source, &ns);
+                }
+                engine.ctx.metrics.event(kind, event);
+                engine.ctx.metrics.processed(kind);
+                engine.ctx.store.upsert_source(&ns, state)
             }
             Event::Delete(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.ctx.metrics.event(kind, crate::metrics::WatchEvent::Delete);
-                engine
-                    .ctx
-                    .store
-                    .remove_source(&ns, &SourceRef::new(kind, obj.name_any()))
+                engine.ctx.metrics.event(kind, WatchEvent::Delete);
+                engine.ctx.metrics.processed(kind);
+                let source = SourceRef::new(kind, obj.name_any());
+                if engine.ctx.options.plan.reload_on_delete {
+                    announce(&engine, &source, &ns);
+                }
+                engine.ctx.store.remove_source(&ns, &source)
             }
             Event::Init => {
                 relist.clear();
@@ -95,6 +119,15 @@ pub async fn watch_sources<K>(
             }
         };
         engine.scheduler.enqueue_all(affected);
+    }
+}
+
+/// `--webhook-url` in Stakater's meaning: the leader announces a source change, once.
+fn announce(engine: &Engine, source: &SourceRef, namespace: &str) {
+    if let Some(announcer) = &engine.ctx.outbound.announcer
+        && engine.scheduler.gate().is_leader()
+    {
+        announcer.announce(&source.name, source.kind.stakater_type(), namespace);
     }
 }
 
@@ -158,13 +191,18 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
                 engine.ctx.store.upsert_workload(key.clone(), to_value(&obj));
                 engine.scheduler.enqueue(key);
             }
-            Ok(Event::Delete(obj)) => engine.ctx.store.remove_workload(&workload_key(kind, &obj)),
+            Ok(Event::Delete(obj)) => {
+                let key = workload_key(kind, &obj);
+                engine.ctx.store.remove_workload(&key);
+                engine.ctx.forget_reported(&key);
+            }
             Ok(Event::Init) => relist.clear(),
             Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(&obj))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(workloads = fresh.len(), "workloads listed");
                 let keys = engine.ctx.store.replace_workloads(kind, scope.as_deref(), fresh);
+                engine.ctx.prune_reported();
                 engine.scheduler.enqueue_all(keys);
             }
         }

@@ -67,26 +67,26 @@ impl Drop for Installed {
     }
 }
 
-#[tokio::test]
-async fn the_manifests_install_and_their_rbac_is_sufficient() {
-    let f = Fixture::new("install").await;
-    let home = TestNamespace::new(&f.client, "rlhome").await;
-    // The manifests, moved to this test's namespace, without the Deployment (no container
-    // image here: the binary runs as a process under the ServiceAccount's identity instead).
+/// The install tests share the manifests' cluster-wide objects (ClusterRole `reloader`, the
+/// configurations named `reloader`): one at a time.
+static CLUSTER_WIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The manifests as `kubectl kustomize manifests/` renders them, moved to the namespace `home`,
+/// without the Deployment (no container image here: the binary runs as a process under the
+/// ServiceAccount's identity instead) and the Namespace.
+fn manifests_in(home: &str) -> String {
     let rendered = kubectl(&["kustomize", &format!("{REPO}/manifests")], None);
-    let ours = rendered
-        .replace("namespace: reloader", &format!("namespace: {}", home.name))
+    rendered
+        .replace("namespace: reloader", &format!("namespace: {home}"))
         .split("\n---\n")
         .filter(|doc| !doc.contains("kind: Deployment") && !doc.contains("kind: Namespace"))
         .collect::<Vec<_>>()
-        .join("\n---\n");
-    kubectl(&["apply", "-f", "-"], Some(&ours));
+        .join("\n---\n")
+}
 
-    // The default configuration name, which the manifests' RBAC is restricted to.
-    let _cleanup = Installed {
-        configuration: "reloader".into(),
-    };
-    let user = format!("system:serviceaccount:{}:reloader", home.name);
+/// A kubeconfig acting as the manifests' ServiceAccount in `home` (impersonated).
+fn service_account_kubeconfig(home: &str) -> std::path::PathBuf {
+    let user = format!("system:serviceaccount:{home}:reloader");
     let original = std::fs::read_to_string(kubeconfig()).unwrap();
     let impersonating = original.replacen(
         "    client-certificate-data:",
@@ -94,34 +94,56 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
         1,
     );
     assert_ne!(impersonating, original, "kubeconfig layout changed");
-    let path = std::path::Path::new(REPO).join(format!("target/{}.kubeconfig", home.name));
+    let path = std::path::Path::new(REPO).join(format!("target/{home}.kubeconfig"));
     std::fs::write(&path, impersonating).unwrap();
+    path
+}
 
-    f.config_map("cfg", json!({"k": "v1"})).await;
-    f.secret("db", json!({"p": "1"})).await;
-    f.deployment("adopted", auto(), uses("cfg", "db")).await;
+/// The reloader as the install runs it (HA, the webhook, the default configuration name the
+/// RBAC is restricted to), as a process under the ServiceAccount's identity.
+fn start_installed(path: &std::path::Path, f: &Fixture, home: &str, extra: &[&str]) -> Reloader {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let namespaces = format!("--namespaces={},{}", f.ns.name, home.name);
+    let namespaces = format!("--namespaces={},{home}", f.ns.name);
     let addr = format!("--admission-addr=127.0.0.1:{port}");
     let url = format!("--admission-url=https://127.0.0.1:{port}");
-    let configuration = "--admission-configuration=reloader".to_string();
-    let reloader = Reloader::start_with(
-        &path,
+    let mut args = vec![
+        namespaces.as_str(),
+        "--enable-ha",
+        "--lease-duration=5s",
+        &addr,
+        &url,
+        "--admission-configuration=reloader",
+    ];
+    args.extend_from_slice(extra);
+    Reloader::start_with(
+        path,
         &f.ns.name,
-        &[
-            &namespaces,
-            "--enable-ha",
-            "--lease-duration=5s",
-            &addr,
-            &url,
-            &configuration,
-        ],
-        &[("POD_NAME", "reloader-0"), ("POD_NAMESPACE", &home.name)],
-    );
+        &args,
+        &[("POD_NAME", "reloader-0"), ("POD_NAMESPACE", home)],
+    )
+}
+
+#[tokio::test]
+async fn the_manifests_install_and_their_rbac_is_sufficient() {
+    let _one_at_a_time = CLUSTER_WIDE.lock().await;
+    let f = Fixture::new("install").await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    kubectl(&["apply", "-f", "-"], Some(&manifests_in(&home.name)));
+
+    // The default configuration name, which the manifests' RBAC is restricted to.
+    let _cleanup = Installed {
+        configuration: "reloader".into(),
+    };
+    let path = service_account_kubeconfig(&home.name);
+
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    f.deployment("adopted", auto(), uses("cfg", "db")).await;
+    let reloader = start_installed(&path, &f, &home.name, &[]);
     reloader.wait_ready().await;
     // HA: it holds the Lease. Webhook: its certificate Secret exists and a create gets stamped.
     let leases: Api<Lease> = Api::namespaced(f.client.clone(), &home.name);
@@ -174,4 +196,83 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
         reloader.log.display()
     );
     drop(reloader);
+}
+
+#[tokio::test]
+async fn uninstalling_leaves_nothing_that_intercepts_writes() {
+    use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+
+    let _one_at_a_time = CLUSTER_WIDE.lock().await;
+    let f = Fixture::new("uninstall").await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    let manifests = manifests_in(&home.name);
+    kubectl(&["apply", "-f", "-"], Some(&manifests));
+    let _cleanup = Installed {
+        configuration: "reloader".into(),
+    };
+    let path = service_account_kubeconfig(&home.name);
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    f.secret("db", json!({"p": "1"})).await;
+    let reloader = start_installed(&path, &f, &home.name, &["--admission-cert-check=500ms"]);
+    reloader.wait_ready().await;
+
+    // The leader creates both configurations, owned by the install's ClusterRole.
+    let owner = Api::<ClusterRole>::all(f.client.clone())
+        .get("reloader")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(f.client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(f.client.clone());
+    let owned_by = |refs: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
+        refs.into_iter()
+            .flatten()
+            .any(|r| r.kind == "ClusterRole" && r.name == "reloader" && r.uid == owner)
+    };
+    eventually("both configurations, owned by the ClusterRole", || async {
+        let m = mutating.get_opt("reloader").await.ok()??;
+        let v = validating.get_opt("reloader").await.ok()??;
+        (owned_by(m.metadata.owner_references) && owned_by(v.metadata.owner_references)).then_some(())
+    })
+    .await;
+    let stamped = eventually("the webhook stamping", || async {
+        let d = crate::webhook::deployment("before", auto(), uses("cfg", "db"));
+        let created = f.deployments.create(&PostParams::default(), &d).await.ok()?;
+        let _ = f.deployments.delete("before", &Default::default()).await;
+        crate::webhook::stamp_of(&created)
+    })
+    .await;
+    assert!(stamped.starts_with("configmap/cfg="), "{stamped}");
+    let log = std::fs::read_to_string(&reloader.log).unwrap();
+    assert!(
+        !log.contains("forbidden"),
+        "an RBAC denial in {}",
+        reloader.log.display()
+    );
+
+    // `kubectl delete -k manifests/`, the reloader still running meanwhile (a terminating pod):
+    // the garbage collector removes both configurations, and the reloader, its RBAC gone, cannot
+    // put them back.
+    kubectl(&["delete", "-f", "-"], Some(&manifests));
+    eventually("both configurations collected", || async {
+        let m = mutating.get_opt("reloader").await.ok()?;
+        let v = validating.get_opt("reloader").await.ok()?;
+        (m.is_none() && v.is_none()).then_some(())
+    })
+    .await;
+    drop(reloader);
+
+    // Nothing intercepts writes any more: an annotated Deployment applies, unstamped.
+    let created = f
+        .deployments
+        .create(
+            &PostParams::default(),
+            &crate::webhook::deployment("after", auto(), uses("cfg", "db")),
+        )
+        .await
+        .expect("applies after the uninstall");
+    assert_eq!(crate::webhook::stamp_of(&created), None);
 }

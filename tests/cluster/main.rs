@@ -1,6 +1,7 @@
 //! Cluster tests: run against a real kube-apiserver, controller-manager, scheduler and kwok
 //! (see `tools/cluster.sh`). `make test` provides the control plane.
 
+mod availability;
 mod bench;
 mod control_plane;
 mod crds;

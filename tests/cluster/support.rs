@@ -240,7 +240,8 @@ impl Reloader {
         Self::start_with(kubeconfig(), namespace, args, &[])
     }
 
-    /// As [`Reloader::start`], against any control plane and with extra environment.
+    /// As [`Reloader::start`], against any control plane and with extra environment. An empty
+    /// `namespace` watches the whole cluster (give it a `--namespace-selector`).
     pub fn start_with(kubeconfig: &Path, namespace: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
@@ -249,7 +250,7 @@ impl Reloader {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg(format!("--namespaces={namespace}"))
+            .args((!namespace.is_empty()).then(|| format!("--namespaces={namespace}")))
             .arg(format!("--http-addr={http}"))
             .arg("--reload-window=300ms")
             .args(args)
@@ -308,6 +309,17 @@ impl Reloader {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the process: a stopped reloader still holds its
+    /// sockets but answers nothing, as a stalled one would.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {}", self.child.id());
+    }
+
     fn get(&self, path: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(1)).ok()?;
@@ -354,6 +366,19 @@ impl Reloader {
         };
         body.lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Sum of the samples of a metric family whose labels contain `labels`, e.g.
+    /// `webhook="validate",operation="UPDATE"`.
+    pub fn metric_sum_matching(&self, name: &str, labels: &str) -> f64 {
+        let Some((_, body)) = self.get("/metrics") else {
+            return 0.0;
+        };
+        body.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+            .filter(|l| l.split_once('}').is_some_and(|(set, _)| set.contains(labels)))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

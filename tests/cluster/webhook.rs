@@ -51,10 +51,24 @@ pub struct Webhook {
     pub reloader: Reloader,
     pub home: TestNamespace,
     pub port: u16,
+    pub configuration: String,
+    /// What the reloader was started with, for [`Webhook::restart`].
+    namespace: String,
+    args: Vec<String>,
     _configurations: Configurations,
 }
 
-fn free_port() -> u16 {
+impl Webhook {
+    /// Starts the reloader again with the same flags after it was killed (its webhook
+    /// configurations stayed in place), and waits until it is ready.
+    pub async fn start_again(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.reloader = Reloader::start_with(kubeconfig(), &self.namespace, &args, &[]);
+        self.reloader.wait_ready().await;
+    }
+}
+
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -77,14 +91,21 @@ pub async fn start_webhook(f: &Fixture, extra: &[&str]) -> Webhook {
         // The test runs as admin, like the reloader process: give the reloader its in-cluster
         // identity so the test's requests are not taken for the reloader's own.
         format!("--admission-self-user=system:serviceaccount:{}:reloader", home.name),
+        // No owner: the install tests create and delete the manifests' ClusterRole, which
+        // would garbage-collect this test's configurations (tests/cluster/install.rs).
+        "--admission-owner-cluster-role=".to_string(),
     ];
-    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
-    all.extend_from_slice(extra);
+    let mut args = args;
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = args.iter().map(String::as_str).collect();
     let reloader = Reloader::start_with(kubeconfig(), &f.ns.name, &all, &[]);
     let webhook = Webhook {
         reloader,
         home,
         port,
+        configuration: configuration.clone(),
+        namespace: f.ns.name.clone(),
+        args,
         _configurations: Configurations(configuration),
     };
     let probe = typo_deployment("probe");
@@ -102,11 +123,11 @@ pub async fn start_webhook(f: &Fixture, extra: &[&str]) -> Webhook {
     webhook
 }
 
-fn typo_deployment(name: &str) -> Deployment {
+pub fn typo_deployment(name: &str) -> Deployment {
     deployment(name, json!({"reloader.stakater.com/atuo": "true"}), uses("cfg", "db"))
 }
 
-fn deployment(name: &str, annotations: Value, env_from: Value) -> Deployment {
+pub fn deployment(name: &str, annotations: Value, env_from: Value) -> Deployment {
     serde_json::from_value(manifest(name, annotations, env_from)).unwrap()
 }
 
@@ -124,7 +145,7 @@ fn template_of(d: &Deployment) -> Value {
     serde_json::to_value(&d.spec.as_ref().unwrap().template).unwrap()
 }
 
-fn stamp_of(d: &Deployment) -> Option<String> {
+pub fn stamp_of(d: &Deployment) -> Option<String> {
     d.spec
         .as_ref()?
         .template
@@ -604,6 +625,7 @@ async fn replicas_starting_together_share_one_certificate() {
                 format!("--admission-url=https://127.0.0.1:{}", ports[0]),
                 format!("--admission-namespace={}", home.name),
                 format!("--admission-configuration={configuration}"),
+                "--admission-owner-cluster-role=".to_string(),
                 "--enable-ha".to_string(),
             ];
             let args: Vec<&str> = args.iter().map(String::as_str).collect();

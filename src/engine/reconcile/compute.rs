@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Reconciled;
-use crate::core::decision::dependencies;
+use crate::core::decision::WorkloadPolicy;
 use crate::core::pause::apply_pause;
 use crate::core::plan::{Action, Plan, PlanError, Stamping, plan};
 use crate::core::workload::Workload;
@@ -60,9 +60,11 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
         namespace: &key.namespace,
     };
     let computed = {
-        let sources = ctx.store.sources(&key.namespace);
         let workload = Workload::new(key.kind, &object);
-        dependencies(&workload, sources.map(), decision).and_then(|deps| {
+        // Reload lists are compiled before the store's lock is taken.
+        WorkloadPolicy::read(&workload, decision).and_then(|policy| {
+            let sources = ctx.store.sources(&key.namespace);
+            let deps = policy.dependencies(sources.map(), decision);
             let planned = plan(
                 &workload,
                 &deps.dependencies,

@@ -4,7 +4,8 @@
 //! - [`write`]: past the [`WriteGate`](super::scheduler::WriteGate) (leadership, pacing), only
 //!   the difference, guarded by the resourceVersion it was computed from; a conflict means
 //!   someone else wrote first: re-read, recompute, retry;
-//! - [`report`]: Events, metrics, alerts and logs for what was written.
+//! - [`report`]: Events, metrics, alerts and logs for what was written; and, before anything,
+//!   the workload's annotation problems (what the validating webhook would say), once each.
 //!
 //! Nothing is written for an up-to-date workload. When the reconcile runs again, and after a
 //! failure how long it waits, is the scheduler's business.
@@ -67,6 +68,9 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
         ctx.metrics.skip(SkipReason::IgnoredOrNotSelected);
         return Ok(Reconciled::new(Outcome::Excluded));
     }
+    // What the webhook would have refused or warned about, had it been called: told on the
+    // workload itself, once.
+    report::annotation_problems(ctx, key).await;
     if write::create_pending(ctx, key).await? && key.kind == crate::core::workload::WorkloadKind::Job {
         return Ok(Reconciled::new(Outcome::Rolled));
     }
@@ -96,7 +100,8 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
             Ok(Written::Conflict) => continue,
             Err(error) => {
                 if let (true, ReconcileError::Api(api_error)) = (planned.rolls(), &error) {
-                    report::failed(ctx, key, &planned.object, api_error).await;
+                    let first = planned.plan.changes.first().map(|c| c.source.kind);
+                    report::failed(ctx, key, &planned.object, api_error, first).await;
                 }
                 return Err(error);
             }

@@ -1,22 +1,30 @@
 //! The report phase: what a write did, told in Stakater's words: Kubernetes Events on the
-//! workload, Stakater's metrics, alerts, and the log line. Failing to report never fails the
-//! reconcile.
+//! workload, Stakater's metrics, alerts, and the log line. Also what is wrong with the
+//! workload's reloader annotations, in the validating webhook's words (the same
+//! [`lint`](crate::core::lint::lint)), as a Warning Event per problem, once: the webhook fails
+//! open, so this is where a typo that slipped past it is told. Failing to report never fails
+//! the reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType};
 use serde_json::Value;
 
 use super::compute::Planned;
-use crate::core::plan::{Change, Plan};
+use crate::core::lint::{Finding, Severity, Subject, annotations_of, lint};
+use crate::core::plan::{Change, Plan, SourceChange};
+use crate::core::source::SourceKind;
 use crate::engine::context::Context;
-use crate::metrics::Outcome;
+use crate::engine::events::{EventType, component};
+use crate::metrics::{AnnotationProblem, Outcome};
 use crate::store::WorkloadKey;
 
 /// After a successful write.
 pub(super) async fn written(ctx: &Context, key: &WorkloadKey, planned: &Planned) {
     match planned.outcome {
         Outcome::Notified => {
-            tracing::info!("{}; announced to --webhook-url", change_message(key, &planned.plan));
+            tracing::info!(
+                "{}; announced to --webhook-url",
+                change_message(key, &planned.plan.changes)
+            );
         }
         Outcome::Resumed => tracing::info!("pause period over: resumed"),
         Outcome::Acknowledged => {
@@ -48,8 +56,8 @@ fn reference(key: &WorkloadKey, object: &Value) -> ObjectReference {
 
 /// Stakater's message: "Changes detected in '<res>' of type '<TYPE>' in namespace '<ns>',
 /// Updated '<workload>' of type '<Kind>' in namespace '<ns>'".
-fn change_message(key: &WorkloadKey, plan: &Plan) -> String {
-    plan.changes
+fn change_message(key: &WorkloadKey, changes: &[SourceChange]) -> String {
+    changes
         .iter()
         .map(|c| {
             format!(
@@ -67,7 +75,7 @@ fn change_message(key: &WorkloadKey, plan: &Plan) -> String {
 }
 
 async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan) {
-    let message = change_message(key, plan);
+    let message = change_message(key, &plan.changes);
     let changes: Vec<String> = plan
         .changes
         .iter()
@@ -93,51 +101,127 @@ async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan)
         }
     }
     ctx.metrics.reload(&key.namespace, key.kind, true);
-    publish(ctx, key, object, EventType::Normal, "Reloaded", &message).await;
+    // One Event per change, as Stakater writes one per source event, each from its component.
+    for change in &plan.changes {
+        let one = change_message(key, std::slice::from_ref(change));
+        let component = component(Some(change.source.kind));
+        publish(ctx, key, object, EventType::Normal, "Reloaded", &one, component).await;
+    }
 }
 
-/// A rollout the API server refused.
-pub(super) async fn failed(ctx: &Context, key: &WorkloadKey, object: &Value, error: &kube::Error) {
+/// A rollout the API server refused, told from the component of the first change it answered.
+pub(super) async fn failed(
+    ctx: &Context,
+    key: &WorkloadKey,
+    object: &Value,
+    error: &kube::Error,
+    first: Option<SourceKind>,
+) {
     ctx.metrics.reload(&key.namespace, key.kind, false);
     let message = format!(
         "Update for '{}' of type '{}' in namespace '{}' failed with error {}",
         key.name, key.kind, key.namespace, error
     );
-    publish(ctx, key, object, EventType::Warning, "ReloadFail", &message).await;
+    publish(
+        ctx,
+        key,
+        object,
+        EventType::Warning,
+        "ReloadFail",
+        &message,
+        component(first),
+    )
+    .await;
 }
 
-/// A Kubernetes Event on the workload; failing to publish one is logged, never fatal.
-async fn publish(ctx: &Context, key: &WorkloadKey, object: &Value, type_: EventType, reason: &str, message: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(truncate(message, 1000)),
-        action: "Reload".into(),
-        secondary: None,
+/// Reports each annotation problem of the workload not reported before: a Warning Event
+/// with the validating webhook's message (`InvalidAnnotation` for what it denies,
+/// `IneffectiveAnnotation` for what it warns about) and `reloader_annotation_problems_total`.
+/// Remembered per workload uid, in memory: a resync, a relist or an unrelated change reports
+/// nothing again; a problem fixed and later brought back is reported again.
+pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
+    let Some(object) = ctx.store.workload(key) else {
+        return;
     };
-    if let Err(error) = ctx.outbound.recorder.publish(&event, &reference(key, object)).await {
-        tracing::warn!(%error, reason, "publishing an event failed");
+    let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) else {
+        return;
+    };
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
     }
+    let subject = Subject::Workload(key.kind);
+    let (metadata, template) = annotations_of(subject, &object);
+    let fingerprint = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&metadata, &template).hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut reported = ctx.reported(key, uid);
+    if reported.fingerprint == Some(fingerprint) {
+        return;
+    }
+    let findings = lint(&ctx.options.decision.keys, subject, &metadata, &template);
+    let current: std::collections::BTreeSet<String> = findings.iter().map(|f| f.message.clone()).collect();
+    // Fixed problems are forgotten, so bringing one back reports it again.
+    reported.problems.retain(|p| current.contains(p));
+    let mut all_published = true;
+    // The same problem at two places (metadata and template) is one problem.
+    let mut seen = std::collections::BTreeSet::new();
+    let new: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !reported.problems.contains(&f.message) && seen.insert(f.message.as_str()))
+        .collect();
+    for finding in new {
+        let (reason, problem) = match finding.severity {
+            Severity::Deny => ("InvalidAnnotation", AnnotationProblem::Invalid),
+            Severity::Warn => ("IneffectiveAnnotation", AnnotationProblem::Ineffective),
+        };
+        tracing::warn!(annotation = %finding.key, "{}", finding.message);
+        let published = publish(
+            ctx,
+            key,
+            &object,
+            EventType::Warning,
+            reason,
+            &finding.message,
+            component(None),
+        )
+        .await;
+        if published {
+            ctx.metrics.annotation_problem(subject, problem);
+            reported.problems.insert(finding.message.clone());
+        } else {
+            all_published = false;
+        }
+    }
+    // After a failed publish, look again next time.
+    reported.fingerprint = all_published.then_some(fingerprint);
+    ctx.set_reported(key, reported);
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_notes_are_cut_on_a_char_boundary() {
-        assert_eq!(truncate("abc", 10), "abc");
-        assert_eq!(truncate("ééé", 3), "é…");
+/// A Kubernetes Event on the workload; failing to publish one is logged, never fatal. True
+/// when it was published.
+async fn publish(
+    ctx: &Context,
+    key: &WorkloadKey,
+    object: &Value,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    component: &str,
+) -> bool {
+    let regarding = reference(key, object);
+    match ctx
+        .outbound
+        .events
+        .publish(&regarding, type_, reason, message, component)
+        .await
+    {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, reason, "publishing an event failed");
+            false
+        }
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -19,6 +18,7 @@ use crate::core::source::{SourceKind, SourceRef, SourceState};
 use crate::core::vocabulary::fixed::TEMPLATE_HASHES;
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::{Context, Outbound, ReconcileOptions};
+use crate::engine::events::EventRecorder;
 use crate::engine::queue::RateLimiter;
 use crate::engine::scheduler::WriteGate;
 use crate::engine::scope::NamespaceScope;
@@ -230,10 +230,6 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
     };
     store.upsert_workload(key.clone(), object);
     let (leader, leading) = watch::channel(true);
-    let reporter = Reporter {
-        controller: "reloader".into(),
-        instance: None,
-    };
     let ctx = Context::new(
         client.clone(),
         store,
@@ -245,11 +241,12 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             field_manager: "reloader".into(),
         },
         Outbound {
-            recorder: Recorder::new(client, reporter),
+            events: EventRecorder::new(client, None),
             alerts: None,
             notifier: None,
+            announcer: None,
         },
-        Arc::new(NamespaceScope::new(true, Default::default(), false)),
+        Arc::new(NamespaceScope::new(None, Default::default(), false)),
         WriteGate::new(leading, Arc::new(RateLimiter::new(0.0, 0.0, 1))),
     );
     Harness { fake, ctx, key, leader }
@@ -410,4 +407,103 @@ async fn persistent_conflicts_give_up_after_a_bound() {
     let reads = calls.iter().filter(|c| c.starts_with("GET")).count();
     assert_eq!((patches, reads), (MAX_CONFLICTS as usize, MAX_CONFLICTS as usize));
     assert!(h.fake.events().is_empty(), "a conflict is not a failed reload");
+}
+
+/// Every Event request (a first report is a POST; the recorder PATCHes a repeat into a series).
+fn event_requests(fake: &FakeApi, reason: &str) -> usize {
+    fake.state()
+        .seen
+        .iter()
+        .filter(|s| s.path.contains("/events") && s.body["reason"] == reason)
+        .count()
+}
+
+#[tokio::test]
+async fn annotation_problems_are_reported_once_each_and_again_when_they_come_back() {
+    let with = |annotations: Value, uid: &str| {
+        let mut d = deployment(&new());
+        d["metadata"]["annotations"] = annotations;
+        d["metadata"]["uid"] = json!(uid);
+        d
+    };
+    let typo = json!({"reloader.stakater.com/auto": "true", "reloader.stakater.com/atuo": "true"});
+    let h = harness(WorkloadKind::Deployment, with(typo.clone(), "u1"));
+    let invalid = |h: &Harness| event_requests(&h.fake, "InvalidAnnotation");
+    let counted = |h: &Harness| {
+        h.ctx
+            .metrics
+            .render()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("reloader_annotation_problems_total{kind=\"Deployment\",problem=\"invalid\"} ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    };
+
+    let done = reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(
+        done.outcome,
+        Outcome::UpToDate,
+        "the problem does not stop the reconcile"
+    );
+    let events = h.fake.events();
+    assert_eq!(reasons(&events), ["InvalidAnnotation"]);
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(
+        events[0]["message"],
+        "unknown annotation reloader.stakater.com/atuo: did you mean reloader.stakater.com/auto?"
+    );
+    assert_eq!(counted(&h), "1");
+
+    // Resyncs, an unrelated change: nothing new.
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    let mut labelled = with(typo.clone(), "u1");
+    labelled["metadata"]["labels"] = json!({"team": "a"});
+    h.ctx.store.upsert_workload(h.key.clone(), labelled);
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 1);
+    // A second, different problem: reported; the first is not repeated.
+    let two = json!({"reloader.stakater.com/atuo": "true", "reloader.stakater.com/auto": "yes"});
+    h.ctx.store.upsert_workload(h.key.clone(), with(two, "u1"));
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 2);
+    assert_eq!(counted(&h), "2");
+    // Fixed, then brought back: reported again.
+    h.ctx
+        .store
+        .upsert_workload(h.key.clone(), with(json!({"reloader.stakater.com/auto": "true"}), "u1"));
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 2);
+    h.ctx.store.upsert_workload(h.key.clone(), with(typo.clone(), "u1"));
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 3);
+    // Deleted and created again under the same name: a new object, reported again.
+    h.ctx.forget_reported(&h.key);
+    h.ctx.store.upsert_workload(h.key.clone(), with(typo.clone(), "u2"));
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 4);
+    // Re-created while no Delete was seen (a watch gap): a new uid, reported again.
+    h.ctx.store.upsert_workload(h.key.clone(), with(typo, "u3"));
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    assert_eq!(invalid(&h), 5);
+    assert_eq!(counted(&h), "5");
+}
+
+#[tokio::test]
+async fn ineffective_annotations_are_reported_as_such() {
+    let mut d = deployment(&new());
+    d["metadata"]["annotations"]["reloader.stakater.com/match"] = json!("true");
+    let h = harness(WorkloadKind::Deployment, d);
+    reconcile(&h.key, &h.ctx).await.expect("reconciled");
+    let events = h.fake.events();
+    assert_eq!(reasons(&events), ["IneffectiveAnnotation"]);
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("reloader.stakater.com/match has no effect on a Deployment"),
+        "{}",
+        events[0]["message"]
+    );
 }
