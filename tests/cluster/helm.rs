@@ -285,12 +285,7 @@ fn webhook_rules(fullname: &str) -> Vec<Rule> {
 fn meta_info_rules() -> Vec<Rule> {
     vec![
         rule(&[""], &["configmaps"], &[], &["create"]),
-        rule(
-            &[""],
-            &["configmaps"],
-            &["reloader-meta-info"],
-            &["get", "list", "watch", "update", "patch"],
-        ),
+        rule(&[""], &["configmaps"], &["reloader-meta-info"], &["get", "update"]),
     ]
 }
 
@@ -1206,23 +1201,21 @@ async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
 }
 
 /// In cert-manager mode the chart ships the webhook configurations the reloader otherwise
-/// registers itself: the same webhooks, except the caBundle (cert-manager injects it).
+/// registers itself: the same webhooks as `src/admission/register.rs` computes from the
+/// settings the chart's own args and env give the binary, except the caBundle (cert-manager
+/// injects it).
 #[test]
 fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
     use reloader::admission::register::{Target, mutating, validating};
-    use reloader::config::AdmissionEndpoint;
     let without_bundle = |mut webhook: Value| {
         webhook["clientConfig"].as_object_mut().unwrap().remove("caBundle");
         webhook
     };
-    for (scope, watched) in [
-        ("{}", None),
-        (
-            "{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}",
-            Some(["team-a", "tools"]),
-        ),
+    for scope in [
+        "{}",
+        "{ignoreNamespaces: 'zeta, alpha'}",
+        "{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}",
     ] {
-        // The validating webhook's failurePolicy comes from the value; Fail is the binary's.
         let scoped = values_file(&format!("reloader: {scope}\n"));
         let values =
             values_file("reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {mode: cert-manager}\n");
@@ -1234,16 +1227,34 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
             r.get("Certificate", "rel-reloader-webhook")["spec"]["secretName"],
             "rel-reloader-webhook-tls"
         );
-        let endpoint = AdmissionEndpoint::Service {
-            name: "rel-reloader-webhook".into(),
-        };
-        let watched: Option<std::collections::BTreeSet<String>> =
-            watched.map(|w| w.iter().map(|s| s.to_string()).collect());
+        // The binary's own settings from the rendered container: args, our RELOADER_* variables
+        // as their flags (same names), the pod's namespace.
+        let mut argv = vec!["reloader".to_string()];
+        argv.extend(r.args());
+        let mut plain: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &env {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace" => "tools".into(),
+                v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name" => "rel-reloader-0".into(),
+                _ => continue,
+            };
+            match name.strip_prefix("RELOADER_") {
+                Some(flag) if !["NAMESPACE", "DEPLOYMENT_NAME"].contains(&flag) => {
+                    argv.push(format!("--{}={value}", flag.to_lowercase().replace('_', "-")));
+                }
+                _ => {
+                    plain.insert(name.clone(), value);
+                }
+            }
+        }
+        let cli = <reloader::config::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+        let settings = reloader::config::Settings::from_cli(cli, |k: &str| plain.get(k).cloned()).unwrap();
+        let admission = settings.admission.expect("the webhook is on");
         let target = Target {
-            endpoint: &endpoint,
-            namespace: "tools",
-            watched: watched.as_ref(),
+            settings: &admission,
             bundle: "",
+            owner: None,
         };
         for (kind, expected) in [
             ("MutatingWebhookConfiguration", mutating("rel-reloader", &target)),
@@ -1267,6 +1278,16 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
                 .all(|c| !c["rules"].to_string().contains("admissionregistration"))
         );
     }
+    let error = template_error(
+        &[],
+        &[
+            "--set",
+            "reloader.namespaceSelector=a=b",
+            "--set",
+            "reloader.webhook.certificates.mode=cert-manager",
+        ],
+    );
+    assert!(error.contains("use webhook.certificates.mode=self-managed"), "{error}");
 }
 
 /// Argo Rollouts and the Secrets Store CSI driver (stand-in CRDs with their real APIs):
