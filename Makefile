@@ -3,11 +3,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: test lint unit cluster cluster-down tools demo build run bench install
+.PHONY: test lint unit cluster cluster-down tools demo build run bench install image
 
-## Everything CI checks: formatting, clippy, unit tests and cluster tests.
+## Everything CI checks: formatting, clippy, unit tests and cluster tests (the chart's with the
+## real helm, and the image's: built first, its runtime stage assembled locally).
 test: lint tools
+	IMAGE_BUILD=local tools/image.sh >/dev/null
 	tools/with-cluster.sh $(CARGO) test --lib --bins --tests
+
+## The image without a Docker daemon (buildah; README, The image): localhost/reloader:<version>
+## and target/image/reloader.tar. IMAGE_BUILD=auto|dockerfile|local.
+image:
+	tools/image.sh
 
 ## shellcheck is installed once from PyPI into ~/.cache/reloader (tools/shellcheck.sh).
 lint:
@@ -42,9 +49,10 @@ bench: tools
 bench-compare: tools
 	tools/bench-compare.sh
 
-## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries.
+## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries and helm.
 tools:
 	tools/build.sh >/dev/null
+	tools/helm.sh --path >/dev/null
 
 ## Start / stop the local control plane in .cluster/ (kubeconfig: .cluster/kubeconfig).
 cluster:

@@ -13,7 +13,7 @@ use crate::engine::{Fixture, uses};
 use crate::support::{Reloader, eventually, wait_for};
 
 /// Creates (once per control plane) a namespaced CRD that keeps any fields.
-async fn ensure_crd(client: &Client, group: &str, kind: &str, plural: &str, version: &str) {
+pub async fn ensure_crd(client: &Client, group: &str, kind: &str, plural: &str, version: &str) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = format!("{plural}.{group}");
     let crd: CustomResourceDefinition = serde_json::from_value(json!({

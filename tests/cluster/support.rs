@@ -263,6 +263,32 @@ impl Reloader {
         Self { child, http, log }
     }
 
+    /// The binary with exactly `args` and `env` (plus `--kubeconfig` and `--http-addr`), as an
+    /// install's manifests run it: no `--namespaces` and no short window added.
+    pub fn start_exact(kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_reloader")), kubeconfig, args, env)
+    }
+
+    /// As [`Reloader::start_exact`], with another build of the binary (the image's).
+    pub fn start_binary(binary: &Path, kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let logs = Path::new(REPO).join("target/test-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let log = logs.join(format!("{}.log", unique_name("exact")));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(binary)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--http-addr={http}"))
+            .args(args)
+            .env("RELOADER_LOG", "info,reloader=debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting the reloader binary");
+        Self { child, http, log }
+    }
+
     /// SIGTERM, as the kubelet stops a pod; [`Reloader::exited`] tells when it is done.
     pub fn terminate(&self) {
         let status = Command::new("kill")
@@ -326,6 +352,11 @@ impl Reloader {
         body.lines()
             .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
             .unwrap_or(0.0)
+    }
+
+    /// The whole `/metrics` exposition ("" when it does not answer).
+    pub fn metrics_text(&self) -> String {
+        self.get("/metrics").map(|(_, body)| body).unwrap_or_default()
     }
 
     /// Sum of every sample of a metric family, e.g. all `reloader_reconciles_total` outcomes.
