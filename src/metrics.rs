@@ -360,6 +360,8 @@ pub struct Metrics {
     skipped: Family<SkipLabels, Counter>,
     /// `reloader_workqueue_depth` (Stakater).
     workqueue_depth: Gauge,
+    /// `reloader_leader`: 1 while this replica leads (writes), 0 on a standby.
+    leader: Gauge,
     /// `reloader_reconciles_total{outcome}`.
     reconciles: Family<OutcomeLabels, Counter>,
     /// `reloader_watch_errors_total{resource_type}`.
@@ -534,6 +536,8 @@ impl Metrics {
             "Workloads waiting to be reconciled",
             workqueue_depth.clone(),
         );
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica leads and writes, 0 on a standby", leader.clone());
         let reconciles = Family::default();
         registry.register("reconciles", "Workload reconciles, by outcome", reconciles.clone());
         let watch_errors = Family::default();
@@ -625,6 +629,7 @@ impl Metrics {
             events_received,
             skipped,
             workqueue_depth,
+            leader,
             reconciles,
             watch_errors,
             alerts,
@@ -715,6 +720,10 @@ impl Metrics {
 
     pub fn alert(&self, result: AlertResult) {
         self.alerts.get_or_create(&AlertLabels { result }).inc();
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     pub fn workqueue_depth(&self, depth: usize) {
@@ -878,6 +887,7 @@ mod tests {
             std::time::Duration::from_millis(3),
         );
         m.retried();
+        m.set_leader(true);
         m.queued();
         m.dequeued(std::time::Duration::from_millis(5));
         m.processed(SourceKind::ConfigMap);
@@ -906,6 +916,7 @@ mod tests {
             "reloader_workloads_matched_total{kind=\"Deployment\"} 1",
             "reloader_errors_total{type=\"handler_error\"} 1",
             "reloader_retries_total 1",
+            "reloader_leader 1",
             "reloader_workqueue_adds_total 1",
             "reloader_workqueue_latency_seconds_count 1",
             "reloader_events_processed_total{event_type=\"unknown\",resource_type=\"configmaps\",result=\"success\"} 1",

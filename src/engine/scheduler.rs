@@ -162,11 +162,13 @@ impl Scheduler {
                 return;
             }
             tracing::info!("leading: reconciling every workload");
+            self.metrics.set_leader(true);
             self.enqueue_all(ctx.store.workload_keys());
             if leader.wait_for(|l| !*l).await.is_err() {
                 return;
             }
             tracing::warn!("lost leadership: writes stop");
+            self.metrics.set_leader(false);
         }
     }
 
