@@ -435,7 +435,13 @@ async fn plain_stamps_and_key_rotation_roll_nothing_and_the_next_change_is_keyed
 /// names is created), all inside the reload window before the engine first looks at it. Its
 /// pods started with the old content, so it rolls, once. A workload created after the engine
 /// saw a change started with the new content: adopted, no rollout.
+// Best effort, not a guarantee: without the webhook the engine orders a workload's first
+// sight and a source's change as two different watch streams deliver them, and the API server
+// does not order events across streams. When the workload's event arrives after the source's
+// change, the workload is adopted (the race the webhook closes). Failing runs were seen under
+// load; run it by hand with `--ignored`.
 #[tokio::test]
+#[ignore = "best effort: two watch streams are not ordered (see the comment above)"]
 async fn without_the_webhook_a_change_right_after_creation_rolls_once() {
     use kube::api::DynamicObject;
     use reloader::core::hash::sha1_hex;

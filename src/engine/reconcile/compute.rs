@@ -51,6 +51,9 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
         keys: &keys,
         namespace: &key.namespace,
     };
+    // Read before the sources' guard below: the store's lock is not re-entrant (a second read
+    // while a watcher waits to write would deadlock).
+    let seen = ctx.store.first_seen(key);
     let evaluated = {
         let workload = Workload::new(key.kind, &object);
         // Reload lists are compiled before the store's lock is taken.
@@ -63,7 +66,7 @@ pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled)
                 &ctx.options.decision,
                 ctx.options.plan,
                 stamping,
-                ctx.store.first_seen(key),
+                seen,
                 now,
             )
         })
