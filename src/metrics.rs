@@ -537,7 +537,11 @@ impl Metrics {
             workqueue_depth.clone(),
         );
         let leader = Gauge::default();
-        registry.register("leader", "1 while this replica leads and writes, 0 on a standby", leader.clone());
+        registry.register(
+            "leader",
+            "1 while this replica leads and writes, 0 on a standby",
+            leader.clone(),
+        );
         let reconciles = Family::default();
         registry.register("reconciles", "Workload reconciles, by outcome", reconciles.clone());
         let watch_errors = Family::default();
