@@ -45,14 +45,20 @@ fn helm_bin() -> &'static Path {
     })
 }
 
-/// Stakater's chart's default values file, as users copy it (`../shared/fixtures`).
+/// Stakater's chart's default values file, as users copy it: the workspace's shared fixture
+/// (`../shared/fixtures` beside the checkout, or the workspace's `/work/shared/fixtures` for a
+/// clone made elsewhere), or `RELOADER_STAKATER_VALUES`. Not vendored: it is Stakater's file.
 pub fn stakater_values() -> PathBuf {
-    let path = std::env::var("RELOADER_STAKATER_VALUES").map_or_else(
-        |_| Path::new(REPO).join("../shared/fixtures/stakater-chart-2.2.16-values.yaml"),
-        PathBuf::from,
-    );
-    assert!(path.exists(), "Stakater's values file {} is missing", path.display());
-    path
+    const FILE: &str = "stakater-chart-2.2.16-values.yaml";
+    let candidates: Vec<PathBuf> = match std::env::var("RELOADER_STAKATER_VALUES") {
+        Ok(path) => vec![PathBuf::from(path)],
+        Err(_) => vec![
+            Path::new(REPO).join("../shared/fixtures").join(FILE),
+            Path::new("/work/shared/fixtures").join(FILE),
+        ],
+    };
+    let found = candidates.iter().find(|p| p.exists()).cloned();
+    found.unwrap_or_else(|| panic!("Stakater's values file is missing; looked at {candidates:?}"))
 }
 
 pub fn helm(args: &[&str]) -> Output {
