@@ -69,6 +69,8 @@ label_values! {
         Gone => "gone",
         /// Leadership was lost before writing; the new leader reconciles it.
         NotLeader => "not_leader",
+        /// Over the reload rate limit: back in the queue until its reserved slot.
+        Paced => "paced",
         /// Being deleted: nothing to reload.
         Deleting => "deleting",
         /// Not ours to touch (namespace ignored or not selected).

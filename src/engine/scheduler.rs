@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::context::Context;
-use super::queue::{RateLimiter, WorkQueue};
+use super::queue::{Pace, RateLimiter, WorkQueue};
 use super::reconcile::{self, ReconcileError, Reconciled};
 use crate::core::source::SourceKind;
 use crate::metrics::{Metrics, Outcome};
@@ -45,13 +45,19 @@ impl WriteGate {
         *self.leader.borrow()
     }
 
-    /// Waits for a rollout slot in `namespace`; false when leadership was lost meanwhile.
-    pub async fn pace(&self, namespace: &str) -> bool {
-        let waited = self.limiter.acquire(namespace).await;
-        if !waited.is_zero() {
-            tracing::debug!(?waited, "paced by the reload rate limit");
+    /// Whether `key` may roll its pods now under the reload rate limits; when not, its slot
+    /// is reserved and the reconcile comes back then, leaving its worker to others.
+    pub fn pace(&self, key: &WorkloadKey) -> Pace {
+        let pace = self.limiter.pace(key);
+        if let Pace::Later(wait) = pace {
+            tracing::debug!(?wait, "paced by the reload rate limit");
         }
-        self.is_leader()
+        pace
+    }
+
+    /// Drops the slots `key` reserved: its reconcile ended without needing them.
+    pub fn release(&self, key: &WorkloadKey) {
+        self.limiter.forget(key);
     }
 }
 
@@ -216,6 +222,22 @@ impl Scheduler {
         queued_at: Option<Instant>,
         span: &tracing::Span,
     ) {
+        if !matches!(
+            result,
+            Ok(Reconciled {
+                outcome: Outcome::Paced,
+                ..
+            })
+        ) {
+            self.gate.release(&key);
+        } else if let Some(at) = queued_at {
+            // Still waiting for the same change: its latency runs on.
+            self.first_queued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key.clone())
+                .or_insert(at);
+        }
         match result {
             Ok(done) => {
                 self.metrics.outcome(done.outcome);

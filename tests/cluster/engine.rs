@@ -536,3 +536,71 @@ async fn without_the_webhook_a_change_right_after_creation_rolls_once() {
     assert!(template_stamp(&before).is_none());
     f.wait_revisions("before", 1).await;
 }
+
+/// A namespace catching up on many paced reloads does not hold the workers: a change in another
+/// namespace, queued after all of them, rolls while most of them still wait for their slots.
+/// (Ordering, not timing: before, every worker slept on the busy namespace's tokens and the
+/// other change waited until the busy namespace's queue had drained.)
+#[tokio::test]
+async fn a_namespace_waiting_for_its_reload_slots_does_not_hold_up_another() {
+    const BUSY: usize = 24;
+    let busy = Fixture::new("paced").await;
+    let other = Fixture::new("other").await;
+    busy.config_map("cfg", json!({"k": "v0"})).await;
+    busy.secret("db", json!({"p": "1"})).await;
+    let apps = busy.apps(BUSY).await;
+    other.config_map("cfg", json!({"k": "v0"})).await;
+    other.secret("db", json!({"p": "1"})).await;
+    other.deployment("app", auto(), uses("cfg", "db")).await;
+    let _reloader = Reloader::start(
+        &format!("{},{}", busy.ns.name, other.ns.name),
+        &[
+            "--max-reloads-per-second=1000",
+            "--max-reloads-per-second-per-namespace=1",
+            "--burst=1",
+            "--workers=2",
+        ],
+    );
+    for app in &apps {
+        busy.wait_acknowledged(app).await;
+    }
+    other.wait_acknowledged("app").await;
+
+    busy.set_config_map("cfg", json!({"k": "v1"})).await;
+    // Every busy reload is queued (the window is 300 ms) before the other change is made.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    other.set_config_map("cfg", json!({"k": "v1"})).await;
+    eventually("the other namespace's workload rolled", || async {
+        other
+            .template_hashes("app")
+            .await
+            .filter(|h| h.contains("configmap/cfg="))
+            .map(|_| ())
+    })
+    .await;
+    let mut rolled = 0;
+    for app in &apps {
+        if busy
+            .template_hashes(app)
+            .await
+            .is_some_and(|h| h.contains("configmap/cfg="))
+        {
+            rolled += 1;
+        }
+    }
+    // At one reload a second, the busy namespace has rolled a handful by now, far from all.
+    assert!(
+        rolled < BUSY / 2,
+        "{rolled} of {BUSY} paced reloads went first: the other namespace waited for them"
+    );
+    // And the paced ones all come, none dropped.
+    for app in &apps {
+        eventually(&format!("{app} rolled"), || async {
+            busy.template_hashes(app)
+                .await
+                .filter(|h| h.contains("configmap/cfg="))
+                .map(|_| ())
+        })
+        .await;
+    }
+}

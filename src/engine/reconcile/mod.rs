@@ -97,6 +97,11 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
                 result.outcome = Outcome::Gone;
                 return Ok(result);
             }
+            Ok(Written::Paced(wait)) => {
+                result.outcome = Outcome::Paced;
+                result.look_again_after = Some(wait);
+                return Ok(result);
+            }
             Ok(Written::Conflict) => continue,
             Err(error) => {
                 if let (true, ReconcileError::Api(api_error)) = (planned.rolls(), &error) {

@@ -16,6 +16,7 @@ use super::compute::Planned;
 use crate::core::plan::{Action, Plan};
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::Context;
+use crate::engine::queue::Pace;
 use crate::engine::watch::{api_resource, to_value};
 use crate::metrics::Outcome;
 use crate::store::WorkloadKey;
@@ -30,6 +31,8 @@ pub(super) enum Written {
     Gone,
     /// Someone else wrote first; the store holds the fresh object: compute again.
     Conflict,
+    /// Over the reload rate limit: its slot is this far away.
+    Paced(Duration),
 }
 
 fn is_conflict(error: &kube::Error) -> bool {
@@ -55,8 +58,10 @@ pub(super) async fn write(ctx: &Context, key: &WorkloadKey, planned: &Planned) -
         let notifier = ctx.outbound.notifier.as_ref().ok_or(ReconcileError::NoNotifier)?;
         notifier.notify().await?;
     }
-    if planned.rolls() && !ctx.gate.pace(&key.namespace).await {
-        return Ok(Written::NotLeader);
+    if planned.rolls()
+        && let Pace::Later(wait) = ctx.gate.pace(key)
+    {
+        return Ok(Written::Paced(wait));
     }
     let api = workload_api(ctx, key);
     let error = match apply(ctx, &api, key, &planned.object, &planned.plan).await {
