@@ -290,7 +290,9 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     );
     let mut ready = vec![engine.ready()];
     let mut admission_task = None;
-    if let Some(admission) = settings.admission.clone() {
+    if let Some(mut admission) = settings.admission.clone() {
+        // Who the reloader is, so its own writes skip the webhooks (and are admitted unchanged).
+        admission.self_user = own_username(&client, admission.self_user.clone()).await;
         let (cert_ready, cert_ready_rx) = watch::channel(false);
         ready.push(cert_ready_rx);
         let context = AdmissionContext {
@@ -298,7 +300,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             decision: settings.decision_options(),
             strategy: settings.strategy,
             keys: keys.clone(),
-            own_username: own_username(&client, admission.self_user.clone()).await,
+            own_username: admission.self_user.clone(),
             ready: engine.ready(),
             metrics: metrics.clone(),
             lookup: Some(reloader::admission::lookup::SourceLookup::new(

@@ -7,7 +7,9 @@
 //!
 //! Safe in the admission path: both fail open with a short timeout (the validating one fails
 //! closed only with `--admission-failure-policy=Fail`); validation is sent only objects that
-//! mention the reloader, and updates only when their reloader annotations change; the
+//! mention the reloader, and updates only when their reloader annotations change; neither is
+//! called for the reloader's own writes (`--admission-self-user` or who the API server says it
+//! is); the
 //! configurations are owned by the install's ClusterRole, so uninstalling garbage-collects
 //! them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
 //! is left to them (see [`keep_hand_set`]).
@@ -62,6 +64,14 @@ fn reloader_annotations_changed() -> String {
         pair("spec.?template.?metadata.?annotations"),
         pair("spec.?jobTemplate.?spec.?template.?metadata.?annotations"),
     )
+}
+
+/// Requests by the reloader itself are not sent at all (its handlers would admit them
+/// unchanged): each rollout the engine writes then costs the API server no webhook round trip.
+fn not_the_reloader(settings: &AdmissionSettings) -> Option<Value> {
+    let user = settings.self_user.as_deref()?;
+    let literal = user.replace('\\', "\\\\").replace('\'', "\\'");
+    Some(json!({"name": "not-the-reloader", "expression": format!("request.userInfo.username != '{literal}'")}))
 }
 
 fn client_config(endpoint: &AdmissionEndpoint, namespace: &str, path: &str, bundle: &str) -> Value {
@@ -153,7 +163,7 @@ fn metadata(name: &str, owner: Option<&Owner>) -> Value {
 /// The full mutating configuration; always fails open (a missed stamp is adopted later).
 pub fn mutating(name: &str, t: &Target<'_>) -> Value {
     let s = t.settings;
-    json!({
+    let mut configuration = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": metadata(name, t.owner),
@@ -168,12 +178,23 @@ pub fn mutating(name: &str, t: &Target<'_>) -> Value {
             "reinvocationPolicy": "IfNeeded",
             "timeoutSeconds": TIMEOUT_SECONDS
         }]
-    })
+    });
+    if let Some(condition) = not_the_reloader(s) {
+        configuration["webhooks"][0]["matchConditions"] = json!([condition]);
+    }
+    configuration
 }
 
 /// The full validating configuration: fails open unless `--admission-failure-policy=Fail`.
 pub fn validating(name: &str, t: &Target<'_>) -> Value {
     let s = t.settings;
+    let conditions: Vec<Value> = [
+        json!({"name": "mentions-reloader", "expression": mentions_reloader()}),
+        json!({"name": "reloader-annotations-changed", "expression": reloader_annotations_changed()}),
+    ]
+    .into_iter()
+    .chain(not_the_reloader(s))
+    .collect();
     let mut rules = workload_rules();
     rules.push(
         json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
@@ -188,10 +209,7 @@ pub fn validating(name: &str, t: &Target<'_>) -> Value {
             "clientConfig": client_config(&s.endpoint, &s.namespace, VALIDATE_PATH, t.bundle),
             "rules": rules,
             "namespaceSelector": namespace_selector(s),
-            "matchConditions": [
-                {"name": "mentions-reloader", "expression": mentions_reloader()},
-                {"name": "reloader-annotations-changed", "expression": reloader_annotations_changed()}
-            ],
+            "matchConditions": conditions,
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
             "failurePolicy": s.failure_policy.as_str(),
@@ -365,6 +383,48 @@ mod tests {
 
     fn hook<T: DeserializeOwned>(value: Value) -> T {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_reloaders_own_writes_are_not_sent_to_either_webhook() {
+        let conditions = |configuration: Value| -> Vec<(String, String)> {
+            configuration["webhooks"][0]["matchConditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap().to_string(),
+                        c["expression"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let s = settings(&[
+            "--admission-addr=:9443",
+            "--admission-self-user=system:serviceaccount:ns:it's",
+        ]);
+        let target = Target {
+            settings: &s,
+            bundle: "PEM",
+            owner: None,
+        };
+        let expected = (
+            "not-the-reloader".to_string(),
+            r"request.userInfo.username != 'system:serviceaccount:ns:it\'s'".to_string(),
+        );
+        assert_eq!(conditions(mutating("r", &target)), [expected.clone()]);
+        assert_eq!(conditions(validating("r", &target)).last(), Some(&expected));
+        assert_eq!(conditions(validating("r", &target)).len(), 3);
+        // Not knowing who it is, the reloader is sent its own writes (and admits them unchanged).
+        let s = settings(&["--admission-addr=:9443"]);
+        let target = Target {
+            settings: &s,
+            bundle: "PEM",
+            owner: None,
+        };
+        assert!(mutating("r", &target)["webhooks"][0].get("matchConditions").is_none());
+        assert_eq!(conditions(validating("r", &target)).len(), 2);
     }
 
     #[test]

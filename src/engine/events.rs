@@ -3,11 +3,15 @@
 //! `source.component` per source kind (`reloader-configmaps`, `reloader-secrets`,
 //! `reloader-secretproviderclasspodstatuses`).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
+use tokio::sync::Semaphore;
 
 use crate::core::source::SourceKind;
 
@@ -31,18 +35,27 @@ pub fn component(kind: Option<SourceKind>) -> &'static str {
 /// Longest note kept; the API server refuses much longer ones.
 const MAX_MESSAGE: usize = 1000;
 
+/// Events being posted in the background at most; beyond, a reconcile posts its own and waits
+/// (slower, but nothing is dropped).
+const MAX_IN_FLIGHT: u32 = 64;
+
 pub struct EventRecorder {
     client: kube::Client,
     /// The pod name, Stakater's `source.host`.
     host: Option<String>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl EventRecorder {
     pub fn new(client: kube::Client, host: Option<String>) -> Self {
-        Self { client, host }
+        Self {
+            client,
+            host,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize)),
+        }
     }
 
-    /// Publishes one Event about `regarding`.
+    /// Publishes one Event about `regarding` and waits for the API server's answer.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
@@ -51,6 +64,55 @@ impl EventRecorder {
         message: &str,
         component: &str,
     ) -> Result<(), kube::Error> {
+        let (namespace, event) = self.event(regarding, type_, reason, message, component);
+        create(self.client.clone(), &namespace, &event).await
+    }
+
+    /// Publishes one Event about `regarding` in the background, so the reconcile that reports a
+    /// reload does not wait for a second API round trip; a failure is logged. When many are
+    /// already on their way, this one is posted before returning instead.
+    pub async fn post(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) {
+        let (namespace, event) = self.event(regarding, type_, reason, message, component);
+        let client = self.client.clone();
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let reason = reason.to_string();
+                tokio::spawn(async move {
+                    if let Err(error) = create(client, &namespace, &event).await {
+                        tracing::warn!(%error, reason, "publishing an event failed");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                if let Err(error) = create(client, &namespace, &event).await {
+                    tracing::warn!(%error, reason, "publishing an event failed");
+                }
+            }
+        }
+    }
+
+    /// Waits, at most `limit`, until every Event posted in the background has been answered
+    /// (at shutdown, and in tests).
+    pub async fn settled(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.in_flight.acquire_many(MAX_IN_FLIGHT)).await;
+    }
+
+    fn event(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) -> (String, Event) {
         let namespace = regarding.namespace.clone().unwrap_or_default();
         let now = Timestamp::now();
         let event = Event {
@@ -84,11 +146,15 @@ impl EventRecorder {
             reporting_instance: Some(self.host.clone().unwrap_or_else(|| component.into())),
             ..Default::default()
         };
-        Api::<Event>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &event)
-            .await
-            .map(|_| ())
+        (namespace, event)
     }
+}
+
+async fn create(client: kube::Client, namespace: &str, event: &Event) -> Result<(), kube::Error> {
+    Api::<Event>::namespaced(client, namespace)
+        .create(&PostParams::default(), event)
+        .await
+        .map(|_| ())
 }
 
 pub fn truncate(text: &str, max: usize) -> String {

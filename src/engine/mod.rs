@@ -37,6 +37,9 @@ pub use context::{Context, Outbound, ReconcileOptions};
 use scheduler::{Scheduler, SchedulerOptions};
 use scope::NamespaceScope;
 
+/// How long Events still on their way may delay the exit at shutdown (within its grace).
+const EVENTS_AT_SHUTDOWN: Duration = Duration::from_secs(2);
+
 /// Everything the engine needs to know from the configuration.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -222,5 +225,6 @@ impl Engine {
         }
         self.scheduler.clone().run(self.ctx.clone(), shutdown).await;
         watchers.abort_all();
+        self.ctx.outbound.events.settled(EVENTS_AT_SHUTDOWN).await;
     }
 }

@@ -1256,7 +1256,10 @@ fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
         }
         let cli = <reloader::config::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
         let settings = reloader::config::Settings::from_cli(cli, |k: &str| plain.get(k).cloned()).unwrap();
-        let admission = settings.admission.expect("the webhook is on");
+        let mut admission = settings.admission.expect("the webhook is on");
+        // Who the API server says the reloader is: the chart's service account.
+        let account = r.get("Deployment", "rel-reloader")["spec"]["template"]["spec"]["serviceAccountName"].clone();
+        admission.self_user = Some(format!("system:serviceaccount:tools:{}", account.as_str().unwrap()));
         let target = Target {
             settings: &admission,
             bundle: "",

@@ -101,11 +101,16 @@ async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan)
         }
     }
     ctx.metrics.reload(&key.namespace, key.kind, true);
-    // One Event per change, as Stakater writes one per source event, each from its component.
+    // One Event per change, as Stakater writes one per source event, each from its component;
+    // posted in the background: the rollout is done, the worker moves on.
+    let regarding = reference(key, object);
     for change in &plan.changes {
         let one = change_message(key, std::slice::from_ref(change));
         let component = component(Some(change.source.kind));
-        publish(ctx, key, object, EventType::Normal, "Reloaded", &one, component).await;
+        ctx.outbound
+            .events
+            .post(&regarding, EventType::Normal, "Reloaded", &one, component)
+            .await;
     }
 }
 

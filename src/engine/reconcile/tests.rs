@@ -27,6 +27,13 @@ use crate::store::Store;
 
 const NS: &str = "ns";
 
+/// The reconcile under test, then the Events it posted in the background, answered.
+async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+    let result = super::reconcile(key, ctx).await;
+    ctx.outbound.events.settled(std::time::Duration::from_secs(10)).await;
+    result
+}
+
 /// A request the fake API server saw.
 #[derive(Clone, Debug)]
 struct Seen {
