@@ -413,7 +413,7 @@ mod tests {
             "not-the-reloader".to_string(),
             r"request.userInfo.username != 'system:serviceaccount:ns:it\'s'".to_string(),
         );
-        assert_eq!(conditions(mutating("r", &target)), [expected.clone()]);
+        assert_eq!(conditions(mutating("r", &target)), std::slice::from_ref(&expected));
         assert_eq!(conditions(validating("r", &target)).last(), Some(&expected));
         assert_eq!(conditions(validating("r", &target)).len(), 3);
         // Not knowing who it is, the reloader is sent its own writes (and admits them unchanged).
