@@ -188,7 +188,7 @@ pub struct Cli {
     pub burst: u32,
 
     /// Concurrent reconciles.
-    #[arg(long, env = "RELOADER_WORKERS", value_name = "N", default_value_t = 4)]
+    #[arg(long, env = "RELOADER_WORKERS", value_name = "N", default_value_t = 16)]
     pub workers: usize,
 
     /// Field manager name for the writes.

@@ -682,7 +682,7 @@ mod tests {
                 burst: 50
             }
         );
-        assert_eq!(s.workers, 4);
+        assert_eq!(s.workers, 16);
         assert_eq!(s.field_manager, "reloader");
         assert_eq!(s.kubeconfig, None);
         assert_eq!(s.admission, None, "the webhook is opt-in");
