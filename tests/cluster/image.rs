@@ -15,9 +15,17 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Unpacked image: its config and its root filesystem.
 struct Unpacked {
+    dir: PathBuf,
     config: Value,
     rootfs: PathBuf,
     compressed: u64,
+}
+
+impl Drop for Unpacked {
+    /// 30 MB per run: gone with the test, so repeated runs do not fill the disk.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn blob(dir: &Path, digest: &str) -> PathBuf {
@@ -49,6 +57,7 @@ fn unpack(archive: &Path) -> Unpacked {
         tar(&["-xf", path.to_str().unwrap(), "-C", rootfs.to_str().unwrap()]);
     }
     Unpacked {
+        dir,
         config,
         rootfs,
         compressed,
