@@ -18,10 +18,14 @@ pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernet
 /// Secret, of its data). The reloader never reads it, so it is not kept (see `docs/engine.md`).
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// A source's annotations as the reloader keeps them: without [`LAST_APPLIED`].
-pub fn kept_annotations(mut annotations: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    annotations.remove(LAST_APPLIED);
-    annotations
+/// A source's annotations as the reloader keeps them: without [`LAST_APPLIED`]. Rebuilt rather
+/// than edited in place: a map emptied by `remove` keeps its node allocated (half a KB per
+/// source, most sources having no other annotation).
+pub fn kept_annotations(annotations: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if !annotations.contains_key(LAST_APPLIED) {
+        return annotations;
+    }
+    annotations.into_iter().filter(|(key, _)| key != LAST_APPLIED).collect()
 }
 
 /// The kind of a source.

@@ -32,7 +32,7 @@ use crate::core::hash::{configmap_hash, secret_hash};
 use crate::core::source::{LAST_APPLIED, SourceKind, SourceRef, SourceState, kept_annotations};
 use crate::core::workload::WorkloadKind;
 use crate::metrics::WatchEvent as WatchEventKind;
-use crate::store::WorkloadKey;
+use crate::store::{StoredWorkload, WorkloadKey};
 
 pub use crate::core::source::SECRET_FIELD_SELECTOR;
 
@@ -165,7 +165,7 @@ impl<'de> Deserialize<'de> for WatchedSource<Secret> {
 #[derive(Clone, Debug)]
 pub struct WatchedWorkload {
     meta: ObjectMeta,
-    pub object: Value,
+    pub object: StoredWorkload,
 }
 
 impl Resource for WatchedWorkload {
@@ -216,7 +216,10 @@ impl<'de> Deserialize<'de> for WatchedWorkload {
             resource_version: text("resourceVersion"),
             ..ObjectMeta::default()
         };
-        Ok(Self { meta, object })
+        Ok(Self {
+            meta,
+            object: StoredWorkload::from(&object),
+        })
     }
 }
 
@@ -429,7 +432,7 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
         Some(ns) => Api::namespaced_with(engine.ctx.client.clone(), ns, &resource),
         None => Api::all_with(engine.ctx.client.clone(), &resource),
     };
-    let mut relist: Vec<(WorkloadKey, Value)> = Vec::new();
+    let mut relist: Vec<(WorkloadKey, StoredWorkload)> = Vec::new();
     let config = initial_lists(watcher::Config::default(), streaming);
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
@@ -489,5 +492,86 @@ pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secret_json() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {
+                "name": "db", "namespace": "ns", "resourceVersion": "7",
+                "annotations": {LAST_APPLIED: "{\"data\":{\"password\":\"czM=\"}}", "note": "x"},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}],
+            },
+            "data": {"password": "czM=", "user": "YWRtaW4="},
+        })
+    }
+
+    #[test]
+    fn sources_parse_to_the_state_of_the_full_object() {
+        let slim: WatchedSource<Secret> = serde_json::from_value(secret_json()).unwrap();
+        let full: Secret = serde_json::from_value(secret_json()).unwrap();
+        assert_eq!(slim.state, SourceState::of_secret(&full));
+        assert_eq!(slim.meta.resource_version.as_deref(), Some("7"));
+        assert_eq!(slim.namespace().as_deref(), Some("ns"));
+        // kubectl's copy of the data is not kept; other annotations are.
+        assert_eq!(
+            slim.state.annotations,
+            BTreeMap::from([("note".to_string(), "x".to_string())])
+        );
+
+        let cm = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "namespace": "ns", "annotations": {LAST_APPLIED: "{}"}},
+            "data": {"a": "1"}, "binaryData": {"b": "AAE="},
+        });
+        let slim: WatchedSource<ConfigMap> = serde_json::from_value(cm.clone()).unwrap();
+        let full: ConfigMap = serde_json::from_value(cm).unwrap();
+        assert_eq!(slim.state, SourceState::of_config_map(&full));
+        assert!(slim.state.annotations.is_empty());
+    }
+
+    #[test]
+    fn sources_without_data_hash_as_empty() {
+        let bare = json!({"metadata": {"name": "empty"}, "data": null});
+        let slim: WatchedSource<Secret> = serde_json::from_value(bare).unwrap();
+        assert_eq!(slim.state.hash, secret_hash(std::iter::empty()));
+        assert!(serde_json::from_value::<WatchedSource<Secret>>(json!({"data": {"k": "not base64!"}})).is_err());
+    }
+
+    #[test]
+    fn workloads_keep_what_the_engine_reads() {
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "app", "namespace": "ns", "resourceVersion": "9", "uid": "u",
+                "annotations": {LAST_APPLIED: "{\"spec\":{}}", "reloader.stakater.com/auto": "true"},
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}},
+            "status": {"replicas": 1},
+        });
+        let slim: WatchedWorkload = serde_json::from_value(deployment.clone()).unwrap();
+        assert_eq!(slim.name_any(), "app");
+        assert_eq!(slim.resource_version().as_deref(), Some("9"));
+        let mut expected = deployment;
+        expected.as_object_mut().unwrap().remove("status");
+        let meta = expected["metadata"].as_object_mut().unwrap();
+        meta.remove("managedFields");
+        meta["annotations"][LAST_APPLIED] = json!("");
+        assert_eq!(slim.object.parse().unwrap(), expected);
+
+        // A Job is re-created from what is stored: it keeps kubectl's annotation.
+        let job = json!({"kind": "Job", "metadata": {"name": "j", "annotations": {LAST_APPLIED: "{}"}}});
+        let slim: WatchedWorkload = serde_json::from_value(job).unwrap();
+        assert_eq!(
+            slim.object.parse().unwrap()["metadata"]["annotations"][LAST_APPLIED],
+            "{}"
+        );
     }
 }
