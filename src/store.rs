@@ -37,9 +37,14 @@ pub struct IndexEntry {
 #[derive(Default)]
 struct Inner {
     sources: HashMap<String, BTreeMap<SourceRef, SourceState>>,
-    workloads: HashMap<WorkloadKey, Arc<Value>>,
+    /// Each workload as compact JSON text, parsed when read: a `Value` tree costs about ten
+    /// times its text (a B-tree node per JSON object), and a workload is read only when it is
+    /// reconciled. See `docs/engine.md`.
+    workloads: HashMap<WorkloadKey, StoredWorkload>,
     entries: HashMap<WorkloadKey, IndexEntry>,
-    dependents: HashMap<(String, SourceRef), BTreeSet<WorkloadKey>>,
+    /// Sorted, without duplicates. A `Vec` rather than a `BTreeSet`: most sources have one or
+    /// a few dependents, and a B-tree's first node is sized for eleven.
+    dependents: HashMap<(String, SourceRef), Vec<WorkloadKey>>,
     scanners: HashMap<String, BTreeSet<WorkloadKey>>,
     /// Bumped on every source change in a namespace, so a reconcile can tell whether the
     /// sources it read are still current when it records its index entry.
@@ -183,10 +188,11 @@ impl Store {
         self.read().generations.get(namespace).copied().unwrap_or(0)
     }
 
-    pub fn upsert_workload(&self, key: WorkloadKey, object: Value) {
+    pub fn upsert_workload(&self, key: WorkloadKey, object: impl Into<StoredWorkload>) {
+        let text = object.into();
         let mut inner = self.write();
         inner.saw(&key);
-        inner.workloads.insert(key, Arc::new(object));
+        inner.workloads.insert(key, text);
     }
 
     pub fn remove_workload(&self, key: &WorkloadKey) {
@@ -203,7 +209,7 @@ impl Store {
         &self,
         kind: WorkloadKind,
         scope: Option<&str>,
-        fresh: Vec<(WorkloadKey, Value)>,
+        fresh: Vec<(WorkloadKey, StoredWorkload)>,
     ) -> Vec<WorkloadKey> {
         let mut inner = self.write();
         let keep: BTreeSet<WorkloadKey> = fresh.iter().map(|(k, _)| k.clone()).collect();
@@ -221,13 +227,20 @@ impl Store {
         }
         for (key, object) in fresh {
             inner.saw(&key);
-            inner.workloads.insert(key, Arc::new(object));
+            inner.workloads.insert(key, object);
         }
         keep.into_iter().collect()
     }
 
+    /// The workload as last seen, parsed anew (outside the lock) for each call.
     pub fn workload(&self, key: &WorkloadKey) -> Option<Arc<Value>> {
-        self.read().workloads.get(key).cloned()
+        let stored = self.read().workloads.get(key).cloned()?;
+        stored.parse().map(Arc::new)
+    }
+
+    /// Whether the workload is known, without parsing it.
+    pub fn has_workload(&self, key: &WorkloadKey) -> bool {
+        self.read().workloads.contains_key(key)
     }
 
     /// When the workload was first seen, in the sequence of [`SourceState::changed`].
@@ -252,8 +265,33 @@ impl Store {
     pub fn sizes(&self) -> (usize, usize, usize) {
         let inner = self.read();
         let sources = inner.sources.values().map(BTreeMap::len).sum();
-        let edges = inner.dependents.values().map(BTreeSet::len).sum();
+        let edges = inner.dependents.values().map(Vec::len).sum();
         (sources, inner.workloads.len(), edges)
+    }
+}
+
+/// A workload as the store keeps it: compact JSON text (see [`Inner::workloads`]). The
+/// watchers make it as each object is parsed, so an initial list never holds trees either.
+#[derive(Clone, Debug)]
+pub struct StoredWorkload(Arc<str>);
+
+impl StoredWorkload {
+    /// The object; `None` only if the text were not our own serialization of a `Value`.
+    pub fn parse(&self) -> Option<Value> {
+        serde_json::from_str(&self.0).ok()
+    }
+}
+
+impl From<&Value> for StoredWorkload {
+    fn from(object: &Value) -> Self {
+        // Serializing a `Value` cannot fail (its map keys are strings).
+        Self(serde_json::to_string(object).unwrap_or_default().into())
+    }
+}
+
+impl From<Value> for StoredWorkload {
+    fn from(object: Value) -> Self {
+        Self::from(&object)
     }
 }
 
@@ -275,11 +313,13 @@ impl Inner {
     }
 
     fn affected(&self, namespace: &str, source: &SourceRef) -> BTreeSet<WorkloadKey> {
-        let mut out = self
+        let mut out: BTreeSet<WorkloadKey> = self
             .dependents
             .get(&(namespace.to_string(), source.clone()))
+            .into_iter()
+            .flatten()
             .cloned()
-            .unwrap_or_default();
+            .collect();
         if let Some(scanners) = self.scanners.get(namespace) {
             out.extend(scanners.iter().cloned());
         }
@@ -290,18 +330,23 @@ impl Inner {
         let old = self.entries.insert(key.clone(), entry.clone()).unwrap_or_default();
         for source in old.sources.difference(&entry.sources) {
             let slot = (key.namespace.clone(), source.clone());
-            if let Some(set) = self.dependents.get_mut(&slot) {
-                set.remove(key);
-                if set.is_empty() {
+            if let Some(list) = self.dependents.get_mut(&slot) {
+                if let Ok(at) = list.binary_search(key) {
+                    list.remove(at);
+                }
+                if list.is_empty() {
                     self.dependents.remove(&slot);
                 }
             }
         }
         for source in entry.sources.difference(&old.sources) {
-            self.dependents
+            let list = self
+                .dependents
                 .entry((key.namespace.clone(), source.clone()))
-                .or_default()
-                .insert(key.clone());
+                .or_default();
+            if let Err(at) = list.binary_search(key) {
+                list.insert(at, key.clone());
+            }
         }
         if entry.scans {
             self.scanners
@@ -409,7 +454,11 @@ mod tests {
         // Deleted and re-created: seen anew.
         store.remove_workload(&key("a"));
         assert_eq!(store.first_seen(&key("a")), None);
-        store.replace_workloads(WorkloadKind::Deployment, None, vec![(key("a"), serde_json::json!({}))]);
+        store.replace_workloads(
+            WorkloadKind::Deployment,
+            None,
+            vec![(key("a"), serde_json::json!({}).into())],
+        );
         assert!(store.first_seen(&key("a")).unwrap() > created.seq);
     }
 
@@ -470,7 +519,7 @@ mod tests {
         let keys = store.replace_workloads(
             WorkloadKind::Deployment,
             None,
-            vec![(key("a"), serde_json::json!({"v": 2}))],
+            vec![(key("a"), serde_json::json!({"v": 2}).into())],
         );
         assert_eq!(keys, vec![key("a")]);
         assert!(store.workload(&key("b")).is_none());

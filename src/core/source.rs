@@ -14,6 +14,20 @@ use super::hash::{ContentHash, configmap_hash, secret_hash};
 /// types is, to the reloader, absent.
 pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token";
 
+/// The annotation `kubectl apply` keeps its last input in: a full copy of the object (for a
+/// Secret, of its data). The reloader never reads it, so it is not kept (see `docs/engine.md`).
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A source's annotations as the reloader keeps them: without [`LAST_APPLIED`]. Rebuilt rather
+/// than edited in place: a map emptied by `remove` keeps its node allocated (half a KB per
+/// source, most sources having no other annotation).
+pub fn kept_annotations(annotations: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if !annotations.contains_key(LAST_APPLIED) {
+        return annotations;
+    }
+    annotations.into_iter().filter(|(key, _)| key != LAST_APPLIED).collect()
+}
+
 /// The kind of a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SourceKind {
@@ -117,7 +131,7 @@ impl SourceState {
     pub fn of_config_map(cm: &ConfigMap) -> Self {
         Self {
             source: SourceRef::new(SourceKind::ConfigMap, cm.metadata.name.clone().unwrap_or_default()),
-            annotations: cm.metadata.annotations.clone().unwrap_or_default(),
+            annotations: kept_annotations(cm.metadata.annotations.clone().unwrap_or_default()),
             hash: configmap_hash(
                 cm.data.iter().flatten(),
                 cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
@@ -130,7 +144,7 @@ impl SourceState {
     pub fn of_secret(secret: &Secret) -> Self {
         Self {
             source: SourceRef::new(SourceKind::Secret, secret.metadata.name.clone().unwrap_or_default()),
-            annotations: secret.metadata.annotations.clone().unwrap_or_default(),
+            annotations: kept_annotations(secret.metadata.annotations.clone().unwrap_or_default()),
             hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
             changed: None,
         }

@@ -126,7 +126,7 @@ impl Context {
         self.reported
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|key, _| self.store.workload(key).is_some());
+            .retain(|key, _| self.store.has_workload(key));
     }
 
     pub(super) fn take_pending_create(&self, key: &WorkloadKey) -> Option<DynamicObject> {

@@ -183,27 +183,25 @@ impl Engine {
     pub async fn run(self: Arc<Self>, shutdown: signal::Receiver<bool>) {
         let mut watchers = tokio::task::JoinSet::new();
         let label_selector = self.watch.resource_label_selector.clone();
+        let first_scope = self.watch.scopes.first().cloned().flatten();
+        let streaming = watch::streaming_lists_served(self.ctx.client.clone(), first_scope.as_deref()).await;
         for scope in self.watch.scopes.clone() {
             let scope_label = scope.clone().unwrap_or_else(|| "*".into());
             for kind in self.watch.source_kinds.clone() {
                 let span = tracing::info_span!("watch", %kind, scope = %scope_label);
-                let mut config = watcher::Config::default();
+                let mut config = watch::initial_lists(watcher::Config::default(), streaming);
                 if let Some(selector) = &label_selector {
                     config = config.labels(selector);
                 }
                 let engine = self.clone();
-                let client = self.ctx.client.clone();
                 match kind {
                     SourceKind::ConfigMap => {
-                        let api = watch::scoped_api::<ConfigMap>(client, scope.as_deref());
-                        let task =
-                            watch::watch_sources(engine, api, config, kind, scope.clone(), watch::configmap_state);
+                        let task = watch::watch_sources::<ConfigMap>(engine, config, kind, scope.clone());
                         watchers.spawn(task.instrument(span));
                     }
                     SourceKind::Secret => {
-                        let api = watch::scoped_api::<Secret>(client, scope.as_deref());
                         let config = config.fields(watch::SECRET_FIELD_SELECTOR);
-                        let task = watch::watch_sources(engine, api, config, kind, scope.clone(), watch::secret_state);
+                        let task = watch::watch_sources::<Secret>(engine, config, kind, scope.clone());
                         watchers.spawn(task.instrument(span));
                     }
                     SourceKind::SecretProviderClass => {
@@ -216,7 +214,7 @@ impl Engine {
             }
             for kind in self.watch.workload_kinds.clone() {
                 let span = tracing::info_span!("watch", %kind, scope = %scope_label);
-                watchers.spawn(watch::watch_workloads(self.clone(), kind, scope.clone()).instrument(span));
+                watchers.spawn(watch::watch_workloads(self.clone(), kind, scope.clone(), streaming).instrument(span));
             }
         }
         if let Some(selector) = self.watch.namespace_selector.clone() {

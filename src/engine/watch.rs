@@ -1,24 +1,38 @@
 //! Watchers: ConfigMaps and Secrets become [`SourceState`]s (hash, name, annotations; the data is
-//! hashed and dropped at once), workloads become stored JSON, and every change is answered by
-//! queueing the affected workloads found through the store's index. No LIST per change.
+//! hashed while each object is parsed and never kept), workloads become stored JSON without what
+//! the engine never reads, and every change is answered by queueing the affected workloads found
+//! through the store's index. No LIST per change.
+//!
+//! Memory: the objects are parsed straight into these small forms ([`WatchedSource`],
+//! [`WatchedWorkload`]), so neither an initial list nor a watch event ever holds a full object
+//! tree, and the initial lists are streamed (`sendInitialEvents`) when the API server serves
+//! them, one object at a time instead of pages (see `docs/engine.md`).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{ApiResource, DynamicObject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ApiResource, DynamicObject, WatchEvent, WatchParams};
+use kube::core::{DynamicResourceScope, NamespaceResourceScope};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::Engine;
-use crate::core::source::{SourceKind, SourceRef, SourceState};
+use crate::core::hash::{configmap_hash, secret_hash};
+use crate::core::source::{LAST_APPLIED, SourceKind, SourceRef, SourceState, kept_annotations};
 use crate::core::workload::WorkloadKind;
-use crate::metrics::WatchEvent;
-use crate::store::WorkloadKey;
+use crate::metrics::WatchEvent as WatchEventKind;
+use crate::store::{StoredWorkload, WorkloadKey};
 
 pub use crate::core::source::SECRET_FIELD_SELECTOR;
 
@@ -28,6 +42,185 @@ pub fn configmap_state(cm: &ConfigMap) -> SourceState {
 
 pub fn secret_state(secret: &Secret) -> SourceState {
     SourceState::of_secret(secret)
+}
+
+/// The little of an object's metadata the watchers read: everything else (managed fields,
+/// labels, owner references) is skipped while parsing, never allocated.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+impl WatchedMeta {
+    /// The `ObjectMeta` the watcher machinery reads (identity and resource version), and the
+    /// annotations apart.
+    fn split(self) -> (ObjectMeta, BTreeMap<String, String>) {
+        let meta = ObjectMeta {
+            name: self.name,
+            namespace: self.namespace,
+            resource_version: self.resource_version,
+            ..ObjectMeta::default()
+        };
+        (meta, self.annotations.unwrap_or_default())
+    }
+}
+
+/// A ConfigMap (`K = ConfigMap`) or Secret (`K = Secret`) as the source watchers parse it: its
+/// [`SourceState`], the content hashed while the object is read, so an initial list never
+/// holds source data beyond the one object being parsed.
+#[derive(Clone, Debug)]
+pub struct WatchedSource<K> {
+    meta: ObjectMeta,
+    pub state: SourceState,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> WatchedSource<K> {
+    fn new(kind: SourceKind, meta: WatchedMeta, hash: crate::core::hash::ContentHash) -> Self {
+        let (meta, annotations) = meta.split();
+        let state = SourceState {
+            source: SourceRef::new(kind, meta.name.clone().unwrap_or_default()),
+            annotations: kept_annotations(annotations),
+            hash,
+            changed: None,
+        };
+        Self {
+            meta,
+            state,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = (), Scope = NamespaceResourceScope>> Resource for WatchedSource<K> {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn api_version(dt: &()) -> Cow<'_, str> {
+        K::api_version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+impl<'de> Deserialize<'de> for WatchedSource<ConfigMap> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Raw {
+            metadata: WatchedMeta,
+            data: Option<BTreeMap<String, String>>,
+            binary_data: Option<BTreeMap<String, ByteString>>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let hash = configmap_hash(
+            raw.data.iter().flatten(),
+            raw.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
+        );
+        Ok(Self::new(SourceKind::ConfigMap, raw.metadata, hash))
+    }
+}
+
+impl<'de> Deserialize<'de> for WatchedSource<Secret> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            metadata: WatchedMeta,
+            data: Option<BTreeMap<String, ByteString>>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let hash = secret_hash(raw.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())));
+        Ok(Self::new(SourceKind::Secret, raw.metadata, hash))
+    }
+}
+
+/// A workload as the workload watchers parse it: the stored JSON (see [`slim`]) and the
+/// identity the watcher machinery reads.
+#[derive(Clone, Debug)]
+pub struct WatchedWorkload {
+    meta: ObjectMeta,
+    pub object: StoredWorkload,
+}
+
+impl Resource for WatchedWorkload {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+impl<'de> Deserialize<'de> for WatchedWorkload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = slim(Value::deserialize(deserializer)?);
+        let text = |field: &str| {
+            object
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let meta = ObjectMeta {
+            name: text("name"),
+            namespace: text("namespace"),
+            resource_version: text("resourceVersion"),
+            ..ObjectMeta::default()
+        };
+        Ok(Self {
+            meta,
+            object: StoredWorkload::from(&object),
+        })
+    }
 }
 
 /// Where a watcher looks: the whole cluster or one namespace.
@@ -42,17 +235,71 @@ where
     }
 }
 
+/// The page size of initial lists when they cannot be streamed: a page is held whole (as text
+/// and parsed) until its last object is processed, so small pages keep the start-up peak low
+/// at a few more requests.
+const LIST_PAGE_SIZE: u32 = 100;
+
+/// How the watchers list what exists when they start: streamed (`sendInitialEvents`, the
+/// WatchList feature) when `streaming`, else in pages of [`LIST_PAGE_SIZE`].
+pub fn initial_lists(config: watcher::Config, streaming: bool) -> watcher::Config {
+    if streaming {
+        config.streaming_lists()
+    } else {
+        config.page_size(LIST_PAGE_SIZE)
+    }
+}
+
+/// Whether the API server streams initial lists (the WatchList feature): one watch of a
+/// ConfigMap name that should not exist must end its initial events with the
+/// `k8s.io/initial-events-end` bookmark. A server without the feature either rejects the
+/// parameters or ignores them and never sends that bookmark; either way, paged lists.
+pub async fn streaming_lists_served(client: kube::Client, scope: Option<&str>) -> bool {
+    const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+    let api: Api<ConfigMap> = scoped_api(client, scope);
+    let params = WatchParams::streaming_lists()
+        .fields("metadata.name=reloader.streaming-lists-probe")
+        .timeout(5);
+    let probe = async {
+        let stream = match api.watch(&params, "0").await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "streaming lists not served");
+                return false;
+            }
+        };
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Bookmark(bookmark))
+                    if bookmark.metadata.annotations.contains_key(INITIAL_EVENTS_END) =>
+                {
+                    return true;
+                }
+                Ok(WatchEvent::Error(_)) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+        false
+    };
+    let served = tokio::time::timeout(std::time::Duration::from_secs(10), probe)
+        .await
+        .unwrap_or(false);
+    tracing::info!(
+        streaming = served,
+        "initial lists: {}",
+        if served { "streamed" } else { "paged" }
+    );
+    served
+}
+
 /// Watches one source kind in one scope until the task is dropped.
-pub async fn watch_sources<K>(
-    engine: Arc<Engine>,
-    api: Api<K>,
-    config: watcher::Config,
-    kind: SourceKind,
-    scope: Option<String>,
-    to_state: fn(&K) -> SourceState,
-) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+pub async fn watch_sources<K>(engine: Arc<Engine>, config: watcher::Config, kind: SourceKind, scope: Option<String>)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + std::fmt::Debug + Send + 'static,
+    WatchedSource<K>: DeserializeOwned,
 {
+    let api: Api<WatchedSource<K>> = scoped_api(engine.ctx.client.clone(), scope.as_deref());
     let mut relist: Vec<(String, SourceState)> = Vec::new();
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
@@ -68,7 +315,7 @@ pub async fn watch_sources<K>(
         let affected = match event {
             Event::Apply(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                let state = to_state(&obj);
+                let state = obj.state;
                 let before = engine
                     .ctx
                     .store
@@ -77,9 +324,9 @@ pub async fn watch_sources<K>(
                     .get(&state.source)
                     .map(|s| s.hash.clone());
                 let event = if before.is_some() {
-                    WatchEvent::Update
+                    WatchEventKind::Update
                 } else {
-                    WatchEvent::Add
+                    WatchEventKind::Add
                 };
                 let changed = match &before {
                     Some(hash) => *hash != state.hash,
@@ -94,9 +341,9 @@ pub async fn watch_sources<K>(
             }
             Event::Delete(obj) => {
                 let ns = obj.namespace().unwrap_or_default();
-                engine.ctx.metrics.event(kind, WatchEvent::Delete);
+                engine.ctx.metrics.event(kind, WatchEventKind::Delete);
                 engine.ctx.metrics.processed(kind);
-                let source = SourceRef::new(kind, obj.name_any());
+                let source = obj.state.source;
                 if engine.ctx.options.plan.reload_on_delete {
                     announce(&engine, &source, &ns);
                 }
@@ -107,7 +354,7 @@ pub async fn watch_sources<K>(
                 continue;
             }
             Event::InitApply(obj) => {
-                relist.push((obj.namespace().unwrap_or_default(), to_state(&obj)));
+                relist.push((obj.namespace().unwrap_or_default(), obj.state));
                 continue;
             }
             Event::InitDone => {
@@ -131,10 +378,17 @@ fn announce(engine: &Engine, source: &SourceRef, namespace: &str) {
     }
 }
 
-/// Strips what the engine never reads and that costs memory (managed fields, status).
-fn slim(mut object: Value) -> Value {
+/// A workload as the store keeps it: without what the engine never reads and that costs memory
+/// (managed fields, status), and with `kubectl apply`'s copy of the object emptied rather
+/// than removed, so a patch computed against the stored object never drops it from the
+/// server's (a Job keeps it: it is re-created from the stored object).
+pub fn slim(mut object: Value) -> Value {
+    let job = object.get("kind").and_then(Value::as_str) == Some("Job");
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
+        if !job && let Some(applied) = meta.get_mut("annotations").and_then(|a| a.get_mut(LAST_APPLIED)) {
+            *applied = Value::String(String::new());
+        }
     }
     if let Some(obj) = object.as_object_mut() {
         obj.remove("status");
@@ -142,7 +396,7 @@ fn slim(mut object: Value) -> Value {
     object
 }
 
-pub fn workload_key(kind: WorkloadKind, obj: &DynamicObject) -> WorkloadKey {
+pub fn workload_key(kind: WorkloadKind, obj: &impl Resource) -> WorkloadKey {
     WorkloadKey {
         kind,
         namespace: obj.namespace().unwrap_or_default(),
@@ -172,14 +426,15 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
 }
 
 /// Watches one workload kind in one scope until the task is dropped.
-pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>) {
+pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>, streaming: bool) {
     let resource = api_resource(kind);
-    let api: Api<DynamicObject> = match &scope {
+    let api: Api<WatchedWorkload> = match &scope {
         Some(ns) => Api::namespaced_with(engine.ctx.client.clone(), ns, &resource),
         None => Api::all_with(engine.ctx.client.clone(), &resource),
     };
-    let mut relist: Vec<(WorkloadKey, Value)> = Vec::new();
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut relist: Vec<(WorkloadKey, StoredWorkload)> = Vec::new();
+    let config = initial_lists(watcher::Config::default(), streaming);
+    let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
@@ -188,7 +443,7 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
             }
             Ok(Event::Apply(obj)) => {
                 let key = workload_key(kind, &obj);
-                engine.ctx.store.upsert_workload(key.clone(), to_value(&obj));
+                engine.ctx.store.upsert_workload(key.clone(), obj.object);
                 engine.scheduler.enqueue(key);
             }
             Ok(Event::Delete(obj)) => {
@@ -197,7 +452,7 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
                 engine.ctx.forget_reported(&key);
             }
             Ok(Event::Init) => relist.clear(),
-            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), to_value(&obj))),
+            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), obj.object)),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(workloads = fresh.len(), "workloads listed");
@@ -237,5 +492,86 @@ pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secret_json() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {
+                "name": "db", "namespace": "ns", "resourceVersion": "7",
+                "annotations": {LAST_APPLIED: "{\"data\":{\"password\":\"czM=\"}}", "note": "x"},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}],
+            },
+            "data": {"password": "czM=", "user": "YWRtaW4="},
+        })
+    }
+
+    #[test]
+    fn sources_parse_to_the_state_of_the_full_object() {
+        let slim: WatchedSource<Secret> = serde_json::from_value(secret_json()).unwrap();
+        let full: Secret = serde_json::from_value(secret_json()).unwrap();
+        assert_eq!(slim.state, SourceState::of_secret(&full));
+        assert_eq!(slim.meta.resource_version.as_deref(), Some("7"));
+        assert_eq!(slim.namespace().as_deref(), Some("ns"));
+        // kubectl's copy of the data is not kept; other annotations are.
+        assert_eq!(
+            slim.state.annotations,
+            BTreeMap::from([("note".to_string(), "x".to_string())])
+        );
+
+        let cm = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "namespace": "ns", "annotations": {LAST_APPLIED: "{}"}},
+            "data": {"a": "1"}, "binaryData": {"b": "AAE="},
+        });
+        let slim: WatchedSource<ConfigMap> = serde_json::from_value(cm.clone()).unwrap();
+        let full: ConfigMap = serde_json::from_value(cm).unwrap();
+        assert_eq!(slim.state, SourceState::of_config_map(&full));
+        assert!(slim.state.annotations.is_empty());
+    }
+
+    #[test]
+    fn sources_without_data_hash_as_empty() {
+        let bare = json!({"metadata": {"name": "empty"}, "data": null});
+        let slim: WatchedSource<Secret> = serde_json::from_value(bare).unwrap();
+        assert_eq!(slim.state.hash, secret_hash(std::iter::empty()));
+        assert!(serde_json::from_value::<WatchedSource<Secret>>(json!({"data": {"k": "not base64!"}})).is_err());
+    }
+
+    #[test]
+    fn workloads_keep_what_the_engine_reads() {
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "app", "namespace": "ns", "resourceVersion": "9", "uid": "u",
+                "annotations": {LAST_APPLIED: "{\"spec\":{}}", "reloader.stakater.com/auto": "true"},
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}},
+            "status": {"replicas": 1},
+        });
+        let slim: WatchedWorkload = serde_json::from_value(deployment.clone()).unwrap();
+        assert_eq!(slim.name_any(), "app");
+        assert_eq!(slim.resource_version().as_deref(), Some("9"));
+        let mut expected = deployment;
+        expected.as_object_mut().unwrap().remove("status");
+        let meta = expected["metadata"].as_object_mut().unwrap();
+        meta.remove("managedFields");
+        meta["annotations"][LAST_APPLIED] = json!("");
+        assert_eq!(slim.object.parse().unwrap(), expected);
+
+        // A Job is re-created from what is stored: it keeps kubectl's annotation.
+        let job = json!({"kind": "Job", "metadata": {"name": "j", "annotations": {LAST_APPLIED: "{}"}}});
+        let slim: WatchedWorkload = serde_json::from_value(job).unwrap();
+        assert_eq!(
+            slim.object.parse().unwrap()["metadata"]["annotations"][LAST_APPLIED],
+            "{}"
+        );
     }
 }
