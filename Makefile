@@ -37,17 +37,24 @@ install: build
 	install -m 0755 target/release/reloader $(PREFIX)/bin/reloader
 	ln -sf reloader $(PREFIX)/bin/kubectl-reloader
 
-## Benchmarks: in-process hot paths, then a fan-out reload against the local control plane.
+## Benchmarks (README, Benchmarks): every part writes target/bench/<part>.json; the cluster part
+## runs the contenders as processes against the local control plane, merges the parts into
+## bench/results.json and renders the README's table from it. STAKATER_BIN=<binary> adds Stakater
+## Reloader beside ours; BENCH_SCALE=0 skips the 80,000-object inventory.
 bench: tools
+	rm -rf target/bench && mkdir -p target/bench && cat /proc/loadavg >target/bench/loadavg-start
 	$(CARGO) bench --bench core
-	$(CARGO) build --release
-	tools/with-cluster.sh $(CARGO) test --release --test cluster bench_ -- --ignored --nocapture --test-threads=1
+	@# The webhook part (benches/webhook.rs: /mutate under load vs an empty TLS handler).
+	if [ -f benches/webhook.rs ]; then $(CARGO) bench --bench webhook; fi
+	$(CARGO) build --release --bin reloader
+	tools/with-cluster.sh $(CARGO) bench --bench cluster
 
-## A/B against Stakater Reloader on a private control plane: memory with many Secrets and
-## fan-out latency. Needs STAKATER_BIN=<its binary>; report in target/bench-compare.md.
+## `make bench` with Stakater Reloader beside ours (STAKATER_BIN=<its binary>; README tells how to
+## build it).
 .PHONY: bench-compare
-bench-compare: tools
-	tools/bench-compare.sh
+bench-compare:
+	@test -n "$(STAKATER_BIN)" || { echo "set STAKATER_BIN to a Stakater Reloader binary" >&2; exit 2; }
+	$(MAKE) bench
 
 ## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries and helm.
 tools:

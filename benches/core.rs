@@ -1,6 +1,8 @@
 //! In-process benchmarks of the hot paths: a reconcile decision against a large namespace, an
 //! admission review through the router, and hashing. `make bench` runs them (release build)
 //! and prints medians over rounds; the machine is noisy, so compare medians, not single runs.
+//! Every figure also goes to `target/bench/core.json`, which the cluster harness merges into
+//! `bench/results.json` and the README's table.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -23,8 +25,48 @@ use tower::ServiceExt;
 
 const ROUNDS: usize = 15;
 
-/// Median time per iteration over `ROUNDS` rounds of `iterations` each.
-fn measure(name: &str, iterations: u32, mut f: impl FnMut()) {
+/// The rows and raw figures of `target/bench/core.json`.
+#[derive(Default)]
+struct Report {
+    rows: Vec<Value>,
+    figures: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    fn write(&self) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+        let doc = json!({
+            "part": "core",
+            "contenders": {"reloader": {"version": env!("CARGO_PKG_VERSION")}},
+            "rows": self.rows,
+            "figures": self.figures,
+        });
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::write(
+                dir.join("core.json"),
+                serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+            )
+        });
+        if let Err(e) = written {
+            eprintln!("writing target/bench/core.json: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A duration as people read it: µs below a millisecond, ms above.
+fn human(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros < 1000.0 {
+        format!("{micros:.1} µs")
+    } else {
+        format!("{:.2} ms", micros / 1000.0)
+    }
+}
+
+/// Median time per iteration over `ROUNDS` rounds of `iterations` each, printed and recorded as
+/// row `id` of the report.
+fn measure(report: &mut Report, id: &str, name: &str, iterations: u32, mut f: impl FnMut()) {
     let mut per_iter: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
@@ -38,6 +80,17 @@ fn measure(name: &str, iterations: u32, mut f: impl FnMut()) {
     let median = per_iter[ROUNDS / 2];
     let (lo, hi) = (per_iter[ROUNDS / 4], per_iter[3 * ROUNDS / 4]);
     println!("{name:<58} median {median:>10.2?}   (IQR {lo:.2?} .. {hi:.2?})");
+    report.rows.push(json!({
+        "id": format!("core.{id}"),
+        "what": name,
+        "ours": format!("{} (IQR {}–{})", human(median), human(lo), human(hi)),
+        "baseline": null, "baseline_name": null, "ratio": null, "target": null, "met": null,
+    }));
+    report.figures.insert(
+        id.to_string(),
+        json!({"median_s": median.as_secs_f64(), "q1_s": lo.as_secs_f64(), "q3_s": hi.as_secs_f64(),
+               "rounds": ROUNDS, "iterations_per_round": iterations}),
+    );
 }
 
 fn deployment(annotations: Value) -> Value {
@@ -87,20 +140,24 @@ fn review(operation: &str, object: &Value) -> Vec<u8> {
 
 fn main() {
     println!("reloader benchmarks (release, {ROUNDS} rounds, median per operation)");
+    let mut report = Report::default();
     for sources in [100, 10_000] {
         let ns = namespace(sources);
         let options = DecisionOptions::default();
         let keys = StampKeys::plain();
-        for (label, annotations) in [
-            ("auto", json!({"reloader.stakater.com/auto": "true"})),
+        for (id, label, annotations) in [
+            ("decision_auto", "`auto`", json!({"reloader.stakater.com/auto": "true"})),
             (
-                "regex list (scans the namespace)",
+                "decision_regex",
+                "regex reload list (scans the namespace)",
                 json!({"secret.reloader.stakater.com/reload": "secret-1.*"}),
             ),
         ] {
             let object = deployment(annotations);
             measure(
-                &format!("reconcile decision+plan, {label}, {sources} sources"),
+                &mut report,
+                &format!("{id}_{sources}"),
+                &format!("Reconcile decision + plan, {label}, namespace of {sources} sources"),
                 200,
                 || {
                     let w = Workload::new(WorkloadKind::Deployment, &object);
@@ -154,7 +211,9 @@ fn main() {
     for path in ["/mutate", "/validate"] {
         let body = review("CREATE", &object);
         measure(
-            &format!("admission review {path} (in-process router, 10k sources)"),
+            &mut report,
+            &format!("admission{}", path.replace('/', "_")),
+            &format!("Admission review `{path}`, in-process router, 10,000 sources"),
             500,
             || {
                 let request = Request::post(path).body(Body::from(body.clone())).unwrap();
@@ -170,8 +229,15 @@ fn main() {
 
     for size in [1024usize, 1 << 20] {
         let data = BTreeMap::from([("payload".to_string(), vec![7u8; size])]);
-        measure(&format!("Secret content hash, {size} bytes"), 50, || {
-            black_box(secret_hash_of(Some(&data)));
-        });
+        measure(
+            &mut report,
+            &format!("secret_hash_{size}"),
+            &format!("Secret content hash, {} KiB", size / 1024),
+            50,
+            || {
+                black_box(secret_hash_of(Some(&data)));
+            },
+        );
     }
+    report.write();
 }

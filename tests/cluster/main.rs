@@ -2,7 +2,6 @@
 //! (see `tools/cluster.sh`). `make test` provides the control plane.
 
 mod availability;
-mod bench;
 mod control_plane;
 mod crds;
 mod engine;

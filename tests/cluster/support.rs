@@ -289,6 +289,18 @@ impl Reloader {
         Self { child, http, log }
     }
 
+    /// The process id (for its /proc entry).
+    #[allow(dead_code)] // used by the benchmarks (benches/cluster)
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether `/ready` answers 200 right now (source caches synced).
+    #[allow(dead_code)] // used by the benchmarks (benches/cluster)
+    pub fn is_ready(&self) -> bool {
+        self.get("/ready").is_some_and(|(status, _)| status == 200)
+    }
+
     /// SIGTERM, as the kubelet stops a pod; [`Reloader::exited`] tells when it is done.
     pub fn terminate(&self) {
         let status = Command::new("kill")
