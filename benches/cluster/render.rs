@@ -58,9 +58,13 @@ pub fn render(results: &Value) -> String {
     let mut out = String::new();
     out.push_str(BEGIN);
     out.push('\n');
+    // To the minute: the seconds of a run that takes many minutes say nothing.
+    let when = results["generated_at"].as_str().map_or_else(
+        || "–".to_string(),
+        |t| format!("{} UTC", t.get(..16).unwrap_or(t).replace('T', " ")),
+    );
     out.push_str(&format!(
-        "Measured {} on {} cores ({}), load average {} before and {} after; contenders: {}.\n",
-        text(&results["generated_at"]),
+        "Measured {when} on {} cores ({}), load average {} before and {} after; contenders: {}.\n",
         text(&machine["cores"]),
         text(&machine["model"]),
         text(&machine["load_before"]),
@@ -68,7 +72,7 @@ pub fn render(results: &Value) -> String {
         contender_line(results),
     ));
     if let Some(inventory) = results["inventory"].as_str() {
-        out.push_str(&format!("Inventory: {inventory}\n"));
+        out.push_str(&format!("\nInventory: {inventory}.\n"));
     }
     let parts = results["parts"].as_object().cloned().unwrap_or_default();
     let mut names: Vec<&str> = PARTS
