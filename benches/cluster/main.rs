@@ -4,7 +4,9 @@
 //! Writes `target/bench/cluster.json`, merges every `target/bench/*.json` of the run into
 //! `bench/results.json` and renders the README's benchmark block from it.
 //!
-//! `cargo bench --bench cluster -- --render` only re-renders the README from bench/results.json.
+//! `cargo bench --bench cluster -- --render` only re-renders the README from bench/results.json;
+//! `-- --merge` first folds the other parts found in `target/bench/` into it (a part re-run on
+//! its own).
 //!
 //! Environment: `STAKATER_BIN`, `STAKATER_VERSION` (label), `BENCH_SAMPLES` (reload-latency
 //! changes per contender, default 60), `BENCH_SCALE=0` skips the 80,000-object inventory and the
@@ -43,8 +45,13 @@ const UNLIMITED: [&str; 2] = [
 
 fn main() {
     let render_only = std::env::args().any(|a| a == "--render");
+    let merge_only = std::env::args().any(|a| a == "--merge");
     let outcome = if render_only {
         render_readme().map(|block| print!("{block}"))
+    } else if merge_only {
+        merge_parts()
+            .and_then(|()| render_readme())
+            .map(|block| print!("{block}"))
     } else {
         run()
     };
@@ -72,6 +79,39 @@ fn run() -> Result<()> {
     if !failures.is_empty() {
         bail!("measurements not taken: {}", failures.join("; "));
     }
+    Ok(())
+}
+
+/// Folds parts measured after the cluster run (e.g. `cargo bench --bench webhook` run again on
+/// its own) into bench/results.json: every `target/bench/*.json` but the cluster part replaces
+/// the part of the same name; the run's machine, inventory and cluster figures stay.
+fn merge_parts() -> Result<()> {
+    let out = Path::new(REPO).join("bench/results.json");
+    let mut results: Value = serde_json::from_slice(&std::fs::read(&out).context("reading bench/results.json")?)?;
+    let dir = Path::new(REPO).join("target/bench");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let part: Value =
+            serde_json::from_slice(&std::fs::read(&path)?).with_context(|| format!("reading {}", path.display()))?;
+        let Some(name) = part["part"].as_str().map(str::to_string) else {
+            continue;
+        };
+        if name == "cluster" {
+            continue;
+        }
+        for (who, about) in part["contenders"].as_object().into_iter().flatten() {
+            if who != "reloader" {
+                results["contenders"][who] = about.clone();
+            }
+        }
+        results["parts"][name] = part;
+    }
+    let mut text = serde_json::to_string_pretty(&results)?;
+    text.push('\n');
+    std::fs::write(out, text)?;
     Ok(())
 }
 
