@@ -22,6 +22,9 @@
 //! per run at 1,000 req/s, default 10; saturation runs half as long), `WEBHOOK_BENCH_RELOADER`
 //! (another build of the binary to measure, e.g. a baseline).
 
+// The review's managedFields are one deep `json!`.
+#![recursion_limit = "512"]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -293,7 +296,28 @@ fn review() -> Value {
                 "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {},
                                                               "f:reloader.stakater.com/auto": {}},
                                             "f:labels": {".": {}, "f:app": {}, "f:team": {}}},
-                             "f:spec": {"f:replicas": {}, "f:selector": {}, "f:template": {"f:metadata": {"f:labels": {}}}}}
+                             "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {},
+                                        "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+                                        "f:template": {"f:metadata": {"f:annotations": {".": {}, "f:prometheus.io/port": {}, "f:prometheus.io/scrape": {}},
+                                                                      "f:labels": {".": {}, "f:app": {}, "f:tier": {}, "f:version": {}}},
+                                                       "f:spec": {"f:containers": {
+                                                           "k:{\"name\":\"web\"}": {".": {}, "f:env": {".": {}, "k:{\"name\":\"MODE\"}": {".": {}, "f:name": {}, "f:value": {}},
+                                                                                                "k:{\"name\":\"REGION\"}": {".": {}, "f:name": {}, "f:value": {}},
+                                                                                                "k:{\"name\":\"DB_PASSWORD\"}": {".": {}, "f:name": {}, "f:valueFrom": {".": {}, "f:secretKeyRef": {}}}},
+                                                                                     "f:envFrom": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:livenessProbe": {".": {}, "f:httpGet": {".": {}, "f:path": {}, "f:port": {}, "f:scheme": {}}, "f:periodSeconds": {}},
+                                                                                     "f:name": {}, "f:ports": {".": {}, "k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}}},
+                                                                                     "f:readinessProbe": {".": {}, "f:httpGet": {".": {}, "f:path": {}, "f:port": {}, "f:scheme": {}}, "f:periodSeconds": {}},
+                                                                                     "f:resources": {".": {}, "f:limits": {".": {}, "f:cpu": {}, "f:memory": {}}, "f:requests": {".": {}, "f:cpu": {}, "f:memory": {}}},
+                                                                                     "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {},
+                                                                                     "f:volumeMounts": {".": {}, "k:{\"mountPath\":\"/etc/web\"}": {".": {}, "f:mountPath": {}, "f:name": {}},
+                                                                                                        "k:{\"mountPath\":\"/tls\"}": {".": {}, "f:mountPath": {}, "f:name": {}, "f:readOnly": {}}}},
+                                                           "k:{\"name\":\"proxy\"}": {".": {}, "f:envFrom": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                                                                                       "f:resources": {".": {}, "f:limits": {".": {}, "f:cpu": {}, "f:memory": {}}},
+                                                                                       "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
+                                                                  "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {".": {}, "f:runAsNonRoot": {}},
+                                                                  "f:terminationGracePeriodSeconds": {},
+                                                                  "f:volumes": {".": {}, "k:{\"name\":\"config\"}": {".": {}, "f:configMap": {".": {}, "f:defaultMode": {}, "f:name": {}}, "f:name": {}},
+                                                                                "k:{\"name\":\"tls\"}": {".": {}, "f:name": {}, "f:secret": {".": {}, "f:defaultMode": {}, "f:secretName": {}}}}}}}}
             }]
         },
         "spec": spec,
@@ -514,7 +538,9 @@ async fn fixed_rate(target: &Target, proto: Proto, measured: Duration) -> anyhow
                     (target.clone(), samples.clone(), failures.clone(), queue.clone());
                 workers.push(tokio::spawn(async move {
                     loop {
-                        let Some(intended) = queue.lock().await.recv().await else { return };
+                        let Some(intended) = queue.lock().await.recv().await else {
+                            return;
+                        };
                         let result = exchange(&mut sender, &target).await;
                         let broken = result.is_err();
                         record(&samples, &failures, intended, result);
@@ -567,11 +593,10 @@ fn record(
             false
         }
     };
-    samples.lock().unwrap_or_else(|e| e.into_inner()).push(Sample {
-        intended,
-        latency,
-        ok,
-    });
+    samples
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Sample { intended, latency, ok });
 }
 
 /// Closed loop: `IN_FLIGHT` requests always outstanding, for `WARM_UP + measured`; throughput
@@ -744,7 +769,11 @@ async fn run() -> anyhow::Result<()> {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let version = if version.is_empty() { env!("CARGO_PKG_VERSION").to_string() } else { version };
+    let version = if version.is_empty() {
+        env!("CARGO_PKG_VERSION").to_string()
+    } else {
+        version
+    };
     let (ours_addr, http_addr) = (free_addr()?, free_addr()?);
     let log = out_dir.join("webhook-reloader.log");
     let log_file = std::fs::File::create(&log)?;
@@ -795,7 +824,10 @@ async fn run() -> anyhow::Result<()> {
     let (ok, ours_answer) = exchange(&mut sender, &probe).await?;
     let parsed: Value = serde_json::from_slice(&ours_answer).context("our answer is not JSON")?;
     if !ok || parsed.pointer("/response/allowed") != Some(&json!(true)) || parsed.pointer("/response/patch").is_none() {
-        bail!("our webhook did not stamp the review: {}", String::from_utf8_lossy(&ours_answer));
+        bail!(
+            "our webhook did not stamp the review: {}",
+            String::from_utf8_lossy(&ours_answer)
+        );
     }
     drop(sender);
     println!(
