@@ -8,10 +8,12 @@
 //!   the budget as it arrives (all of it at once when Content-Length says); bodies larger than
 //!   [`AdmissionLimits::large_body`] may only use [`AdmissionLimits::large_body_budget`] of it,
 //!   so a flood of huge reviews leaves room for the ordinary, small ones.
-//! - CPU: parsing, the decision, the lint rules and the patch run on tokio's blocking pool, never
-//!   on the async workers, through two lanes ([`Cpu`]): small reviews on as many threads as
-//!   there are cores, large ones one at a time; a review waits for a lane at most
-//!   [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`] others.
+//! - CPU: parsing, the decision, the lint rules and the patch run through two lanes ([`Cpu`]):
+//!   small reviews as many at once as there are cores (those up to
+//!   [`AdmissionLimits::inline_body`] on the async worker that read them, the rest on tokio's
+//!   blocking pool), large ones one at a time on a dedicated thread; a review waits for a lane
+//!   at most [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`]
+//!   others.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

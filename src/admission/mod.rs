@@ -153,8 +153,8 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads the body within the budget, then computes the answer on the blocking pool, in the lane
-/// the body's size picks. A mutating review that must confirm sources with the API server does
+/// Reads the body within the budget, then computes the answer in the lane the body's size picks
+/// (a small one right here, larger ones on the blocking pool). A mutating review that must confirm sources with the API server does
 /// it between two blocking sections, holding neither a lane nor a lock while it waits.
 async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();

@@ -192,7 +192,8 @@ impl<'de> Deserialize<'de> for ObjectJson {
 }
 
 /// Reads a map without its `skip` field; at the top, `metadata` is read the same way. Anything
-/// else (`metadata` that is not a map included) is read whole.
+/// but a map is [`ObjectJson::NotObject`]: a refused review at the top, a `null` `metadata`
+/// (no rule finds anything in a `metadata` that is not a map; an API server never sends one).
 struct Pruning {
     skip: &'static str,
     top: bool,
@@ -301,6 +302,24 @@ mod tests {
             error_of(r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#),
             "not an AdmissionReview: missing field `uid`"
         );
+    }
+
+    #[test]
+    fn objects_are_read_without_field_managers_and_status() {
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+            "kind":{"group":"apps","version":"v1","kind":"Deployment"},
+            "resource":{"group":"apps","version":"v1","resource":"deployments"},
+            "operation":"UPDATE","userInfo":{},
+            "object":{"metadata":{"name":"web","managedFields":[{"manager":"kubectl"}],"annotations":{"a":"b"}},
+                      "spec":{"status":"kept"},"status":{"replicas":3}},
+            "oldObject":{"metadata":"odd","status":[1,2]}}}"#;
+        let review = parse(body.as_bytes()).unwrap();
+        let object = review.object.unwrap();
+        assert_eq!(
+            object,
+            serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}}, "spec": {"status": "kept"}})
+        );
+        assert_eq!(review.old_object.unwrap(), serde_json::json!({"metadata": null}));
     }
 
     #[test]
