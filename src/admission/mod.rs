@@ -450,7 +450,7 @@ fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
         Err(_) => return Mutation::Answer(Box::new(response)),
     };
     match stamp(ctx, review, kind, &policy, None) {
-        Stamped::Answer(response) => Mutation::Answer(Box::new(response)),
+        Stamped::Answer(response) => Mutation::Answer(response),
         Stamped::Unseen(unseen) => Mutation::Lookup {
             kind,
             policy: Box::new(policy),
@@ -462,7 +462,7 @@ fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
 
 /// What stamping came to.
 enum Stamped {
-    Answer(AdmissionResponse),
+    Answer(Box<AdmissionResponse>),
     /// Sources the cache lacks, to confirm with the API server first.
     Unseen(Vec<SourceRef>),
 }
@@ -480,7 +480,7 @@ fn stamp(
     let request = &review.request;
     let response = AdmissionResponse::from(request);
     let Some(object) = review.object.as_ref() else {
-        return Stamped::Answer(response);
+        return Stamped::Answer(Box::new(response));
     };
     let namespace = request.namespace.clone().unwrap_or_default();
     let workload = Workload::new(kind, object);
@@ -517,19 +517,19 @@ fn stamp(
         .map(|desired| (desired, warnings))
     };
     let Ok((desired, warnings)) = desired else {
-        return Stamped::Answer(response);
+        return Stamped::Answer(Box::new(response));
     };
     let patch = json_patch::diff(object, &desired);
     if patch.0.is_empty() {
-        return Stamped::Answer(warn(response, warnings));
+        return Stamped::Answer(Box::new(warn(response, warnings)));
     }
-    Stamped::Answer(match response.clone().with_patch(patch) {
+    Stamped::Answer(Box::new(match response.clone().with_patch(patch) {
         Ok(patched) => warn(patched, warnings),
         Err(error) => {
             tracing::error!(%error, "serializing an admission patch failed");
             response
         }
-    })
+    }))
 }
 
 /// The answer once a lookup is done.
@@ -541,7 +541,7 @@ fn stamp_found(
     found: &std::collections::BTreeMap<SourceRef, SourceState>,
 ) -> AdmissionResponse {
     match stamp(ctx, review, kind, policy, Some(found)) {
-        Stamped::Answer(response) => response,
+        Stamped::Answer(response) => *response,
         // Not returned once `found` is given.
         Stamped::Unseen(_) => AdmissionResponse::from(&review.request),
     }
