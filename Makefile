@@ -44,9 +44,9 @@ install: build
 bench: tools
 	rm -rf target/bench && mkdir -p target/bench && cat /proc/loadavg >target/bench/loadavg-start
 	$(CARGO) bench --bench core
-	@# The webhook part (benches/webhook.rs: /mutate under load vs an empty TLS handler).
-	if [ -f benches/webhook.rs ]; then $(CARGO) bench --bench webhook; fi
 	$(CARGO) build --release --bin reloader
+	@# The webhook part (benches/webhook.rs: /mutate under load vs an empty TLS handler).
+	tools/with-cluster.sh $(CARGO) bench --bench webhook
 	tools/with-cluster.sh $(CARGO) bench --bench cluster
 
 ## `make bench` with Stakater Reloader beside ours (STAKATER_BIN=<its binary>; README tells how to

@@ -8,10 +8,12 @@
 //!   the budget as it arrives (all of it at once when Content-Length says); bodies larger than
 //!   [`AdmissionLimits::large_body`] may only use [`AdmissionLimits::large_body_budget`] of it,
 //!   so a flood of huge reviews leaves room for the ordinary, small ones.
-//! - CPU: parsing, the decision, the lint rules and the patch run on tokio's blocking pool, never
-//!   on the async workers, through two lanes ([`Cpu`]): small reviews on as many threads as
-//!   there are cores, large ones one at a time; a review waits for a lane at most
-//!   [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`] others.
+//! - CPU: parsing, the decision, the lint rules and the patch run through two lanes ([`Cpu`]):
+//!   small reviews as many at once as there are cores (those up to
+//!   [`AdmissionLimits::inline_body`] on the async worker that read them, the rest on tokio's
+//!   blocking pool), large ones one at a time on a dedicated thread; a review waits for a lane
+//!   at most [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`]
+//!   others.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +47,11 @@ pub struct AdmissionLimits {
     pub max_in_flight: usize,
     /// Reviews computing at once (the small lane): the cores.
     pub cpu_slots: usize,
+    /// Bodies up to this size are computed on the async worker that read them (still holding
+    /// a small-lane slot): such a review takes tens of microseconds, less than handing it to
+    /// another thread and waking this one again, which at low load is most of its latency.
+    /// 0: every review goes to the blocking pool.
+    pub inline_body: usize,
     /// Large reviews computing at once. One: a 3 MiB review parses into tens of MiB, so their
     /// memory, not the cores, is the bound (a second one would wait for the first ~50 ms).
     pub large_cpu_slots: usize,
@@ -66,6 +73,7 @@ impl Default for AdmissionLimits {
             large_body_budget: 16 * 1024 * 1024,
             max_in_flight: 512,
             cpu_slots: cores,
+            inline_body: 32 * 1024,
             large_cpu_slots: 1,
             cpu_queue: 64,
             cpu_wait: Duration::from_secs(1),
@@ -304,6 +312,12 @@ impl Cpu {
             // One thread serves one slot; with more slots, large reviews use the pool too.
             large_thread: (limits.large_cpu_slots <= 1).then(Dedicated::spawn).flatten(),
         }
+    }
+
+    /// Runs `work` right here, on the async worker, once the small lane has room.
+    pub async fn run_here<T>(&self, work: impl FnOnce() -> T) -> Result<T, Rejection> {
+        let _permit = self.small.acquire().await?;
+        Ok(work())
     }
 
     /// Runs `work` off the async workers once its lane has room; the lane's permit is held

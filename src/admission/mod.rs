@@ -76,7 +76,8 @@ pub struct AdmissionContext {
 /// The router's state: the context and the shared state of its limits.
 #[derive(Clone)]
 struct Shared {
-    ctx: AdmissionContext,
+    /// Shared, not cloned per request: the context holds dozens of strings (annotation keys).
+    ctx: Arc<AdmissionContext>,
     guards: Arc<Guards>,
 }
 
@@ -112,7 +113,10 @@ pub fn router(context: AdmissionContext) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             deadline(timeout, request, next)
         }))
-        .with_state(Shared { ctx: context, guards })
+        .with_state(Shared {
+            ctx: Arc::new(context),
+            guards,
+        })
 }
 
 /// How long one request (body included) may take; a client trickling bytes is cut off.
@@ -149,8 +153,8 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads the body within the budget, then computes the answer on the blocking pool, in the lane
-/// the body's size picks. A mutating review that must confirm sources with the API server does
+/// Reads the body within the budget, then computes the answer in the lane the body's size picks
+/// (a small one right here, larger ones on the blocking pool). A mutating review that must confirm sources with the API server does
 /// it between two blocking sections, holding neither a lane nor a lock while it waits.
 async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
@@ -173,7 +177,10 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
         Err(rejection) => return rejected(rejection),
     };
     let large = body.len() > guards.limits.large_body;
-    let first = {
+    let here = body.len() <= guards.limits.inline_body;
+    let first = if here {
+        guards.cpu.run_here(|| first_phase(&ctx, webhook, &body, started)).await
+    } else {
         let ctx = ctx.clone();
         guards
             .cpu
@@ -194,7 +201,7 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
         guards
             .cpu
             .run(large, move || {
-                let response = stamp(&ctx, &lookup.review, lookup.kind, &found);
+                let response = stamp_found(&ctx, &lookup.review, lookup.kind, &lookup.policy, &found);
                 answer(&ctx, webhook, &lookup.review.request, response, started)
             })
             .await
@@ -212,6 +219,7 @@ enum Phase {
 struct Pending {
     review: Review,
     kind: WorkloadKind,
+    policy: Box<WorkloadPolicy>,
     namespace: String,
     unseen: Vec<SourceRef>,
 }
@@ -239,15 +247,16 @@ fn first_phase(ctx: &AdmissionContext, webhook: Webhook, body: &[u8], started: I
         Webhook::Validate => validate(ctx, &review),
         Webhook::Mutate => match mutate(ctx, &review) {
             Mutation::Answer(response) => *response,
-            Mutation::Stamp { kind } => stamp(ctx, &review, kind, &Default::default()),
             Mutation::Lookup {
                 kind,
+                policy,
                 namespace,
                 unseen,
             } => {
                 return Phase::Lookup(Box::new(Pending {
                     review,
                     kind,
+                    policy,
                     namespace,
                     unseen,
                 }));
@@ -299,7 +308,7 @@ fn answer(
         dry_run = request.dry_run,
         "admission review"
     );
-    match serde_json::to_vec(&response.into_review()) {
+    match serde_json::to_vec(&WireReview::of(&request.types, &response)) {
         Ok(bytes) => {
             let mut response = Bytes::from(bytes).into_response();
             response
@@ -310,6 +319,56 @@ fn answer(
         Err(error) => {
             tracing::error!(%error, "serializing an admission response failed");
             Rejection::Internal.into_response()
+        }
+    }
+}
+
+/// The answer as the API server reads it. kube's own `AdmissionReview` writes the patch as a
+/// JSON array of numbers (about four bytes per byte, which the API server then parses number by
+/// number); Kubernetes' `[]byte` is base64, a third larger than the patch.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: WireResponse<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a kube::core::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    audit_annotations: &'a std::collections::HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [String]>,
+}
+
+impl<'a> WireReview<'a> {
+    fn of(types: &'a kube::core::TypeMeta, response: &'a AdmissionResponse) -> Self {
+        use base64::Engine;
+        let patch = response
+            .patch
+            .as_deref()
+            .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+        Self {
+            api_version: &types.api_version,
+            kind: &types.kind,
+            response: WireResponse {
+                uid: &response.uid,
+                allowed: response.allowed,
+                status: &response.result,
+                patch_type: patch.as_ref().map(|_| "JSONPatch"),
+                patch,
+                audit_annotations: &response.audit_annotations,
+                warnings: response.warnings.as_deref(),
+            },
         }
     }
 }
@@ -353,19 +412,19 @@ fn is_self(ctx: &AdmissionContext, request: &AdmissionRequest<DynamicObject>) ->
 
 /// Where a mutating review stands after its first look.
 enum Mutation {
-    /// Answered (nothing to stamp, or not yet).
+    /// Answered (stamped, nothing to stamp, or not yet).
     Answer(Box<AdmissionResponse>),
-    /// To stamp from the cache alone.
-    Stamp { kind: WorkloadKind },
     /// To stamp once the API server has confirmed the sources the cache lacks.
     Lookup {
         kind: WorkloadKind,
+        policy: Box<WorkloadPolicy>,
         namespace: String,
         unseen: Vec<SourceRef>,
     },
 }
 
-/// Stamps a workload so it starts with the hashes it reloads on: what to do.
+/// Stamps a workload so it starts with the hashes it reloads on: what to do. The workload's
+/// policy is read once (reload lists compiled before any lock), its dependencies found once.
 fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
     let request = &review.request;
     let response = AdmissionResponse::from(request);
@@ -385,56 +444,63 @@ fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
             vec!["reloader is starting: not stamped now; it will adopt this workload without a rollout".into()],
         )));
     }
-    if ctx.lookup.is_none() {
-        return Mutation::Stamp { kind };
-    }
-    let namespace = request.namespace.clone().unwrap_or_default();
-    let unseen = unseen_dependencies(ctx, kind, object, &namespace);
-    if unseen.is_empty() {
-        Mutation::Stamp { kind }
-    } else {
-        Mutation::Lookup {
+    let policy = match WorkloadPolicy::read(&Workload::new(kind, object), &ctx.decision) {
+        Ok(policy) => policy,
+        // Not a workload we can read (no pod template): the API server validates it, not us.
+        Err(_) => return Mutation::Answer(Box::new(response)),
+    };
+    match stamp(ctx, review, kind, &policy, None) {
+        Stamped::Answer(response) => Mutation::Answer(response),
+        Stamped::Unseen(unseen) => Mutation::Lookup {
             kind,
-            namespace,
+            policy: Box::new(policy),
+            namespace: request.namespace.clone().unwrap_or_default(),
             unseen,
-        }
+        },
     }
 }
 
-/// The stamp, from the cache plus the sources `found` by a lookup.
+/// What stamping came to.
+enum Stamped {
+    Answer(Box<AdmissionResponse>),
+    /// Sources the cache lacks, to confirm with the API server first.
+    Unseen(Vec<SourceRef>),
+}
+
+/// The stamp, from the cache plus the sources `found` by a lookup. Without a lookup yet
+/// (`found` is `None`) and with a lookup configured, dependencies the cache lacks are returned
+/// to be looked up instead.
 fn stamp(
     ctx: &AdmissionContext,
     review: &Review,
     kind: WorkloadKind,
-    found: &std::collections::BTreeMap<SourceRef, SourceState>,
-) -> AdmissionResponse {
+    policy: &WorkloadPolicy,
+    found: Option<&std::collections::BTreeMap<SourceRef, SourceState>>,
+) -> Stamped {
     let request = &review.request;
     let response = AdmissionResponse::from(request);
     let Some(object) = review.object.as_ref() else {
-        return response;
+        return Stamped::Answer(Box::new(response));
     };
     let namespace = request.namespace.clone().unwrap_or_default();
     let workload = Workload::new(kind, object);
     let old_workload = review.old_object.as_ref().map(|o| Workload::new(kind, o));
-    // Reload lists are compiled before the store's lock is taken.
-    let policy = match WorkloadPolicy::read(&workload, &ctx.decision) {
-        Ok(policy) => policy,
-        // Not a workload we can read (no pod template): the API server validates it, not us.
-        Err(_) => return response,
-    };
+    let none = std::collections::BTreeMap::new();
     let desired = {
         let cached = ctx.store.sources(&namespace);
         let sources = Overlay {
             base: cached.map(),
-            extra: found,
+            extra: found.unwrap_or(&none),
         };
         let deps = policy.dependencies(&sources, &ctx.decision);
-        let warnings: Vec<String> = deps
-            .dependencies
-            .iter()
-            .filter(|d| sources.get(&d.source).is_none())
-            .map(|d| missing_message(&d.source))
-            .collect();
+        let missing = deps.dependencies.iter().filter(|d| sources.get(&d.source).is_none());
+        if found.is_none() && ctx.lookup.is_some() {
+            let unseen: Vec<SourceRef> = missing.clone().map(|d| d.source.clone()).collect();
+            if !unseen.is_empty() {
+                return Stamped::Unseen(unseen);
+            }
+        }
+        let warnings: Vec<String> = missing.map(|d| missing_message(&d.source)).collect();
         let keys = ctx.keys.borrow().clone();
         let stamping = Stamping {
             keys: &keys,
@@ -451,36 +517,34 @@ fn stamp(
         .map(|desired| (desired, warnings))
     };
     let Ok((desired, warnings)) = desired else {
-        return response;
+        return Stamped::Answer(Box::new(response));
     };
     let patch = json_patch::diff(object, &desired);
     if patch.0.is_empty() {
-        return warn(response, warnings);
+        return Stamped::Answer(Box::new(warn(response, warnings)));
     }
-    match response.clone().with_patch(patch) {
+    Stamped::Answer(Box::new(match response.clone().with_patch(patch) {
         Ok(patched) => warn(patched, warnings),
         Err(error) => {
             tracing::error!(%error, "serializing an admission patch failed");
             response
         }
-    }
+    }))
 }
 
-/// The dependencies of a workload that this replica's cache does not hold.
-fn unseen_dependencies(ctx: &AdmissionContext, kind: WorkloadKind, object: &Value, namespace: &str) -> Vec<SourceRef> {
-    let workload = Workload::new(kind, object);
-    // Compiled before the lock is taken.
-    let Ok(policy) = WorkloadPolicy::read(&workload, &ctx.decision) else {
-        return Vec::new();
-    };
-    let sources = ctx.store.sources(namespace);
-    policy
-        .dependencies(sources.map(), &ctx.decision)
-        .dependencies
-        .into_iter()
-        .map(|d| d.source)
-        .filter(|s| sources.map().get(s).is_none())
-        .collect()
+/// The answer once a lookup is done.
+fn stamp_found(
+    ctx: &AdmissionContext,
+    review: &Review,
+    kind: WorkloadKind,
+    policy: &WorkloadPolicy,
+    found: &std::collections::BTreeMap<SourceRef, SourceState>,
+) -> AdmissionResponse {
+    match stamp(ctx, review, kind, policy, Some(found)) {
+        Stamped::Answer(response) => *response,
+        // Not returned once `found` is given.
+        Stamped::Unseen(_) => AdmissionResponse::from(&review.request),
+    }
 }
 
 /// Warnings per answer at most; the API server truncates more (and longer ones) anyway.

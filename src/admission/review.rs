@@ -5,8 +5,9 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource, TypeMeta};
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 /// The versions an API server may send; the answer is in the request's version.
@@ -111,9 +112,9 @@ struct WireRequest {
     operation: Operation,
     user_info: UserInfo,
     #[serde(default)]
-    object: Option<Value>,
+    object: Option<ObjectJson>,
     #[serde(default)]
-    old_object: Option<Value>,
+    old_object: Option<ObjectJson>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -129,10 +130,8 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
     if request.uid.len() > MAX_UID {
         return Err(ReviewError::Uid);
     }
-    let objects = [&request.object, &request.old_object];
-    if objects.iter().any(|o| o.as_ref().is_some_and(|o| !o.is_object())) {
-        return Err(ReviewError::Object);
-    }
+    let object = request.object.map(ObjectJson::into_value).transpose()?;
+    let old_object = request.old_object.map(ObjectJson::into_value).transpose()?;
     Ok(Review {
         request: AdmissionRequest {
             types: TypeMeta {
@@ -155,9 +154,116 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
             dry_run: request.dry_run,
             options: None,
         },
-        object: request.object,
-        old_object: request.old_object,
+        object,
+        old_object,
     })
+}
+
+/// An object of a review as the handlers read it: everything but `metadata.managedFields` and
+/// `status`, which no rule reads and which are often half of the object (an update's status
+/// and the field managers of a kubectl-applied workload), so they are skipped while parsing
+/// instead of being built into a tree, cloned and compared. Nothing in a patch touches them.
+enum ObjectJson {
+    Object(Value),
+    /// Anything but a JSON object (refused, without quoting it).
+    NotObject,
+}
+
+impl ObjectJson {
+    fn into_value(self) -> Result<Value, ReviewError> {
+        match self {
+            ObjectJson::Object(value) => Ok(value),
+            ObjectJson::NotObject => Err(ReviewError::Object),
+        }
+    }
+}
+
+/// Fields skipped in an object, and in its `metadata`.
+const SKIPPED_IN_OBJECT: &str = "status";
+const SKIPPED_IN_METADATA: &str = "managedFields";
+
+impl<'de> Deserialize<'de> for ObjectJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Pruning {
+            skip: SKIPPED_IN_OBJECT,
+            top: true,
+        })
+    }
+}
+
+/// Reads a map without its `skip` field; at the top, `metadata` is read the same way. Anything
+/// but a map is [`ObjectJson::NotObject`]: a refused review at the top, a `null` `metadata`
+/// (no rule finds anything in a `metadata` that is not a map; an API server never sends one).
+struct Pruning {
+    skip: &'static str,
+    top: bool,
+}
+
+/// `metadata`, read without its field managers when it is a map.
+struct Metadata(Value);
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_any(Pruning {
+            skip: SKIPPED_IN_METADATA,
+            top: false,
+        })? {
+            ObjectJson::Object(value) => Ok(Metadata(value)),
+            ObjectJson::NotObject => Ok(Metadata(Value::Null)),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Pruning {
+    type Value = ObjectJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectJson, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.skip {
+                map.next_value::<IgnoredAny>()?;
+            } else if self.top && key == "metadata" {
+                let Metadata(metadata) = map.next_value()?;
+                out.insert(key, metadata);
+            } else {
+                out.insert(key, map.next_value()?);
+            }
+        }
+        Ok(ObjectJson::Object(Value::Object(out)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectJson, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<ObjectJson, E> {
+        Ok(ObjectJson::NotObject)
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +302,24 @@ mod tests {
             error_of(r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#),
             "not an AdmissionReview: missing field `uid`"
         );
+    }
+
+    #[test]
+    fn objects_are_read_without_field_managers_and_status() {
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+            "kind":{"group":"apps","version":"v1","kind":"Deployment"},
+            "resource":{"group":"apps","version":"v1","resource":"deployments"},
+            "operation":"UPDATE","userInfo":{},
+            "object":{"metadata":{"name":"web","managedFields":[{"manager":"kubectl"}],"annotations":{"a":"b"}},
+                      "spec":{"status":"kept"},"status":{"replicas":3}},
+            "oldObject":{"metadata":"odd","status":[1,2]}}}"#;
+        let review = parse(body.as_bytes()).unwrap();
+        let object = review.object.unwrap();
+        assert_eq!(
+            object,
+            serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}}, "spec": {"status": "kept"}})
+        );
+        assert_eq!(review.old_object.unwrap(), serde_json::json!({"metadata": null}));
     }
 
     #[test]
