@@ -81,21 +81,20 @@ impl EventRecorder {
     ) {
         let (namespace, event) = self.event(regarding, type_, reason, message, component);
         let client = self.client.clone();
+        let reason = reason.to_string();
+        let send = async move {
+            if let Err(error) = create(client, &namespace, &event).await {
+                tracing::warn!(%error, reason, "publishing an event failed");
+            }
+        };
         match self.in_flight.clone().try_acquire_owned() {
             Ok(permit) => {
-                let reason = reason.to_string();
                 tokio::spawn(async move {
-                    if let Err(error) = create(client, &namespace, &event).await {
-                        tracing::warn!(%error, reason, "publishing an event failed");
-                    }
+                    send.await;
                     drop(permit);
                 });
             }
-            Err(_) => {
-                if let Err(error) = create(client, &namespace, &event).await {
-                    tracing::warn!(%error, reason, "publishing an event failed");
-                }
-            }
+            Err(_) => send.await,
         }
     }
 

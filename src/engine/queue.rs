@@ -256,7 +256,8 @@ impl RateLimiter {
     }
 
     /// Workloads holding a reservation.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.reservations.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

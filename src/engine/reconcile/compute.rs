@@ -35,10 +35,15 @@ pub(super) enum Computed {
     Planned(Planned),
 }
 
-/// Computes the plan for `key` and indexes its dependencies; notes in `result` when the
-/// reconcile should run again.
-pub(super) fn compute(ctx: &Context, key: &WorkloadKey, result: &mut Reconciled) -> Computed {
-    let Some(object) = ctx.store.workload(key) else {
+/// Computes the plan for `key` (as the store holds it: `object`) and indexes its dependencies;
+/// notes in `result` when the reconcile should run again.
+pub(super) fn compute(
+    ctx: &Context,
+    key: &WorkloadKey,
+    object: Option<Arc<Value>>,
+    result: &mut Reconciled,
+) -> Computed {
+    let Some(object) = object else {
         return Computed::Settled(Outcome::Gone);
     };
     if object.pointer("/metadata/deletionTimestamp").is_some() {

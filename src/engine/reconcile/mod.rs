@@ -70,13 +70,19 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
     }
     // What the webhook would have refused or warned about, had it been called: told on the
     // workload itself, once.
-    report::annotation_problems(ctx, key).await;
-    if write::create_pending(ctx, key).await? && key.kind == crate::core::workload::WorkloadKind::Job {
+    // The stored workload is kept as text: parsed once here for both phases.
+    let object = ctx.store.workload(key);
+    report::annotation_problems(ctx, key, object.as_deref()).await;
+    let created = write::create_pending(ctx, key).await?;
+    if created && key.kind == crate::core::workload::WorkloadKind::Job {
         return Ok(Reconciled::new(Outcome::Rolled));
     }
+    // A create may have changed what the store holds; after a conflict it holds a fresh read.
+    let mut read = (!created).then_some(object).flatten();
     let mut result = Reconciled::new(Outcome::UpToDate);
     for _ in 0..MAX_CONFLICTS {
-        let planned = match compute::compute(ctx, key, &mut result) {
+        let object = read.take().or_else(|| ctx.store.workload(key));
+        let planned = match compute::compute(ctx, key, object, &mut result) {
             Computed::Settled(outcome) => {
                 result.outcome = outcome;
                 return Ok(result);

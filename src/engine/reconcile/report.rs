@@ -144,8 +144,8 @@ pub(super) async fn failed(
 /// `IneffectiveAnnotation` for what it warns about) and `reloader_annotation_problems_total`.
 /// Remembered per workload uid, in memory: a resync, a relist or an unrelated change reports
 /// nothing again; a problem fixed and later brought back is reported again.
-pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
-    let Some(object) = ctx.store.workload(key) else {
+pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey, object: Option<&Value>) {
+    let Some(object) = object else {
         return;
     };
     let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) else {
@@ -155,7 +155,7 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
         return;
     }
     let subject = Subject::Workload(key.kind);
-    let (metadata, template) = annotations_of(subject, &object);
+    let (metadata, template) = annotations_of(subject, object);
     let fingerprint = {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -186,7 +186,7 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey) {
         let published = publish(
             ctx,
             key,
-            &object,
+            object,
             EventType::Warning,
             reason,
             &finding.message,
