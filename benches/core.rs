@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,10 +14,9 @@ use reloader::admission::{AdmissionContext, router};
 use reloader::core::decision::{DecisionOptions, dependencies};
 use reloader::core::hash::{secret_hash_of, sha1_hex};
 use reloader::core::keys::StampKeys;
-use reloader::core::plan::{PlanOptions, ReloadStrategy, Stamping, plan};
+use reloader::core::plan::{PlanOptions, Stamping, plan};
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::workload::{Workload, WorkloadKind};
-use reloader::metrics::Metrics;
 use reloader::store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -187,22 +185,7 @@ fn main() {
         store.upsert_source("shop", state);
     }
     let (_tx, ready) = tokio::sync::watch::channel(true);
-    let app = router(AdmissionContext {
-        store,
-        decision: DecisionOptions::default(),
-        strategy: ReloadStrategy::Annotations,
-        keys: tokio::sync::watch::channel(std::sync::Arc::new(StampKeys::plain())).1,
-        own_username: None,
-        ready,
-        metrics: Arc::new(Metrics::new(false)),
-        lookup: None,
-        scope: Arc::new(reloader::engine::scope::NamespaceScope::new(
-            None,
-            Default::default(),
-            false,
-        )),
-        limits: Default::default(),
-    });
+    let app = router(AdmissionContext::standalone(store, ready));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,14 +10,10 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use proptest::prelude::*;
 use reloader::admission::{AdmissionContext, AdmissionLimits, router};
-use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
-use reloader::core::keys::StampKeys;
-use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
 use reloader::engine::scope::NamespaceScope;
-use reloader::metrics::Metrics;
 use reloader::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -51,16 +47,10 @@ fn app_full(ready: bool, scope: NamespaceScope, limits: AdmissionLimits) -> Rout
     );
     let (_tx, ready) = watch::channel(ready);
     router(AdmissionContext {
-        store,
-        decision: DecisionOptions::default(),
-        strategy: ReloadStrategy::Annotations,
-        keys: tokio::sync::watch::channel(Arc::new(StampKeys::plain())).1,
         own_username: Some(SELF.into()),
-        ready,
-        metrics: Arc::new(Metrics::new(false)),
-        lookup: None,
         scope: Arc::new(scope),
         limits,
+        ..AdmissionContext::standalone(store, ready)
     })
 }
 

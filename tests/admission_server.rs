@@ -18,12 +18,9 @@ use hyper::body::Frame;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reloader::admission::{AdmissionContext, AdmissionLimits, router};
-use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
-use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::defaults;
-use reloader::metrics::Metrics;
 use reloader::store::Store;
 use reloader::tls::{
     CertificateAuthority, ReloadableCert, ServeLimits, ServingCertificate, serve_with, server_config_for,
@@ -91,20 +88,8 @@ fn context(limits: AdmissionLimits) -> AdmissionContext {
     );
     let (_tx, ready) = watch::channel(true);
     AdmissionContext {
-        store,
-        decision: DecisionOptions::default(),
-        strategy: ReloadStrategy::Annotations,
-        keys: watch::channel(Arc::new(reloader::core::keys::StampKeys::plain())).1,
-        own_username: None,
-        ready,
-        metrics: Arc::new(Metrics::new(false)),
-        lookup: None,
-        scope: Arc::new(reloader::engine::scope::NamespaceScope::new(
-            None,
-            Default::default(),
-            false,
-        )),
         limits,
+        ..AdmissionContext::standalone(store, ready)
     }
 }
 

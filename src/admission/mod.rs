@@ -73,6 +73,26 @@ pub struct AdmissionContext {
     pub limits: AdmissionLimits,
 }
 
+impl AdmissionContext {
+    /// Handlers over `store` alone: Stakater's default annotations, plain stamps, no API server
+    /// to confirm absent sources, every namespace, default limits, metrics of their own (tests
+    /// and benchmarks set what they vary with struct update syntax).
+    pub fn standalone(store: Store, ready: watch::Receiver<bool>) -> Self {
+        Self {
+            store,
+            decision: crate::core::decision::DecisionOptions::default(),
+            strategy: ReloadStrategy::Annotations,
+            keys: watch::channel(Arc::new(StampKeys::plain())).1,
+            own_username: None,
+            ready,
+            metrics: Arc::new(Metrics::new(false)),
+            lookup: None,
+            scope: Arc::new(NamespaceScope::new(None, Default::default(), false)),
+            limits: AdmissionLimits::default(),
+        }
+    }
+}
+
 /// The router's state: the context and the shared state of its limits.
 #[derive(Clone)]
 struct Shared {

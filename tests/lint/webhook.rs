@@ -5,20 +5,15 @@
 //! webhook's).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
 use reloader::admission::{AdmissionContext, router};
-use reloader::core::decision::DecisionOptions;
 use reloader::core::hash::sha1_hex;
-use reloader::core::keys::StampKeys;
 use reloader::core::lint::{Rule, Subject};
-use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::{SourceRef, SourceState};
 use reloader::core::vocabulary::AnnotationKeys;
 use reloader::lint::{Input, Level, LintOptions, analyse};
-use reloader::metrics::Metrics;
 use reloader::store::{Store, WorkloadKey};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -79,22 +74,7 @@ async fn lint_says_exactly_what_the_validating_webhook_says() {
         }
     }
     let (_keep, ready) = watch::channel(true);
-    let app = router(AdmissionContext {
-        store,
-        decision: DecisionOptions::default(),
-        strategy: ReloadStrategy::Annotations,
-        keys: watch::channel(Arc::new(StampKeys::plain())).1,
-        own_username: None,
-        ready,
-        metrics: Arc::new(Metrics::new(false)),
-        lookup: None,
-        scope: Arc::new(reloader::engine::scope::NamespaceScope::new(
-            None,
-            Default::default(),
-            false,
-        )),
-        limits: Default::default(),
-    });
+    let app = router(AdmissionContext::standalone(store, ready));
 
     let mut compared = 0;
     for o in &objects {
