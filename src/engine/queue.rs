@@ -24,13 +24,31 @@ struct QueueState {
     failures: HashMap<WorkloadKey, u32>,
 }
 
-#[derive(Default)]
+/// Told the number of waiting keys on every change, under the queue's lock, so a gauge fed by it
+/// never keeps a stale value written by a slower thread.
+type DepthReport = Box<dyn Fn(usize) + Send + Sync>;
+
 pub struct WorkQueue {
     state: Mutex<QueueState>,
     notify: Notify,
+    report_depth: DepthReport,
+}
+
+impl Default for WorkQueue {
+    fn default() -> Self {
+        Self::reporting_depth(|_| {})
+    }
 }
 
 impl WorkQueue {
+    pub fn reporting_depth(report: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            notify: Notify::new(),
+            report_depth: Box::new(report),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -54,6 +72,7 @@ impl WorkQueue {
         }
         state.due.insert(key.clone(), at);
         state.order.insert((at, key));
+        (self.report_depth)(state.due.len());
         drop(state);
         self.notify.notify_waiters();
     }
@@ -71,6 +90,7 @@ impl WorkQueue {
                         state.order.remove(&(at, key.clone()));
                         state.due.remove(&key);
                         state.active.insert(key.clone());
+                        (self.report_depth)(state.due.len());
                         return key;
                     }
                     Some((at, _)) => Some(at),
@@ -297,6 +317,32 @@ mod tests {
         q.add(key("late"), Duration::from_millis(500));
         assert_eq!(q.next().await, key("late"));
         assert_eq!(q.next().await, key("soon"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_reported_depth_ends_at_what_is_left_however_threads_interleave() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let reported = Arc::new(AtomicUsize::new(usize::MAX));
+        let q = Arc::new({
+            let reported = reported.clone();
+            WorkQueue::reporting_depth(move |d| reported.store(d, Ordering::SeqCst))
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..4 {
+            let q = q.clone();
+            tasks.spawn(async move {
+                for i in 0..500 {
+                    let k = key(&format!("{t}-{i}"));
+                    q.add(k, Duration::ZERO);
+                    let taken = q.next().await;
+                    q.succeeded(&taken);
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        assert_eq!(q.len(), 0);
+        assert_eq!(reported.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]

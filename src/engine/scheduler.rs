@@ -94,7 +94,10 @@ impl Scheduler {
         ));
         let (ready, _) = signal::channel(false);
         Self {
-            queue: WorkQueue::default(),
+            queue: {
+                let metrics = metrics.clone();
+                WorkQueue::reporting_depth(move |depth| metrics.workqueue_depth(depth))
+            },
             options,
             gate: WriteGate::new(leader, limiter),
             metrics,
@@ -138,7 +141,6 @@ impl Scheduler {
             .or_insert_with(Instant::now);
         self.queue.add(key, self.options.window);
         self.metrics.queued();
-        self.metrics.workqueue_depth(self.queue.len());
     }
 
     pub fn enqueue_all(&self, keys: impl IntoIterator<Item = WorkloadKey>) {
@@ -200,7 +202,6 @@ impl Scheduler {
                     None => return,
                 },
             };
-            self.metrics.workqueue_depth(self.queue.len());
             let queued_at = self.first_queued.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             if let Some(at) = queued_at {
                 self.metrics.dequeued(at.elapsed());

@@ -181,21 +181,30 @@ where
     }
 }
 
-/// Polls an async check until it returns `Some`, or panics after [`DEADLINE`]. For conditions
-/// that span several objects, where a single watch does not fit.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` every 200 ms until it returns `Some`; the caller bounds it.
+async fn eventually_quietly<T, F, Fut>(mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no {what} within {DEADLINE:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Polls an async check until it returns `Some`, or panics after [`DEADLINE`]. For conditions
+/// that span several objects, where a single watch does not fit.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    tokio::time::timeout(DEADLINE, eventually_quietly(check))
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {DEADLINE:?}"))
 }
 
 /// A CA and a serving certificate for `127.0.0.1`, for webhooks registered by URL.
@@ -398,12 +407,22 @@ impl Reloader {
     /// Waits until the reloader has reconciled at least `count` times in total and has nothing
     /// queued: everything it was told about so far is answered.
     pub async fn settle(&self, count: f64) {
-        eventually("reloader settled", || async {
-            let done = self.metric_sum("reloader_reconciles_total");
-            let queued = self.metric("reloader_workqueue_depth");
-            (done >= count && queued == 0.0).then_some(())
-        })
+        let last = std::cell::Cell::new((0.0, 0.0));
+        let settled = tokio::time::timeout(
+            DEADLINE,
+            eventually_quietly(|| async {
+                let done = self.metric_sum("reloader_reconciles_total");
+                let queued = self.metric("reloader_workqueue_depth");
+                last.set((done, queued));
+                (done >= count && queued == 0.0).then_some(())
+            }),
+        )
         .await;
+        let (done, queued) = last.get();
+        assert!(
+            settled.is_ok(),
+            "reloader not settled within {DEADLINE:?}: {done} of {count} reconciles, {queued} queued"
+        );
     }
 }
 
