@@ -11,6 +11,8 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use std::io::IsTerminal as _;
+
 use crate::config::{LogFormat, Settings};
 
 /// Installs the global subscriber; `RELOADER_LOG` (an env filter) overrides `--log-level`.
@@ -19,7 +21,8 @@ pub fn init(settings: &Settings) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(settings.log_level.filter_directive()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match settings.log_format {
         LogFormat::Json => builder.fmt_fields(JsonFields::new()).event_format(StakaterJson).init(),
         LogFormat::Text => builder.init(),

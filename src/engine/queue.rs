@@ -17,11 +17,38 @@ use crate::store::WorkloadKey;
 struct QueueState {
     due: HashMap<WorkloadKey, Instant>,
     order: BTreeSet<(Instant, WorkloadKey)>,
+    /// Due keys that only wait to be looked at again (a retry's backoff, a pause's end): not
+    /// counted in the depth, as client-go's delayed adds are not.
+    deferred: HashSet<WorkloadKey>,
     active: HashSet<WorkloadKey>,
     /// Added again while being processed: re-queued at this time when done.
-    again: HashMap<WorkloadKey, Instant>,
+    again: HashMap<WorkloadKey, (Instant, Wait)>,
     /// Consecutive failed attempts per key, until one succeeds.
     failures: HashMap<WorkloadKey, u32>,
+}
+
+impl QueueState {
+    fn depth(&self) -> usize {
+        self.due.len() - self.deferred.len()
+    }
+}
+
+/// Why a key waits: work that came in (counted in the depth), or a look again later.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wait {
+    Queued,
+    Deferred,
+}
+
+impl Wait {
+    /// A key both queued and deferred is queued.
+    fn and(self, other: Wait) -> Wait {
+        if self == Wait::Queued || other == Wait::Queued {
+            Wait::Queued
+        } else {
+            Wait::Deferred
+        }
+    }
 }
 
 /// Told the number of waiting keys on every change, under the queue's lock, so a gauge fed by it
@@ -56,23 +83,48 @@ impl WorkQueue {
     /// Schedules `key` after `delay`. An already scheduled key keeps the earlier time, so a
     /// burst of events is answered once, at most `delay` after the first.
     pub fn add(&self, key: WorkloadKey, delay: Duration) {
+        self.schedule(key, delay, Wait::Queued);
+    }
+
+    /// As [`WorkQueue::add`], for a key to look at again later; it is not counted in the depth
+    /// until something queues it for real.
+    pub fn add_later(&self, key: WorkloadKey, delay: Duration) {
+        self.schedule(key, delay, Wait::Deferred);
+    }
+
+    fn schedule(&self, key: WorkloadKey, delay: Duration, wait: Wait) {
         let at = Instant::now() + delay;
         let mut state = self.lock();
         if state.active.contains(&key) {
-            let slot = state.again.entry(key).or_insert(at);
-            *slot = (*slot).min(at);
+            let slot = state.again.entry(key).or_insert((at, wait));
+            *slot = (slot.0.min(at), slot.1.and(wait));
             return;
         }
-        match state.due.get(&key).copied() {
-            Some(existing) if existing <= at => return,
+        let wait = match state.due.get(&key).copied() {
             Some(existing) => {
-                state.order.remove(&(existing, key.clone()));
+                let was = if state.deferred.contains(&key) {
+                    Wait::Deferred
+                } else {
+                    Wait::Queued
+                };
+                if existing > at {
+                    state.order.remove(&(existing, key.clone()));
+                    state.order.insert((at, key.clone()));
+                    state.due.insert(key.clone(), at);
+                }
+                was.and(wait)
             }
-            None => {}
-        }
-        state.due.insert(key.clone(), at);
-        state.order.insert((at, key));
-        (self.report_depth)(state.due.len());
+            None => {
+                state.due.insert(key.clone(), at);
+                state.order.insert((at, key.clone()));
+                wait
+            }
+        };
+        match wait {
+            Wait::Queued => state.deferred.remove(&key),
+            Wait::Deferred => state.deferred.insert(key),
+        };
+        (self.report_depth)(state.depth());
         drop(state);
         self.notify.notify_waiters();
     }
@@ -89,8 +141,9 @@ impl WorkQueue {
                     Some((at, key)) if at <= Instant::now() => {
                         state.order.remove(&(at, key.clone()));
                         state.due.remove(&key);
+                        state.deferred.remove(&key);
                         state.active.insert(key.clone());
-                        (self.report_depth)(state.due.len());
+                        (self.report_depth)(state.depth());
                         return key;
                     }
                     Some((at, _)) => Some(at),
@@ -116,8 +169,8 @@ impl WorkQueue {
             state.active.remove(key);
             state.again.remove(key)
         };
-        if let Some(at) = again {
-            self.add(key.clone(), at.saturating_duration_since(Instant::now()));
+        if let Some((at, wait)) = again {
+            self.schedule(key.clone(), at.saturating_duration_since(Instant::now()), wait);
         }
     }
 
@@ -132,7 +185,7 @@ impl WorkQueue {
         };
         let backoff = policy(attempts);
         self.done(key);
-        self.add(key.clone(), backoff);
+        self.add_later(key.clone(), backoff);
         (attempts, backoff)
     }
 
@@ -142,9 +195,9 @@ impl WorkQueue {
         self.done(key);
     }
 
-    /// Keys waiting (not counting those being processed).
+    /// Keys queued (not counting those being processed or deferred).
     pub fn len(&self) -> usize {
-        self.lock().due.len()
+        self.lock().depth()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -343,6 +396,23 @@ mod tests {
         while tasks.join_next().await.is_some() {}
         assert_eq!(q.len(), 0);
         assert_eq!(reported.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_look_again_later_is_not_counted_until_something_queues_it() {
+        let q = WorkQueue::default();
+        q.add_later(key("paused"), Duration::from_secs(60));
+        assert_eq!(q.len(), 0, "deferred keys are not depth");
+        q.add(key("paused"), Duration::from_secs(1));
+        assert_eq!(q.len(), 1, "an event queues it for real, at the earlier time");
+        let start = Instant::now();
+        assert_eq!(q.next().await, key("paused"));
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+        // A look again booked while active stays deferred when it is re-scheduled.
+        q.add_later(key("paused"), Duration::from_secs(5));
+        q.succeeded(&key("paused"));
+        assert_eq!(q.len(), 0);
+        assert_eq!(q.next().await, key("paused"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -249,7 +249,13 @@ impl Scheduler {
                 }
                 self.queue.succeeded(&key);
                 if let Some(after) = done.look_again_after {
-                    self.queue.add(key.clone(), after);
+                    // A paced key is work still to do; any other look again (a pause's end, a
+                    // Job's create) only waits.
+                    if done.outcome == Outcome::Paced {
+                        self.queue.add(key.clone(), after);
+                    } else {
+                        self.queue.add_later(key.clone(), after);
+                    }
                 }
                 if done.source_changed {
                     self.enqueue(key);

@@ -232,16 +232,13 @@ pub fn kubeconfig() -> &'static Path {
 /// Killed (SIGKILL) when dropped.
 pub struct Reloader {
     child: std::process::Child,
-    pub http: std::net::SocketAddr,
+    /// Where it serves /live, /ready and /metrics: it binds port 0 and logs the port it got, so
+    /// no other process can take the port between choosing and binding it.
+    http: std::sync::OnceLock<std::net::SocketAddr>,
     pub log: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+const HTTP_ANY_PORT: &str = "--http-addr=127.0.0.1:0";
 
 impl Reloader {
     /// Starts `reloader --namespaces=<namespace> <args>` with a short coalescing window.
@@ -252,7 +249,6 @@ impl Reloader {
     /// As [`Reloader::start`], against any control plane and with extra environment. An empty
     /// `namespace` watches the whole cluster (give it a `--namespace-selector`).
     pub fn start_with(kubeconfig: &Path, namespace: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!("{}.log", unique_name(namespace)));
@@ -260,7 +256,7 @@ impl Reloader {
         let child = Command::new(env!("CARGO_BIN_EXE_reloader"))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args((!namespace.is_empty()).then(|| format!("--namespaces={namespace}")))
-            .arg(format!("--http-addr={http}"))
+            .arg(HTTP_ANY_PORT)
             .arg("--reload-window=300ms")
             .args(args)
             .env("RELOADER_LOG", "info,reloader=debug")
@@ -269,7 +265,11 @@ impl Reloader {
             .stderr(out)
             .spawn()
             .expect("starting the reloader binary");
-        Self { child, http, log }
+        Self {
+            child,
+            http: std::sync::OnceLock::new(),
+            log,
+        }
     }
 
     /// The binary with exactly `args` and `env` (plus `--kubeconfig` and `--http-addr`), as an
@@ -280,14 +280,13 @@ impl Reloader {
 
     /// As [`Reloader::start_exact`], with another build of the binary (the image's).
     pub fn start_binary(binary: &Path, kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let logs = Path::new(REPO).join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!("{}.log", unique_name("exact")));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg(format!("--http-addr={http}"))
+            .arg(HTTP_ANY_PORT)
             .args(args)
             .env("RELOADER_LOG", "info,reloader=debug")
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -295,7 +294,11 @@ impl Reloader {
             .stderr(out)
             .spawn()
             .expect("starting the reloader binary");
-        Self { child, http, log }
+        Self {
+            child,
+            http: std::sync::OnceLock::new(),
+            log,
+        }
     }
 
     /// The process id (for its /proc entry).
@@ -341,9 +344,25 @@ impl Reloader {
         assert!(ok, "kill -{signal} {}", self.child.id());
     }
 
+    /// The address it serves on, once its log has said so.
+    pub fn http(&self) -> Option<std::net::SocketAddr> {
+        if let Some(addr) = self.http.get() {
+            return Some(*addr);
+        }
+        let log = std::fs::read_to_string(&self.log).ok()?;
+        let line = log.lines().find(|l| l.contains("serving /live, /ready and /metrics"))?;
+        // Text (`addr=127.0.0.1:N`) or JSON (`"addr":"127.0.0.1:N"`).
+        let port = line.split("127.0.0.1:").nth(1)?;
+        let port: u16 = port[..port.find(|c: char| !c.is_ascii_digit()).unwrap_or(port.len())]
+            .parse()
+            .ok()?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        Some(*self.http.get_or_init(|| addr))
+    }
+
     fn get(&self, path: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(1)).ok()?;
+        let mut stream = std::net::TcpStream::connect_timeout(&self.http()?, Duration::from_secs(1)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut response = String::new();
