@@ -64,7 +64,19 @@ fn human(d: Duration) -> String {
 
 /// Median time per iteration over `ROUNDS` rounds of `iterations` each, printed and recorded as
 /// row `id` of the report.
+/// `cargo bench --bench core -- admission` measures only the ids containing `admission` (and
+/// writes no report: a partial one would replace the full one in `bench/results.json`).
+fn filter() -> Option<&'static str> {
+    static FILTER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FILTER
+        .get_or_init(|| std::env::args().skip(1).find(|a| !a.starts_with("--")))
+        .as_deref()
+}
+
 fn measure(report: &mut Report, id: &str, name: &str, iterations: u32, mut f: impl FnMut()) {
+    if filter().is_some_and(|only| !id.contains(only)) {
+        return;
+    }
     let mut per_iter: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
@@ -222,5 +234,7 @@ fn main() {
             },
         );
     }
-    report.write();
+    if filter().is_none() {
+        report.write();
+    }
 }

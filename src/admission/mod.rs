@@ -539,7 +539,7 @@ fn stamp(
     let Ok((desired, warnings)) = desired else {
         return Stamped::Answer(Box::new(response));
     };
-    let patch = json_patch::diff(object, &desired);
+    let patch = crate::core::diff::diff(object, &desired);
     if patch.0.is_empty() {
         return Stamped::Answer(Box::new(warn(response, warnings)));
     }

@@ -3,6 +3,7 @@
 //! state, and the tests need no cluster.
 
 pub mod decision;
+pub mod diff;
 pub mod evaluate;
 pub mod hash;
 pub mod keys;

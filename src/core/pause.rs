@@ -98,7 +98,7 @@ pub fn apply_pause(
         }
         PauseState::NotPaused { .. } => None,
     };
-    plan.patch = json_patch::diff(workload.object, &plan.desired);
+    plan.patch = crate::core::diff::diff(workload.object, &plan.desired);
     recheck
 }
 

@@ -341,7 +341,7 @@ pub fn plan_assessed(
     } else {
         Action::UpToDate
     };
-    let patch = json_patch::diff(workload.object, &desired);
+    let patch = crate::core::diff::diff(workload.object, &desired);
     let acknowledged = if action == Action::Acknowledge {
         acks.into_keys().collect()
     } else {
