@@ -3,6 +3,7 @@
 //! fields and those of the spans it is in (`workload`, `kind`, `scope`, …), flat, keys sorted.
 
 use std::fmt;
+use std::io::IsTerminal as _;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -10,8 +11,6 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
-
-use std::io::IsTerminal as _;
 
 use crate::config::{LogFormat, Settings};
 

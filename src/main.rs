@@ -204,7 +204,7 @@ async fn leadership(
         .with_identity(&election.identity)
         .with_duration(election.lease_duration.as_secs().max(1))
         .with_grace(election.retry_period.as_secs().max(1))
-        .with_field_manager(settings.field_manager.clone())
+        .with_field_manager(lease_field_manager(&settings.field_manager, &election.identity))
         .build()
         .await
         .context("setting up leader election")?;
@@ -217,6 +217,13 @@ async fn leadership(
         }
     });
     Ok((rx, Some(task)))
+}
+
+/// Each replica writes the Lease under a field manager of its own: two replicas applying it
+/// under one name never conflict, so both could take an unheld Lease at the same moment and both
+/// lead (seen when two replicas start together). The API server allows 128 characters.
+fn lease_field_manager(field_manager: &str, identity: &str) -> String {
+    format!("{field_manager}-{identity}").chars().take(128).collect()
 }
 
 /// Who the reloader is to the API server, so the webhook can leave its own writes alone.

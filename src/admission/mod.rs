@@ -174,8 +174,9 @@ fn declared_length(request: &Request) -> Option<u64> {
 }
 
 /// Reads the body within the budget, then computes the answer in the lane the body's size picks
-/// (a small one right here, larger ones on the blocking pool). A mutating review that must confirm sources with the API server does
-/// it between two blocking sections, holding neither a lane nor a lock while it waits.
+/// (a small one right here, larger ones on the blocking pool). A mutating review that must
+/// confirm sources with the API server does it between two CPU sections, holding neither a lane
+/// nor a lock while it waits.
 async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let Shared { ctx, guards } = shared;

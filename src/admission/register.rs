@@ -9,9 +9,8 @@
 //! closed only with `--admission-failure-policy=Fail`); validation is sent only objects that
 //! mention the reloader, and updates only when their reloader annotations change; neither is
 //! called for the reloader's own writes (`--admission-self-user` or who the API server says it
-//! is); the
-//! configurations are owned by the install's ClusterRole, so uninstalling garbage-collects
-//! them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
+//! is); the configurations are owned by the install's ClusterRole, so uninstalling
+//! garbage-collects them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
 //! is left to them (see [`keep_hand_set`]).
 
 use base64::Engine;

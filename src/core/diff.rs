@@ -1,7 +1,7 @@
 //! The JSON patch from one object to another, as `json_patch::diff` writes it (same operations,
 //! same order), without walking the parts that are equal. A workload and its desired state
 //! differ in a few annotations or env vars; `json_patch::diff` builds a path for every node of
-//! both trees, which made it the largest cost of a mutating review.
+//! both trees, a third of the CPU of stamping a review.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
@@ -31,7 +31,7 @@ fn diff_into(from: &Value, to: &Value, at: &mut PointerBuf, patch: &mut Patch) {
 fn diff_objects(from: &Map<String, Value>, to: &Map<String, Value>, at: &mut PointerBuf, patch: &mut Patch) {
     for (key, value) in to {
         match from.get(key) {
-            Some(old) if old == value => {}
+            // `diff_into` returns at once when they are equal.
             Some(old) => {
                 at.push_back(key);
                 diff_into(old, value, at, patch);

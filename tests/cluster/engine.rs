@@ -552,7 +552,7 @@ async fn a_namespace_waiting_for_its_reload_slots_does_not_hold_up_another() {
     other.config_map("cfg", json!({"k": "v0"})).await;
     other.secret("db", json!({"p": "1"})).await;
     other.deployment("app", auto(), uses("cfg", "db")).await;
-    let _reloader = Reloader::start(
+    let reloader = Reloader::start(
         &format!("{},{}", busy.ns.name, other.ns.name),
         &[
             "--max-reloads-per-second=1000",
@@ -566,9 +566,15 @@ async fn a_namespace_waiting_for_its_reload_slots_does_not_hold_up_another() {
     }
     other.wait_acknowledged("app").await;
 
+    reloader.settle(0.0).await;
+    let reconciled = reloader.metric_sum("reloader_reconciles_total");
     busy.set_config_map("cfg", json!({"k": "v1"})).await;
-    // Every busy reload is queued (the window is 300 ms) before the other change is made.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // Every busy workload has been reconciled once (one rolled, the rest paced) before the other
+    // change is made: they are all ahead of it.
+    eventually("every busy workload reconciled after the change", || async {
+        (reloader.metric_sum("reloader_reconciles_total") >= reconciled + BUSY as f64).then_some(())
+    })
+    .await;
     other.set_config_map("cfg", json!({"k": "v1"})).await;
     eventually("the other namespace's workload rolled", || async {
         other
