@@ -455,6 +455,24 @@ struct Run {
     errors: usize,
     /// Answered 200 within the measured window, per second (saturation runs).
     throughput: f64,
+    /// Answered 200 in the whole run, warm-up included (saturation runs).
+    answered_in_all: usize,
+}
+
+/// CPU time (user + system, all threads) the process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses; utime and stime are
+    // the 14th and 15th fields of the line, the 12th and 13th after it.
+    let mut rest = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let (user, system): (f64, f64) = (rest.next()?.parse().ok()?, rest.next()?.parse().ok()?);
+    let ticks = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    Some((user + system) / ticks)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -645,7 +663,10 @@ async fn saturation(target: &Target, proto: Proto, measured: Duration) -> anyhow
         let _ = task.await;
     }
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut run = Run::default();
+    let mut run = Run {
+        answered_in_all: samples.iter().filter(|s| s.ok).count(),
+        ..Run::default()
+    };
     let mut answered = 0usize;
     for s in &samples {
         let done = s.intended + s.latency;
@@ -842,12 +863,14 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Alternate contenders within each repetition.
-    let contenders = [("empty", empty_addr), ("ours", ours_addr)];
+    let contenders = [("empty", empty_addr, empty.0.id()), ("ours", ours_addr, ours.0.id())];
     let mut fixed: BTreeMap<(Proto, &str), Vec<Run>> = BTreeMap::new();
     let mut saturated: BTreeMap<(Proto, &str), Vec<Run>> = BTreeMap::new();
+    // The server process's CPU time over a saturation run ÷ the requests it answered.
+    let mut cpu_per_request: BTreeMap<(Proto, &str), Vec<f64>> = BTreeMap::new();
     for rep in 0..reps {
         for proto in [Proto::H2, Proto::H1] {
-            for (name, addr) in contenders {
+            for (name, addr, _) in contenders {
                 let run = fixed_rate(&target(addr, proto)?, proto, seconds).await?;
                 println!(
                     "  rep {} {} {name:<5} 1000/s: p50 {} p99 {} ({} answered, {} errors)",
@@ -860,18 +883,23 @@ async fn run() -> anyhow::Result<()> {
                 );
                 fixed.entry((proto, name)).or_default().push(run);
             }
-            for (name, addr) in contenders {
+            for (name, addr, pid) in contenders {
+                let cpu_before = cpu_seconds(pid);
                 let run = saturation(&target(addr, proto)?, proto, saturation_seconds).await?;
+                let cpu = cpu_seconds(pid).zip(cpu_before).map(|(after, before)| after - before);
+                let per_request = cpu.map_or(f64::NAN, |c| c / run.answered_in_all.max(1) as f64);
                 println!(
-                    "  rep {} {} {name:<5} saturation: {:.0} req/s p50 {} p99 {} ({} errors)",
+                    "  rep {} {} {name:<5} saturation: {:.0} req/s p50 {} p99 {} ({} errors), {:.0} µs CPU per request",
                     rep + 1,
                     proto.name(),
                     run.throughput,
                     ms(run.p50()),
                     ms(run.p99()),
-                    run.errors
+                    run.errors,
+                    per_request * 1e6
                 );
                 saturated.entry((proto, name)).or_default().push(run);
+                cpu_per_request.entry((proto, name)).or_default().push(per_request);
             }
         }
     }
@@ -910,6 +938,17 @@ async fn run() -> anyhow::Result<()> {
             "baseline_name": "empty TLS handler",
             "ratio": round2(tput_ratio), "target": "≥ 0.8×", "met": tput_ratio >= 0.8
         }));
+        let (ours_cpu, empty_cpu) = (
+            median(cpu_per_request[&(proto, "ours")].clone()),
+            median(cpu_per_request[&(proto, "empty")].clone()),
+        );
+        rows.push(json!({
+            "id": format!("webhook.{}.cpu_per_request", proto.name()),
+            "what": format!("`/mutate` server CPU per request at saturation (user + system, all threads), {}", proto.label()),
+            "ours": format!("{:.0} µs", ours_cpu * 1e6), "baseline": format!("{:.0} µs", empty_cpu * 1e6),
+            "baseline_name": "empty TLS handler",
+            "ratio": round2(ours_cpu / empty_cpu), "target": null, "met": null
+        }));
         for (name, runs, sat) in [("ours", ours_runs, ours_sat), ("empty", empty_runs, empty_sat)] {
             figures.insert(
                 format!("{}.{name}.at_1000", proto.name()),
@@ -929,6 +968,7 @@ async fn run() -> anyhow::Result<()> {
                     "p99_seconds": sat.iter().map(Run::p99).collect::<Vec<_>>(),
                     "samples": sat.iter().map(|r| r.latencies.len()).collect::<Vec<_>>(),
                     "errors": sat.iter().map(|r| r.errors).collect::<Vec<_>>(),
+                    "cpu_seconds_per_request": cpu_per_request[&(proto, name)],
                 }),
             );
         }

@@ -24,6 +24,9 @@ use reloader::stamp_key;
 use reloader::store::Store;
 use tokio::sync::watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let program = args
@@ -380,24 +383,13 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Returns the memory freed since start-up to the kernel, once the caches are synced. glibc
-/// keeps freed memory in its arenas for reuse, and the start-up transients (list responses,
-/// objects being parsed) are never needed again at that size: without this, the resident size
-/// stays near the start-up peak. See docs/engine.md.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Returns the memory freed since start-up to the kernel, once the caches are synced: the
+/// start-up transients (list responses, objects being parsed) are never needed again at that
+/// size. See docs/engine.md, Memory.
 fn release_freed_memory() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: `malloc_trim` takes no pointers and has no preconditions; it only hands whole
-    // free pages back to the kernel.
-    unsafe {
-        malloc_trim(0);
-    }
+    // SAFETY: `mi_collect` takes no pointers; it frees the allocator's own empty pages.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_freed_memory() {}
 
 /// Gives the Lease up so a standby takes over at once rather than after it expires: the lease
 /// manager releases it when every receiver of its state is gone.
