@@ -31,12 +31,18 @@ impl fmt::Display for ContentHash {
 
 /// SHA-1 of `bytes` as lower-case hex (Stakater's `crypto.GenerateSHA`).
 pub fn sha1_hex(bytes: &[u8]) -> ContentHash {
-    let digest = Sha1::digest(bytes);
-    let mut hex = String::with_capacity(40);
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
+    ContentHash(lower_hex(&Sha1::digest(bytes)))
+}
+
+/// `bytes` as lower-case hex, two digits each.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
-    ContentHash(hex)
+    hex
 }
 
 /// Sorts `key=value` entries bytewise (Go's `sort.Strings`), joins them with `;` and hashes.
