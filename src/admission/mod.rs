@@ -36,7 +36,7 @@ use crate::core::lint::{
     LookedIn, Severity, Subject, lint_object, marked_match, match_without_search, missing_message, missing_source,
     reload_list_names, uses_search,
 };
-use crate::core::plan::{ReloadStrategy, Stamping, admitted};
+use crate::core::plan::{ReloadStrategy, Stamping, admission_patch};
 use crate::core::source::{Overlay, SourceRef, SourceState, SourceView};
 use crate::core::vocabulary::truncate_chars;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
@@ -507,7 +507,7 @@ fn stamp(
     let workload = Workload::new(kind, object);
     let old_workload = review.old_object.as_ref().map(|o| Workload::new(kind, o));
     let none = std::collections::BTreeMap::new();
-    let desired = {
+    let patch = {
         let cached = ctx.store.sources(&namespace);
         let sources = Overlay {
             base: cached.map(),
@@ -527,7 +527,7 @@ fn stamp(
             keys: &keys,
             namespace: &namespace,
         };
-        admitted(
+        admission_patch(
             &workload,
             old_workload.as_ref(),
             &deps.dependencies,
@@ -535,12 +535,11 @@ fn stamp(
             ctx.strategy,
             stamping,
         )
-        .map(|desired| (desired, warnings))
+        .map(|patch| (patch, warnings))
     };
-    let Ok((desired, warnings)) = desired else {
+    let Ok((patch, warnings)) = patch else {
         return Stamped::Answer(Box::new(response));
     };
-    let patch = crate::core::diff::diff(object, &desired);
     if patch.0.is_empty() {
         return Stamped::Answer(Box::new(warn(response, warnings)));
     }

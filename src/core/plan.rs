@@ -440,26 +440,112 @@ pub fn admitted(
     strategy: ReloadStrategy,
     stamping: Stamping<'_>,
 ) -> Result<Value, PlanError> {
-    let new_template = new.template()?;
-    if let Some(old) = old.filter(|o| o.kind == new.kind)
-        && let Ok(old_template) = old.template()
-        && without_stamps(new_template) == without_stamps(old_template)
-    {
-        if without_stamps(new_template) != *new_template {
-            return Ok(new.object.clone());
-        }
-        let mut desired = new.object.clone();
-        if let Some(slot) = desired.pointer_mut(new.kind.template_pointer()) {
-            *slot = old_template.clone();
-        }
-        let new_record = new.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
-        let old_record = old.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
-        if new_record.is_none() && old_record.is_some() {
-            set_annotation(&mut desired, "/metadata", fixed::ACKNOWLEDGED_HASHES, old_record);
-        }
-        return Ok(desired);
+    match same_template_as(new, old)? {
+        Some(old) => Ok(keeping_template(new, old)),
+        None => stamped(new, dependencies, current, strategy, stamping),
     }
-    stamped(new, dependencies, current, strategy, stamping)
+}
+
+/// The JSON patch from the review's object to what [`admitted`] admits, without copying the
+/// object on the common path (a new or changed template): only the parts a stamp touches are
+/// copied and compared ([`stamping_patch`]).
+pub fn admission_patch(
+    new: &Workload<'_>,
+    old: Option<&Workload<'_>>,
+    dependencies: &[Dependency],
+    current: &(impl SourceView + ?Sized),
+    strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
+) -> Result<Patch, PlanError> {
+    match same_template_as(new, old)? {
+        Some(old) => Ok(super::diff::diff(new.object, &keeping_template(new, old))),
+        None => stamping_patch(new, dependencies, current, strategy, stamping),
+    }
+}
+
+/// The old workload when `new` is an update whose pod template equals the old one but for
+/// stamps; `None` for a create or a changed template.
+fn same_template_as<'o, 'w>(
+    new: &Workload<'_>,
+    old: Option<&'o Workload<'w>>,
+) -> Result<Option<&'o Workload<'w>>, PlanError> {
+    let new_template = new.template()?;
+    Ok(old.filter(|o| {
+        o.kind == new.kind
+            && o.template()
+                .is_ok_and(|t| without_stamps(new_template) == without_stamps(t))
+    }))
+}
+
+/// An update whose template is the old one but for stamps: left as is when it carries stamps
+/// (the writer's choice), else given the old template and acknowledged record back.
+fn keeping_template(new: &Workload<'_>, old: &Workload<'_>) -> Value {
+    let (Ok(new_template), Ok(old_template)) = (new.template(), old.template()) else {
+        return new.object.clone();
+    };
+    if without_stamps(new_template) != *new_template {
+        return new.object.clone();
+    }
+    let mut desired = new.object.clone();
+    if let Some(slot) = desired.pointer_mut(new.kind.template_pointer()) {
+        *slot = old_template.clone();
+    }
+    let new_record = new.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
+    let old_record = old.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
+    if new_record.is_none() && old_record.is_some() {
+        set_annotation(&mut desired, "/metadata", fixed::ACKNOWLEDGED_HASHES, old_record);
+    }
+    desired
+}
+
+/// `diff(object, stamped(..))`, computed on a copy of only what stamping reads and writes: the
+/// object's and the template's annotations and, for env-var stamps, the template's containers,
+/// with every object on the way to them (empty otherwise) so paths and presence are the
+/// object's. The webhook stamps every review; copying a whole workload was most of its cost.
+pub fn stamping_patch(
+    workload: &Workload<'_>,
+    dependencies: &[Dependency],
+    current: &(impl SourceView + ?Sized),
+    strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
+) -> Result<Patch, PlanError> {
+    workload.template()?;
+    let template: Vec<&str> = workload.kind.template_pointer().split('/').skip(1).collect();
+    let mut parts = json!({});
+    copy_path(workload.object, &mut parts, &["metadata", "annotations"]);
+    copy_path(
+        workload.object,
+        &mut parts,
+        &[&template[..], &["metadata", "annotations"]].concat(),
+    );
+    if strategy == ReloadStrategy::EnvVars {
+        copy_path(
+            workload.object,
+            &mut parts,
+            &[&template[..], &["spec", "containers"]].concat(),
+        );
+    }
+    let mut desired = parts.clone();
+    let full = full_record(dependencies, current);
+    write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy, stamping);
+    Ok(super::diff::diff(&parts, &desired))
+}
+
+/// Copies `from`'s value at `path` into `to` (an object), creating the objects on the way; a
+/// value on the way that is not an object is copied whole, and a missing one ends the copy.
+fn copy_path(from: &Value, to: &mut Value, path: &[&str]) {
+    let (Some((first, rest)), Some(from_map)) = (path.split_first(), from.as_object()) else {
+        return;
+    };
+    let (Some(value), Some(to_map)) = (from_map.get(*first), to.as_object_mut()) else {
+        return;
+    };
+    if rest.is_empty() || !value.is_object() {
+        to_map.insert((*first).to_string(), value.clone());
+        return;
+    }
+    let next = to_map.entry(first.to_string()).or_insert_with(|| json!({}));
+    copy_path(value, next, rest);
 }
 
 /// A pod template with every reloader stamp removed (hash annotation, stamp-shaped env vars),
@@ -1310,15 +1396,12 @@ mod tests {
         let d = deps(kind, new, current);
         let old = old.map(|o| Workload::new(kind, o));
         let keys = StampKeys::plain();
-        admitted(
-            &Workload::new(kind, new),
-            old.as_ref(),
-            &d,
-            current,
-            strategy,
-            stamping(&keys),
-        )
-        .unwrap()
+        let new = Workload::new(kind, new);
+        let desired = admitted(&new, old.as_ref(), &d, current, strategy, stamping(&keys)).unwrap();
+        // The webhook's patch, made without copying the object, is the same as the whole diff.
+        let patch = admission_patch(&new, old.as_ref(), &d, current, strategy, stamping(&keys)).unwrap();
+        assert_eq!(patch, crate::core::diff::diff(new.object, &desired), "{strategy:?}");
+        desired
     }
 
     #[test]
@@ -1498,6 +1581,62 @@ mod tests {
                 prop_assert_eq!(second.action, Action::UpToDate);
                 prop_assert!(second.patch.0.is_empty(), "second patch: {:?}", second.patch);
                 prop_assert_eq!(first.patch.0.is_empty(), first.action == Action::UpToDate);
+            }
+
+            /// The webhook's patch, made from copies of only the parts stamping touches, is the
+            /// diff of the whole object and the whole stamped copy, whatever those parts hold.
+            #[test]
+            fn stamping_patch_is_the_whole_diff(
+                kind in kinds(),
+                keyed in any::<bool>(),
+                env_strategy in any::<bool>(),
+                template_cfg in record_state(),
+                acked_cfg in record_state(),
+                now_cfg in prop::option::of(0u8..3),
+                now_db in prop::option::of(0u8..3),
+                stray_env in any::<bool>(),
+                shape in 0u8..6,
+            ) {
+                let mut obj = app(kind);
+                let content = |v: u8| sha1_hex(&[v]);
+                let render = |s: &SourceRef, o: Option<u8>| match o {
+                    Some(v) => format!("{s}={}", content(v)),
+                    None => format!("{s}=absent"),
+                };
+                let template_metadata = format!("{}/metadata", kind.template_pointer());
+                if let Some(o) = template_cfg {
+                    object_at(&mut obj, &template_metadata)
+                        .insert("annotations".into(), json!({fixed::TEMPLATE_HASHES: render(&cm("cfg"), o), "team": "a"}));
+                }
+                if let Some(o) = acked_cfg {
+                    obj["metadata"]["annotations"][fixed::ACKNOWLEDGED_HASHES] = json!(render(&cm("cfg"), o));
+                }
+                if stray_env {
+                    let pointer = format!("{}/spec/containers/0", kind.template_pointer());
+                    obj.pointer_mut(&pointer).unwrap()["env"] =
+                        json!([{"name": "STAKATER_GONE_SECRET", "value": content(9).to_string()}]);
+                }
+                // Odd shapes of the parts stamping writes to.
+                let template = obj.pointer_mut(kind.template_pointer()).unwrap().as_object_mut().unwrap();
+                match shape {
+                    1 => { template.remove("metadata"); }
+                    2 => { template.insert("metadata".into(), json!({"labels": {"app": "x"}})); }
+                    3 => { template.insert("metadata".into(), json!({"annotations": "not a map"})); }
+                    4 => { template.insert("metadata".into(), json!(null)); }
+                    5 => { obj["metadata"].as_object_mut().unwrap().remove("annotations"); }
+                    _ => {}
+                }
+                let mut current = BTreeMap::new();
+                if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), content(v))]); }
+                if let Some(v) = now_db { current.extend([source(&secret("db"), content(v))]); }
+                let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let d = deps(kind, &obj, &current);
+                let workload = Workload::new(kind, &obj);
+                let whole = stamped(&workload, &d, &current, strategy, stamping(&keys)).unwrap();
+                let patch = stamping_patch(&workload, &d, &current, strategy, stamping(&keys)).unwrap();
+                prop_assert_eq!(&patch, &crate::core::diff::diff(&obj, &whole));
+                prop_assert_eq!(apply(&obj, &patch), whole);
             }
 
             /// The webhook's stamp is always up to date for the engine.
