@@ -148,6 +148,10 @@ fn review(operation: &str, object: &Value) -> Vec<u8> {
     .unwrap()
 }
 
+// The binary's allocator (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     println!("reloader benchmarks (release, {ROUNDS} rounds, median per operation)");
     let mut report = Report::default();

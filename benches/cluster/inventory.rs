@@ -177,17 +177,30 @@ pub async fn delete_namespace(client: &Client, name: &str) {
 /// Deletes every namespace the harness created (this run's or an earlier one's).
 pub async fn delete_bench_namespaces(client: &Client) {
     let api = Api::<Namespace>::all(client.clone());
-    let Ok(list) = api
-        .list_metadata(&ListParams::default().labels(&format!("{BENCH_LABEL}=true")))
-        .await
-    else {
+    let params = ListParams::default().labels(&format!("{BENCH_LABEL}=true"));
+    let Ok(list) = api.list_metadata(&params).await else {
         return;
     };
-    for ns in list.items {
-        if let Some(name) = ns.metadata.name {
-            let _ = api.delete(&name, &DeleteParams::background()).await;
+    for ns in &list.items {
+        if let Some(name) = &ns.metadata.name {
+            let _ = api.delete(name, &DeleteParams::background()).await;
         }
     }
+    // Until they are gone: a contender started next would otherwise list what they still hold
+    // (a run after an interrupted one, or `BENCH_ONLY` runs one after another).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while std::time::Instant::now() < deadline {
+        match api.list_metadata(&params).await {
+            Ok(left) if left.items.is_empty() => return,
+            Ok(left) => eprintln!(
+                "[bench] waiting for {} bench namespaces to be deleted",
+                left.items.len()
+            ),
+            Err(_) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+    eprintln!("[bench] bench namespaces still terminating after 300 s");
 }
 
 /// Deployment keys `prefix-0 .. prefix-(n-1)` in `namespace`.
