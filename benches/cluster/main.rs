@@ -38,11 +38,11 @@ use probe::{Contender, Key, Rollouts, Who};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Ours, rate limits out of the way (the fan-out and latency rows measure the engine, not the
-/// pacing); everything else at its default.
 /// Requests in flight when the bench itself writes the fan-out (our default `--workers`).
 const FLOOR_CONCURRENCY: usize = 16;
 
+/// Ours, rate limits out of the way (the fan-out and latency rows measure the engine, not the
+/// pacing); everything else at its default.
 const UNLIMITED: [&str; 2] = [
     "--max-reloads-per-second=100000",
     "--max-reloads-per-second-per-namespace=100000",
