@@ -6,7 +6,8 @@
 
 FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY tools/link ./tools/link
 COPY src ./src
 COPY benches ./benches
 # Static glibc: no shared library in the runtime stage (name resolution from /etc/hosts and DNS

@@ -56,6 +56,12 @@ bench-compare:
 	@test -n "$(STAKATER_BIN)" || { echo "set STAKATER_BIN to a Stakater Reloader binary" >&2; exit 2; }
 	$(MAKE) bench
 
+## Re-profile the functions the release binary runs, the order its code is linked in (build.rs,
+## docs/engine.md Memory); after toolchain or dependency upgrades. Needs valgrind.
+.PHONY: symbol-order
+symbol-order: tools
+	tools/with-cluster.sh tools/symbol-order.sh
+
 ## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries and helm.
 tools:
 	tools/build.sh >/dev/null
