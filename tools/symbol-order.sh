@@ -9,9 +9,9 @@
 # as tools/with-cluster.sh gives it). Runs the release binary under callgrind twice against a
 # small namespace of its own: the engine alone (start-up, sync, two reloads, /metrics), then
 # with the admission webhook (a Deployment applied through it). Names come first from the
-# engine run, so what every installation runs is packed tightest. When the image's build
-# (`make image`: static, --target) is present, its names are added too: its symbols carry
-# other hashes. The file is a build input, never required: names the linker does not find
+# engine run, so what every installation runs is packed tightest. The image's build (static,
+# --target) is profiled the same way: its symbols carry other hashes, so the file holds both
+# builds' names. The file is a build input, never required: names the linker does not find
 # are skipped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -119,6 +119,7 @@ exercise_webhook() {
   # Registration happens once the certificate is in place; the webhook's failure policy lets
   # a write through while it is not, so apply until a stamp shows. As another user: the
   # webhook skips the reloader's own identity, which is this kubeconfig's.
+  kubectl -n "$namespace" delete deployment admitted --ignore-not-found --wait=true >/dev/null || return 1
   for _ in $(seq 1 60); do
     kubectl --as=symbol-order --as-group=system:masters -n "$namespace" apply -f "$work/admitted.yaml" >/dev/null || return 1
     if [ -n "$(kubectl -n "$namespace" get deployment admitted -o jsonpath='{.spec.template.metadata.annotations}')" ]; then
@@ -181,21 +182,25 @@ EOF
 deployment admitted 'reloader.stakater.com/auto: "true"' >"$work/admitted.yaml"
 kubectl apply -f "$work/inventory.yaml" >/dev/null
 
-log "building the release binary"
+triple="$(uname -m)-unknown-linux-gnu"
+log "building the release binary, and the image's (the command of tools/image.sh and the Dockerfile)"
 (cd "$repo" && cargo build --release --bin reloader >&2)
+(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$triple" --bin reloader >&2)
 : >"$work/names"
-host="$repo/target/release/reloader"
-profile_run engine "$host" exercise_engine
-webhook_port=$((40000 + RANDOM % 10000))
-profile_run webhook "$host" exercise_webhook \
-  --admission-addr="127.0.0.1:$webhook_port" --admission-url="https://127.0.0.1:$webhook_port" \
-  --admission-namespace="$home" --admission-configuration="$namespace" \
-  --namespace-selector="kubernetes.io/metadata.name=$namespace"
-image="$repo/target/$(uname -m)-unknown-linux-gnu/release/reloader"
-if [ -x "$image" ]; then
-  profile_run image "$image" exercise_engine
-else
-  log "no image build at $image (make image): its names are left out"
-fi
+binary_of() {
+  if [ "$1" = image ]; then echo "$repo/target/$triple/release/reloader"; else echo "$repo/target/release/reloader"; fi
+}
+for flavour in host image; do
+  profile_run "engine-$flavour" "$(binary_of "$flavour")" exercise_engine
+done
+for flavour in host image; do
+  webhook_port=$((40000 + RANDOM % 10000))
+  profile_run "webhook-$flavour" "$(binary_of "$flavour")" exercise_webhook \
+    --admission-addr="127.0.0.1:$webhook_port" --admission-url="https://127.0.0.1:$webhook_port" \
+    --admission-namespace="$home" --admission-configuration="$namespace" \
+    --namespace-selector="kubernetes.io/metadata.name=$namespace"
+  # The next run registers its own address.
+  kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration "$namespace" >/dev/null
+done
 awk '!seen[$0]++' "$work/names" >"$out"
 log "$(wc -l <"$out") functions written to ${out#"$repo"/}"
