@@ -3,16 +3,15 @@
 # linker should pack them (see build.rs and docs/engine.md, Memory). Run it after a toolchain or
 # dependency upgrade, or a large change to what runs at start-up:
 #
-#   tools/with-cluster.sh tools/symbol-order.sh
+#   make symbol-order      (tools/with-cluster.sh tools/symbol-order.sh)
 #
 # Needs valgrind (Debian: apt-get install valgrind) and a control plane (RELOADER_TEST_KUBECONFIG,
-# as tools/with-cluster.sh gives it). Runs the release binary under callgrind twice against a
-# small namespace of its own: the engine alone (start-up, sync, two reloads, /metrics), then
-# with the admission webhook (a Deployment applied through it). Names come first from the
-# engine run, so what every installation runs is packed tightest. The image's build (static,
-# --target) is profiled the same way: its symbols carry other hashes, so the file holds both
-# builds' names. The file is a build input, never required: names the linker does not find
-# are skipped.
+# as tools/with-cluster.sh gives it). Builds the release binary and the image's (static,
+# --target: its symbols carry other hashes, so the file holds both builds' names), then runs
+# each under callgrind against a small namespace of its own: the engine alone (start-up, sync,
+# two reloads, /metrics), then with the admission webhook (a Deployment applied through it).
+# The engine runs' names come first, so what every installation runs is packed tightest. The
+# file is a build input, never required: names the linker does not find are skipped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -34,8 +33,8 @@ trap cleanup EXIT
 
 log() { echo "symbol-order: $*" >&2; }
 
-# The functions of `binary` that callgrind saw run, first sighting first, recursion marks ('2)
-# removed. Callgrind names each object (ob=) and function (fn=, cfn=) once, then by number.
+# The functions of `binary` that callgrind saw run, in the profile's order, recursion marks
+# ('2) removed. Callgrind names each object (ob=) and function (fn=, cfn=) once, then by number.
 functions_of() {
   local profile=$1 binary=$2
   awk -v bin="$binary" '

@@ -41,6 +41,11 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// ConfigMaps (and a Deployment using each) in the latency namespace; samples reuse them in turn.
 const LATENCY_OBJECTS: usize = 500;
 
+/// Pause between two latency samples: slower than the default per-namespace pace (5 rollouts
+/// a second), so the rows measure the reload, not the pacing (its burst of 50 hid this at 60
+/// quick changes; at 200 every change past the 70th waited for its token).
+const CHANGE_SPACING: Duration = Duration::from_millis(250);
+
 /// Requests in flight when the bench itself writes the fan-out (our default `--workers`).
 const FLOOR_CONCURRENCY: usize = 16;
 
@@ -528,7 +533,7 @@ impl Bench {
                 Some(at) => samples.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
                 None => samples.missed += 1,
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(CHANGE_SPACING).await;
         }
         Ok(samples)
     }
