@@ -9,8 +9,8 @@
 //! its own).
 //!
 //! Environment: `STAKATER_BIN`, `STAKATER_VERSION` (label), `BENCH_SAMPLES` (reload-latency
-//! changes per contender, default 200: a p99 of 60 would be the slowest one alone), `BENCH_SCALE=0` skips the 80,000-object inventory and the
-//! 1 → 5,000 fan-out, `BENCH_ONLY=memory,fan-out` runs only the steps whose names contain one
+//! changes per contender, default 200: a p99 of 60 would be the slowest one alone),
+//! `BENCH_SCALE=0` skips the 80,000-object inventory and the 1 → 5,000 fan-out, `BENCH_ONLY=memory,fan-out` runs only the steps whose names contain one
 //! of the words (after the small inventory) and writes nothing but its printed rows.
 
 #[allow(dead_code)]
