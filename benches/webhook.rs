@@ -19,8 +19,9 @@
 //! measurement could not be taken.
 //!
 //! Environment: `WEBHOOK_BENCH_REPS` (default 3), `WEBHOOK_BENCH_SECONDS` (measured seconds
-//! per run at 1,000 req/s, default 10; saturation runs half as long), `WEBHOOK_BENCH_RELOADER`
-//! (another build of the binary to measure, e.g. a baseline).
+//! per run at 1,000 req/s, default 10; saturation runs half as long), `BENCH_RELOADER`
+//! (the build of the binary to measure: `make bench` sets the release build; default, cargo's
+//! own build for this bench).
 
 // The review's managedFields are one deep `json!`.
 #![recursion_limit = "512"]
@@ -781,7 +782,7 @@ async fn run() -> anyhow::Result<()> {
     wait_for_port(empty_addr, &mut empty, "the empty handler", Duration::from_secs(10))?;
 
     // Ours.
-    let binary = std::env::var_os("WEBHOOK_BENCH_RELOADER")
+    let binary = std::env::var_os("BENCH_RELOADER")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reloader")));
     let version = Command::new(&binary)

@@ -1034,7 +1034,8 @@ impl Bench {
         let dir = Path::new(REPO).join("target/bench");
         std::fs::create_dir_all(&dir)?;
         let ours_version = ours_version();
-        let mut contenders = json!({"reloader": {"version": ours_version}});
+        let ours = json!({"version": ours_version, "build": probe::ours_build()});
+        let mut contenders = json!({"reloader": ours.clone()});
         if let Some(v) = &self.stakater_version {
             contenders["stakater-reloader"] = json!({"version": v});
         }
@@ -1064,7 +1065,7 @@ impl Bench {
             }
             parts.insert(name, part);
         }
-        all_contenders.insert("reloader".into(), json!({"version": ours_version}));
+        all_contenders.insert("reloader".into(), ours);
         let results = json!({
             "generated_at": time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)

@@ -189,6 +189,22 @@ impl Who {
     }
 }
 
+/// The binary measured as ours: `BENCH_RELOADER` when set (`make bench` sets it to a copy of the
+/// release build, the binary that ships, linked in its profiled code order), else cargo's own
+/// build for this bench, which has the bench profile's symbol names and so little of that order.
+pub fn ours_binary() -> PathBuf {
+    std::env::var_os("BENCH_RELOADER").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reloader")), PathBuf::from)
+}
+
+/// Which build [`ours_binary`] is, for the results.
+pub fn ours_build() -> &'static str {
+    if std::env::var_os("BENCH_RELOADER").is_some() {
+        "the release build (BENCH_RELOADER)"
+    } else {
+        "cargo bench's build (bench profile)"
+    }
+}
+
 /// A contender running as its own process; killed when dropped.
 pub enum Contender {
     Ours(Reloader),
@@ -196,11 +212,11 @@ pub enum Contender {
 }
 
 impl Contender {
-    /// Starts ours: the release binary, cluster-wide, engine only, with `flags`.
+    /// Starts ours ([`ours_binary`]), cluster-wide, engine only, with `flags`.
     pub fn ours(kubeconfig: &Path, flags: &[&str]) -> Self {
         let args: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         let env = vec![("RELOADER_LOG".to_string(), "info".to_string())];
-        Contender::Ours(Reloader::start_exact(kubeconfig, &args, &env))
+        Contender::Ours(Reloader::start_binary(&ours_binary(), kubeconfig, &args, &env))
     }
 
     /// Starts Stakater Reloader (`STAKATER_BIN`) with the annotations strategy, cluster-wide.

@@ -46,7 +46,10 @@ fn contender_line(results: &Value) -> String {
                 .as_str()
                 .or_else(|| about["what"].as_str())
                 .unwrap_or("?");
-            parts.push(format!("{name} {version}"));
+            match about["build"].as_str() {
+                Some(build) => parts.push(format!("{name} {version}, {build}")),
+                None => parts.push(format!("{name} {version}")),
+            }
         }
     }
     parts.join("; ")
