@@ -132,6 +132,24 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// How much of ours is linked in the profiled code order: of the function names in `order`
+/// (`tools/link/symbol-order.txt`, which lists the host's and the image build's names), how
+/// many `binary` defines. A low count means a stale file or another build (docs/engine.md,
+/// Memory), and an RSS row to read with that in mind. None when `nm` cannot read the binary.
+pub fn code_order(binary: &Path, order: &Path) -> Option<(usize, usize)> {
+    let output = Command::new("nm").arg("--defined-only").arg(binary).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let defined: std::collections::HashSet<&str> =
+        listing.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    let order = std::fs::read_to_string(order).ok()?;
+    let names: Vec<&str> = order.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let found = names.iter().filter(|n| defined.contains(*n)).count();
+    Some((found, names.len()))
+}
+
 /// `apiserver_request_total` summed by (resource, subresource, verb).
 pub type RequestCounts = BTreeMap<(String, String, String), f64>;
 
