@@ -470,7 +470,10 @@ impl Bench {
                 self.theirs.insert("ours_ready".into(), ready.as_secs_f64());
             }
         }
-        let order = probe::code_order(&probe::ours_binary(), &Path::new(REPO).join("tools/link/symbol-order.txt"));
+        let order = probe::code_order(
+            &probe::ours_binary(),
+            &Path::new(REPO).join("tools/link/symbol-order.txt"),
+        );
         if let Some((found, listed)) = order {
             self.figure("code_order", json!({"names_found": found, "names_listed": listed}));
         }
