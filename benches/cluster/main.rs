@@ -608,6 +608,21 @@ impl Bench {
             Some(p99 <= 0.050),
         );
 
+        // The floor under any watching controller: the bench itself writes what a controller
+        // would, right after its own change of the source.
+        let floor = self.latency_floor(n).await?;
+        self.figure("latency_floor", floor.json());
+        let floor_p50 = floor.p(0.5);
+        self.row(
+            "latency.floor",
+            &format!("Latency floor: the bench itself PATCHes the ConfigMap, then its Deployment's template (no contender), first PATCH → rollout seen (watch); p50 / p99 of {n} changes. Ratio: ours' p50 ÷ this p50"),
+            format!("{} / {}", show(floor_p50), show(floor.p(0.99))),
+            None,
+            Some(p50 / floor_p50),
+            "–",
+            None,
+        );
+
         // The default window: ours only (Stakater has none).
         let window_n = (n / 3).clamp(10, 30);
         let mut c = self.start(Who::Ours, &[], "latency-window")?;
@@ -672,6 +687,40 @@ impl Bench {
             }
         }
         Ok(())
+    }
+
+    /// What the latency rows cannot go below on this control plane: for each of `n` latency
+    /// pairs, the bench PATCHes the ConfigMap and, once answered, its Deployment's template (as
+    /// a controller would on seeing the change, with no time spent seeing or deciding); a
+    /// sample is the first PATCH's start to the rollout seen by the watch. Same spacing as the
+    /// contenders' samples.
+    async fn latency_floor(&self, n: usize) -> Result<Samples> {
+        let ns = self.ns("lat");
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        let mut samples = Samples::default();
+        for i in (0..n).map(|i| i % LATENCY_OBJECTS) {
+            let name = format!("lat-{i}");
+            let key: Key = (ns.clone(), name.clone());
+            let before = self.rollouts.snapshot(std::slice::from_ref(&key));
+            let value = support::unique_name("floor");
+            let t0 = Instant::now();
+            let data = json!({"data": {"settings": value}});
+            config_maps
+                .patch(&name, &PatchParams::default(), &Patch::Merge(data))
+                .await?;
+            let rolled = json!({"spec": {"template": {"metadata": {"annotations": {probe::ROLLED_KEY: value}}}}});
+            deployments
+                .patch(&name, &PatchParams::default(), &Patch::Merge(rolled))
+                .await?;
+            let changed = self.rollouts.wait_changed(&before, t0 + Duration::from_secs(60)).await;
+            match changed[&key] {
+                Some(at) => samples.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
+                None => samples.missed += 1,
+            }
+            tokio::time::sleep(CHANGE_SPACING).await;
+        }
+        Ok(samples)
     }
 
     /// Rolls `n` latency Deployments by PATCHing their template directly, with no contender
@@ -1004,6 +1053,9 @@ impl Bench {
             .latency_samples("scale", 2 * n..3 * n, Duration::from_secs(60))
             .await?;
         c.stop().await;
+        // The same floor as the small inventory's, with the scale inventory present.
+        let floor = self.latency_floor(n).await?;
+        self.figure("scale_latency_floor", floor.json());
         self.figure(
             "scale_ours",
             json!({"ready_s": ready.as_secs_f64(), "settled_after_ready_s": settle.as_secs_f64(),
@@ -1037,6 +1089,15 @@ impl Bench {
             Some(p99 / small).filter(|r| r.is_finite()),
             "p99 ≤ 2× the small inventory's",
             Some(p99 <= 2.0 * small),
+        );
+        self.row(
+            "scale.latency.floor",
+            "Scale: latency floor p99 (p50), as the small inventory's floor row, scale inventory present. Ratio: ours' p99 ÷ this p99",
+            format!("{} ({})", show(floor.p(0.99)), show(floor.p(0.5))),
+            None,
+            Some(p99 / floor.p(0.99)),
+            "–",
+            None,
         );
         Ok(())
     }
