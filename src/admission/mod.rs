@@ -12,6 +12,7 @@ pub mod server;
 
 mod review;
 
+use crate::core::json::JsonAt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -665,7 +666,7 @@ fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, name
                 .collect()
         }
         Subject::Source(_) => {
-            let annotations = string_map(object.pointer("/metadata/annotations"));
+            let annotations = string_map(object.at("/metadata/annotations"));
             if !marked_match(keys, &annotations) {
                 return Vec::new();
             }

@@ -5,6 +5,7 @@
 //! exist, `match` with no workload using `search`) are here too; only where the sources and
 //! workloads are looked up differs (the webhook's cache, the linter's input or cluster).
 
+use crate::core::json::JsonAt;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -199,7 +200,7 @@ pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 /// The annotations [`lint`] reads from an object: its metadata's, and for a workload its pod
 /// template's (none when it has no template).
 pub fn annotations_of(subject: Subject, object: &Value) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    let metadata = string_map(object.pointer("/metadata/annotations"));
+    let metadata = string_map(object.at("/metadata/annotations"));
     let template = match subject {
         Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
         Subject::Source(_) => BTreeMap::new(),
@@ -224,7 +225,7 @@ pub fn lint_object(keys: &AnnotationKeys, subject: Subject, object: &Value) -> V
         Subject::Workload(kind) => Some(format!("{}/metadata/annotations", kind.template_pointer())),
         Subject::Source(_) => None,
     };
-    let metadata = string_map(object.pointer("/metadata/annotations"));
+    let metadata = string_map(object.at("/metadata/annotations"));
     let template = match subject {
         Subject::Workload(kind) => Workload::new(kind, object).template_annotations().unwrap_or_default(),
         Subject::Source(_) => BTreeMap::new(),
@@ -235,7 +236,7 @@ pub fn lint_object(keys: &AnnotationKeys, subject: Subject, object: &Value) -> V
         (Location::PodTemplate, template_pointer),
     ];
     for (location, pointer) in places {
-        let Some(map) = pointer.and_then(|p| object.pointer(&p)).and_then(Value::as_object) else {
+        let Some(map) = pointer.and_then(|p| object.at(&p)).and_then(Value::as_object) else {
             continue;
         };
         for (key, value) in map.iter().filter(|(_, v)| !v.is_string()) {

@@ -6,6 +6,7 @@ pub mod decision;
 pub mod diff;
 pub mod evaluate;
 pub mod hash;
+pub mod json;
 pub mod keys;
 pub mod lint;
 pub mod names;

@@ -6,6 +6,7 @@
 //! plus the `paused-at` annotation), so any replica, after any restart, resumes on time: this
 //! function tells the engine when to look again.
 
+use crate::core::json::JsonAt;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -42,7 +43,7 @@ pub fn pause_state(workload: &Workload<'_>, keys: &AnnotationKeys, now: OffsetDa
         .get(&keys.pause_period)
         .and_then(|v| parse_go_duration(&keys.pause_period, v).ok())
         .filter(|p| !p.is_zero());
-    let spec_paused = workload.object.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+    let spec_paused = workload.object.at("/spec/paused").and_then(Value::as_bool) == Some(true);
     match (annotations.get(&keys.paused_at), period) {
         (Some(at), Some(period)) if spec_paused => match OffsetDateTime::parse(at, &Rfc3339).ok().map(|t| t + period) {
             Some(until) if until > now => PauseState::Paused { until },
@@ -106,7 +107,7 @@ fn resume(plan: &mut Plan, keys: &AnnotationKeys) {
     set(&mut plan.desired, "/spec", "paused", json!(false));
     if let Some(map) = plan
         .desired
-        .pointer_mut("/metadata/annotations")
+        .at_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
         map.remove(&keys.paused_at);

@@ -28,6 +28,7 @@
 //! writes Stakater's `last-reloaded-from` (which change it answers, and when), in the same write;
 //! it is informational only: never read back, never part of the comparison.
 
+use crate::core::json::JsonAt;
 use std::collections::BTreeMap;
 
 use json_patch::Patch;
@@ -456,7 +457,7 @@ fn keeping_template(new: &Workload<'_>, old: &Workload<'_>) -> Value {
         return new.object.clone();
     }
     let mut desired = new.object.clone();
-    if let Some(slot) = desired.pointer_mut(new.kind.template_pointer()) {
+    if let Some(slot) = desired.at_mut(new.kind.template_pointer()) {
         *slot = old_template.clone();
     }
     let new_record = new.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
@@ -536,7 +537,7 @@ fn without_stamps(template: &Value) -> Value {
             obj.remove("metadata");
         }
     }
-    if let Some(containers) = t.pointer_mut("/spec/containers").and_then(Value::as_array_mut) {
+    if let Some(containers) = t.at_mut("/spec/containers").and_then(Value::as_array_mut) {
         for c in containers.iter_mut().filter_map(Value::as_object_mut) {
             if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
                 env.retain(|e| !e.get("name").and_then(Value::as_str).is_some_and(is_stamp_env_var));
@@ -633,7 +634,7 @@ fn merged(
 
 fn containers(template: &Value) -> impl Iterator<Item = &Value> {
     template
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -690,7 +691,7 @@ fn object_at<'v>(value: &'v mut Value, pointer: &str) -> &'v mut Map<String, Val
 
 /// Sets or removes (when `value` is `None`) an annotation, dropping an emptied map.
 fn set_annotation(object: &mut Value, metadata_pointer: &str, key: &str, value: Option<String>) {
-    let exists = object.pointer(metadata_pointer).is_some();
+    let exists = object.at(metadata_pointer).is_some();
     if value.is_none() && !exists {
         return;
     }
@@ -740,7 +741,7 @@ fn write_template_stamp(
         }
         ReloadStrategy::EnvVars => {
             let pointer = format!("{}/spec/containers", kind.template_pointer());
-            if let Some(list) = object.pointer_mut(&pointer).and_then(Value::as_array_mut) {
+            if let Some(list) = object.at_mut(&pointer).and_then(Value::as_array_mut) {
                 write_env_stamps(list, dependencies, full);
             }
             set_annotation(object, &template_metadata, fixed::TEMPLATE_HASHES, None);
@@ -1246,7 +1247,7 @@ mod tests {
 
     fn last_reloaded_from(object: &Value) -> Option<&str> {
         object
-            .pointer("/spec/template/metadata/annotations")?
+            .at("/spec/template/metadata/annotations")?
             .get(fixed::LAST_RELOADED_FROM)?
             .as_str()
     }
@@ -1550,7 +1551,7 @@ mod tests {
                 }
                 if stray_env {
                     let pointer = format!("{}/spec/containers/0", kind.template_pointer());
-                    obj.pointer_mut(&pointer).unwrap()["env"] =
+                    obj.at_mut(&pointer).unwrap()["env"] =
                         json!([{"name": "STAKATER_GONE_SECRET", "value": content(9).to_string()}]);
                 }
                 let mut current = BTreeMap::new();
@@ -1603,11 +1604,11 @@ mod tests {
                 }
                 if stray_env {
                     let pointer = format!("{}/spec/containers/0", kind.template_pointer());
-                    obj.pointer_mut(&pointer).unwrap()["env"] =
+                    obj.at_mut(&pointer).unwrap()["env"] =
                         json!([{"name": "STAKATER_GONE_SECRET", "value": content(9).to_string()}]);
                 }
                 // Odd shapes of the parts stamping writes to.
-                let template = obj.pointer_mut(kind.template_pointer()).unwrap().as_object_mut().unwrap();
+                let template = obj.at_mut(kind.template_pointer()).unwrap().as_object_mut().unwrap();
                 match shape {
                     1 => { template.remove("metadata"); }
                     2 => { template.insert("metadata".into(), json!({"labels": {"app": "x"}})); }

@@ -1,6 +1,7 @@
 //! Workload kinds and read access to a workload held as untyped JSON, so that fields this
 //! version does not know (newer APIs, CRDs such as Argo Rollouts) survive every rewrite.
 
+use crate::core::json::JsonAt;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -121,26 +122,26 @@ impl<'a> Workload<'a> {
 
     pub fn name(&self) -> &'a str {
         self.object
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
 
     pub fn namespace(&self) -> &'a str {
         self.object
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
 
     pub fn annotations(&self) -> BTreeMap<String, String> {
-        string_map(self.object.pointer("/metadata/annotations"))
+        string_map(self.object.at("/metadata/annotations"))
     }
 
     pub fn template(&self) -> Result<&'a Value, WorkloadError> {
         let pointer = self.kind.template_pointer();
         self.object
-            .pointer(pointer)
+            .at(pointer)
             .filter(|t| t.is_object())
             .ok_or(WorkloadError::MissingTemplate {
                 kind: self.kind,
@@ -149,7 +150,7 @@ impl<'a> Workload<'a> {
     }
 
     pub fn template_annotations(&self) -> Result<BTreeMap<String, String>, WorkloadError> {
-        Ok(string_map(self.template()?.pointer("/metadata/annotations")))
+        Ok(string_map(self.template()?.at("/metadata/annotations")))
     }
 
     pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {

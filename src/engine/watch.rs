@@ -8,6 +8,7 @@
 //! tree, and the initial lists are streamed (`sendInitialEvents`) when the API server serves
 //! them, one object at a time instead of pages (see `docs/engine.md`).
 
+use crate::core::json::JsonAt;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -206,7 +207,7 @@ impl<'de> Deserialize<'de> for WatchedWorkload {
         let object = slim(Value::deserialize(deserializer)?);
         let text = |field: &str| {
             object
-                .pointer(&format!("/metadata/{field}"))
+                .at(&format!("/metadata/{field}"))
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };

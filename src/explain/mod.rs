@@ -10,6 +10,7 @@
 
 pub mod render;
 
+use crate::core::json::JsonAt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -798,7 +799,7 @@ pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -
             now,
         )
     });
-    explanation.verdict = if object.pointer("/metadata/deletionTimestamp").is_some() {
+    explanation.verdict = if object.at("/metadata/deletionTimestamp").is_some() {
         Verdict::Deleting
     } else if let Some(by) = excluded {
         Verdict::Excluded { by }

@@ -11,6 +11,7 @@
 pub mod inputs;
 pub mod output;
 
+use crate::core::json::JsonAt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -174,7 +175,7 @@ fn group_of(api_version: &str) -> &str {
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    value.at(pointer).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Reads and checks every input.
@@ -272,7 +273,7 @@ impl Analysis {
                 }
             }
             Subject::Source(_) => {
-                if marked_match(&self.keys, &string_map(object.pointer("/metadata/annotations"))) {
+                if marked_match(&self.keys, &string_map(object.at("/metadata/annotations"))) {
                     self.matched.push(place);
                 }
             }

@@ -1,6 +1,7 @@
 //! The compute phase: from the store alone (no API call), the workload's dependencies, its
 //! index entry, and the plan that brings it up to date.
 
+use crate::core::json::JsonAt;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub(super) fn compute(
     let Some(object) = object else {
         return Computed::Settled(Outcome::Gone);
     };
-    if object.pointer("/metadata/deletionTimestamp").is_some() {
+    if object.at("/metadata/deletionTimestamp").is_some() {
         return Computed::Settled(Outcome::Deleting);
     }
     let now = time::OffsetDateTime::now_utc();

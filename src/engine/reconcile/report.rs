@@ -5,6 +5,7 @@
 //! open, so this is where a typo that slipped past it is told. Failing to report never fails
 //! the reconcile.
 
+use crate::core::json::JsonAt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
@@ -46,10 +47,7 @@ fn reference(key: &WorkloadKey, object: &Value) -> ObjectReference {
         kind: Some(key.kind.to_string()),
         name: Some(key.name.clone()),
         namespace: Some(key.namespace.clone()),
-        uid: object
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        uid: object.at("/metadata/uid").and_then(Value::as_str).map(str::to_string),
         ..Default::default()
     }
 }
@@ -148,10 +146,10 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey, object
     let Some(object) = object else {
         return;
     };
-    let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) else {
+    let Some(uid) = object.at("/metadata/uid").and_then(Value::as_str) else {
         return;
     };
-    if object.pointer("/metadata/deletionTimestamp").is_some() {
+    if object.at("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let subject = Subject::Workload(key.kind);

@@ -2,6 +2,7 @@
 //! (JSON patches applied, the resourceVersion test honoured), plus scripted failures that a real
 //! API server cannot produce on demand. Events are accepted and recorded.
 
+use crate::core::json::JsonAt;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -270,7 +271,7 @@ fn new() -> String {
 
 fn recorded_hash(object: &Value, template: &str) -> Option<String> {
     object
-        .pointer(&format!("{template}/metadata/annotations"))
+        .at(&format!("{template}/metadata/annotations"))
         .and_then(|a| a.get(TEMPLATE_HASHES))
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -397,7 +398,7 @@ async fn a_job_deleted_then_not_created_is_created_by_the_next_reconcile() {
     assert_eq!(h.fake.calls().len(), 3, "{:?}", h.fake.calls());
     let created = h.fake.state().object.clone().expect("the Job exists again");
     assert_eq!(recorded_hash(&created, "/spec/template"), Some(stamp(&new())));
-    assert!(created.pointer("/metadata/uid").is_some_and(|u| u != "u1"));
+    assert!(created.at("/metadata/uid").is_some_and(|u| u != "u1"));
     // Nothing more is owed.
     let again = reconcile(&h.key, &h.ctx).await.expect("reconciled");
     assert_eq!(again.outcome, Outcome::UpToDate);

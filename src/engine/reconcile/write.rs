@@ -2,6 +2,7 @@
 //! the exact version it was computed from; Jobs re-created (their template is immutable) and
 //! CronJobs run once, with creates that failed kept until a later reconcile manages them.
 
+use crate::core::json::JsonAt;
 use std::time::Duration;
 
 use json_patch::jsonptr::PointerBuf;
@@ -87,7 +88,7 @@ pub(super) async fn write(ctx: &Context, key: &WorkloadKey, planned: &Planned) -
 
 fn version(object: &Value) -> Option<String> {
     object
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .map(str::to_string)
 }
@@ -109,10 +110,7 @@ fn params(ctx: &Context) -> PatchParams {
 
 /// The plan's patch, applied only to the exact version it was computed from.
 fn guarded(object: &Value, plan: &Plan) -> json_patch::Patch {
-    let version = object
-        .pointer("/metadata/resourceVersion")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let version = object.at("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
     let mut ops = vec![PatchOperation::Test(TestOperation {
         path: PointerBuf::from_tokens(["metadata", "resourceVersion"]),
         value: version,
@@ -150,12 +148,9 @@ async fn recreate_job(
     plan: &Plan,
 ) -> Result<(), kube::Error> {
     let preconditions = Preconditions {
-        uid: object
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        uid: object.at("/metadata/uid").and_then(Value::as_str).map(str::to_string),
         resource_version: object
-            .pointer("/metadata/resourceVersion")
+            .at("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string),
     };
@@ -235,7 +230,7 @@ fn strip_for_create(job: &mut Value) {
         spec.remove("manualSelector");
     }
     for labels in ["/metadata/labels", "/spec/template/metadata/labels"] {
-        if let Some(map) = job.pointer_mut(labels).and_then(Value::as_object_mut) {
+        if let Some(map) = job.at_mut(labels).and_then(Value::as_object_mut) {
             for label in [
                 "controller-uid",
                 "batch.kubernetes.io/controller-uid",
@@ -252,13 +247,13 @@ fn strip_for_create(job: &mut Value) {
 /// suspended: a suspended CronJob only gets the new template for when it is resumed.
 async fn run_cronjob_now(ctx: &Context, key: &WorkloadKey, cronjob: &DynamicObject) -> Result<(), kube::Error> {
     let value = serde_json::to_value(cronjob).map_err(kube::Error::SerdeError)?;
-    if value.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    if value.at("/spec/suspend").and_then(Value::as_bool) == Some(true) {
         tracing::info!("CronJob is suspended: template updated, no Job started");
         return Ok(());
     }
-    let template = value.pointer("/spec/jobTemplate").cloned().unwrap_or(Value::Null);
+    let template = value.at("/spec/jobTemplate").cloned().unwrap_or(Value::Null);
     let mut annotations = template
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .cloned()
         .unwrap_or_else(|| json!({}));
     annotations["cronjob.kubernetes.io/instantiate"] = json!("manual");
@@ -268,13 +263,13 @@ async fn run_cronjob_now(ctx: &Context, key: &WorkloadKey, cronjob: &DynamicObje
         "metadata": {
             "generateName": format!("{}-", key.name),
             "namespace": key.namespace,
-            "labels": template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+            "labels": template.at("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
             "annotations": annotations,
             "ownerReferences": [{
                 "apiVersion": "batch/v1",
                 "kind": "CronJob",
                 "name": key.name,
-                "uid": value.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                "uid": value.at("/metadata/uid").cloned().unwrap_or(Value::Null),
                 "controller": true,
                 "blockOwnerDeletion": true,
             }],
