@@ -1042,6 +1042,12 @@ impl Bench {
             totals["secrets"], totals["config_maps"], totals["deployments"]
         ));
 
+        // The floor is taken before and after ours: right after the inventory is created the
+        // controller-manager is still rolling out the new Deployments, later it is not, and ours
+        // runs in between.
+        let floor_before = self.latency_floor(self.samples).await?;
+        self.figure("scale_latency_floor_before", floor_before.json());
+
         let started = Instant::now();
         let mut c = self.start(Who::Ours, &["--reload-window=0s"], "scale")?;
         let ready = c.wait_ready(started, Duration::from_secs(600)).await?;
@@ -1056,6 +1062,7 @@ impl Bench {
         // The same floor as the small inventory's, with the scale inventory present.
         let floor = self.latency_floor(n).await?;
         self.figure("scale_latency_floor", floor.json());
+        let floor_p99 = floor.p(0.99).max(floor_before.p(0.99));
         self.figure(
             "scale_ours",
             json!({"ready_s": ready.as_secs_f64(), "settled_after_ready_s": settle.as_secs_f64(),
@@ -1092,10 +1099,16 @@ impl Bench {
         );
         self.row(
             "scale.latency.floor",
-            "Scale: latency floor p99 (p50), as the small inventory's floor row, scale inventory present. Ratio: ours' p99 ÷ this p99",
-            format!("{} ({})", show(floor.p(0.99)), show(floor.p(0.5))),
+            "Scale: latency floor p99 (p50), as the small inventory's floor row, scale inventory present, taken before ours ran / after. Ratio: ours' p99 ÷ the larger floor p99",
+            format!(
+                "{} ({}) / {} ({})",
+                show(floor_before.p(0.99)),
+                show(floor_before.p(0.5)),
+                show(floor.p(0.99)),
+                show(floor.p(0.5))
+            ),
             None,
-            Some(p99 / floor.p(0.99)),
+            Some(p99 / floor_p99),
             "–",
             None,
         );
