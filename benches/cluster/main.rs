@@ -176,6 +176,14 @@ struct Samples {
 }
 
 impl Samples {
+    /// One change started at `t0`: its rollout seen at `seen`, or missed (none before the deadline).
+    fn record(&mut self, seen: Option<Instant>, t0: Instant) {
+        match seen {
+            Some(at) => self.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
+            None => self.missed += 1,
+        }
+    }
+
     fn sorted(&self) -> Vec<f64> {
         let mut s = self.seconds.clone();
         s.sort_by(|a, b| a.total_cmp(b));
@@ -542,10 +550,7 @@ impl Bench {
             )
             .await?;
             let changed = self.rollouts.wait_changed(&before, t0 + limit).await;
-            match changed[&key] {
-                Some(at) => samples.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
-                None => samples.missed += 1,
-            }
+            samples.record(changed[&key], t0);
             tokio::time::sleep(CHANGE_SPACING).await;
         }
         Ok(samples)
@@ -714,10 +719,7 @@ impl Bench {
                 .patch(&name, &PatchParams::default(), &Patch::Merge(rolled))
                 .await?;
             let changed = self.rollouts.wait_changed(&before, t0 + Duration::from_secs(60)).await;
-            match changed[&key] {
-                Some(at) => samples.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
-                None => samples.missed += 1,
-            }
+            samples.record(changed[&key], t0);
             tokio::time::sleep(CHANGE_SPACING).await;
         }
         Ok(samples)
