@@ -4,6 +4,9 @@
 //! Every figure also goes to `target/bench/core.json`, which the cluster harness merges into
 //! `bench/results.json` and the README's table.
 
+// The shared review's managedFields are one deep `json!`.
+#![recursion_limit = "512"]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,6 +23,9 @@ use reloader::core::workload::{Workload, WorkloadKind};
 use reloader::store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+#[path = "support/review.rs"]
+mod review;
 
 const ROUNDS: usize = 15;
 
@@ -201,7 +207,7 @@ fn main() {
         store.upsert_source("shop", state);
     }
     let (_tx, ready) = tokio::sync::watch::channel(true);
-    let app = router(AdmissionContext::standalone(store, ready));
+    let app = router(AdmissionContext::standalone(store.clone(), ready));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -225,6 +231,50 @@ fn main() {
             },
         );
     }
+
+    // The HTTPS benchmark's review (benches/webhook.rs), in-process: what that bench's CPU per
+    // review spends beyond TLS and HTTP.
+    let namespace = "webhook-bench";
+    for i in 0..150 {
+        for (kind, prefix) in [(SourceKind::ConfigMap, "config"), (SourceKind::Secret, "secret")] {
+            let source = SourceRef::new(kind, format!("{prefix}-{i}"));
+            let hash = sha1_hex(format!("{prefix}{i}").as_bytes());
+            store.upsert_source(
+                namespace,
+                SourceState {
+                    source,
+                    annotations: BTreeMap::new(),
+                    hash,
+                    changed: None,
+                },
+            );
+        }
+    }
+    let body = serde_json::to_vec(&review::deployment_review(namespace)).unwrap();
+    let mutate = |body: &[u8]| {
+        let request = Request::post("/mutate").body(Body::from(body.to_vec())).unwrap();
+        let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+        runtime
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap()
+    };
+    let answer: Value = serde_json::from_slice(&mutate(&body)).unwrap();
+    assert!(
+        answer.pointer("/response/patch").is_some(),
+        "the kubectl review was not stamped: {answer}"
+    );
+    measure(
+        &mut report,
+        "admission_mutate_kubectl",
+        &format!(
+            "Admission review `/mutate`, in-process, {} B kubectl review",
+            body.len()
+        ),
+        500,
+        || {
+            black_box(mutate(&body));
+        },
+    );
 
     for size in [1024usize, 1 << 20] {
         let data = BTreeMap::from([("payload".to_string(), vec![7u8; size])]);

@@ -12,6 +12,7 @@ pub mod lint;
 pub mod names;
 pub mod pause;
 pub mod plan;
+pub mod pod;
 pub mod references;
 pub mod source;
 pub mod stamp;

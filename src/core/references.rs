@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, Volume};
+use super::pod::{Container, PodSpec, Volume};
 
 use super::source::{SourceKind, SourceRef};
 

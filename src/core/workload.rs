@@ -5,7 +5,7 @@ use crate::core::json::JsonAt;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use super::pod::PodSpec;
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
