@@ -11,6 +11,8 @@ use base64::Engine;
 use proptest::prelude::*;
 use reloader::admission::{AdmissionContext, AdmissionLimits, router};
 use reloader::core::hash::sha1_hex;
+use reloader::core::plan::ReloadStrategy;
+use reloader::core::source::LAST_APPLIED;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
 use reloader::engine::scope::NamespaceScope;
@@ -191,6 +193,55 @@ async fn stamp_less_updates_keep_the_stamp_and_own_requests_are_untouched() {
     let (_, own) = post(&router, "/mutate", review("CREATE", manifest, None, SELF, false)).await;
     assert_eq!(own["response"]["allowed"], true);
     assert!(own["response"].get("patch").is_none());
+}
+
+/// `kubectl apply`'s copy of the object is not read (nor built) by the webhook; its patches
+/// must still leave it alone, also when it is the object's only annotation, under either
+/// strategy, for a create and for a stamp-less update.
+#[tokio::test]
+async fn the_applied_copy_is_never_patched() {
+    for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+        let store = Store::default();
+        let (_tx, ready) = watch::channel(true);
+        let router = router(AdmissionContext {
+            strategy,
+            ..AdmissionContext::standalone(store, ready)
+        });
+        let mut object = deployment(json!({LAST_APPLIED: "{\"kind\":\"Deployment\"}"}));
+        // Annotated on the template only; `gone` is missing, so the env-var strategy records it
+        // in the object's annotations.
+        object["spec"]["template"]["metadata"]["annotations"] = json!({defaults::AUTO: "true"});
+        object["spec"]["template"]["spec"]["containers"][0]["envFrom"] = json!([{"configMapRef": {"name": "gone"}}]);
+        let mut old = object.clone();
+        old["metadata"]["annotations"][LAST_APPLIED] = json!("{\"kind\":\"Deployment\",\"old\":1}");
+        for (operation, old) in [("CREATE", None), ("UPDATE", Some(old))] {
+            let (status, body) = post(
+                &router,
+                "/mutate",
+                review(operation, object.clone(), old, "alice", false),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{strategy:?} {operation}");
+            let patch = patch_of(&body).unwrap_or(json!([]));
+            for op in patch.as_array().unwrap() {
+                let path = op["path"].as_str().unwrap();
+                assert!(
+                    !["/metadata", "/metadata/annotations"].contains(&path) && !path.contains("last-applied"),
+                    "{strategy:?} {operation}: {op}"
+                );
+            }
+            if strategy == ReloadStrategy::EnvVars && operation == "CREATE" {
+                assert!(
+                    patch
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|op| op["path"].as_str().unwrap().starts_with("/metadata/annotations/")),
+                    "the absent source is recorded beside the applied copy: {patch}"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test]

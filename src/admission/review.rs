@@ -10,6 +10,8 @@ use serde_json::error::Category;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::core::source::LAST_APPLIED;
+
 /// The versions an API server may send; the answer is in the request's version.
 const VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 /// Request UIDs are UUIDs; the answer echoes the UID, so a forged one is bounded.
@@ -159,10 +161,14 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
     })
 }
 
-/// An object of a review as the handlers read it: everything but `metadata.managedFields` and
-/// `status`, which no rule reads and which are often half of the object (an update's status
-/// and the field managers of a kubectl-applied workload), so they are skipped while parsing
-/// instead of being built into a tree, cloned and compared. Nothing in a patch touches them.
+/// An object of a review as the handlers read it: everything but `metadata.managedFields`,
+/// `status` and the content of `kubectl apply`'s copy of the object
+/// ([`LAST_APPLIED`](crate::core::source::LAST_APPLIED)), which no rule reads and which are
+/// often most of the object (an update's status, the field managers and the applied copy of a
+/// kubectl-applied workload), so they are skipped while parsing instead of being built into a
+/// tree, cloned and compared. Nothing in a patch touches them. The applied copy stays as an
+/// empty string, as in the engine's store: its annotation map is never seen empty, so no patch
+/// computed on it can replace the map.
 enum ObjectJson {
     Object(Value),
     /// Anything but a JSON object (refused, without quoting it).
@@ -178,39 +184,50 @@ impl ObjectJson {
     }
 }
 
-/// Fields skipped in an object, and in its `metadata`.
-const SKIPPED_IN_OBJECT: &str = "status";
-const SKIPPED_IN_METADATA: &str = "managedFields";
+/// Where a map sits in an object, and what is skipped there.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    /// The object itself: `status` skipped, `metadata` read as [`Place::Metadata`].
+    Object,
+    /// `metadata`: `managedFields` skipped, `annotations` read as [`Place::Annotations`].
+    Metadata,
+    /// `metadata.annotations`: the applied copy's content skipped.
+    Annotations,
+}
 
 impl<'de> Deserialize<'de> for ObjectJson {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Pruning {
-            skip: SKIPPED_IN_OBJECT,
-            top: true,
-        })
+        deserializer.deserialize_any(Pruning(Place::Object))
     }
 }
 
-/// Reads a map without its `skip` field; at the top, `metadata` is read the same way. Anything
-/// but a map is [`ObjectJson::NotObject`]: a refused review at the top, a `null` `metadata`
-/// (no rule finds anything in a `metadata` that is not a map; an API server never sends one).
-struct Pruning {
-    skip: &'static str,
-    top: bool,
+/// Reads a map without what its [`Place`] skips. Anything but a map is
+/// [`ObjectJson::NotObject`]: a refused review at the top, a `null` `metadata` or
+/// `annotations` below it (no rule finds anything in one that is not a map; an API server
+/// never sends one).
+struct Pruning(Place);
+
+/// A map below the top (`metadata`, `annotations`), `null` when it is not a map.
+fn inner_map<'de, D: serde::Deserializer<'de>>(deserializer: D, place: Place) -> Result<Value, D::Error> {
+    match deserializer.deserialize_any(Pruning(place))? {
+        ObjectJson::Object(value) => Ok(value),
+        ObjectJson::NotObject => Ok(Value::Null),
+    }
 }
 
-/// `metadata`, read without its field managers when it is a map.
-struct Metadata(Value);
+struct MetadataJson(Value);
 
-impl<'de> Deserialize<'de> for Metadata {
+impl<'de> Deserialize<'de> for MetadataJson {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match deserializer.deserialize_any(Pruning {
-            skip: SKIPPED_IN_METADATA,
-            top: false,
-        })? {
-            ObjectJson::Object(value) => Ok(Metadata(value)),
-            ObjectJson::NotObject => Ok(Metadata(Value::Null)),
-        }
+        inner_map(deserializer, Place::Metadata).map(MetadataJson)
+    }
+}
+
+struct AnnotationsJson(Value);
+
+impl<'de> Deserialize<'de> for AnnotationsJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        inner_map(deserializer, Place::Annotations).map(AnnotationsJson)
     }
 }
 
@@ -224,14 +241,20 @@ impl<'de> Visitor<'de> for Pruning {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectJson, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if key == self.skip {
-                map.next_value::<IgnoredAny>()?;
-            } else if self.top && key == "metadata" {
-                let Metadata(metadata) = map.next_value()?;
-                out.insert(key, metadata);
-            } else {
-                out.insert(key, map.next_value()?);
-            }
+            let value = match (self.0, key.as_str()) {
+                (Place::Object, "status") | (Place::Metadata, "managedFields") => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                (Place::Object, "metadata") => map.next_value::<MetadataJson>()?.0,
+                (Place::Metadata, "annotations") => map.next_value::<AnnotationsJson>()?.0,
+                (Place::Annotations, LAST_APPLIED) => {
+                    map.next_value::<IgnoredAny>()?;
+                    Value::String(String::new())
+                }
+                _ => map.next_value()?,
+            };
+            out.insert(key, value);
         }
         Ok(ObjectJson::Object(Value::Object(out)))
     }
@@ -320,6 +343,29 @@ mod tests {
             serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}}, "spec": {"status": "kept"}})
         );
         assert_eq!(review.old_object.unwrap(), serde_json::json!({"metadata": null}));
+    }
+
+    #[test]
+    fn the_applied_copy_is_read_as_an_empty_string() {
+        let applied = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}});
+        let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                        "operation": "UPDATE", "userInfo": {},
+                        "object": {"metadata": {"annotations": {LAST_APPLIED: applied.to_string(), "a": "b"},
+                                                "labels": {LAST_APPLIED: "kept"}},
+                                   "spec": {"template": {"metadata": {"annotations": {LAST_APPLIED: "kept"}}}}},
+                        "oldObject": {"metadata": {"annotations": "odd"}}}});
+        let review = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            review.object.unwrap(),
+            serde_json::json!({"metadata": {"annotations": {LAST_APPLIED: "", "a": "b"}, "labels": {LAST_APPLIED: "kept"}},
+                               "spec": {"template": {"metadata": {"annotations": {LAST_APPLIED: "kept"}}}}})
+        );
+        assert_eq!(
+            review.old_object.unwrap(),
+            serde_json::json!({"metadata": {"annotations": null}})
+        );
     }
 
     #[test]
