@@ -50,7 +50,8 @@ bench: tools
 	cp target/release/reloader target/bench/reloader
 	@# The webhook part (benches/webhook.rs: /mutate under load vs an empty TLS handler).
 	BENCH_RELOADER=$(CURDIR)/target/bench/reloader tools/with-cluster.sh $(CARGO) bench --bench webhook
-	BENCH_RELOADER=$(CURDIR)/target/bench/reloader tools/with-cluster.sh $(CARGO) bench --bench cluster
+	BENCH_RELOADER=$(CURDIR)/target/bench/reloader BENCH_RELOADER_BUILD="the release build" \
+		tools/with-cluster.sh $(CARGO) bench --bench cluster
 
 ## `make bench` with Stakater Reloader beside ours (STAKATER_BIN=<its binary>; README tells how to
 ## build it).

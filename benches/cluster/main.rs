@@ -12,6 +12,8 @@
 //! changes per contender, default 200: a p99 of 60 would be the slowest one alone),
 //! `BENCH_SCALE=0` skips the 80,000-object inventory and the 1 → 5,000 fan-out, `BENCH_ONLY=memory,fan-out` runs only the steps whose names contain one
 //! of the words (after the small inventory) and writes nothing but its printed rows.
+//! `BENCH_RELOADER` is the binary measured as ours (default: cargo's bench-profile build) and
+//! `BENCH_RELOADER_BUILD` what it is, for the results (`make bench`: "the release build").
 
 #[allow(dead_code)]
 #[path = "../../tests/cluster/support.rs"]

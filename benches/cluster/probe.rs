@@ -214,12 +214,16 @@ pub fn ours_binary() -> PathBuf {
     std::env::var_os("BENCH_RELOADER").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reloader")), PathBuf::from)
 }
 
-/// Which build [`ours_binary`] is, for the results.
-pub fn ours_build() -> &'static str {
-    if std::env::var_os("BENCH_RELOADER").is_some() {
-        "the release build (BENCH_RELOADER)"
-    } else {
-        "cargo bench's build (bench profile)"
+/// Which build [`ours_binary`] is, for the results: `BENCH_RELOADER_BUILD` says what the
+/// binary in `BENCH_RELOADER` is (`make bench`: the release build); a binary given without it
+/// is not presumed to be any build in particular.
+pub fn ours_build() -> String {
+    if std::env::var_os("BENCH_RELOADER").is_none() {
+        return "cargo bench's build (bench profile)".into();
+    }
+    match std::env::var("BENCH_RELOADER_BUILD") {
+        Ok(build) if !build.trim().is_empty() => format!("{} (BENCH_RELOADER)", build.trim()),
+        _ => "the binary given in BENCH_RELOADER".into(),
     }
 }
 
