@@ -5,7 +5,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource, TypeMeta};
 use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -185,7 +185,7 @@ impl ObjectJson {
 }
 
 /// Where a map sits in an object, and what is skipped there.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Place {
     /// The object itself: `status` skipped, `metadata` read as [`Place::Metadata`].
     Object,
@@ -207,27 +207,18 @@ impl<'de> Deserialize<'de> for ObjectJson {
 /// never sends one).
 struct Pruning(Place);
 
-/// A map below the top (`metadata`, `annotations`), `null` when it is not a map.
-fn inner_map<'de, D: serde::Deserializer<'de>>(deserializer: D, place: Place) -> Result<Value, D::Error> {
-    match deserializer.deserialize_any(Pruning(place))? {
-        ObjectJson::Object(value) => Ok(value),
-        ObjectJson::NotObject => Ok(Value::Null),
-    }
-}
+/// A map below the top (`metadata`, `annotations`) read as its [`Place`] says; `null` when it
+/// is not a map.
+struct Inner(Place);
 
-struct MetadataJson(Value);
+impl<'de> DeserializeSeed<'de> for Inner {
+    type Value = Value;
 
-impl<'de> Deserialize<'de> for MetadataJson {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        inner_map(deserializer, Place::Metadata).map(MetadataJson)
-    }
-}
-
-struct AnnotationsJson(Value);
-
-impl<'de> Deserialize<'de> for AnnotationsJson {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        inner_map(deserializer, Place::Annotations).map(AnnotationsJson)
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match deserializer.deserialize_any(Pruning(self.0))? {
+            ObjectJson::Object(value) => Ok(value),
+            ObjectJson::NotObject => Ok(Value::Null),
+        }
     }
 }
 
@@ -246,8 +237,8 @@ impl<'de> Visitor<'de> for Pruning {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
-                (Place::Object, "metadata") => map.next_value::<MetadataJson>()?.0,
-                (Place::Metadata, "annotations") => map.next_value::<AnnotationsJson>()?.0,
+                (Place::Object, "metadata") => map.next_value_seed(Inner(Place::Metadata))?,
+                (Place::Metadata, "annotations") => map.next_value_seed(Inner(Place::Annotations))?,
                 (Place::Annotations, LAST_APPLIED) => {
                     map.next_value::<IgnoredAny>()?;
                     Value::String(String::new())

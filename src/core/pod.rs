@@ -3,8 +3,8 @@
 //! every other field is skipped without being built (k8s-openapi's `PodSpec` builds all of them,
 //! images, probes and resources included, which was most of a decision's cost).
 //!
-//! Read as k8s-openapi reads the same fields: a `null` or missing field is its default (an
-//! empty list, an empty name). A field the rules do not read is not checked either: the API
+//! Read as k8s-openapi reads the same fields: a `null` or missing field is its default (`None`,
+//! an empty list, an empty name). A field the rules do not read is not checked either: the API
 //! server validates pod specs, the rules only look for sources.
 
 use std::collections::BTreeMap;
@@ -21,9 +21,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(deserializ
 pub struct PodSpec {
     #[serde(default, deserialize_with = "nullable")]
     pub containers: Vec<Container>,
-    #[serde(default)]
     pub init_containers: Option<Vec<Container>>,
-    #[serde(default)]
     pub volumes: Option<Vec<Volume>>,
 }
 
@@ -32,11 +30,8 @@ pub struct PodSpec {
 pub struct Container {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default)]
     pub env: Option<Vec<EnvVar>>,
-    #[serde(default)]
     pub env_from: Option<Vec<EnvFromSource>>,
-    #[serde(default)]
     pub volume_mounts: Option<Vec<VolumeMount>>,
 }
 
@@ -44,25 +39,20 @@ pub struct Container {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
-    #[serde(default)]
     pub value_from: Option<EnvVarSource>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarSource {
-    #[serde(default)]
     pub config_map_key_ref: Option<NameRef>,
-    #[serde(default)]
     pub secret_key_ref: Option<NameRef>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvFromSource {
-    #[serde(default)]
     pub config_map_ref: Option<NameRef>,
-    #[serde(default)]
     pub secret_ref: Option<NameRef>,
 }
 
@@ -84,42 +74,33 @@ pub struct VolumeMount {
 pub struct Volume {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default)]
     pub config_map: Option<NameRef>,
-    #[serde(default)]
     pub secret: Option<SecretVolume>,
-    #[serde(default)]
     pub projected: Option<Projected>,
-    #[serde(default)]
     pub csi: Option<Csi>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretVolume {
-    #[serde(default)]
     pub secret_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Projected {
-    #[serde(default)]
     pub sources: Option<Vec<Projection>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Projection {
-    #[serde(default)]
     pub config_map: Option<NameRef>,
-    #[serde(default)]
     pub secret: Option<NameRef>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Csi {
-    #[serde(default)]
     pub volume_attributes: Option<BTreeMap<String, String>>,
 }
 
