@@ -11,7 +11,8 @@
 //! called for the reloader's own writes (`--admission-self-user` or who the API server says it
 //! is); the configurations are owned by the install's ClusterRole, so uninstalling
 //! garbage-collects them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
-//! is left to them (see [`keep_hand_set`]).
+//! is left to them (see [`keep_hand_set`]), even when set between the leader's read and its apply
+//! (see `apply_over`).
 
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
@@ -295,27 +296,84 @@ pub async fn owner(client: &Client, name: Option<&str>) -> Result<Option<Owner>,
     }
 }
 
-/// Applies one configuration, leaving hand-set fields to whoever set them.
-async fn apply<K>(client: &Client, field_manager: &str, name: &str, mut desired: Value) -> Result<(), kube::Error>
+/// How often a publish reads the configurations again after someone else wrote them between
+/// its read and its apply, before it leaves the rest to the next check.
+const PUBLISH_ATTEMPTS: usize = 3;
+
+/// The configurations as they are now, read once for one publish: what they trust, who set
+/// what by hand, and the version the apply is made against.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    pub mutating: Option<MutatingWebhookConfiguration>,
+    pub validating: Option<ValidatingWebhookConfiguration>,
+}
+
+impl Live {
+    pub async fn read(client: &Client, name: &str) -> Result<Live, kube::Error> {
+        Ok(Live {
+            mutating: Api::all(client.clone()).get_opt(name).await?,
+            validating: Api::all(client.clone()).get_opt(name).await?,
+        })
+    }
+
+    /// The CAs they trust (PEM, every webhook's `caBundle`, without repeats); empty when they
+    /// do not exist yet.
+    pub fn bundle(&self) -> String {
+        let mutating = self.mutating.iter().flat_map(|m| m.webhooks.iter().flatten());
+        let validating = self.validating.iter().flat_map(|v| v.webhooks.iter().flatten());
+        let bundles = mutating
+            .map(|w| &w.client_config.ca_bundle)
+            .chain(validating.map(|w| &w.client_config.ca_bundle));
+        let mut pem = String::new();
+        for bundle in bundles.flatten() {
+            if let Ok(text) = std::str::from_utf8(&bundle.0)
+                && !pem.contains(text.trim())
+            {
+                pem.push_str(text);
+                if !text.ends_with('\n') {
+                    pem.push('\n');
+                }
+            }
+        }
+        pem
+    }
+}
+
+/// Applies one configuration over what was read of it: hand-set fields are left to whoever set
+/// them, and the read's `resourceVersion` is the apply's precondition, so a write made since
+/// (a person's `kubectl patch` of a hand-set field) fails the apply with a 409 instead of being
+/// taken back by the forced apply.
+async fn apply_over<K>(
+    client: &Client,
+    field_manager: &str,
+    name: &str,
+    live: Option<&K>,
+    mut desired: Value,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let api: Api<K> = Api::all(client.clone());
-    let live = api.get_opt(name).await?;
-    let kept = keep_hand_set(&mut desired, live.as_ref().map(|l| l.meta()), field_manager);
+    let live = live.map(Resource::meta);
+    let kept = keep_hand_set(&mut desired, live, field_manager);
     if !kept.is_empty() {
         tracing::debug!(configuration = name, ?kept, "keeping values set by hand");
     }
-    api.patch(name, &PatchParams::apply(field_manager).force(), &Patch::Apply(desired))
+    if let Some(version) = live.and_then(|l| l.resource_version.as_deref()) {
+        desired["metadata"]["resourceVersion"] = json!(version);
+    }
+    Api::<K>::all(client.clone())
+        .patch(name, &PatchParams::apply(field_manager).force(), &Patch::Apply(desired))
         .await?;
     Ok(())
 }
 
-/// Applies both configurations (`--admission-configuration`) with `bundle` as caBundle.
-pub async fn apply_configurations(
+/// Applies both configurations (`--admission-configuration`) over `live`, with `bundle` as
+/// caBundle. Either one written since `live` was read is a 409 (see `apply_over`).
+pub async fn apply_configurations_over(
     client: &Client,
     field_manager: &str,
     settings: &AdmissionSettings,
+    live: &Live,
     bundle: &str,
 ) -> Result<(), kube::Error> {
     let owner = owner(client, settings.owner_cluster_role.as_deref()).await?;
@@ -325,45 +383,45 @@ pub async fn apply_configurations(
         owner: owner.as_ref(),
     };
     let name = &settings.configuration;
-    apply::<MutatingWebhookConfiguration>(client, field_manager, name, mutating(name, &target)).await?;
-    apply::<ValidatingWebhookConfiguration>(client, field_manager, name, validating(name, &target)).await?;
+    apply_over(
+        client,
+        field_manager,
+        name,
+        live.mutating.as_ref(),
+        mutating(name, &target),
+    )
+    .await?;
+    apply_over(
+        client,
+        field_manager,
+        name,
+        live.validating.as_ref(),
+        validating(name, &target),
+    )
+    .await?;
     Ok(())
 }
 
-/// The CAs the live configurations trust now (PEM, every webhook's `caBundle`); empty when they
-/// do not exist yet.
-pub async fn live_bundle(client: &Client, name: &str) -> Result<String, kube::Error> {
-    let mut pem = String::new();
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let mut bundles: Vec<Vec<u8>> = Vec::new();
-    if let Some(m) = mutating.get_opt(name).await? {
-        bundles.extend(
-            m.webhooks
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.client_config.ca_bundle.map(|b| b.0)),
-        );
-    }
-    if let Some(v) = validating.get_opt(name).await? {
-        bundles.extend(
-            v.webhooks
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.client_config.ca_bundle.map(|b| b.0)),
-        );
-    }
-    for bundle in bundles {
-        if let Ok(text) = String::from_utf8(bundle)
-            && !pem.contains(text.trim())
-        {
-            pem.push_str(&text);
-            if !text.ends_with('\n') {
-                pem.push('\n');
+/// Reads both configurations and applies them with the caBundle `bundle` makes of the live
+/// one; read again and applied again when someone wrote them in between, at most
+/// `PUBLISH_ATTEMPTS` times.
+pub async fn apply_configurations(
+    client: &Client,
+    field_manager: &str,
+    settings: &AdmissionSettings,
+    bundle: impl Fn(&str) -> String,
+) -> Result<(), kube::Error> {
+    let mut attempt = 1;
+    loop {
+        let live = Live::read(client, &settings.configuration).await?;
+        match apply_configurations_over(client, field_manager, settings, &live, &bundle(&live.bundle())).await {
+            Err(kube::Error::Api(status)) if status.code == 409 && attempt < PUBLISH_ATTEMPTS => {
+                tracing::debug!(configuration = %settings.configuration, attempt, "configurations changed while applying; reading them again");
+                attempt += 1;
             }
+            done => return done,
         }
     }
-    Ok(pem)
 }
 
 #[cfg(test)]
@@ -590,6 +648,28 @@ mod tests {
         assert!(keep_hand_set(&mut fresh, None, "reloader").is_empty());
         // Seen from another manager, ours are the hand-set ones.
         assert_eq!(keep_hand_set(&mut fresh, Some(&live), "kubectl-edit").len(), 2);
+    }
+
+    #[test]
+    fn the_live_bundle_is_every_webhooks_cas_once() {
+        let s = settings(&["--admission-addr=:9443"]);
+        let with = |bundle| Target {
+            settings: &s,
+            bundle,
+            owner: None,
+        };
+        let (a, b) = ("-----A-----\n", "-----B-----");
+        assert_eq!(Live::default().bundle(), "");
+        let live = Live {
+            mutating: Some(hook(mutating("r", &with(a)))),
+            validating: Some(hook(validating("r", &with(b)))),
+        };
+        assert_eq!(live.bundle(), "-----A-----\n-----B-----\n");
+        let same = Live {
+            mutating: live.mutating.clone(),
+            validating: Some(hook(validating("r", &with(a)))),
+        };
+        assert_eq!(same.bundle(), a);
     }
 
     #[test]

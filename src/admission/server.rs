@@ -223,9 +223,8 @@ impl Maintainer {
     /// someone else put there stay; ones we retired do not come back): the reloader owns them,
     /// so the install manifests carry none and there is one definition (`register.rs`).
     async fn publish_bundle(&self, bundle: &str, retired: &str) -> Result<(), kube::Error> {
-        let live = register::live_bundle(&self.client, &self.settings.configuration).await?;
-        let merged = certs::merge_bundle(bundle, &live, retired);
-        register::apply_configurations(&self.client, &self.field_manager, &self.settings, &merged).await
+        let merged = |live: &str| certs::merge_bundle(bundle, live, retired);
+        register::apply_configurations(&self.client, &self.field_manager, &self.settings, merged).await
     }
 
     async fn tick(&self) -> Result<(), CertError> {

@@ -128,6 +128,67 @@ async fn both_webhooks_fail_open_and_values_set_by_hand_survive_the_leader() {
     assert_eq!(m.timeout_seconds, Some(9));
 }
 
+/// The leader reads the configurations, then applies them: a person's edit in between is not
+/// taken back, because the apply is made against the version it read (a 409 otherwise), and
+/// the publish reads again.
+#[tokio::test]
+async fn a_hand_set_value_written_between_the_leaders_read_and_apply_is_kept() {
+    use reloader::admission::register::{Live, apply_configurations, apply_configurations_over};
+    let f = Fixture::new("av-race").await;
+    let name = unique_name("av-race");
+    let _configurations = Configurations(name.clone());
+    let argv = [
+        "reloader".to_string(),
+        format!("--namespaces={}", f.ns.name),
+        "--admission-addr=127.0.0.1:1".to_string(),
+        "--admission-url=https://127.0.0.1:1".to_string(),
+        format!("--admission-configuration={name}"),
+        "--admission-owner-cluster-role=".to_string(),
+    ];
+    let cli = <reloader::config::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+    let env = |key: &str| (key == "POD_NAMESPACE").then(|| f.ns.name.clone());
+    let settings = reloader::config::Settings::from_cli(cli, env)
+        .unwrap()
+        .admission
+        .unwrap();
+    let manager = "reloader-race-test";
+    apply_configurations(&f.client, manager, &settings, |_| "PEM".to_string())
+        .await
+        .expect("created");
+
+    let read = Live::read(&f.client, &name).await.unwrap();
+    kubectl_patch(
+        "mutatingwebhookconfiguration",
+        &name,
+        json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 9}]),
+    );
+    match apply_configurations_over(&f.client, manager, &settings, &read, "PEM").await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
+        other => panic!("an apply over a stale read went through: {other:?}"),
+    }
+    assert_eq!(hooks(&f.client, &name).await.0.timeout_seconds, Some(9));
+
+    // The publish itself reads again and applies: the value set by hand stays, and what the
+    // leader owns is back.
+    kubectl_patch(
+        "mutatingwebhookconfiguration",
+        &name,
+        json!([{"op": "replace", "path": "/webhooks/0/reinvocationPolicy", "value": "Never"}]),
+    );
+    apply_configurations(&f.client, manager, &settings, |live| {
+        assert_eq!(live, "PEM\n");
+        "PEM".to_string()
+    })
+    .await
+    .expect("applied");
+    let (m, v) = hooks(&f.client, &name).await;
+    assert_eq!(
+        (m.timeout_seconds, m.reinvocation_policy.as_deref()),
+        (Some(9), Some("IfNeeded"))
+    );
+    assert_eq!(v.timeout_seconds, Some(3));
+}
+
 #[tokio::test]
 async fn updates_that_leave_the_reloader_annotations_alone_are_not_validated() {
     let f = Fixture::new("av-upd").await;
