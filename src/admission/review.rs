@@ -123,7 +123,13 @@ struct WireRequest {
 
 pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
     // serde_json stops at 128 levels of nesting, so hostile depth costs nothing.
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.into()))?;
+    let wire: Wire = match std::str::from_utf8(body) {
+        // UTF-8 checked once for the whole body, so serde_json need not check each string.
+        Ok(text) => serde_json::from_str(text),
+        // serde_json's own error, with its line and column.
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| ReviewError::Json(e.into()))?;
     // The answer repeats the request's type fields: only ours go back.
     if wire.kind != "AdmissionReview" || !VERSIONS.contains(&wire.api_version.as_str()) {
         return Err(ReviewError::Version);
