@@ -171,10 +171,18 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Latency samples: the seconds of those that arrived, and how many never did.
+/// CPU seconds used so far: the contender's, the machine's, each control-plane process's.
+type CpuBefore = (Option<f64>, Option<f64>, Vec<(String, f64)>);
+
 #[derive(Default, Clone)]
 struct Samples {
     seconds: Vec<f64>,
     missed: usize,
+    /// Fan-out rounds: CPU seconds the contender used, and the machine's cores were busy, from
+    /// the write until the last rollout was seen (the control plane and the contender share
+    /// the machine's cores).
+    contender_cpu_s: Vec<f64>,
+    machine_busy_s: Vec<f64>,
 }
 
 impl Samples {
@@ -184,6 +192,27 @@ impl Samples {
             Some(at) => self.seconds.push(at.saturating_duration_since(t0).as_secs_f64()),
             None => self.missed += 1,
         }
+    }
+
+    /// Records the CPU used since `before` (the contender's, when `pid` is one, and the
+    /// machine's), and prints it.
+    fn cpu_since(&mut self, before: CpuBefore, pid: Option<u32>) {
+        let ours = pid
+            .and_then(probe::process_cpu_seconds)
+            .zip(before.0)
+            .map(|(a, b)| a - b);
+        let machine = probe::machine_busy_seconds().zip(before.1).map(|(a, b)| a - b);
+        let parts: Vec<String> = probe::control_plane_cpu_seconds()
+            .into_iter()
+            .zip(before.2)
+            .map(|((name, now), (_, then))| format!("{name} {:.2}", now - then))
+            .collect();
+        eprintln!(
+            "[bench] CPU seconds: contender {ours:?}, machine {machine:?}; {}",
+            parts.join(", ")
+        );
+        self.contender_cpu_s.extend(ours);
+        self.machine_busy_s.extend(machine);
     }
 
     fn sorted(&self) -> Vec<f64> {
@@ -199,9 +228,14 @@ impl Samples {
     }
     fn json(&self) -> Value {
         let s = self.sorted();
-        json!({"samples": s.len() + self.missed, "missed": self.missed,
+        let mut figure = json!({"samples": s.len() + self.missed, "missed": self.missed,
                "p50_s": finite(self.p(0.5)), "p99_s": finite(self.p(0.99)),
-               "min_s": s.first(), "max_s": s.last(), "all_s": s})
+               "min_s": s.first(), "max_s": s.last(), "all_s": s});
+        if !self.machine_busy_s.is_empty() {
+            figure["contender_cpu_s"] = json!(self.contender_cpu_s);
+            figure["machine_busy_s"] = json!(self.machine_busy_s);
+        }
+        figure
     }
 }
 
@@ -778,6 +812,11 @@ impl Bench {
         let mut samples = Samples::default();
         for round in 0..rounds {
             let before = self.rollouts.snapshot(keys);
+            let cpu_before = (
+                probe::process_cpu_seconds(c.pid()),
+                probe::machine_busy_seconds(),
+                probe::control_plane_cpu_seconds(),
+            );
             let t0 = Instant::now();
             api.patch(
                 "shared",
@@ -786,6 +825,7 @@ impl Bench {
             )
             .await?;
             let changed = self.rollouts.wait_changed(&before, t0 + limit).await;
+            samples.cpu_since(cpu_before, Some(c.pid()));
             if changed.values().all(Option::is_some) {
                 let last = changed.values().flatten().max().copied().unwrap_or(t0);
                 samples.seconds.push(last.saturating_duration_since(t0).as_secs_f64());
@@ -862,6 +902,7 @@ impl Bench {
         let mut samples = Samples::default();
         for round in 0..rounds {
             let before = self.rollouts.snapshot(keys);
+            let cpu_before = (None, probe::machine_busy_seconds(), probe::control_plane_cpu_seconds());
             let t0 = Instant::now();
             let writes = futures::stream::iter(keys.iter().cloned())
                 .map(|(ns, name)| {
@@ -880,6 +921,7 @@ impl Bench {
                 bail!("a floor PATCH failed: {e}");
             }
             let changed = self.rollouts.wait_changed(&before, t0 + Duration::from_secs(60)).await;
+            samples.cpu_since(cpu_before, None);
             if changed.values().all(Option::is_some) {
                 let last = changed.values().flatten().max().copied().unwrap_or(t0);
                 samples.seconds.push(last.saturating_duration_since(t0).as_secs_f64());

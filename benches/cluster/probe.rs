@@ -132,6 +132,47 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU seconds (user + system) process `pid` has used so far (`/proc/<pid>/stat`, in the
+/// kernel's 100 ticks a second).
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// CPU seconds each control-plane process has used so far, by command name.
+pub fn control_plane_cpu_seconds() -> Vec<(String, f64)> {
+    const NAMES: [&str; 5] = ["etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok"];
+    let mut used: Vec<(String, f64)> = NAMES.iter().map(|n| (n.to_string(), 0.0)).collect();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if let Some(slot) = used.iter_mut().find(|(n, _)| comm.trim().starts_with(n.as_str())) {
+            slot.1 += process_cpu_seconds(pid).unwrap_or(0.0);
+        }
+    }
+    used
+}
+
+/// CPU seconds the machine's cores have been busy so far, summed (`/proc/stat`: all but idle
+/// and iowait).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((ticks.iter().take(8).sum::<u64>() - idle) as f64 / 100.0)
+}
+
 /// How much of ours is linked in the profiled code order: of the function names in `order`
 /// (`tools/link/symbol-order.txt`, which lists the host's and the image build's names), how
 /// many `binary` defines. A low count means a stale file or another build (docs/engine.md,
