@@ -170,10 +170,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Latency samples: the seconds of those that arrived, and how many never did.
 /// CPU seconds used so far: the contender's, the machine's, each control-plane process's.
 type CpuBefore = (Option<f64>, Option<f64>, Vec<(String, f64)>);
 
+/// Latency samples: the seconds of those that arrived, and how many never did.
 #[derive(Default, Clone)]
 struct Samples {
     seconds: Vec<f64>,
