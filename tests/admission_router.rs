@@ -195,6 +195,56 @@ async fn stamp_less_updates_keep_the_stamp_and_own_requests_are_untouched() {
     assert!(own["response"].get("patch").is_none());
 }
 
+/// The webhook reads a container's image, probes and the like only as fingerprints of their
+/// text: an update that changes one of them still changes the template (it rolls anyway), so
+/// it is stamped with the current hashes, not given the old stamps back.
+#[tokio::test]
+async fn an_update_changing_only_what_no_rule_reads_is_restamped() {
+    let router = app(true);
+    let mut stored = deployment(json!({defaults::AUTO: "true"}));
+    stored["spec"]["template"]["metadata"]["annotations"] = json!({fixed::TEMPLATE_HASHES: "configmap/cfg=old"});
+    let (_, same) = post(
+        &router,
+        "/mutate",
+        review("UPDATE", stored.clone(), Some(stored.clone()), "alice", false),
+    )
+    .await;
+    assert_eq!(patch_of(&same), None, "an unchanged update is admitted as it is");
+    let changes: [(&str, Value); 4] = [
+        ("/spec/template/spec/containers/0/image", json!("web:2")),
+        (
+            "/spec/template/spec/containers/0/resources",
+            json!({"limits": {"cpu": "1"}}),
+        ),
+        ("/spec/template/spec/nodeSelector", json!({"disk": "ssd"})),
+        ("/spec/template/spec/containers/0/args", json!(["--verbose"])),
+    ];
+    for (pointer, value) in changes {
+        let mut manifest = deployment(json!({defaults::AUTO: "true"}));
+        let (parent, field) = pointer.rsplit_once('/').unwrap();
+        manifest.pointer_mut(parent).unwrap()[field] = value;
+        let (_, body) = post(
+            &router,
+            "/mutate",
+            review("UPDATE", manifest, Some(stored.clone()), "alice", false),
+        )
+        .await;
+        let patch = patch_of(&body).unwrap_or(json!([]));
+        let stamp = patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == "/spec/template/metadata/annotations")
+            .unwrap_or_else(|| panic!("{pointer}: no template stamp in {patch}"));
+        let record = stamp["value"][fixed::TEMPLATE_HASHES].as_str().unwrap();
+        assert!(
+            record.starts_with("configmap/cfg=") && record != "configmap/cfg=old",
+            "{pointer}: stamped with the current hash, not the old one: {record}"
+        );
+        assert_eq!(patch.as_array().unwrap().len(), 1, "{pointer}: only the stamp: {patch}");
+    }
+}
+
 /// `kubectl apply`'s copy of the object is not read (nor built) by the webhook; its patches
 /// must still leave it alone, also when it is the object's only annotation, under either
 /// strategy, for a create and for a stamp-less update.

@@ -167,14 +167,17 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
     })
 }
 
-/// An object of a review as the handlers read it: everything but `metadata.managedFields`,
-/// `status` and the content of `kubectl apply`'s copy of the object
-/// ([`LAST_APPLIED`](crate::core::source::LAST_APPLIED)), which no rule reads and which are
-/// often most of the object (an update's status, the field managers and the applied copy of a
-/// kubectl-applied workload), so they are skipped while parsing instead of being built into a
-/// tree, cloned and compared. Nothing in a patch touches them. The applied copy stays as an
-/// empty string, as in the engine's store: its annotation map is never seen empty, so no patch
-/// computed on it can replace the map.
+/// An object of a review as the handlers read it: only what some rule reads, so the rest is
+/// skipped while parsing instead of being built into a tree, cloned, compared and dropped.
+/// Skipped outright: `status`, `metadata.managedFields`, the content of `kubectl apply`'s copy
+/// of the object ([`LAST_APPLIED`](crate::core::source::LAST_APPLIED)), and the workload spec's
+/// fields around its pod template (replicas, selector, strategy; `paused` is read). Inside the
+/// pod template, the pod spec's and its containers' fields that no rule reads (images, probes,
+/// resources, affinity, ...) are each kept as a [`Fingerprint`] of their text. The applied copy
+/// stays as an empty string, as in the engine's store: its annotation map is never seen empty,
+/// so no patch computed on it can replace the map. Nothing in a patch touches what was skipped
+/// or fingerprinted: a patch adds stamps to annotations and env lists, and a template that
+/// differs only in fingerprinted fields of equal text is the same template.
 enum ObjectJson {
     Object(Value),
     /// Anything but a JSON object (refused, without quoting it).
@@ -190,42 +193,117 @@ impl ObjectJson {
     }
 }
 
-/// Where a map sits in an object, and what is skipped there.
-#[derive(Clone, Copy)]
+/// Where a value sits in an object, and what is skipped there.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
-    /// The object itself: `status` skipped, `metadata` read as [`Place::Metadata`].
+    /// The object itself: `status` skipped, `metadata` and `spec` read by their places.
     Object,
     /// `metadata`: `managedFields` skipped, `annotations` read as [`Place::Annotations`].
     Metadata,
     /// `metadata.annotations`: the applied copy's content skipped.
     Annotations,
+    /// A workload's `spec` (or a CronJob's `jobTemplate.spec`): only `template`, `jobTemplate`
+    /// and `paused` kept.
+    WorkloadSpec,
+    /// A CronJob's `spec.jobTemplate`.
+    JobTemplate,
+    /// A pod template: its `spec` read as [`Place::PodSpec`].
+    Template,
+    /// A pod spec: `containers`, `initContainers` and `volumes` kept, the rest fingerprinted.
+    PodSpec,
+    /// A list of containers.
+    Containers,
+    /// A container: `name`, `env`, `envFrom` and `volumeMounts` kept, the rest fingerprinted.
+    Container,
 }
 
 impl<'de> Deserialize<'de> for ObjectJson {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Pruning(Place::Object))
+        deserializer.deserialize_any(Pruning)
     }
 }
 
-/// Reads a map without what its [`Place`] skips. Anything but a map is
-/// [`ObjectJson::NotObject`]: a refused review at the top, a `null` `metadata` or
-/// `annotations` below it (no rule finds anything in one that is not a map; an API server
-/// never sends one).
-struct Pruning(Place);
+/// Reads the object's top map as [`Place::Object`] says. Anything but a map is
+/// [`ObjectJson::NotObject`], a refused review.
+struct Pruning;
 
-/// A map below the top (`metadata`, `annotations`) read as its [`Place`] says; `null` when it
-/// is not a map.
+/// `metadata` or its `annotations`, read as the [`Place`] says; `null` when it is not a map
+/// (no rule finds anything in one that is not a map; an API server never sends one).
 struct Inner(Place);
 
 impl<'de> DeserializeSeed<'de> for Inner {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match deserializer.deserialize_any(Pruning(self.0))? {
-            ObjectJson::Object(value) => Ok(value),
-            ObjectJson::NotObject => Ok(Value::Null),
+        match deserializer.deserialize_any(Kept(self.0))? {
+            map @ Value::Object(_) => Ok(map),
+            _ => Ok(Value::Null),
         }
     }
+}
+
+/// A value below the object's top, read as its [`Place`] says when it is a map (or, for
+/// [`Place::Containers`], a list); any other shape is kept as it is, so a rule sees what it
+/// would have seen in the whole object.
+#[derive(Clone, Copy)]
+struct Kept(Place);
+
+impl<'de> DeserializeSeed<'de> for Kept {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// The text of a value no rule reads, reduced to a number: equal text, equal number (with a
+/// key chosen at start, so no two texts can be made to collide on purpose). Templates that
+/// differ only where no rule reads still compare unequal, as the re-apply rule needs.
+struct Fingerprint(Value);
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        let raw = <&serde_json::value::RawValue>::deserialize(deserializer)?;
+        let hash = std::hash::BuildHasher::hash_one(KEY.get_or_init(std::hash::RandomState::new), raw.get());
+        Ok(Fingerprint(Value::from(hash)))
+    }
+}
+
+/// The map at `place` without what the place skips.
+fn pruned_map<'de, A: MapAccess<'de>>(place: Place, mut map: A) -> Result<Value, A::Error> {
+    let mut out = Map::new();
+    while let Some(key) = map.next_key::<String>()? {
+        let value = match (place, key.as_str()) {
+            (Place::Object, "status") | (Place::Metadata, "managedFields") => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            (Place::Object, "metadata") => map.next_value_seed(Inner(Place::Metadata))?,
+            (Place::Metadata, "annotations") => map.next_value_seed(Inner(Place::Annotations))?,
+            (Place::Annotations, LAST_APPLIED) => {
+                map.next_value::<IgnoredAny>()?;
+                Value::String(String::new())
+            }
+            (Place::Object | Place::JobTemplate, "spec") => map.next_value_seed(Kept(Place::WorkloadSpec))?,
+            (Place::WorkloadSpec, "template") => map.next_value_seed(Kept(Place::Template))?,
+            (Place::WorkloadSpec, "jobTemplate") => map.next_value_seed(Kept(Place::JobTemplate))?,
+            (Place::WorkloadSpec, "paused") => map.next_value()?,
+            (Place::WorkloadSpec, _) => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            (Place::Template, "spec") => map.next_value_seed(Kept(Place::PodSpec))?,
+            (Place::PodSpec, "containers" | "initContainers") => map.next_value_seed(Kept(Place::Containers))?,
+            (Place::PodSpec, "volumes") | (Place::Container, "name" | "env" | "envFrom" | "volumeMounts") => {
+                map.next_value()?
+            }
+            (Place::PodSpec | Place::Container, _) => map.next_value::<Fingerprint>()?.0,
+            _ => map.next_value()?,
+        };
+        out.insert(key, value);
+    }
+    Ok(Value::Object(out))
 }
 
 impl<'de> Visitor<'de> for Pruning {
@@ -235,25 +313,8 @@ impl<'de> Visitor<'de> for Pruning {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectJson, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = match (self.0, key.as_str()) {
-                (Place::Object, "status") | (Place::Metadata, "managedFields") => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-                (Place::Object, "metadata") => map.next_value_seed(Inner(Place::Metadata))?,
-                (Place::Metadata, "annotations") => map.next_value_seed(Inner(Place::Annotations))?,
-                (Place::Annotations, LAST_APPLIED) => {
-                    map.next_value::<IgnoredAny>()?;
-                    Value::String(String::new())
-                }
-                _ => map.next_value()?,
-            };
-            out.insert(key, value);
-        }
-        Ok(ObjectJson::Object(Value::Object(out)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectJson, A::Error> {
+        pruned_map(Place::Object, map).map(ObjectJson::Object)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectJson, A::Error> {
@@ -283,6 +344,65 @@ impl<'de> Visitor<'de> for Pruning {
 
     fn visit_unit<E>(self) -> Result<ObjectJson, E> {
         Ok(ObjectJson::NotObject)
+    }
+}
+
+/// As serde_json's own `Value` visitor, but maps and container lists are read by their place.
+impl<'de> Visitor<'de> for Kept {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        pruned_map(self.0, map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        if self.0 == Place::Containers {
+            while let Some(container) = seq.next_element_seed(Kept(Place::Container))? {
+                out.push(container);
+            }
+        } else {
+            while let Some(value) = seq.next_element()? {
+                out.push(value);
+            }
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 
@@ -331,13 +451,13 @@ mod tests {
             "resource":{"group":"apps","version":"v1","resource":"deployments"},
             "operation":"UPDATE","userInfo":{},
             "object":{"metadata":{"name":"web","managedFields":[{"manager":"kubectl"}],"annotations":{"a":"b"}},
-                      "spec":{"status":"kept"},"status":{"replicas":3}},
+                      "spec":{"template":{"status":"kept"}},"status":{"replicas":3}},
             "oldObject":{"metadata":"odd","status":[1,2]}}}"#;
         let review = parse(body.as_bytes()).unwrap();
         let object = review.object.unwrap();
         assert_eq!(
             object,
-            serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}}, "spec": {"status": "kept"}})
+            serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}}, "spec": {"template": {"status": "kept"}}})
         );
         assert_eq!(review.old_object.unwrap(), serde_json::json!({"metadata": null}));
     }
@@ -363,6 +483,133 @@ mod tests {
             review.old_object.unwrap(),
             serde_json::json!({"metadata": {"annotations": null}})
         );
+    }
+
+    fn object_of(object: &Value) -> Value {
+        let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                        "operation": "CREATE", "userInfo": {}, "object": object}});
+        parse(body.to_string().as_bytes()).unwrap().object.unwrap()
+    }
+
+    fn pod_spec() -> Value {
+        serde_json::json!({
+            "containers": [
+                {"name": "web", "image": "web:1", "ports": [{"containerPort": 8080}],
+                 "env": [{"name": "A", "value": "1"},
+                         {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}],
+                 "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                 "resources": {"limits": {"cpu": "1"}},
+                 "volumeMounts": [{"name": "tls", "mountPath": "/tls"}]},
+                {"name": "proxy", "image": "proxy:1", "envFrom": [{"secretRef": {"name": "proxy"}}]}],
+            "initContainers": [{"name": "init", "image": "init:1", "env": [{"name": "X",
+                "valueFrom": {"configMapKeyRef": {"name": "init-cfg", "key": "x"}}}]}],
+            "volumes": [{"name": "tls", "secret": {"secretName": "tls"}},
+                        {"name": "all", "projected": {"sources": [{"configMap": {"name": "p"}}]}},
+                        {"name": "csi", "csi": {"driver": "d", "volumeAttributes": {"secretProviderClass": "spc"}}}],
+            "nodeSelector": {"disk": "ssd"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}},
+            "restartPolicy": "Always"
+        })
+    }
+
+    #[test]
+    fn workloads_are_read_as_far_as_rules_read_them() {
+        use crate::core::workload::{Workload, WorkloadKind};
+        let template = serde_json::json!({"metadata": {"labels": {"app": "web"}, "annotations": {"t": "1"}},
+                                          "spec": pod_spec()});
+        let deployment = serde_json::json!({"metadata": {"name": "web", "annotations": {"a": "b"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "paused": true,
+                     "strategy": {"type": "RollingUpdate"}, "template": template}});
+        let cronjob = serde_json::json!({"metadata": {"name": "job"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"metadata": {"labels": {"j": "1"}},
+                "spec": {"backoffLimit": 2, "template": template}}}});
+        for (kind, full) in [
+            (WorkloadKind::Deployment, &deployment),
+            (WorkloadKind::CronJob, &cronjob),
+        ] {
+            let read = object_of(full);
+            let (whole, pruned) = (Workload::new(kind, full), Workload::new(kind, &read));
+            // What the rules read is all there, and the same.
+            assert_eq!(pruned.annotations(), whole.annotations());
+            assert_eq!(
+                pruned.template_annotations().unwrap(),
+                whole.template_annotations().unwrap()
+            );
+            let spec = |w: &Workload| w.pod_spec().unwrap();
+            assert_eq!(
+                crate::core::references::references(&spec(&pruned)),
+                crate::core::references::references(&spec(&whole)),
+                "{kind:?}"
+            );
+            assert_eq!(format!("{:?}", spec(&pruned)), format!("{:?}", spec(&whole)));
+            let (t_read, t_full) = (pruned.template().unwrap(), whole.template().unwrap());
+            assert_eq!(t_read["metadata"], t_full["metadata"]);
+            for c in ["containers", "initContainers"] {
+                for (read, full) in t_read["spec"][c]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(t_full["spec"][c].as_array().unwrap())
+                {
+                    for field in ["name", "env", "envFrom", "volumeMounts"] {
+                        assert_eq!(read.get(field), full.get(field), "{kind:?} {c} {field}");
+                    }
+                    assert!(read["image"].is_u64(), "fingerprinted: {read}");
+                }
+            }
+            assert_eq!(t_read["spec"]["volumes"], t_full["spec"]["volumes"]);
+            assert!(t_read["spec"]["nodeSelector"].is_u64() && t_read["spec"]["affinity"].is_u64());
+        }
+        // Around the template, only `paused` is kept.
+        let read = object_of(&deployment);
+        let spec = read["spec"].as_object().unwrap();
+        assert_eq!(spec.keys().collect::<Vec<_>>(), ["paused", "template"]);
+        assert_eq!(read["spec"]["paused"], true);
+        let read = object_of(&cronjob);
+        assert_eq!(
+            read["spec"].as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["jobTemplate"]
+        );
+        assert_eq!(
+            read["spec"]["jobTemplate"]["spec"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["template"]
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_equal_for_equal_text_only() {
+        let object = |image: &str, args: Value| {
+            let mut spec = pod_spec();
+            spec["containers"][0]["image"] = image.into();
+            spec["containers"][0]["args"] = args;
+            object_of(&serde_json::json!({"spec": {"template": {"spec": spec}}}))
+        };
+        let a = object("web:1", serde_json::json!(["-v"]));
+        assert_eq!(a, object("web:1", serde_json::json!(["-v"])));
+        assert_ne!(a, object("web:2", serde_json::json!(["-v"])));
+        assert_ne!(a, object("web:1", serde_json::json!(["-v", "-q"])));
+        let at = |o: &Value, field: &str| o["spec"]["template"]["spec"]["containers"][0][field].clone();
+        assert_ne!(at(&a, "image"), at(&a, "args"));
+    }
+
+    #[test]
+    fn odd_shapes_below_the_top_are_kept_as_they_are() {
+        for spec in [
+            serde_json::json!("text"),
+            serde_json::json!({"template": [1, {"a": null}]}),
+            serde_json::json!({"template": {"spec": {"containers": {"name": "not a list"}, "volumes": 7}}}),
+            serde_json::json!({"template": {"spec": {"containers": [1.5, "c", null, [true]]}}}),
+            serde_json::json!({"template": {"spec": null}, "paused": "yes"}),
+        ] {
+            let object = serde_json::json!({"metadata": {"name": "x"}, "spec": spec});
+            assert_eq!(object_of(&object), object);
+        }
     }
 
     #[test]
