@@ -78,9 +78,29 @@ impl HashRecord {
         Ok(Self(record))
     }
 
+    /// `kind/name=observed,...`, written into one string: every review renders one, and a
+    /// `format!` per entry and a join took most of its time.
     pub fn render(&self) -> String {
-        let entries: Vec<String> = self.0.iter().map(|(s, o)| format!("{s}={o}")).collect();
-        entries.join(",")
+        use std::fmt::Write;
+        let mut out = String::with_capacity(self.0.len() * 96);
+        for (i, (source, observed)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(source.kind.tag());
+            out.push('/');
+            out.push_str(&source.name);
+            out.push('=');
+            match observed {
+                Observed::Hash(hash) => out.push_str(hash.as_str()),
+                Observed::Absent => out.push_str(ABSENT),
+                // Writing into a String cannot fail.
+                Observed::Keyed(keyed) => {
+                    let _ = write!(out, "{keyed}");
+                }
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,9 +188,18 @@ mod tests {
         map.insert(SourceRef::new(SourceKind::Secret, "db"), Observed::Hash(h.clone()));
         map.insert(SourceRef::new(SourceKind::ConfigMap, "z"), Observed::Absent);
         map.insert(SourceRef::new(SourceKind::ConfigMap, "a"), Observed::Hash(h.clone()));
+        let mac = "0123456789abcdef0123456789abcdef01234567";
+        let keyed = crate::core::keys::KeyedHash::parse(&format!("k1.key1.{mac}")).unwrap();
+        map.insert(
+            SourceRef::new(SourceKind::SecretProviderClass, "spc"),
+            Observed::Keyed(keyed),
+        );
         let record = HashRecord(map);
         let text = record.render();
-        assert_eq!(text, format!("configmap/a={h},configmap/z=absent,secret/db={h}"));
+        assert_eq!(
+            text,
+            format!("configmap/a={h},configmap/z=absent,secret/db={h},secretproviderclass/spc=k1.key1.{mac}")
+        );
         assert_eq!(HashRecord::parse(&text).unwrap(), record);
     }
 
