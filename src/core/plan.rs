@@ -460,8 +460,8 @@ fn keeping_template(new: &Workload<'_>, old: &Workload<'_>) -> Value {
     if let Some(slot) = desired.at_mut(new.kind.template_pointer()) {
         *slot = old_template.clone();
     }
-    let new_record = new.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
-    let old_record = old.annotations().get(fixed::ACKNOWLEDGED_HASHES).cloned();
+    let new_record = new.annotation(fixed::ACKNOWLEDGED_HASHES);
+    let old_record = old.annotation(fixed::ACKNOWLEDGED_HASHES).map(str::to_owned);
     if new_record.is_none() && old_record.is_some() {
         set_annotation(&mut desired, "/metadata", fixed::ACKNOWLEDGED_HASHES, old_record);
     }
@@ -594,18 +594,17 @@ fn full_record(dependencies: &[Dependency], current: &(impl SourceView + ?Sized)
 fn restarts_instead(workload: &Workload<'_>) -> bool {
     workload.kind == WorkloadKind::Rollout
         && workload
-            .annotations()
-            .get(fixed::ROLLOUT_STRATEGY)
+            .annotation(fixed::ROLLOUT_STRATEGY)
             .is_some_and(|v| parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart))
 }
 
 /// A hash annotation that does not parse counts as no record, so the next write replaces it.
-fn parse_or_empty(text: Option<&String>) -> HashRecord {
+fn parse_or_empty(text: Option<&str>) -> HashRecord {
     text.and_then(|t| HashRecord::parse(t).ok()).unwrap_or_default()
 }
 
 fn metadata_record(workload: &Workload<'_>) -> HashRecord {
-    parse_or_empty(workload.annotations().get(fixed::ACKNOWLEDGED_HASHES))
+    parse_or_empty(workload.annotation(fixed::ACKNOWLEDGED_HASHES))
 }
 
 /// What the workload says its pods were rolled with, overlaid by what was acknowledged since.
@@ -614,7 +613,7 @@ pub fn recorded(
     dependencies: &[Dependency],
     strategy: ReloadStrategy,
 ) -> Result<BTreeMap<SourceRef, Observed>, WorkloadError> {
-    let annotation = parse_or_empty(workload.template_annotations()?.get(fixed::TEMPLATE_HASHES));
+    let annotation = parse_or_empty(workload.template_annotation(fixed::TEMPLATE_HASHES)?);
     let env = env_stamps(workload.template()?, dependencies);
     let mut record = match strategy {
         ReloadStrategy::Annotations => merged(annotation.0, env),

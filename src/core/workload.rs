@@ -138,6 +138,12 @@ impl<'a> Workload<'a> {
         string_map(self.object.at("/metadata/annotations"))
     }
 
+    /// One of the object's annotations, read in place (as `annotations().get(key)`, without
+    /// copying the map).
+    pub fn annotation(&self, key: &str) -> Option<&'a str> {
+        self.object.at("/metadata/annotations")?.get(key)?.as_str()
+    }
+
     pub fn template(&self) -> Result<&'a Value, WorkloadError> {
         let pointer = self.kind.template_pointer();
         self.object
@@ -151,6 +157,12 @@ impl<'a> Workload<'a> {
 
     pub fn template_annotations(&self) -> Result<BTreeMap<String, String>, WorkloadError> {
         Ok(string_map(self.template()?.at("/metadata/annotations")))
+    }
+
+    /// One of the pod template's annotations, read in place.
+    pub fn template_annotation(&self, key: &str) -> Result<Option<&'a str>, WorkloadError> {
+        let annotations = self.template()?.at("/metadata/annotations");
+        Ok(annotations.and_then(|a| a.get(key)).and_then(Value::as_str))
     }
 
     pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {
@@ -205,6 +217,38 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn single_annotations_read_as_the_maps_do() {
+        for annotations in [
+            json!({"a": "1", "n": 2, "o": {"x": "y"}}),
+            json!(null),
+            json!("text"),
+            json!(["a"]),
+        ] {
+            let object = json!({"metadata": {"annotations": annotations},
+                                "spec": {"template": {"metadata": {"annotations": annotations}}}});
+            let w = Workload::new(WorkloadKind::Deployment, &object);
+            for key in ["a", "n", "o", "missing"] {
+                assert_eq!(
+                    w.annotation(key),
+                    w.annotations().get(key).map(String::as_str),
+                    "{annotations} {key}"
+                );
+                assert_eq!(
+                    w.template_annotation(key).unwrap(),
+                    w.template_annotations().unwrap().get(key).map(String::as_str)
+                );
+            }
+        }
+        let bare = json!({"metadata": {}});
+        let w = Workload::new(WorkloadKind::Deployment, &bare);
+        assert_eq!(w.annotation("a"), None);
+        assert!(
+            w.template_annotation("a").is_err(),
+            "no template is an error, as for the map"
+        );
     }
 
     #[test]
