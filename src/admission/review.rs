@@ -256,9 +256,10 @@ impl<'de> DeserializeSeed<'de> for Kept {
     }
 }
 
-/// The text of a value no rule reads, reduced to a number: equal text, equal number (with a
-/// key chosen at start, so no two texts can be made to collide on purpose). Templates that
-/// differ only where no rule reads still compare unequal, as the re-apply rule needs.
+/// The text of a value no rule reads, reduced to a number: equal text, equal number. Templates
+/// that differ only where no rule reads still compare unequal, as the re-apply rule needs. The
+/// seed is drawn at start, so a collision cannot be prepared in advance; one would only give
+/// that update its old stamps back, as for a re-apply.
 struct Fingerprint(Value);
 
 impl<'de> Deserialize<'de> for Fingerprint {
