@@ -268,6 +268,8 @@ struct Bench {
     theirs: HashMap<String, f64>,
     /// Measurements not taken that did not stop their scenario.
     failures: Vec<String>,
+    /// How long each latency series waited for the control plane to be idle ([`Bench::settle`]).
+    settled: std::sync::Mutex<Map<String, Value>>,
 }
 
 impl Bench {
@@ -303,6 +305,7 @@ impl Bench {
             logs: Path::new(REPO).join("target/bench/logs"),
             theirs: HashMap::new(),
             failures: Vec::new(),
+            settled: Default::default(),
         })
     }
 
@@ -372,6 +375,24 @@ impl Bench {
         self.figures.insert(name.to_string(), value);
     }
 
+    /// Before a latency series: waits (at most 5 minutes) for the control plane to be idle, so
+    /// the series measures the contender rather than the controller-manager still catching up
+    /// with an inventory just created or just acknowledged. Recorded under `tag`.
+    async fn settle(&self, tag: &str) {
+        let idle = probe::control_plane_idle(Duration::from_secs(300)).await;
+        eprintln!(
+            "[bench] control plane {} after {:.1} s ({:.2} cores) before {tag}",
+            if idle.reached { "idle" } else { "still busy" },
+            idle.waited.as_secs_f64(),
+            idle.cores
+        );
+        let figure = json!({"waited_s": idle.waited.as_secs_f64(), "idle": idle.reached, "cores": idle.cores});
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tag.to_string(), figure);
+    }
+
     /// Every scenario in priority order; returns those that could not be measured.
     async fn all(&mut self) -> Vec<String> {
         let mut failures = Vec::new();
@@ -412,6 +433,8 @@ impl Bench {
             step!("fan-out 1 -> 5,000", self.fan_out_5000());
             step!("scale", self.scale());
         }
+        let settled = std::mem::take(&mut *self.settled.lock().unwrap_or_else(|e| e.into_inner()));
+        self.figure("control_plane_settled", Value::Object(settled));
         failures.append(&mut self.failures);
         failures
     }
@@ -601,6 +624,7 @@ impl Bench {
                 let mut c = self.start(who, flags, "latency")?;
                 c.wait_ready(Instant::now(), Duration::from_secs(300)).await?;
                 c.wait_settled(Duration::from_secs(600)).await?;
+                self.settle(&format!("latency_window0_{}", who.id())).await;
                 let before = probe::api_requests(&self.client).await?;
                 let samples = self.latency_samples(who.id(), 0..n, Duration::from_secs(60)).await?;
                 tokio::time::sleep(Duration::from_secs(3)).await;
@@ -651,6 +675,7 @@ impl Bench {
 
         // The floor under any watching controller: the bench itself writes what a controller
         // would, right after its own change of the source.
+        self.settle("latency_floor").await;
         let floor = self.latency_floor(n).await?;
         self.figure("latency_floor", floor.json());
         let floor_p50 = floor.p(0.5);
@@ -669,6 +694,7 @@ impl Bench {
         let mut c = self.start(Who::Ours, &[], "latency-window")?;
         c.wait_ready(Instant::now(), Duration::from_secs(300)).await?;
         c.wait_settled(Duration::from_secs(600)).await?;
+        self.settle("latency_window2s_ours").await;
         let samples = self
             .latency_samples("window", n..n + window_n, Duration::from_secs(60))
             .await?;
@@ -1088,9 +1114,11 @@ impl Bench {
             totals["secrets"], totals["config_maps"], totals["deployments"]
         ));
 
-        // The floor is taken before and after ours: right after the inventory is created the
-        // controller-manager is still rolling out the new Deployments, later it is not, and ours
-        // runs in between.
+        // The floor is taken before and after ours, each series once the control plane is idle:
+        // right after the inventory is created the controller-manager is still rolling out the
+        // new Deployments, and ours' start acknowledges every one of them (a metadata write
+        // each), which the controller-manager then catches up with too.
+        self.settle("scale_latency_floor_before").await;
         let floor_before = self.latency_floor(self.samples).await?;
         self.figure("scale_latency_floor_before", floor_before.json());
 
@@ -1101,11 +1129,13 @@ impl Bench {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (rss, hwm) = probe::memory(c.pid()).context("reading /proc")?;
         let n = self.samples;
+        self.settle("scale_ours").await;
         let samples = self
             .latency_samples("scale", 2 * n..3 * n, Duration::from_secs(60))
             .await?;
         c.stop().await;
         // The same floor as the small inventory's, with the scale inventory present.
+        self.settle("scale_latency_floor").await;
         let floor = self.latency_floor(n).await?;
         self.figure("scale_latency_floor", floor.json());
         let floor_p99 = floor.p(0.99).max(floor_before.p(0.99));
