@@ -173,7 +173,8 @@ pub struct Idle {
 }
 
 /// Waits until the control plane (etcd, the API server, the controller-manager, the
-/// scheduler) has used under [`IDLE_CORES`] over the last [`IDLE_SPAN`], or `limit` passed.
+/// scheduler, kwok) has used under [`IDLE_CORES`] over the last [`IDLE_SPAN`], or `limit`
+/// passed.
 /// Right after an inventory is created the controller-manager is still rolling its
 /// Deployments out; a latency series taken then measures that, not the contender.
 pub async fn control_plane_idle(limit: Duration) -> Idle {
