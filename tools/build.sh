@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane binaries from the Go module proxy into a
 # version-keyed cache, only when missing. Prints the bin directory on stdout.
+#   tools/build.sh node   the real node's binaries instead (containerd, its shim and ctr, the
+#                         CNI plugins, the pause program): prints their bin directory
 #   KUBE_VERSION   Kubernetes release (default in tools/versions.env)
 #   RELOADER_CACHE cache root (default $HOME/.cache/reloader)
 set -euo pipefail
@@ -47,7 +49,8 @@ k8s_module_dir() {
         while read -r m; do go mod edit -replace="$m=$m@$staging"; done
       go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" \
         "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" \
-        "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" >&2
+        "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" \
+        "k8s.io/kubernetes/cmd/kubelet@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBE_VERSION" >&2
       go mod tidy >&2)
   fi
   echo "$dir"
@@ -55,7 +58,9 @@ k8s_module_dir() {
 
 build_k8s() {
   local missing=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  # kubelet and kube-proxy run the real node (tools/node.sh); built in the same go build, so a
+  # cold cache compiles the shared packages once.
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
     [ -x "$bin/$b" ] || missing+=("k8s.io/kubernetes/cmd/$b")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -99,6 +104,35 @@ kwok_stages() {
   done > "$bin/kwok-stages.yaml.tmp"
   mv "$bin/kwok-stages.yaml.tmp" "$bin/kwok-stages.yaml"
 }
+
+# The real node's own binaries (kubelet and kube-proxy are build_k8s's), in a directory of
+# their own so that bumping containerd does not rebuild the control plane.
+node_bin="$cache/bin-node-containerd-$CONTAINERD_VERSION-cni-$CNI_PLUGINS_VERSION"
+build_node() {
+  mkdir -p "$node_bin"
+  local b missing=0
+  for b in containerd containerd-shim-runc-v2 ctr bridge host-local loopback pause; do
+    [ -x "$node_bin/$b" ] || missing=1
+  done
+  ((missing)) || return 0
+  log "building containerd $CONTAINERD_VERSION, the CNI plugins $CNI_PLUGINS_VERSION and pause"
+  (cd "$here/containerd" && go build -trimpath -tags no_btrfs,no_devmapper,no_zfs -ldflags "-s -w" \
+    -o "$stage/" github.com/containerd/containerd/v2/cmd/containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr)
+  (cd "$here/cni" && go build -trimpath -ldflags "-s -w" -o "$stage/" \
+    github.com/containernetworking/plugins/plugins/main/bridge \
+    github.com/containernetworking/plugins/plugins/ipam/host-local \
+    github.com/containernetworking/plugins/plugins/main/loopback)
+  (cd "$here/node/pause" && go build -trimpath -ldflags "-s -w" -o "$stage/pause" .)
+  local f; for f in "$stage"/*; do mv -f "$f" "$node_bin/"; done
+}
+
+if [ "${1:-}" = node ]; then
+  build_k8s
+  build_node
+  echo "$node_bin"
+  exit 0
+fi
 
 build_etcd
 build_kwok

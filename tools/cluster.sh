@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real, local Kubernetes control plane for integration tests and demos,
 # with no Docker: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (fake node + fake pods) as plain processes.
+# kube-scheduler and kwok (fake node + fake pods) as plain processes, and,
+# as root, one real node beside kwok's: containerd, kubelet and kube-proxy
+# running real pods (tools/node.sh, docs/real-node.md).
 #
 #   tools/cluster.sh up       start (idempotent; a healthy cluster is reused)
 #   tools/cluster.sh down     stop every process and remove the runtime state
@@ -17,9 +19,13 @@
 #   CLUSTER_VERBOSITY      klog --v for the Kubernetes components (default 0)
 #   CLUSTER_KEEP_FAILED=1  leave a half-started cluster running for debugging
 #   KUBE_VERSION           passed through to tools/build.sh
+#   CLUSTER_REAL_NODE      1: with the real node (default as root, when no other
+#                          cluster directory has it); 0: kwok's node only
 #
-# Everything listens on 127.0.0.1 only, on random free ports. After `up`,
-# $CLUSTER_DIR/cluster.env holds the URLs, ports and paths (KEY=value lines).
+# Everything listens on 127.0.0.1 only, on random free ports; with the real
+# node, the API server listens on the node's bridge address instead (pods reach
+# it there) and the kubelet and kube-proxy on that bridge or loopback. After
+# `up`, $CLUSTER_DIR/cluster.env holds the URLs, ports and paths (KEY=value lines).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,22 +42,28 @@ KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig
 ENV_FILE=$CLUSTER_DIR/cluster.env
 NODE_NAME=kwok-node-0
 
+# shellcheck source-path=SCRIPTDIR
+source "$here/node.sh"
+
 # Start order (`down` stops the others first, etcd last). Each binary is
 # named like its component, which is what pid checks compare
-# /proc/<pid>/exe with.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# /proc/<pid>/exe with. The real node's (NODE_COMPONENTS) come after.
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=("${CONTROL_PLANE[@]}" "${NODE_COMPONENTS[@]}")
 
 # Controllers the tests rely on (names from cmd/kube-controller-manager/names):
 # rollouts, cascading deletes, namespace deletion, default ServiceAccounts,
-# Jobs/CronJobs/StatefulSets/DaemonSets, TTL clean-up of finished Jobs, and
-# aggregation of the admin/edit/view ClusterRoles (for RBAC tests).
+# Jobs/CronJobs/StatefulSets/DaemonSets, TTL clean-up of finished Jobs,
+# aggregation of the admin/edit/view ClusterRoles (for RBAC tests), and what a
+# pod of a real cluster relies on: EndpointSlices for Services, and the
+# kube-root-ca.crt ConfigMap in every namespace (the mounted token's CA).
 # Deliberately left out: node-lifecycle (TaintNodesByCondition admission is
-# off instead) and root-ca-certificate-publisher (it would add a
-# kube-root-ca.crt ConfigMap to every namespace: noise for a ConfigMap watcher).
+# off instead).
 KCM_CONTROLLERS=deployment-controller,replicaset-controller,garbage-collector-controller
 KCM_CONTROLLERS+=,namespace-controller,serviceaccount-controller,job-controller,cronjob-controller
 KCM_CONTROLLERS+=,statefulset-controller,daemonset-controller,ttl-after-finished-controller
-KCM_CONTROLLERS+=,clusterrole-aggregation-controller
+KCM_CONTROLLERS+=,clusterrole-aggregation-controller,endpointslice-controller
+KCM_CONTROLLERS+=,endpointslice-mirroring-controller,root-ca-certificate-publisher-controller
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -59,7 +71,7 @@ die() { log "error: $*"; exit 1; }
 # The apiserver's webhook client honours proxy variables; all our traffic is
 # loopback and must never go through a proxy (curl needs this too).
 if [ -n "${HTTP_PROXY:-}${HTTPS_PROXY:-}${http_proxy:-}${https_proxy:-}" ]; then
-  NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+  NO_PROXY="127.0.0.1,localhost,10.85.0.0/24,10.0.0.0/24,.svc${NO_PROXY:+,$NO_PROXY}"
   export NO_PROXY no_proxy="$NO_PROXY"
 fi
 
@@ -211,9 +223,13 @@ health_problem() {
   local name
   load_env || { echo "no cluster in $CLUSTER_DIR"; return 1; }
   for name in "${COMPONENTS[@]}"; do
+    case " ${NODE_COMPONENTS[*]} " in *" $name "*) [ "${REAL_NODE:-0}" = 1 ] || continue ;; esac
     is_ours "$name" "$(pid_of "$name")" || { echo "$name is not running"; return 1; }
   done
   etcd_healthy || { echo "etcd is not healthy"; return 1; }
+  if [ "${REAL_NODE:-0}" = 1 ]; then
+    real_node_ready 2>/dev/null || { echo "node $REAL_NODE_NAME is not Ready"; return 1; }
+  fi
   apiserver_ready 2>/dev/null || { echo "kube-apiserver is not ready"; return 1; }
   component_healthy "$KCM_PORT" 2>/dev/null || { echo "kube-controller-manager is not healthy"; return 1; }
   component_healthy "$SCHEDULER_PORT" 2>/dev/null || { echo "kube-scheduler is not healthy"; return 1; }
@@ -280,6 +296,8 @@ await_reaped() {
 # first hangs in its shutdown (retrying storage calls) until KILLed.
 do_down() {
   local name pid clients=() etcd=()
+  load_env 2>/dev/null || true
+  node_stop
   for name in "${COMPONENTS[@]}"; do
     pid=$(pid_of "$name")
     is_ours "$name" "$pid" || continue
@@ -293,6 +311,7 @@ do_down() {
   stop_pids "${etcd[@]}"
   await_reaped "${clients[@]}" "${etcd[@]}"
   [ -z "$(stray_pids)" ] || die "processes of $CLUSTER_DIR are still running: $(stray_pids | xargs)"
+  node_clean
 
   # Remove only what `up` creates (CLUSTER_DIR may be a caller's directory).
   rm -rf "$CLUSTER_DIR/etcd" "$PKI" "$PIDS" "$KUBECONFIG_FILE" "$ENV_FILE" "$CLUSTER_DIR/scheduler.yaml" \
@@ -335,10 +354,13 @@ make_pki() {
       openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAserial ca.srl -CAcreateserial \
         -days $days -extfile "$1.ext" -out "$1.crt" 2>/dev/null
     }
+    # Also the names pods use: the `kubernetes` Service's ClusterIP and DNS names, and the
+    # node's bridge address it listens on with the real node.
     sign apiserver "/CN=kube-apiserver" \
-      'subjectAltName=IP:127.0.0.1,DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n'
+      "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:$SERVICE_API_IP,IP:$NODE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
     sign admin "/O=system:masters/CN=admin" \
       'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    [ "$REAL_NODE" = 1 ] && node_pki
 
     # Service-account token signing key pair.
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
@@ -398,7 +420,21 @@ cmd_up() {
 
   local bin
   bin=$("$here/build.sh") || die "tools/build.sh failed"
-  for b in "${COMPONENTS[@]}"; do [ -x "$bin/$b" ] || die "missing $bin/$b"; done
+  BIN_DIR=$bin
+  REAL_NODE=0
+  if real_node_wanted; then
+    if [ -z "${CLUSTER_REAL_NODE:-}" ] && [ -e "$NODE_LOCK" ] && ! flock -n "$NODE_LOCK" true; then
+      log "another cluster directory runs the real node; this one gets kwok's node only"
+    else
+      REAL_NODE=1
+      node_require
+      node_network_up
+    fi
+  fi
+  # Pods reach the API server at the node's address; without the node, loopback only.
+  local api_ip=127.0.0.1
+  [ "$REAL_NODE" = 1 ] && api_ip=$NODE_IP
+  for b in "${CONTROL_PLANE[@]}"; do [ -x "$bin/$b" ] || die "missing $bin/$b"; done
   [ -s "$bin/kwok-stages.yaml" ] || die "missing $bin/kwok-stages.yaml"
 
   rm -rf "$LOGS"
@@ -409,7 +445,7 @@ cmd_up() {
   free_port APISERVER_PORT
   free_port KCM_PORT
   free_port SCHEDULER_PORT
-  APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+  APISERVER_URL=https://$api_ip:$APISERVER_PORT
 
   make_pki
   (write_kubeconfig)
@@ -427,6 +463,7 @@ ADMIN_CERT=$PKI/admin.crt
 ADMIN_KEY=$PKI/admin.key
 NODE_NAME=$NODE_NAME
 BIN_DIR=$bin
+REAL_NODE=$REAL_NODE
 EOF
   cat >"$CLUSTER_DIR/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
@@ -448,20 +485,31 @@ EOF
     --unsafe-no-fsync=true
   wait_for "etcd /health" etcd_healthy
 
-  # --endpoint-reconciler-type=none: validation rejects the loopback address
-  # in the `kubernetes` Endpoints. ServiceAccount admission off: pods need no
-  # token (as in envtest). TaintNodesByCondition off: otherwise the new node
-  # gets a not-ready NoSchedule taint that only node-lifecycle would remove.
+  # --endpoint-reconciler-type=none: without the real node, validation rejects
+  # the loopback address in the `kubernetes` Endpoints; with it, node_up writes
+  # them (the node's address, where pods reach the API server through the
+  # Service), because the API server's own reconciler makes its shutdown wait
+  # 10 s on a call to itself. With the node, it calls the kubelet with a client
+  # certificate, verifying the kubelet's serving one.
+  # ServiceAccount admission on: pods get their token mounted, as in any cluster.
+  # TaintNodesByCondition off: otherwise a new node gets a not-ready NoSchedule
+  # taint that only node-lifecycle would remove.
+  local node_flags=()
+  if [ "$REAL_NODE" = 1 ]; then
+    node_flags=(--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP)
+  fi
   start kube-apiserver "$bin/kube-apiserver" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --bind-address="$api_ip" --advertise-address="$api_ip" --secure-port="$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
-    --authorization-mode=RBAC --allow-privileged=true \
+    --authorization-mode=Node,RBAC --allow-privileged=true \
     --service-account-issuer="$APISERVER_URL" \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
-    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+    --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type=none "${node_flags[@]}" \
+    --disable-admission-plugins=TaintNodesByCondition \
     --v="$VERBOSITY"
   wait_for "kube-apiserver /readyz" apiserver_ready
   wait_for "namespace default" default_ns_exists
@@ -473,7 +521,7 @@ EOF
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig="$KUBECONFIG_FILE" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-    --leader-elect=false --controllers="$KCM_CONTROLLERS" \
+    --leader-elect=false --controllers="$KCM_CONTROLLERS" --root-ca-file="$PKI/ca.crt" \
     --kube-api-qps=1000 --kube-api-burst=2000 \
     --v="$VERBOSITY"
   start kube-scheduler "$bin/kube-scheduler" --config="$CLUSTER_DIR/scheduler.yaml" \
@@ -504,6 +552,7 @@ EOF
   wait_for "kube-controller-manager /healthz" component_healthy "$KCM_PORT"
   wait_for "kube-scheduler /healthz" component_healthy "$SCHEDULER_PORT"
   wait_for "node $NODE_NAME Ready" node_ready
+  [ "$REAL_NODE" = 1 ] && node_up
 
   up_done=1
   log "control plane up in $((SECONDS - t0))s"

@@ -1,0 +1,3 @@
+module reloader.local/tools/node/pause
+
+go 1.26.0
