@@ -5,8 +5,10 @@ ARGS ?=
 
 .PHONY: test lint unit cluster cluster-down tools demo build run bench install image
 
-## Everything CI checks: formatting, clippy, unit tests and cluster tests (the chart's with the
-## real helm, and the image's: built first, its runtime stage assembled locally).
+## Everything CI checks: formatting, clippy, unit tests, cluster tests (the chart's with the
+## real helm, and the image's: built first, its runtime stage assembled locally), and the
+## real-node tests (tests/real_node: the chart and kustomize installs running the image as pods
+## on the cluster's real node; docs/real-node.md). Root is needed for the real node.
 test: lint tools
 	IMAGE_BUILD=local tools/image.sh >/dev/null
 	tools/with-cluster.sh $(CARGO) test --lib --bins --tests
@@ -49,9 +51,9 @@ bench: tools
 	$(CARGO) build --release --bin reloader
 	cp target/release/reloader target/bench/reloader
 	@# The webhook part (benches/webhook.rs: /mutate under load vs an empty TLS handler).
-	BENCH_RELOADER=$(CURDIR)/target/bench/reloader tools/with-cluster.sh $(CARGO) bench --bench webhook
+	BENCH_RELOADER=$(CURDIR)/target/bench/reloader CLUSTER_REAL_NODE=0 tools/with-cluster.sh $(CARGO) bench --bench webhook
 	BENCH_RELOADER=$(CURDIR)/target/bench/reloader BENCH_RELOADER_BUILD="the release build" \
-		tools/with-cluster.sh $(CARGO) bench --bench cluster
+		CLUSTER_REAL_NODE=0 tools/with-cluster.sh $(CARGO) bench --bench cluster
 
 ## `make bench` with Stakater Reloader beside ours (STAKATER_BIN=<its binary>; README tells how to
 ## build it).
@@ -66,12 +68,15 @@ bench-compare:
 symbol-order: tools
 	tools/with-cluster.sh tools/symbol-order.sh
 
-## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries and helm.
+## Build (once, cached under ~/.cache/reloader) the Go control-plane binaries, the real node's
+## (containerd, the CNI plugins, pause) and helm.
 tools:
 	tools/build.sh >/dev/null
+	tools/build.sh node >/dev/null
 	tools/helm.sh --path >/dev/null
 
-## Start / stop the local control plane in .cluster/ (kubeconfig: .cluster/kubeconfig).
+## Start / stop the local control plane in .cluster/ (kubeconfig: .cluster/kubeconfig), with the
+## real node as root (CLUSTER_REAL_NODE=0: kwok's node only).
 cluster:
 	tools/cluster.sh up
 

@@ -193,14 +193,15 @@ async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView
 async fn leadership(
     settings: &Settings,
     client: &kube::Client,
-) -> anyhow::Result<(watch::Receiver<bool>, Option<tokio::task::JoinHandle<()>>)> {
+) -> anyhow::Result<(watch::Receiver<bool>, Option<LeaseHolder>)> {
     let Some(election) = &settings.leader_election else {
         let (tx, rx) = watch::channel(true);
         // Keep the sender alive for the life of the process.
-        let keep = tokio::spawn(async move {
-            tx.closed().await;
+        tokio::spawn(async move {
+            std::future::pending::<()>().await;
+            drop(tx);
         });
-        return Ok((rx, Some(keep)));
+        return Ok((rx, None));
     };
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
         .with_namespace(&election.lease_namespace)
@@ -211,15 +212,43 @@ async fn leadership(
         .build()
         .await
         .context("setting up leader election")?;
-    let (rx, handle) = manager.watch().await;
+    let (manager_state, handle) = manager.watch().await;
+    // The manager releases the Lease once every receiver of its state is gone, but `/live` and
+    // the certificate maintainer hold theirs for the life of the process. So they get a copy
+    // of the state, and this task holds the only receiver of the manager's: it drops it, and the
+    // Lease is released, when told to (`release_lease`, on SIGTERM).
+    let (state, rx) = watch::channel(*manager_state.borrow());
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let mut manager_state = manager_state;
+        let mut released = released;
+        loop {
+            tokio::select! {
+                changed = manager_state.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    state.send_replace(*manager_state.borrow_and_update());
+                }
+                _ = &mut released => break,
+            }
+        }
+        state.send_replace(false);
+        drop(manager_state);
         match handle.await {
-            Ok(Ok(_)) => tracing::info!("leader election ended"),
+            Ok(Ok(_)) => tracing::info!("leader election ended: the Lease is released"),
             Ok(Err(error)) => tracing::error!(%error, "leader election failed"),
             Err(error) => tracing::error!(%error, "leader election task panicked"),
         }
     });
-    Ok((rx, Some(task)))
+    Ok((rx, Some(LeaseHolder { release, task })))
+}
+
+/// What gives the Lease up at shutdown: the signal to the task holding the manager's state,
+/// and that task.
+struct LeaseHolder {
+    release: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Each replica writes the Lease under a field manager of its own: two replicas applying it
@@ -262,7 +291,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
     let client = kube_client(&settings, metrics.clone()).await?;
-    let (leader, lease_task) = leadership(&settings, &client).await?;
+    let (leader, lease_holder) = leadership(&settings, &client).await?;
     let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
     if let Some(namespace) = &settings.reloader_namespace {
         let deployment = settings.reloader_deployment_name.clone().unwrap_or_default();
@@ -377,7 +406,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             if let Some(admission) = admission_abort {
                 admission.abort();
             }
-            release_lease(leader, lease_task).await;
+            release_lease(lease_holder).await;
             Ok(())
         }
     }
@@ -391,14 +420,15 @@ fn release_freed_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
-/// Gives the Lease up so a standby takes over at once rather than after it expires: the lease
-/// manager releases it when every receiver of its state is gone.
-async fn release_lease(leader: watch::Receiver<bool>, task: Option<tokio::task::JoinHandle<()>>) {
-    drop(leader);
-    if let Some(task) = task
-        && tokio::time::timeout(std::time::Duration::from_secs(3), task)
-            .await
-            .is_err()
+/// Gives the Lease up so a standby takes over at once rather than after it expires.
+async fn release_lease(holder: Option<LeaseHolder>) {
+    let Some(LeaseHolder { release, task }) = holder else {
+        return;
+    };
+    let _ = release.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(3), task)
+        .await
+        .is_err()
     {
         tracing::warn!("the Lease was not released in time; a standby takes over when it expires");
     }

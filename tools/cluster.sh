@@ -8,6 +8,8 @@
 #   tools/cluster.sh up       start (idempotent; a healthy cluster is reused)
 #   tools/cluster.sh down     stop every process and remove the runtime state
 #   tools/cluster.sh status   exit 0 if healthy, 1 otherwise
+#   tools/cluster.sh import <archive>
+#                             import an image archive into the real node
 #   tools/cluster.sh stop-component|start-component <name>
 #                             stop one component / start it again (fault tests)
 #
@@ -315,7 +317,7 @@ do_down() {
 
   # Remove only what `up` creates (CLUSTER_DIR may be a caller's directory).
   rm -rf "$CLUSTER_DIR/etcd" "$PKI" "$PIDS" "$KUBECONFIG_FILE" "$ENV_FILE" "$CLUSTER_DIR/scheduler.yaml" \
-    "$CLUSTER_DIR/kwok"
+    "$CLUSTER_DIR/kwok" "$CLUSTER_DIR/demo"
 }
 
 cmd_down() {
@@ -601,11 +603,22 @@ cmd_start_component() {
   log "started $name again"
 }
 
+# Imports an image archive (OCI or docker) into the real node's containerd, under its own name:
+# no registry is reachable, so images the node runs are built here and imported.
+cmd_import() {
+  local archive=${1:?image archive}
+  load_env || die "no cluster in $CLUSTER_DIR"
+  [ "${REAL_NODE:-0}" = 1 ] || die "the cluster in $CLUSTER_DIR has no real node"
+  NODE_BIN=$REAL_NODE_BIN node_import "$archive"
+  log "imported $archive into $REAL_NODE_NAME"
+}
+
 case ${1:-} in
   up) cmd_up ;;
+  import) cmd_import "${2:-}" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   stop-component) cmd_stop_component "${2:-}" ;;
   start-component) cmd_start_component "${2:-}" ;;
-  *) echo "usage: $0 up|down|status|stop-component <name>|start-component <name>" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|import <image archive>|stop-component <name>|start-component <name>" >&2; exit 2 ;;
 esac

@@ -193,8 +193,9 @@ node_image_from_files() {
 
 # Imports an image archive into the node's containerd (the CRI's namespace), by its own name.
 node_import() { # node_import <archive>
+  # ctr warns on stderr that cgroup v1 is deprecated, on every call.
   "$NODE_BIN/ctr" --address "$NODE_DIR/containerd.sock" -n k8s.io images import \
-    --local "$1" >/dev/null
+    --local "$1" >/dev/null 2>"$NODE_DIR/import.log" || { cat "$NODE_DIR/import.log" >&2; return 1; }
 }
 
 # ------------------------------------------------------------------------- up

@@ -8,10 +8,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
-# A reloader left running by `make demo` registers cluster-wide webhooks that would stamp the
-# tests' workloads: then the shared control plane is not a clean fixture, so use a private one.
+# A reloader left running by `make demo` (installed in the cluster: .cluster/demo) or `make run`
+# registers cluster-wide webhooks that would stamp the tests' workloads: then the shared control
+# plane is not a clean fixture, so use a private one.
 demo_running() {
   local pidfile="$repo/.cluster/reloader.pid"
+  [ -f "$repo/.cluster/demo" ] && return 0
   [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 

@@ -8,6 +8,7 @@ mod engine;
 mod explain;
 mod faults;
 mod helm;
+mod helm_cli;
 mod image;
 mod install;
 mod kinds;

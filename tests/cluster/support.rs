@@ -40,10 +40,11 @@ fn kubeconfig_path() -> &'static Path {
             .env_remove("CLUSTER_DIR")
             .status()
             .expect("running tools/cluster.sh status");
-        // A reloader left running by `make demo` would stamp the tests' workloads.
-        let demo = std::fs::read_to_string(Path::new(REPO).join(".cluster/reloader.pid"))
-            .ok()
-            .is_some_and(|pid| Path::new("/proc").join(pid.trim()).exists());
+        // A reloader left running by `make demo` or `make run` would stamp the tests' workloads.
+        let demo = Path::new(REPO).join(".cluster/demo").exists()
+            || std::fs::read_to_string(Path::new(REPO).join(".cluster/reloader.pid"))
+                .ok()
+                .is_some_and(|pid| Path::new("/proc").join(pid.trim()).exists());
         if shared.success() && !demo {
             return Path::new(REPO).join(".cluster/kubeconfig");
         }
@@ -466,6 +467,8 @@ impl PrivateCluster {
         let up = Command::new(cluster_script())
             .arg("up")
             .env("CLUSTER_DIR", &dir)
+            // One real node per host, and it belongs to the shared control plane.
+            .env("CLUSTER_REAL_NODE", "0")
             .status()
             .expect("running tools/cluster.sh up");
         assert!(
