@@ -110,11 +110,11 @@ kwok_stages() {
 node_bin="$cache/bin-node-containerd-$CONTAINERD_VERSION-cni-$CNI_PLUGINS_VERSION"
 build_node() {
   mkdir -p "$node_bin"
-  local b missing=0
+  local b absent=0
   for b in containerd containerd-shim-runc-v2 ctr bridge host-local loopback pause; do
-    [ -x "$node_bin/$b" ] || missing=1
+    [ -x "$node_bin/$b" ] || absent=1
   done
-  ((missing)) || return 0
+  ((absent)) || return 0
   log "building containerd $CONTAINERD_VERSION, the CNI plugins $CNI_PLUGINS_VERSION and pause"
   (cd "$here/containerd" && go build -trimpath -tags no_btrfs,no_devmapper,no_zfs -ldflags "-s -w" \
     -o "$stage/" github.com/containerd/containerd/v2/cmd/containerd \

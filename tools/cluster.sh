@@ -58,7 +58,8 @@ COMPONENTS=("${CONTROL_PLANE[@]}" "${NODE_COMPONENTS[@]}")
 # Jobs/CronJobs/StatefulSets/DaemonSets, TTL clean-up of finished Jobs,
 # aggregation of the admin/edit/view ClusterRoles (for RBAC tests), and what a
 # pod of a real cluster relies on: EndpointSlices for Services, and the
-# kube-root-ca.crt ConfigMap in every namespace (the mounted token's CA).
+# kube-root-ca.crt ConfigMap in every namespace (the mounted token's CA), and
+# PodDisruptionBudgets' status (which the eviction API checks).
 # Deliberately left out: node-lifecycle (TaintNodesByCondition admission is
 # off instead).
 KCM_CONTROLLERS=deployment-controller,replicaset-controller,garbage-collector-controller
@@ -66,6 +67,7 @@ KCM_CONTROLLERS+=,namespace-controller,serviceaccount-controller,job-controller,
 KCM_CONTROLLERS+=,statefulset-controller,daemonset-controller,ttl-after-finished-controller
 KCM_CONTROLLERS+=,clusterrole-aggregation-controller,endpointslice-controller
 KCM_CONTROLLERS+=,endpointslice-mirroring-controller,root-ca-certificate-publisher-controller
+KCM_CONTROLLERS+=,disruption-controller
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Sourced by tools/cluster.sh, which reads the settings below and defines `here`:
+# shellcheck disable=SC2034,SC2154
 # The real node: a kubelet, kube-proxy and containerd (with runc) on this machine, joined to the
 # control plane that tools/cluster.sh starts, beside kwok's fake node. Sourced by tools/cluster.sh,
 # whose helpers (start, stop_pids, wait_for, api, log, die) it uses; docs/real-node.md tells why

@@ -23,7 +23,8 @@ if env -u CLUSTER_DIR "$here/cluster.sh" status >/dev/null 2>&1 && ! demo_runnin
 fi
 
 export CLUSTER_DIR="$repo/target/test-cluster"
-trap '"$here/cluster.sh" down >&2' EXIT
+# A `down` that finds something left on the host (docs/real-node.md) fails the run too.
+trap 'rc=$?; "$here/cluster.sh" down >&2 || rc=1; exit $rc' EXIT
 "$here/cluster.sh" up >&2
 export RELOADER_TEST_KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 "$@"
