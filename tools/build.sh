@@ -114,6 +114,8 @@ build_node() {
   for b in containerd containerd-shim-runc-v2 ctr bridge host-local loopback pause; do
     [ -x "$node_bin/$b" ] || absent=1
   done
+  # pause is ours: rebuilt when its source is newer (a second, with Go's build cache).
+  [ "$node_bin/pause" -nt "$here/node/pause/main.go" ] || absent=1
   ((absent)) || return 0
   log "building containerd $CONTAINERD_VERSION, the CNI plugins $CNI_PLUGINS_VERSION and pause"
   (cd "$here/containerd" && go build -trimpath -tags no_btrfs,no_devmapper,no_zfs -ldflags "-s -w" \

@@ -150,10 +150,13 @@ node_images() {
   exec 6>"$cache/.lock"
   flock 6
   export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
-  if [ ! -s "$cache/pause.tar" ]; then
+  # Keyed by the pause program's source, which the cached binary was built from.
+  local pause; pause="pause-$(sha256sum "$here/node/pause/main.go" | cut -c1-12).tar"
+  if [ ! -s "$cache/$pause" ]; then
     log "building $PAUSE_IMAGE"
-    node_image_from_files "$cache/pause.tar" "$PAUSE_IMAGE" '["/pause"]' "$NODE_BIN/pause:/pause"
+    node_image_from_files "$cache/$pause" "$PAUSE_IMAGE" '["/pause"]' "$NODE_BIN/pause:/pause"
   fi
+  ln -sf "$pause" "$cache/pause.tar"
   if [ ! -s "$cache/busybox.tar" ]; then
     log "building $APP_IMAGE from Debian's busybox-static"
     local work; work=$(mktemp -d)

@@ -24,7 +24,12 @@ fi
 
 export CLUSTER_DIR="$repo/target/test-cluster"
 # A `down` that finds something left on the host (docs/real-node.md) fails the run too.
-trap 'rc=$?; "$here/cluster.sh" down >&2 || rc=1; exit $rc' EXIT
+stop_cluster() {
+  local rc=$?
+  "$here/cluster.sh" down >&2 || rc=1
+  exit "$rc"
+}
+trap stop_cluster EXIT
 "$here/cluster.sh" up >&2
 export RELOADER_TEST_KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 "$@"

@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::helm_cli::{chart, helm, helm_ok, stakater_values, values_file};
 use crate::node::{
-    RealNode, app_deployment, kubectl, kubectl_ok, ready_pods, reloader_image, rollouts, wait_printed, wait_rolled_out,
+    RealNode, app_deployment, client_without_retries, kubectl, kubectl_ok, ready_pods, reloader_image, rollouts,
+    wait_printed, wait_rolled_out,
 };
 use crate::support::{TestNamespace, client, eventually, kubeconfig, unique_name};
 
@@ -522,8 +523,9 @@ async fn kustomize_install_serves_from_pods() {
         "it runs with a read-only root"
     );
 
-    // A drain evicts one replica; the PodDisruptionBudget refuses the second while the first is
-    // being replaced, so the webhook and the Lease always have a replica.
+    // A drain (the node cordoned, its pods evicted one by one): the first eviction passes, and
+    // the PodDisruptionBudget refuses the second while the first's replacement cannot start,
+    // so the webhook and the Lease always keep a replica.
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "reloader");
     eventually("the PodDisruptionBudget allowing one disruption", || async {
         let status = budgets.get("reloader").await.ok()?.status?;
@@ -535,12 +537,14 @@ async fn kustomize_install_serves_from_pods() {
         .into_iter()
         .filter_map(|p| p.metadata.name)
         .collect();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "reloader");
+    let cordon = node.cordon(&client).await;
+    let pods: Api<Pod> = Api::namespaced(client_without_retries().await, "reloader");
     pods.evict(&names[0], &EvictParams::default()).await.unwrap();
     match pods.evict(&names[1], &EvictParams::default()).await {
         Err(kube::Error::Api(e)) => assert_eq!(e.code, 429, "refused by the budget: {e:?}"),
         other => panic!("the second eviction passed the budget: {other:?}"),
     }
+    drop(cordon);
     wait_rolled_out(&client, "reloader", "reloader").await;
 
     drop(uninstall);

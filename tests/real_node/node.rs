@@ -8,12 +8,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::support::{eventually, kubeconfig};
+use crate::support::{clean_up, eventually, kubeconfig};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -108,6 +108,12 @@ impl RealNode {
         self.ctr(&["tasks", "kill", "--signal", "SIGKILL", id]);
     }
 
+    /// Marks the node unschedulable, as `kubectl drain` does first, until the guard is dropped.
+    pub async fn cordon(&self, client: &Client) -> Cordon {
+        set_unschedulable(client, &self.name, true).await;
+        Cordon(self.name.clone())
+    }
+
     /// A pod spec's placement on this node: its label and a toleration of its taint.
     pub fn placement(&self) -> Value {
         json!({
@@ -115,6 +121,39 @@ impl RealNode {
             "tolerations": [{"key": self.taint, "operator": "Exists", "effect": "NoSchedule"}],
         })
     }
+}
+
+async fn set_unschedulable(client: &Client, node: &str, unschedulable: bool) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let patch = json!({"spec": {"unschedulable": unschedulable}});
+    nodes
+        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("setting {node} unschedulable={unschedulable}: {e}"));
+}
+
+/// The node cordoned; uncordoned when dropped, whatever the test did.
+pub struct Cordon(String);
+
+impl Drop for Cordon {
+    fn drop(&mut self) {
+        let node = self.0.clone();
+        clean_up(kubeconfig().to_path_buf(), |client| async move {
+            set_unschedulable(&client, &node, false).await;
+        });
+    }
+}
+
+/// A client that hands a 429 back instead of retrying it (kube retries 429s by default): for
+/// the eviction API, whose 429 is the answer (a PodDisruptionBudget refused it).
+pub async fn client_without_retries() -> Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
+    let options = kube::config::KubeConfigOptions::default();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .unwrap();
+    config.default_retry = false;
+    Client::try_from(config).unwrap()
 }
 
 /// `kubectl` against the test control plane; returns its output, stdout then stderr, and
