@@ -374,10 +374,12 @@ make_pki() {
   )
 }
 
+# write_kubeconfig <file> <user> <certificate name in $PKI>: a kubeconfig for the API server
+# with that client certificate embedded (the admin's, the node components').
 write_kubeconfig() {
   local b64=(base64 -w0)
-  umask 077  # it holds the admin key; called in a subshell, so this stays local
-  cat >"$KUBECONFIG_FILE" <<EOF
+  umask 077  # it holds a client key; called in a subshell, so this stays local
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -386,15 +388,15 @@ clusters:
     server: $APISERVER_URL
     certificate-authority-data: $("${b64[@]}" <"$PKI/ca.crt")
 users:
-- name: admin
+- name: $2
   user:
-    client-certificate-data: $("${b64[@]}" <"$PKI/admin.crt")
-    client-key-data: $("${b64[@]}" <"$PKI/admin.key")
+    client-certificate-data: $("${b64[@]}" <"$PKI/$3.crt")
+    client-key-data: $("${b64[@]}" <"$PKI/$3.key")
 contexts:
 - name: reloader-local
   context:
     cluster: reloader-local
-    user: admin
+    user: $2
 current-context: reloader-local
 EOF
 }
@@ -452,7 +454,7 @@ cmd_up() {
   APISERVER_URL=https://$api_ip:$APISERVER_PORT
 
   make_pki
-  (write_kubeconfig)
+  (write_kubeconfig "$KUBECONFIG_FILE" admin admin)
   cat >"$ENV_FILE" <<EOF
 CLUSTER_DIR=$CLUSTER_DIR
 KUBECONFIG=$KUBECONFIG_FILE

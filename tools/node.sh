@@ -115,31 +115,6 @@ node_pki() {
     'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
 }
 
-# A kubeconfig for a node component's client certificate.
-node_kubeconfig() { # node_kubeconfig <file> <cert name>
-  local b64=(base64 -w0)
-  (umask 077
-   cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: reloader-local
-  cluster:
-    server: $APISERVER_URL
-    certificate-authority-data: $("${b64[@]}" <"$PKI/ca.crt")
-users:
-- name: $2
-  user:
-    client-certificate: $PKI/$2.crt
-    client-key: $PKI/$2.key
-contexts:
-- name: reloader-local
-  context: {cluster: reloader-local, user: $2}
-current-context: reloader-local
-EOF
-  )
-}
-
 # --------------------------------------------------------------------- images
 
 # pause (the sandbox) and busybox (a small app with a shell), as OCI archives cached by their
@@ -257,8 +232,8 @@ EOF
   ]
 }
 EOF
-  node_kubeconfig "$NODE_DIR/kubelet.kubeconfig" kubelet
-  node_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy
+  (write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "system:node:$REAL_NODE_NAME" kubelet)
+  (write_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" system:kube-proxy kube-proxy)
   cat >"$NODE_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::engine::{Fixture, auto, uses};
 pub use crate::helm_cli::{chart, helm, helm_ok, stakater_values, values_file};
-use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, unique_name};
+use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, template_annotation, unique_name};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -870,18 +870,6 @@ async fn create_through_webhook(f: &Fixture, name: &str, stamped: fn(&Deployment
         None
     })
     .await
-}
-
-fn template_annotation(d: &Deployment, key: &str) -> Option<String> {
-    d.spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .annotations
-        .as_ref()?
-        .get(key)
-        .cloned()
 }
 
 fn has_keyed_stamp(d: &Deployment) -> bool {

@@ -99,6 +99,19 @@ pub async fn stamp_value(
     }
 }
 
+/// One annotation of a Deployment's pod template.
+pub fn template_annotation(d: &k8s_openapi::api::apps::v1::Deployment, key: &str) -> Option<String> {
+    d.spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(key)
+        .cloned()
+}
+
 /// A name no other test (or earlier run) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -146,15 +146,7 @@ fn template_of(d: &Deployment) -> Value {
 }
 
 pub fn stamp_of(d: &Deployment) -> Option<String> {
-    d.spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .annotations
-        .as_ref()?
-        .get(fixed::TEMPLATE_HASHES)
-        .cloned()
+    crate::support::template_annotation(d, fixed::TEMPLATE_HASHES)
 }
 
 /// `kubectl <args>` with `stdin`, returning (success, stderr) — kubectl prints admission warnings.

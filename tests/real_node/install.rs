@@ -21,7 +21,7 @@ use crate::node::{
     RealNode, app_deployment, client_without_retries, kubectl, kubectl_ok, ready_pods, reloader_image, rollouts,
     wait_printed, wait_rolled_out,
 };
-use crate::support::{TestNamespace, client, eventually, kubeconfig, unique_name};
+use crate::support::{TestNamespace, client, eventually, kubeconfig, template_annotation, unique_name};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const LEASE: &str = "stakater-reloader-lock";
@@ -134,25 +134,24 @@ async fn webhooks_of(client: &Client, namespace: &str) -> Option<(Vec<Value>, Ve
             .filter(|w| w["clientConfig"]["service"]["namespace"] == namespace)
             .collect()
     };
-    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let m = m
-        .list(&ListParams::default())
-        .await
-        .ok()?
-        .items
-        .iter()
-        .map(|c| json!(c))
-        .collect();
-    let v = v
-        .list(&ListParams::default())
-        .await
-        .ok()?
-        .items
-        .iter()
-        .map(|c| json!(c))
-        .collect();
+    let m = listed::<MutatingWebhookConfiguration>(client).await?;
+    let v = listed::<ValidatingWebhookConfiguration>(client).await?;
     Some((ours(m), ours(v)))
+}
+
+/// Every object of a cluster-scoped kind, as JSON.
+async fn listed<K>(client: &Client) -> Option<Vec<Value>>
+where
+    K: kube::Resource<Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let list = api.list(&ListParams::default()).await.ok()?;
+    Some(list.items.iter().map(|o| json!(o)).collect())
 }
 
 async fn wait_no_webhooks(client: &Client, namespace: &str) {
@@ -173,18 +172,6 @@ fn workload(name: &str, annotations: Value) -> Deployment {
                                                        "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}
     }))
     .unwrap()
-}
-
-fn template_annotation(d: &Deployment, key: &str) -> Option<String> {
-    d.spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .annotations
-        .as_ref()?
-        .get(key)
-        .cloned()
 }
 
 /// The Lease's holder, once it is one of `pods`.
