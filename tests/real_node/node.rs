@@ -51,8 +51,8 @@ impl RealNode {
             assert_eq!(
                 env.get("REAL_NODE").copied(),
                 Some("1"),
-                "the control plane in {} has no real node: tools/cluster.sh starts one as root \
-                 (CLUSTER_REAL_NODE=1) when no other cluster directory runs it",
+                "the control plane in {} has no real node: tools/cluster.sh starts one as root, \
+                 when no other cluster directory runs it (`make cluster-down` stops the demo's)",
                 env_file.display()
             );
             let node = RealNode {
