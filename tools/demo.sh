@@ -50,7 +50,7 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 kubectl get mutatingwebhookconfigurations,validatingwebhookconfigurations \
-  -o custom-columns='NAME:.metadata.name,SERVICE:.webhooks[0].clientConfig.service.name' 2>&1 | indent
+  -o custom-columns='KIND:.kind,NAME:.metadata.name,SERVICE:.webhooks[0].clientConfig.service.name' 2>&1 | indent
 
 step "Applying the example app: two pods on the real node, reading a Secret (env) and a ConfigMap (file)"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
