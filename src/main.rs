@@ -196,11 +196,8 @@ async fn leadership(
 ) -> anyhow::Result<(watch::Receiver<bool>, Option<LeaseHolder>)> {
     let Some(election) = &settings.leader_election else {
         let (tx, rx) = watch::channel(true);
-        // Keep the sender alive for the life of the process.
-        tokio::spawn(async move {
-            std::future::pending::<()>().await;
-            drop(tx);
-        });
+        // This replica leads for the life of the process: the sender is never dropped.
+        std::mem::forget(tx);
         return Ok((rx, None));
     };
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
@@ -400,8 +397,10 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         () = shutdown_signal() => {
             tracing::info!("shutting down: finishing the reconciles in flight");
             stop.send_replace(true);
-            if tokio::time::timeout(SHUTDOWN_GRACE, engine_task).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut engine_task).await.is_err() {
                 tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running at the end of the grace period");
+                // Stopped before the Lease goes: nothing of this replica writes once another leads.
+                engine_task.abort();
             }
             if let Some(admission) = admission_abort {
                 admission.abort();

@@ -111,13 +111,19 @@ node_bin="$cache/bin-node-containerd-$CONTAINERD_VERSION-cni-$CNI_PLUGINS_VERSIO
 build_node() {
   mkdir -p "$node_bin"
   local b absent=0
-  for b in containerd containerd-shim-runc-v2 ctr bridge host-local loopback pause; do
+  # pause is ours: one binary per version of its source, `pause` the current one.
+  local pause; pause="pause-$(sha256sum "$here/node/pause/main.go" | cut -c1-12)"
+  if [ ! -x "$node_bin/$pause" ]; then
+    log "building pause"
+    (cd "$here/node/pause" && go build -trimpath -ldflags "-s -w" -o "$stage/$pause" .)
+    mv -f "$stage/$pause" "$node_bin/"
+  fi
+  ln -sfn "$pause" "$node_bin/pause"
+  for b in containerd containerd-shim-runc-v2 ctr bridge host-local loopback; do
     [ -x "$node_bin/$b" ] || absent=1
   done
-  # pause is ours: rebuilt when its source is newer (a second, with Go's build cache).
-  [ "$node_bin/pause" -nt "$here/node/pause/main.go" ] || absent=1
   ((absent)) || return 0
-  log "building containerd $CONTAINERD_VERSION, the CNI plugins $CNI_PLUGINS_VERSION and pause"
+  log "building containerd $CONTAINERD_VERSION and the CNI plugins $CNI_PLUGINS_VERSION"
   (cd "$here/containerd" && go build -trimpath -tags no_btrfs,no_devmapper,no_zfs -ldflags "-s -w" \
     -o "$stage/" github.com/containerd/containerd/v2/cmd/containerd \
     github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr)
@@ -125,7 +131,6 @@ build_node() {
     github.com/containernetworking/plugins/plugins/main/bridge \
     github.com/containernetworking/plugins/plugins/ipam/host-local \
     github.com/containernetworking/plugins/plugins/main/loopback)
-  (cd "$here/node/pause" && go build -trimpath -ldflags "-s -w" -o "$stage/pause" .)
   local f; for f in "$stage"/*; do mv -f "$f" "$node_bin/"; done
 }
 

@@ -75,7 +75,7 @@ die() { log "error: $*"; exit 1; }
 # The apiserver's webhook client honours proxy variables; all our traffic is
 # loopback and must never go through a proxy (curl needs this too).
 if [ -n "${HTTP_PROXY:-}${HTTPS_PROXY:-}${http_proxy:-}${https_proxy:-}" ]; then
-  NO_PROXY="127.0.0.1,localhost,10.85.0.0/24,10.0.0.0/24,.svc${NO_PROXY:+,$NO_PROXY}"
+  NO_PROXY="127.0.0.1,localhost,$NODE_SUBNET,$SERVICE_CIDR,.svc${NO_PROXY:+,$NO_PROXY}"
   export NO_PROXY no_proxy="$NO_PROXY"
 fi
 
@@ -204,8 +204,8 @@ api() { # api <path> [curl args...]
 
 apiserver_ready() { [ "$(api /readyz)" = ok ]; }
 default_ns_exists() { api /api/v1/namespaces/default >/dev/null; }
-node_ready() {
-  api "/api/v1/nodes/$NODE_NAME" |
+node_ready() { # node_ready [name]: kwok's node by default
+  api "/api/v1/nodes/${1:-$NODE_NAME}" |
     jq -e '.status.conditions[]? | select(.type == "Ready") | .status == "True"' >/dev/null
 }
 # KCM and the scheduler serve /healthz to anonymous callers (it is in their

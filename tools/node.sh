@@ -69,10 +69,14 @@ node_require() {
 # The bridge carries the node's address before anything starts: the API server listens on it,
 # the kubelet's and kube-proxy's node IP, and the CNI bridge plugin adopts it for the pods.
 node_network_up() {
-  mkdir -p "$NODE_DIR"
-  exec 7>"$NODE_LOCK"
+  # The lock is held for as long as the node runs: every component started from here on inherits
+  # fd 7 (start closes only fd 9). Opened without truncating, so a refused caller does not erase
+  # the owner's name; nothing under $NODE_DIR exists before the lock is ours, so a refused `up`
+  # cleans nothing up (node_owned).
+  exec 7<>"$NODE_LOCK"
   flock -n 7 || die "another cluster directory runs the real node (lock $NODE_LOCK); use CLUSTER_REAL_NODE=0"
-  echo "$CLUSTER_DIR" >&7
+  printf '%s\n' "$CLUSTER_DIR" >"$NODE_LOCK"
+  mkdir -p "$NODE_DIR"
   node_record_host
   if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
     ip link add "$NODE_BRIDGE" type bridge
@@ -120,6 +124,7 @@ node_pki() {
 # pause (the sandbox) and busybox (a small app with a shell), as OCI archives cached by their
 # inputs' versions; built with buildah FROM scratch.
 node_images() {
+  set -e # run in a command substitution, where bash turns errexit off
   local cache=${RELOADER_CACHE:-$HOME/.cache/reloader}/node-images
   mkdir -p "$cache"
   exec 6>"$cache/.lock"
@@ -129,7 +134,7 @@ node_images() {
   local pause; pause="pause-$(sha256sum "$here/node/pause/main.go" | cut -c1-12).tar"
   if [ ! -s "$cache/$pause" ]; then
     log "building $PAUSE_IMAGE"
-    node_image_from_files "$cache/$pause" "$PAUSE_IMAGE" '["/pause"]' "$NODE_BIN/pause:/pause"
+    node_image_from_files "$cache/$pause" "$PAUSE_IMAGE" '["/pause"]' "$(readlink -f "$NODE_BIN/pause"):/pause"
   fi
   ln -sf "$pause" "$cache/pause.tar"
   if [ ! -s "$cache/busybox.tar" ]; then
@@ -285,10 +290,7 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 EOF
 }
 
-real_node_ready() {
-  api "/api/v1/nodes/$REAL_NODE_NAME" |
-    jq -e '.status.conditions[]? | select(.type == "Ready") | .status == "True"' >/dev/null
-}
+real_node_ready() { node_ready "$REAL_NODE_NAME"; }
 containerd_up() { "$NODE_BIN/ctr" --address "$NODE_DIR/containerd.sock" version; }
 api_service_has_endpoints() {
   api "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name=kubernetes" |
@@ -298,6 +300,7 @@ api_service_has_endpoints() {
 # Starts containerd, imports the images, then the kubelet and kube-proxy; waits for the node.
 node_up() {
   NODE_BIN=$("$here/build.sh" node) || die "tools/build.sh node failed"
+  echo "REAL_NODE_BIN=$NODE_BIN" >>"$ENV_FILE"
   local images
   images=$(node_images)
   node_configs
@@ -333,7 +336,6 @@ EOF
 REAL_NODE_NAME=$REAL_NODE_NAME
 REAL_NODE_IP=$NODE_IP
 REAL_NODE_TAINT=$NODE_TAINT_KEY
-REAL_NODE_BIN=$NODE_BIN
 REAL_NODE_CTR_ADDRESS=$NODE_DIR/containerd.sock
 PAUSE_IMAGE=$PAUSE_IMAGE
 APP_IMAGE=$APP_IMAGE
@@ -342,22 +344,27 @@ EOF
 
 # ----------------------------------------------------------------------- down
 
-node_ctr() { "${REAL_NODE_BIN:-$NODE_BIN}/ctr" --address "$NODE_DIR/containerd.sock" -n k8s.io "$@"; }
+# This cluster directory runs the real node: it holds its directory and the lock names it. What
+# `down` does to the host (kill pods, drop chains, delete the bridge) is only ever done then.
+node_owned() { [ -d "$NODE_DIR" ] && [ "$(cat "$NODE_LOCK" 2>/dev/null)" = "$CLUSTER_DIR" ]; }
+
+# The node's binaries, as `up` recorded them (never built by `down`).
+node_bin() { echo "${REAL_NODE_BIN:-${NODE_BIN:-}}"; }
+node_ctr() { "$(node_bin)/ctr" --address "$NODE_DIR/containerd.sock" -n k8s.io "$@"; }
 
 # Stops the kubelet and kube-proxy, every pod's processes and containerd. The host is cleaned
 # by node_clean, after the control plane has stopped: the API server listens on the bridge's
 # address, and removing it under the API server's own connections hangs its shutdown.
 node_stop() {
-  [ -d "$NODE_DIR" ] || return 0
-  local pid name NODE_BIN=${REAL_NODE_BIN:-}
-  [ -n "$NODE_BIN" ] || NODE_BIN=$("$here/build.sh" node)
+  node_owned || return 0
+  local pid name
   for name in kubelet kube-proxy; do
     pid=$(pid_of "$name"); is_ours "$name" "$pid" && stop_pids "$pid"
   done
   # The kubelet is gone, so nothing restarts them: kill every task (the pods' containers and
   # sandboxes) through containerd, then containerd.
   pid=$(pid_of containerd)
-  if is_ours containerd "$pid"; then
+  if is_ours containerd "$pid" && [ -x "$(node_bin)/ctr" ]; then
     local id
     for id in $(node_ctr tasks ls -q 2>/dev/null); do node_ctr tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true; done
     for id in $(node_ctr tasks ls -q 2>/dev/null); do node_ctr tasks delete -f "$id" >/dev/null 2>&1 || true; done
@@ -370,7 +377,7 @@ node_stop() {
 # Removes what the node added to the host, restores what it changed, and checks that nothing
 # is left.
 node_clean() {
-  [ -d "$NODE_DIR" ] || return 0
+  node_owned || return 0
   if [ -x "$BIN_DIR/kube-proxy" ]; then
     "$BIN_DIR/kube-proxy" --cleanup --config="$NODE_DIR/kube-proxy.yaml" >>"$NODE_DIR/cleanup.log" 2>&1 || true
   fi
@@ -380,14 +387,18 @@ node_clean() {
   node_cgroups_clean
   node_restore_host
   local left; left=$(node_leftovers)
-  rm -rf "$NODE_DIR"
-  [ -z "$left" ] || die "the real node left behind: $left"
+  # Kept when something is left: its record of the host is what the next `down` restores.
+  [ -z "$left" ] || die "the real node left behind: $left (record kept in $NODE_DIR)"
+  rm -rf --one-file-system "$NODE_DIR"
+  : >"$NODE_LOCK"
 }
 
 node_kill_leftovers() {
   local p pids=()
+  local cmdline
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$NODE_DIR/containerd.sock" && pids+=("${p#/proc/}")
+    cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    [[ $cmdline == *"$NODE_DIR/containerd.sock"* ]] && pids+=("${p#/proc/}")
   done
   local cg
   for cg in /sys/fs/cgroup/*/kubepods; do
@@ -414,8 +425,10 @@ node_iptables_clean() {
   local t
   for t in iptables ip6tables; do
     command -v "$t-save" >/dev/null || continue
-    if "$t-save" | grep -qE 'KUBE-|RELOADER-NODE'; then
-      "$t-save" | grep -vE 'KUBE-|RELOADER-NODE' | "$t-restore"
+    # Captured first: `grep -q` closing the pipe early would fail it under pipefail.
+    local rules; rules=$("$t-save")
+    if grep -qE 'KUBE-|RELOADER-NODE' <<<"$rules"; then
+      grep -vE 'KUBE-|RELOADER-NODE' <<<"$rules" | "$t-restore"
     fi
   done
   if command -v nft >/dev/null; then
@@ -450,7 +463,8 @@ node_leftovers() {
   local left=()
   ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && left+=("bridge $NODE_BRIDGE")
   [ -n "$(node_mounts)" ] && left+=("mounts: $(node_mounts | head -3 | xargs)")
-  iptables-save 2>/dev/null | grep -qE 'KUBE-|RELOADER-NODE' && left+=("iptables chains")
+  local rules; rules=$(iptables-save 2>/dev/null; ip6tables-save 2>/dev/null)
+  grep -qE 'KUBE-|RELOADER-NODE' <<<"$rules" && left+=("iptables chains")
   ls -d /sys/fs/cgroup/*/kubepods >/dev/null 2>&1 && left+=("kubepods cgroups")
   local p
   for p in "${NODE_HOST_PATHS[@]}"; do
