@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use serde_json::Value;
@@ -39,8 +40,9 @@ struct Inner {
     sources: HashMap<String, BTreeMap<SourceRef, SourceState>>,
     /// Each workload as compact JSON text, parsed when read: a `Value` tree costs about ten
     /// times its text (a B-tree node per JSON object), and a workload is read only when it is
-    /// reconciled. See `docs/engine.md`.
-    workloads: HashMap<WorkloadKey, StoredWorkload>,
+    /// reconciled. See `docs/engine.md`. Grouped by namespace, so what one namespace's
+    /// question costs does not grow with the rest of the cluster.
+    workloads: HashMap<String, HashMap<WorkloadKey, StoredWorkload>>,
     entries: HashMap<WorkloadKey, IndexEntry>,
     /// Sorted, without duplicates. A `Vec` rather than a `BTreeSet`: most sources have one or
     /// a few dependents, and a B-tree's first node is sized for eleven.
@@ -59,6 +61,8 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct Store {
     inner: Arc<RwLock<Inner>>,
+    /// How many stored workloads reads have looked at ([`Store::visited`]).
+    visited: Arc<AtomicU64>,
 }
 
 /// Read access to the sources of one namespace, held under the store's read lock.
@@ -192,12 +196,12 @@ impl Store {
         let text = object.into();
         let mut inner = self.write();
         inner.saw(&key);
-        inner.workloads.insert(key, text);
+        inner.put_workload(key, text);
     }
 
     pub fn remove_workload(&self, key: &WorkloadKey) {
         let mut inner = self.write();
-        inner.workloads.remove(key);
+        inner.take_workload(key);
         inner.first_seen.remove(key);
         inner.set_entry(key, IndexEntry::default());
         inner.entries.remove(key);
@@ -215,32 +219,35 @@ impl Store {
         let keep: BTreeSet<WorkloadKey> = fresh.iter().map(|(k, _)| k.clone()).collect();
         let gone: Vec<WorkloadKey> = inner
             .workloads
-            .keys()
-            .filter(|k| k.kind == kind && scope.is_none_or(|s| s == k.namespace) && !keep.contains(*k))
+            .iter()
+            .filter(|(namespace, _)| scope.is_none_or(|s| s == namespace.as_str()))
+            .flat_map(|(_, workloads)| workloads.keys())
+            .filter(|k| k.kind == kind && !keep.contains(*k))
             .cloned()
             .collect();
         for key in &gone {
-            inner.workloads.remove(key);
+            inner.take_workload(key);
             inner.first_seen.remove(key);
             inner.set_entry(key, IndexEntry::default());
             inner.entries.remove(key);
         }
         for (key, object) in fresh {
             inner.saw(&key);
-            inner.workloads.insert(key, object);
+            inner.put_workload(key, object);
         }
         keep.into_iter().collect()
     }
 
     /// The workload as last seen, parsed anew (outside the lock) for each call.
     pub fn workload(&self, key: &WorkloadKey) -> Option<Arc<Value>> {
-        let stored = self.read().workloads.get(key).cloned()?;
+        let stored = self.read().get_workload(key).cloned()?;
+        self.visit(1);
         stored.parse().map(Arc::new)
     }
 
     /// Whether the workload is known, without parsing it.
     pub fn has_workload(&self, key: &WorkloadKey) -> bool {
-        self.read().workloads.contains_key(key)
+        self.read().get_workload(key).is_some()
     }
 
     /// When the workload was first seen, in the sequence of [`SourceState::changed`].
@@ -248,8 +255,51 @@ impl Store {
         self.read().first_seen.get(key).copied()
     }
 
+    /// Every workload's key, in every namespace.
     pub fn workload_keys(&self) -> Vec<WorkloadKey> {
-        self.read().workloads.keys().cloned().collect()
+        let keys: Vec<WorkloadKey> = self.read().workloads.values().flat_map(|w| w.keys()).cloned().collect();
+        self.visit(keys.len());
+        keys
+    }
+
+    /// The keys of one namespace's workloads; costs that namespace only.
+    pub fn workload_keys_in(&self, namespace: &str) -> Vec<WorkloadKey> {
+        let keys: Vec<WorkloadKey> = self
+            .read()
+            .workloads
+            .get(namespace)
+            .map(|w| w.keys().cloned().collect())
+            .unwrap_or_default();
+        self.visit(keys.len());
+        keys
+    }
+
+    /// Whether any workload of `namespace` satisfies `predicate`, stopping at the first that
+    /// does. Visits that namespace's workloads only; the lock is held just long enough to take
+    /// their (shared) texts, which are parsed and tested after it is released.
+    pub fn any_workload_in(&self, namespace: &str, mut predicate: impl FnMut(&WorkloadKey, &Value) -> bool) -> bool {
+        let workloads: Vec<(WorkloadKey, StoredWorkload)> = match self.read().workloads.get(namespace) {
+            Some(w) => w.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => return false,
+        };
+        for (key, stored) in workloads {
+            self.visit(1);
+            if stored.parse().is_some_and(|object| predicate(&key, &object)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How many stored workloads the reads so far have looked at (a key copied, an object
+    /// parsed): what a question about one namespace costs, for tests that it does not grow
+    /// with the other namespaces.
+    pub fn visited(&self) -> u64 {
+        self.visited.load(Ordering::Relaxed)
+    }
+
+    fn visit(&self, n: usize) {
+        self.visited.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Records what a workload depends on, after a reconcile computed it.
@@ -266,7 +316,8 @@ impl Store {
         let inner = self.read();
         let sources = inner.sources.values().map(BTreeMap::len).sum();
         let edges = inner.dependents.values().map(Vec::len).sum();
-        (sources, inner.workloads.len(), edges)
+        let workloads = inner.workloads.values().map(HashMap::len).sum();
+        (sources, workloads, edges)
     }
 }
 
@@ -296,6 +347,31 @@ impl From<Value> for StoredWorkload {
 }
 
 impl Inner {
+    fn get_workload(&self, key: &WorkloadKey) -> Option<&StoredWorkload> {
+        self.workloads.get(&key.namespace)?.get(key)
+    }
+
+    fn put_workload(&mut self, key: WorkloadKey, object: StoredWorkload) {
+        match self.workloads.get_mut(&key.namespace) {
+            Some(workloads) => {
+                workloads.insert(key, object);
+            }
+            None => {
+                self.workloads
+                    .insert(key.namespace.clone(), HashMap::from([(key, object)]));
+            }
+        }
+    }
+
+    fn take_workload(&mut self, key: &WorkloadKey) {
+        if let Some(workloads) = self.workloads.get_mut(&key.namespace) {
+            workloads.remove(key);
+            if workloads.is_empty() {
+                self.workloads.remove(&key.namespace);
+            }
+        }
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -508,6 +584,55 @@ mod tests {
         assert_eq!(affected, BTreeSet::from([key("b"), key("c")]));
         assert_eq!(store.sources("ns").map().len(), 2);
         assert_eq!(store.sources("other").map().len(), 1, "outside the relist scope");
+    }
+
+    #[test]
+    fn a_namespace_question_visits_that_namespace_only() {
+        let store = Store::default();
+        let in_ns = |namespace: &str, name: &str| WorkloadKey {
+            kind: WorkloadKind::Deployment,
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        for i in 0..2000 {
+            store.upsert_workload(
+                in_ns(&format!("other-{}", i % 50), &format!("w{i}")),
+                serde_json::json!({"i": i}),
+            );
+        }
+        store.upsert_workload(in_ns("shop", "a"), serde_json::json!({"search": false}));
+        store.upsert_workload(in_ns("shop", "b"), serde_json::json!({"search": true}));
+        let before = store.visited();
+        let mut seen = Vec::new();
+        let found = store.any_workload_in("shop", |key, object| {
+            seen.push(key.clone());
+            object["search"] == true
+        });
+        assert!(found);
+        assert!(seen.iter().all(|k| k.namespace == "shop"), "{seen:?}");
+        assert!(store.visited() - before <= 2, "visited {}", store.visited() - before);
+        // None satisfies it, or the namespace has no workload: every one of its own is asked.
+        seen.clear();
+        assert!(!store.any_workload_in("shop", |key, _| {
+            seen.push(key.clone());
+            false
+        }));
+        assert_eq!(seen.len(), 2);
+        assert!(!store.any_workload_in("empty", |_, _| true));
+        let mut keys = store.workload_keys_in("shop");
+        keys.sort();
+        assert_eq!(keys, vec![in_ns("shop", "a"), in_ns("shop", "b")]);
+        // Removing the last workload of a namespace forgets the namespace.
+        store.remove_workload(&in_ns("shop", "a"));
+        store.remove_workload(&in_ns("shop", "b"));
+        assert!(store.workload_keys_in("shop").is_empty());
+        assert!(!store.read().workloads.contains_key("shop"));
+        assert_eq!(store.sizes().1, 2000);
+        assert_eq!(store.workload_keys().len(), 2000);
+        // A scoped relist touches its namespace only.
+        store.replace_workloads(WorkloadKind::Deployment, Some("other-0"), Vec::new());
+        assert_eq!(store.sizes().1, 2000 - 40);
+        assert!(store.has_workload(&in_ns("other-1", "w1")));
     }
 
     #[test]

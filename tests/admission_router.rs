@@ -371,6 +371,52 @@ async fn validation_denies_typos_and_bad_values_and_warns_on_soft_problems() {
     );
 }
 
+/// The `match` warning asks the store about the review's namespace alone: a cluster with many
+/// workloads elsewhere (some of them searching) neither changes the answer nor the cost.
+#[tokio::test]
+async fn a_match_review_looks_at_its_own_namespace_only() {
+    use reloader::core::workload::WorkloadKind;
+    use reloader::store::WorkloadKey;
+    let store = Store::default();
+    let key = |namespace: &str, name: &str| WorkloadKey {
+        kind: WorkloadKind::Deployment,
+        namespace: namespace.into(),
+        name: name.into(),
+    };
+    let searching = |namespace: &str| {
+        let mut d = deployment(json!({defaults::SEARCH: "true"}));
+        d["metadata"]["namespace"] = json!(namespace);
+        d
+    };
+    for i in 0..3000 {
+        store.upsert_workload(key(&format!("team-{}", i % 30), &format!("w{i}")), searching("x"));
+    }
+    store.upsert_workload(key("shop", "plain"), deployment(json!({})));
+    let (_tx, ready) = watch::channel(true);
+    let router = router(AdmissionContext::standalone(store.clone(), ready));
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "cfg", "namespace": "shop", "annotations": {defaults::MATCH: "true"}}});
+    let warned = |body: &Value| {
+        body["response"]["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.as_str().unwrap_or("").contains("no workload in shop has"))
+        })
+    };
+    let before = store.visited();
+    let (_, body) = post(&router, "/validate", review("CREATE", cm.clone(), None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(warned(&body), "searching workloads elsewhere do not count: {body}");
+    let cost = store.visited() - before;
+    assert!(cost <= 1, "the review looked at {cost} workloads; shop has 1");
+    // A workload of shop that searches: no warning.
+    store.upsert_workload(key("shop", "searcher"), searching("shop"));
+    let before = store.visited();
+    let (_, body) = post(&router, "/validate", review("CREATE", cm, None, "a", false)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(!warned(&body), "{body}");
+    assert!(store.visited() - before <= 2);
+}
+
 #[tokio::test]
 async fn reviews_outside_the_engines_namespaces_are_admitted_untouched_and_reveal_nothing() {
     use std::collections::BTreeSet;

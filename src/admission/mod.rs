@@ -670,12 +670,10 @@ fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, name
             if !marked_match(keys, &annotations) {
                 return Vec::new();
             }
-            let searched = ctx.store.workload_keys().into_iter().any(|key| {
-                key.namespace == namespace
-                    && ctx.store.workload(&key).is_some_and(|o| {
-                        let w = Workload::new(key.kind, &o);
-                        uses_search(keys, &w.annotations(), &w.template_annotations().unwrap_or_default())
-                    })
+            // This namespace's workloads only: a review costs its namespace, not the cluster.
+            let searched = ctx.store.any_workload_in(namespace, |key, o| {
+                let w = Workload::new(key.kind, o);
+                uses_search(keys, &w.annotations(), &w.template_annotations().unwrap_or_default())
             });
             if searched {
                 Vec::new()

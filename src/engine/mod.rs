@@ -169,12 +169,7 @@ impl Engine {
 
     /// Queues every workload of `namespace` (it just entered the selector).
     fn enqueue_namespace(&self, namespace: &str) {
-        let keys = self
-            .ctx
-            .store
-            .workload_keys()
-            .into_iter()
-            .filter(|k| k.namespace == namespace);
+        let keys = self.ctx.store.workload_keys_in(namespace);
         self.scheduler.enqueue_all(keys);
     }
 
