@@ -168,11 +168,12 @@ async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampK
 
 type StampKeysView = watch::Receiver<Arc<StampKeys>>;
 
-/// The key stamps are made with, under the annotations strategy: read (or created) before the
-/// engine starts, then kept current. The env-vars strategy keeps Stakater's plain SHA-1.
+/// The key stamps are made with: read (or created) before the engine starts, then kept
+/// current. The env-vars strategy's template stamps stay Stakater's plain SHA-1; with the
+/// webhook, its records are keyed too ([`Settings::stamp_key_namespace`]).
 async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView {
     let (tx, rx) = watch::channel(Arc::new(StampKeys::plain()));
-    if settings.strategy != ReloadStrategy::Annotations {
+    if settings.strategy != ReloadStrategy::Annotations && settings.admission.is_none() {
         return rx;
     }
     let Some(namespace) = settings.stamp_key_namespace() else {

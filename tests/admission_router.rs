@@ -623,3 +623,51 @@ proptest! {
         }
     }
 }
+
+/// Anyone who reaches the webhook port can post a review naming any Secret of a namespace the
+/// reloader serves: under either strategy, keyed or not, the answer carries nothing derived
+/// from the Secret's data in plain (its SHA-1 is an offline oracle for a weak password), and a
+/// right guess planted in the review gets the same answer as a wrong one.
+#[tokio::test]
+async fn a_forged_review_learns_nothing_of_a_secret() {
+    use reloader::core::keys::StampKeys;
+    let password = sha1_hex(b"password=hunter2").to_string();
+    let guess = sha1_hex(b"password=letmein").to_string();
+    let keyed = StampKeys::new("a", &BTreeMap::from([("a".to_string(), vec![7u8; 32])])).unwrap();
+    for keys in [keyed, StampKeys::plain()] {
+        for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+            let store = Store::default();
+            store.upsert_source(
+                "shop",
+                SourceState {
+                    source: SourceRef::new(SourceKind::Secret, "db"),
+                    annotations: BTreeMap::new(),
+                    hash: sha1_hex(b"password=hunter2"),
+                    changed: None,
+                },
+            );
+            let (_tx, ready) = watch::channel(true);
+            let router = router(AdmissionContext {
+                strategy,
+                keys: watch::channel(Arc::new(keys.clone())).1,
+                ..AdmissionContext::standalone(store, ready)
+            });
+            let mut answers = Vec::new();
+            for planted in [&password, &guess] {
+                let mut object = deployment(json!({defaults::AUTO: "true"}));
+                let container = &mut object["spec"]["template"]["spec"]["containers"][0];
+                container["envFrom"] = json!([{"secretRef": {"name": "db"}}]);
+                container["env"] = json!([{"name": "STAKATER_DB_SECRET", "value": planted}]);
+                object["spec"]["template"]["metadata"]["annotations"] =
+                    json!({fixed::TEMPLATE_HASHES: format!("secret/db={planted}")});
+                let (status, body) = post(&router, "/mutate", review("CREATE", object, None, "mallory", false)).await;
+                assert_eq!(status, StatusCode::OK);
+                let patch = patch_of(&body).unwrap_or(json!([]));
+                let text = format!("{patch} {}", body["response"]["warnings"]);
+                assert!(!text.contains(&password), "{strategy:?} {keys:?}: {text}");
+                answers.push(text.replace(planted.as_str(), "PLANTED"));
+            }
+            assert_eq!(answers[0], answers[1], "{strategy:?} {keys:?}");
+        }
+    }
+}

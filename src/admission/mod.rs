@@ -522,8 +522,11 @@ fn stamp(
                 return Stamped::Unseen(unseen);
             }
         }
-        let warnings: Vec<String> = missing.map(|d| missing_message(&d.source)).collect();
+        let mut warnings: Vec<String> = missing.map(|d| missing_message(&d.source)).collect();
         let keys = ctx.keys.borrow().clone();
+        if keys.current().is_none() {
+            warnings.extend(unstamped_without_key(&deps.dependencies, &sources));
+        }
         let stamping = Stamping {
             keys: &keys,
             namespace: &namespace,
@@ -551,6 +554,24 @@ fn stamp(
             response
         }
     }))
+}
+
+/// Without a stamp key the webhook leaves confidential sources out of its stamp (their plain
+/// hash would be an oracle for whoever called it; `Stamping::answerable`): say so.
+fn unstamped_without_key(
+    dependencies: &[crate::core::decision::Dependency],
+    sources: &(impl SourceView + ?Sized),
+) -> Vec<String> {
+    dependencies
+        .iter()
+        .filter(|d| d.source.kind.is_confidential() && sources.get(&d.source).is_some())
+        .map(|d| {
+            format!(
+                "{} {} not stamped: the reloader's stamp key is not loaded; it adopts the workload without a rollout",
+                d.source.kind, d.source.name
+            )
+        })
+        .collect()
 }
 
 /// The answer once a lookup is done.

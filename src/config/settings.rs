@@ -459,10 +459,11 @@ impl Settings {
     }
 
     /// The namespace of the stamp key Secret: the webhook's namespace, else `POD_NAMESPACE`,
-    /// else `RELOADER_NAMESPACE`. `None` under the env-vars strategy (plain stamps) or when
-    /// none is known.
+    /// else `RELOADER_NAMESPACE`. `None` when none is known, and under the env-vars strategy
+    /// without the webhook: its template stamps are Stakater's plain SHA-1, and only the
+    /// webhook's records (on the workload metadata) are keyed under it.
     pub fn stamp_key_namespace(&self) -> Option<String> {
-        if self.strategy != ReloadStrategy::Annotations {
+        if self.strategy != ReloadStrategy::Annotations && self.admission.is_none() {
             return None;
         }
         self.admission

@@ -108,6 +108,18 @@ impl Stamping<'_> {
         }
     }
 
+    /// A record the webhook may answer anyone with: [sealed](Self::seal), and without a
+    /// current key, without the plain hashes of confidential sources (a Secret's SHA-1 is an
+    /// offline oracle for low-entropy secrets). Those sources then have no record, and the
+    /// engine adopts them without a rollout.
+    pub fn answerable(&self, record: &HashRecord) -> HashRecord {
+        let mut sealed = self.seal(record);
+        sealed
+            .0
+            .retain(|source, observed| !(source.kind.is_confidential() && matches!(observed, Observed::Hash(_))));
+        sealed
+    }
+
     /// A record as it is written: plain hashes keyed when the ring has a current key.
     fn seal(&self, record: &HashRecord) -> HashRecord {
         HashRecord(
@@ -468,11 +480,18 @@ fn keeping_template(new: &Workload<'_>, old: &Workload<'_>) -> Value {
     desired
 }
 
-/// The patch that stamps every dependency at its current hash in the pod template, whatever was
-/// recorded before, computed on a copy of only what stamping reads and writes: the
-/// object's and the template's annotations and, for env-var stamps, the template's containers,
-/// with every object on the way to them (empty otherwise) so paths and presence are the
-/// object's. The webhook stamps every review; copying a whole workload was most of its cost.
+/// The patch that stamps every dependency at its current hash, whatever was recorded before,
+/// computed on a copy of only what stamping reads and writes: the object's and the template's
+/// annotations, with every object on the way to them (empty otherwise) so paths and presence
+/// are the object's. The webhook stamps every review; copying a whole workload was most of its
+/// cost.
+///
+/// The webhook answers whoever reaches its port, so its patch is a function of the review and
+/// of keyed values only ([`Stamping::answerable`]): under the annotations strategy the template
+/// annotation, under env-vars the workload's metadata record ([`write_admission_stamp`]); it
+/// never writes, changes or removes an env var, whose value would be (or be compared with)
+/// Stakater's plain SHA-1. The engine writes those when it rolls, on the workload only those who
+/// may read it see.
 pub fn stamping_patch(
     workload: &Workload<'_>,
     dependencies: &[Dependency],
@@ -489,17 +508,24 @@ pub fn stamping_patch(
         &mut parts,
         &[&template[..], &["metadata", "annotations"]].concat(),
     );
-    if strategy == ReloadStrategy::EnvVars {
-        copy_path(
-            workload.object,
-            &mut parts,
-            &[&template[..], &["spec", "containers"]].concat(),
-        );
-    }
     let mut desired = parts.clone();
-    let full = full_record(dependencies, current);
-    write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy, stamping);
+    let record = stamping.answerable(&full_record(dependencies, current));
+    write_admission_stamp(&mut desired, workload.kind, &record, strategy);
     Ok(super::diff::diff(&parts, &desired))
+}
+
+/// Writes the webhook's `record` (already [`Stamping::answerable`]): in the template annotation
+/// under the annotations strategy; on the workload's metadata under env-vars, where it
+/// overrides whatever env vars the template carries (the engine reads it so).
+fn write_admission_stamp(object: &mut Value, kind: WorkloadKind, record: &HashRecord, strategy: ReloadStrategy) {
+    let template_metadata = format!("{}/metadata", kind.template_pointer());
+    let (template_record, metadata_record) = match strategy {
+        ReloadStrategy::Annotations => (record, &HashRecord::default()),
+        ReloadStrategy::EnvVars => (&HashRecord::default(), record),
+    };
+    let value = (!template_record.is_empty()).then(|| template_record.render());
+    set_annotation(object, &template_metadata, fixed::TEMPLATE_HASHES, value);
+    set_metadata_record(object, metadata_record);
 }
 
 /// Copies `from`'s value at `path` into `to` (an object), creating the objects on the way; a
@@ -945,9 +971,16 @@ mod tests {
         out
     }
 
+    /// The object as a roll to `current` leaves it (the engine's write, plain stamps).
     fn stamp(kind: WorkloadKind, obj: &Value, current: &Current, strategy: ReloadStrategy) -> Value {
-        stamp_with(kind, obj, current, strategy, &StampKeys::plain())
+        let d = deps(kind, obj, current);
+        let mut desired = obj.clone();
+        let full = full_record(&d, current);
+        write_template_stamp(&mut desired, kind, &d, &full, strategy, stamping(&StampKeys::plain()));
+        desired
     }
+
+    /// The object as the webhook admits it.
 
     fn stamp_with(
         kind: WorkloadKind,
@@ -1109,12 +1142,61 @@ mod tests {
 
     #[test]
     fn stamped_by_the_webhook_is_up_to_date() {
-        let obj = app(WorkloadKind::StatefulSet);
+        let kind = WorkloadKind::StatefulSet;
+        let obj = app(kind);
         let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
-        let admitted = stamp(WorkloadKind::StatefulSet, &obj, &current, ReloadStrategy::Annotations);
-        let p = plan_for(WorkloadKind::StatefulSet, &admitted, &current, PlanOptions::default());
-        assert_eq!(p.action, Action::UpToDate);
-        assert!(p.patch.0.is_empty());
+        let a = ring("a", &["a"]);
+        for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+            let options = PlanOptions {
+                strategy,
+                ..Default::default()
+            };
+            let admitted = stamp_with(kind, &obj, &current, strategy, &a);
+            let p = plan_with(kind, &admitted, &current, options, &a);
+            assert_eq!(p.action, Action::UpToDate, "{strategy:?}");
+            assert!(p.patch.0.is_empty());
+            // Without a key the Secret is left out: adopted, never rolled.
+            let admitted = stamp(kind, &obj, &current, strategy);
+            let unkeyed = stamp_with(kind, &obj, &current, strategy, &StampKeys::plain());
+            assert_ne!(unkeyed, admitted);
+            let p = plan_for(kind, &unkeyed, &current, options);
+            assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
+            assert_eq!(p.acknowledged, vec![secret("db")]);
+        }
+    }
+
+    /// The webhook answers whoever reaches its port: nothing in its patch is a plain hash of a
+    /// Secret, keyed or not, under either strategy, whatever the review carries; env vars are
+    /// neither written nor removed (their values would be compared with the Secret's hash).
+    #[test]
+    fn the_webhooks_patch_is_no_oracle_for_secret_contents() {
+        let kind = WorkloadKind::Deployment;
+        let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let secret_hash = sha1_hex(b"s1").to_string();
+        let wrong_guess = sha1_hex(b"guess").to_string();
+        for keys in [ring("a", &["a"]), StampKeys::plain()] {
+            for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+                let mut patches = Vec::new();
+                for guess in [&secret_hash, &wrong_guess] {
+                    // A forged review carrying a guess in every place a stamp can be.
+                    let mut obj = app(kind);
+                    obj["spec"]["template"]["spec"]["containers"][1]["env"] =
+                        json!([{"name": "STAKATER_DB_SECRET", "value": guess}]);
+                    obj["spec"]["template"]["metadata"]["annotations"] =
+                        json!({fixed::TEMPLATE_HASHES: format!("secret/db={guess}")});
+                    obj["metadata"]["annotations"][fixed::ACKNOWLEDGED_HASHES] = json!(format!("secret/db={guess}"));
+                    let d = deps(kind, &obj, &current);
+                    let workload = Workload::new(kind, &obj);
+                    let patch = admission_patch(&workload, None, &d, &current, strategy, stamping(&keys)).unwrap();
+                    let text = serde_json::to_string(&patch).unwrap();
+                    assert!(!text.contains(&secret_hash), "{strategy:?} {keys:?}: {text}");
+                    assert!(!text.contains("/env"), "{strategy:?}: {text}");
+                    patches.push(text.replace(guess.as_str(), "GUESS"));
+                }
+                // The right guess and a wrong one get the same answer.
+                assert_eq!(patches[0], patches[1], "{strategy:?} {keys:?}");
+            }
+        }
     }
 
     #[test]
@@ -1372,18 +1454,23 @@ mod tests {
     ) -> Result<Value, PlanError> {
         workload.template()?;
         let mut desired = workload.object.clone();
-        let full = full_record(dependencies, current);
-        write_template_stamp(&mut desired, workload.kind, dependencies, &full, strategy, stamping);
+        let record = stamping.answerable(&full_record(dependencies, current));
+        write_admission_stamp(&mut desired, workload.kind, &record, strategy);
         Ok(desired)
     }
 
     /// What the webhook admits: the review's object with its admission patch applied; a create
     /// is also checked against the whole stamped copy.
+    /// The ring the webhook tests stamp with: a webhook always has one in a cluster.
+    fn webhook_keys() -> StampKeys {
+        ring("a", &["a"])
+    }
+
     fn admit(new: &Value, old: Option<&Value>, current: &Current, strategy: ReloadStrategy) -> Value {
         let kind = WorkloadKind::Deployment;
         let d = deps(kind, new, current);
         let old = old.map(|o| Workload::new(kind, o));
-        let keys = StampKeys::plain();
+        let keys = webhook_keys();
         let new = Workload::new(kind, new);
         let patch = admission_patch(&new, old.as_ref(), &d, current, strategy, stamping(&keys)).unwrap();
         let admitted = apply(new.object, &patch);
@@ -1416,7 +1503,7 @@ mod tests {
             let mut changed = created.clone();
             changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("side:2");
             let restamped = admit(&changed, Some(&created), &v2, strategy);
-            let settled = plan_for(
+            let settled = plan_with(
                 WorkloadKind::Deployment,
                 &restamped,
                 &v2,
@@ -1424,6 +1511,7 @@ mod tests {
                     strategy,
                     ..Default::default()
                 },
+                &webhook_keys(),
             );
             assert_eq!(settled.action, Action::UpToDate, "{strategy:?}");
         }
@@ -1440,7 +1528,7 @@ mod tests {
             };
             let old = admit(&app(WorkloadKind::Deployment), None, &v1, strategy);
             // The engine rolls: its write restamps the template; the webhook must not undo it.
-            let roll = plan_for(WorkloadKind::Deployment, &old, &v2, options);
+            let roll = plan_with(WorkloadKind::Deployment, &old, &v2, options, &webhook_keys());
             assert_eq!(roll.action, Action::Roll);
             let engine_write = apply(&old, &roll.patch);
             assert_eq!(
@@ -1455,7 +1543,13 @@ mod tests {
     fn webhook_keeps_the_acknowledged_record_on_replace() {
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
         let manifest = app(WorkloadKind::Deployment);
-        let ack = plan_for(WorkloadKind::Deployment, &manifest, &v1, PlanOptions::default());
+        let ack = plan_with(
+            WorkloadKind::Deployment,
+            &manifest,
+            &v1,
+            PlanOptions::default(),
+            &webhook_keys(),
+        );
         let acked = apply(&manifest, &ack.patch);
         let replaced = admit(&manifest, Some(&acked), &v1, ReloadStrategy::Annotations);
         assert_eq!(replaced, acked);
@@ -1647,8 +1741,16 @@ mod tests {
                 let admitted = stamp_with(kind, &obj, &current, strategy, &keys);
                 let options = PlanOptions { strategy, ..Default::default() };
                 let p = plan_with(kind, &admitted, &current, options, &keys);
-                prop_assert_eq!(p.action, Action::UpToDate);
-                prop_assert!(p.patch.0.is_empty());
+                if keyed || now_db.is_none() {
+                    prop_assert_eq!(p.action, Action::UpToDate);
+                    prop_assert!(p.patch.0.is_empty());
+                } else {
+                    // Without a key the webhook leaves the Secret out: the engine adopts it.
+                    prop_assert_eq!(p.action, Action::Acknowledge);
+                    prop_assert_eq!(p.acknowledged, vec![secret("db")]);
+                    let adopted = apply(&admitted, &p.patch);
+                    prop_assert_eq!(plan_with(kind, &adopted, &current, options, &keys).action, Action::UpToDate);
+                }
             }
         }
     }

@@ -64,6 +64,12 @@ impl SourceKind {
     pub fn from_tag(tag: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.tag() == tag)
     }
+
+    /// Whether the content is secret: a plain hash of it is an offline oracle for it, so it is
+    /// never given to a caller who may not read it (docs/security.md).
+    pub fn is_confidential(self) -> bool {
+        matches!(self, SourceKind::Secret | SourceKind::SecretProviderClass)
+    }
 }
 
 impl SourceKind {

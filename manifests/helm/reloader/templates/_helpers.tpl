@@ -72,9 +72,11 @@ true
 {{- end -}}
 {{- end -}}
 
-{{/* "true" under the annotations strategy, whose stamps are keyed (docs/security.md). */}}
+{{/* "true" when the reloader keeps a stamp key (docs/security.md): the annotations strategy's
+stamps are keyed, and under env-vars the webhook's records are (its answers never carry a plain
+hash of a Secret). */}}
 {{- define "reloader.keyedStamps" -}}
-{{- if ne .Values.reloader.reloadStrategy "env-vars" -}}
+{{- if or (ne .Values.reloader.reloadStrategy "env-vars") (include "reloader.webhookEnabled" .) -}}
 true
 {{- end -}}
 {{- end -}}
