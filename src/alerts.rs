@@ -16,11 +16,13 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::config::{AlertSettings, AlertSink};
+use crate::core::redact;
 use crate::metrics::{AlertResult, Metrics};
 
 /// Why the outbound webhooks cannot be set up.
 #[derive(Debug, Error)]
 pub enum SetupError {
+    /// `proxy` and `url` are redacted ([`redact::url`]): the message is logged.
     #[error("ALERT_WEBHOOK_PROXY {proxy:?}: {source}")]
     Proxy {
         proxy: String,
@@ -121,7 +123,7 @@ pub fn start(settings: AlertSettings, metrics: std::sync::Arc<Metrics>) -> Resul
         None => spawn(rx, settings, http, metrics.clone())?,
         Some(proxy) => {
             let uri = proxy.parse().map_err(|source| SetupError::Proxy {
-                proxy: proxy.clone(),
+                proxy: redact::url(&proxy),
                 source,
             })?;
             spawn(rx, settings, Tunnel::new(uri, http), metrics.clone())?
@@ -162,7 +164,7 @@ pub struct Notifier {
 impl Notifier {
     pub fn new(url: &str) -> Result<Self, SetupError> {
         url.parse::<hyper::Uri>().map_err(|source| SetupError::Url {
-            url: url.to_string(),
+            url: redact::url(url),
             source,
         })?;
         Ok(Self {
@@ -320,6 +322,38 @@ mod tests {
             json!({"text": "a *b*"})
         );
         assert_eq!(body(AlertSink::Raw, text), ("text/plain", b"a b".to_vec()));
+    }
+
+    /// Setup errors are logged and printed at exit: they name the URL without its secrets.
+    #[tokio::test]
+    async fn setup_errors_show_urls_redacted() {
+        let Err(error) = Notifier::new("https://bot:pa55word@alerts.example.com/x y?token=t0ken") else {
+            panic!("a URL with a space is invalid");
+        };
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("--webhook-url \"https://<redacted>@alerts.example.com/x y?<redacted>\""),
+            "{shown}"
+        );
+        let Err(error) = Notifier::new("https://hooks.slack.com/services/T0AAA/B0BBB/slack Secret") else {
+            panic!("a URL with a space is invalid");
+        };
+        assert!(!error.to_string().contains("T0AAA"), "{error}");
+        assert!(!error.to_string().contains("Secret"), "{error}");
+        let settings = AlertSettings {
+            sink: AlertSink::Slack,
+            webhook_url: "https://hooks.slack.com/services/T0AAA/B0BBB/slackSecret".into(),
+            proxy: Some("http://proxyuser:pr0xyPass@proxy.internal:3128/ x".into()),
+            additional_info: None,
+        };
+        let Err(error) = start(settings, std::sync::Arc::new(Metrics::new(false))) else {
+            panic!("a proxy URL with a space is invalid");
+        };
+        let shown = error.to_string();
+        assert!(shown.contains("proxy.internal:3128"), "{shown}");
+        for secret in ["proxyuser", "pr0xyPass"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

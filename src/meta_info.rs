@@ -1,7 +1,9 @@
 //! Stakater's `reloader-meta-info` ConfigMap: written at start in `RELOADER_NAMESPACE` (skipped
 //! without it, as Stakater does), labelled `reloader.stakater.com/meta-info: reloader`, with
 //! `buildInfo`, `reloaderOptions` (the command-line options as given) and `deploymentInfo`, each
-//! JSON with Stakater's field names and order, so tools that read it keep working.
+//! JSON with Stakater's field names and order, so tools that read it keep working. Unlike
+//! Stakater's, `webhookUrl` is shown redacted ([`crate::core::redact::url`]): whoever may read
+//! ConfigMaps in that namespace must not get the webhook's token.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +62,8 @@ struct ReloaderOptions<'a> {
     enable_ha: bool,
     #[serde(rename = "enableCSIIntegration")]
     enable_csi_integration: bool,
-    webhook_url: &'a str,
+    /// Redacted: user information, query and secret path parts hidden.
+    webhook_url: String,
     resources_to_ignore: &'a [String],
     workload_types_to_ignore: &'a [String],
     namespace_selectors: &'a [String],
@@ -124,7 +127,7 @@ pub fn data(cli: &Cli, namespace: &str, deployment: &str) -> BTreeMap<String, St
         sync_after_restart: cli.sync_after_restart,
         enable_ha: cli.enable_ha,
         enable_csi_integration: cli.enable_csi_integration,
-        webhook_url: &cli.webhook_url,
+        webhook_url: crate::core::redact::url(&cli.webhook_url),
         resources_to_ignore: &cli.resources_to_ignore,
         workload_types_to_ignore: &cli.ignored_workload_types,
         namespace_selectors: &cli.namespace_selector,
@@ -208,5 +211,31 @@ mod tests {
             ["goVersion", "releaseVersion", "commitHash", "commitTime", "edition"]
         );
         assert_eq!(build["releaseVersion"], env!("CARGO_PKG_VERSION"));
+    }
+
+    /// The ConfigMap is readable by anyone who may read ConfigMaps in the reloader's namespace:
+    /// the URL's host stays, its credentials do not.
+    #[test]
+    fn the_webhook_urls_secret_parts_are_not_published() {
+        for (url, shown) in [
+            (
+                "https://bot:pa55word@alerts.example.com/notify?token=t0ken#frag",
+                "https://<redacted>@alerts.example.com/notify?<redacted>#<redacted>",
+            ),
+            (
+                "https://hooks.slack.com/services/T0AAA/B0BBB/slackSecretPart",
+                "https://hooks.slack.com/services/<redacted>",
+            ),
+        ] {
+            let cli = Cli::parse_from(["reloader", "--webhook-url", url]);
+            let data = data(&cli, "ops", "reloader");
+            for value in data.values() {
+                for secret in ["pa55word", "t0ken", "frag", "T0AAA", "B0BBB", "slackSecretPart"] {
+                    assert!(!value.contains(secret), "{secret} published: {value}");
+                }
+            }
+            let options: serde_json::Value = serde_json::from_str(&data["reloaderOptions"]).unwrap();
+            assert_eq!(options["webhookUrl"], shown);
+        }
     }
 }

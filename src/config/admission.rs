@@ -79,9 +79,10 @@ pub(super) fn admission_settings(
         .or(pod_namespace.map(str::to_string))
         .or(reloader_namespace.map(str::to_string))
         .unwrap_or_else(|| "default".into());
+    // Only URLs go through it; shown redacted, as every URL is.
     let bad = |flag: &'static str, value: &str, reason: &str| ConfigError::Value {
         flag,
-        value: value.into(),
+        value: crate::core::redact::url(value),
         reason: reason.into(),
     };
     let endpoint = match &cli.admission_url {
@@ -168,6 +169,14 @@ mod tests {
         );
         let e = error(&["--admission-addr=127.0.0.1:9443", "--admission-url=http://x"]);
         assert!(e.to_string().starts_with("--admission-url"), "{e}");
+        let e = error(&[
+            "--admission-addr=127.0.0.1:9443",
+            "--admission-url=http://me:pa55@x/?k=t0ken",
+        ]);
+        assert!(
+            !e.to_string().contains("pa55") && !e.to_string().contains("t0ken"),
+            "{e}"
+        );
         let files = settings(&[
             "--admission-addr=:9443",
             "--tls-cert-file=/c",

@@ -13,6 +13,7 @@ pub mod names;
 pub mod pause;
 pub mod plan;
 pub mod pod;
+pub mod redact;
 pub mod references;
 pub mod source;
 pub mod stamp;
