@@ -17,6 +17,7 @@ pub mod core;
 pub mod engine;
 pub mod explain;
 pub mod health;
+pub mod leader;
 pub mod lint;
 pub mod logging;
 pub mod manifests;

@@ -19,6 +19,7 @@ use reloader::core::workload::WorkloadKind;
 use reloader::engine::events::EventRecorder;
 use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
+use reloader::leader::{ElectionSettings, Leadership};
 use reloader::metrics::Metrics;
 use reloader::stamp_key;
 use reloader::store::Store;
@@ -189,64 +190,28 @@ async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView
     rx
 }
 
-/// Without HA this replica always leads. With HA, a Lease decides; standbys keep their caches
-/// warm and only stop writing.
-async fn leadership(
-    settings: &Settings,
-    client: &kube::Client,
-) -> anyhow::Result<(watch::Receiver<bool>, Option<LeaseHolder>)> {
+/// Without HA this replica always leads. With HA, a Lease decides ([`reloader::leader`]);
+/// standbys keep their caches warm and only stop writing.
+fn leadership(settings: &Settings, client: &kube::Client) -> (watch::Receiver<bool>, Option<Leadership>) {
     let Some(election) = &settings.leader_election else {
         let (tx, rx) = watch::channel(true);
         // This replica leads for the life of the process: the sender is never dropped.
         std::mem::forget(tx);
-        return Ok((rx, None));
+        return (rx, None);
     };
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
-        .with_namespace(&election.lease_namespace)
-        .with_identity(&election.identity)
-        .with_duration(election.lease_duration.as_secs().max(1))
-        .with_grace(election.retry_period.as_secs().max(1))
-        .with_field_manager(lease_field_manager(&settings.field_manager, &election.identity))
-        .build()
-        .await
-        .context("setting up leader election")?;
-    let (manager_state, handle) = manager.watch().await;
-    // The manager releases the Lease once every receiver of its state is gone, but `/live` and
-    // the certificate maintainer hold theirs for the life of the process. So they get a copy
-    // of the state, and this task holds the only receiver of the manager's: it drops it, and the
-    // Lease is released, when told to (`release_lease`, on SIGTERM).
-    let (state, rx) = watch::channel(*manager_state.borrow());
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let mut manager_state = manager_state;
-        let mut released = released;
-        loop {
-            tokio::select! {
-                changed = manager_state.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    state.send_replace(*manager_state.borrow_and_update());
-                }
-                _ = &mut released => break,
-            }
-        }
-        state.send_replace(false);
-        drop(manager_state);
-        match handle.await {
-            Ok(Ok(_)) => tracing::info!("leader election ended: the Lease is released"),
-            Ok(Err(error)) => tracing::error!(%error, "leader election failed"),
-            Err(error) => tracing::error!(%error, "leader election task panicked"),
-        }
-    });
-    Ok((rx, Some(LeaseHolder { release, task })))
-}
-
-/// What gives the Lease up at shutdown: the signal to the task holding the manager's state,
-/// and that task.
-struct LeaseHolder {
-    release: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    let leadership = reloader::leader::start(
+        client.clone(),
+        ElectionSettings {
+            lease_name: election.lease_name.clone(),
+            namespace: election.lease_namespace.clone(),
+            identity: election.identity.clone(),
+            field_manager: lease_field_manager(&settings.field_manager, &election.identity),
+            lease_duration: election.lease_duration,
+            renew_deadline: election.renew_deadline,
+            retry_period: election.retry_period,
+        },
+    );
+    (leadership.leader.clone(), Some(leadership))
 }
 
 /// Each replica writes the Lease under a field manager of its own: two replicas applying it
@@ -289,7 +254,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
     let client = kube_client(&settings, metrics.clone()).await?;
-    let (leader, lease_holder) = leadership(&settings, &client).await?;
+    let (leader, lease_holder) = leadership(&settings, &client);
     let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
     if let Some(namespace) = &settings.reloader_namespace {
         let deployment = settings.reloader_deployment_name.clone().unwrap_or_default();
@@ -332,6 +297,8 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             release_freed_memory();
         }
     });
+    // SIGTERM turns it true: the engine finishes its reconciles, the webhook drains.
+    let (stop, shutdown) = watch::channel(false);
     let mut admission_task = None;
     if let Some(mut admission) = settings.admission.clone() {
         // Who the reloader is, so its own writes skip the webhooks (and are admitted unchanged).
@@ -360,6 +327,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
             settings.field_manager.clone(),
             leader.clone(),
             cert_ready,
+            shutdown.clone(),
         )));
     }
     let live = settings
@@ -375,40 +343,50 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /live, /ready and /metrics");
-    let admission_abort = admission_task.as_ref().map(|t| t.abort_handle());
-    let admission = async {
-        match admission_task {
-            Some(task) => match task.await {
-                Ok(Ok(())) => anyhow::bail!("the admission server stopped"),
-                Ok(Err(error)) => Err(anyhow::Error::new(error).context("admission webhook")),
-                Err(error) => Err(anyhow::Error::new(error).context("admission webhook task")),
-            },
-            None => std::future::pending().await,
-        }
-    };
-    let (stop, shutdown) = watch::channel(false);
     let mut engine_task = tokio::spawn(engine.run(shutdown));
     tokio::select! {
         _ = &mut engine_task => anyhow::bail!("the engine stopped"),
-        result = admission => result,
+        result = admission_stopped(&mut admission_task) => return result,
         served = axum::serve(listener, health) => {
             served.context("health server")?;
             anyhow::bail!("the health server stopped")
         }
-        () = shutdown_signal() => {
-            tracing::info!("shutting down: finishing the reconciles in flight");
-            stop.send_replace(true);
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut engine_task).await.is_err() {
-                tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running at the end of the grace period");
-                // Stopped before the Lease goes: nothing of this replica writes once another leads.
-                engine_task.abort();
-            }
-            if let Some(admission) = admission_abort {
-                admission.abort();
-            }
-            release_lease(lease_holder).await;
-            Ok(())
+        () = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down: finishing the reconciles in flight, draining the webhook");
+    stop.send_replace(true);
+    let engine_stopped = async {
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut engine_task).await.is_err() {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running at the end of the grace period");
+            // Stopped before the Lease goes: nothing of this replica writes once another leads.
+            engine_task.abort();
         }
+    };
+    // The webhook drains within its close grace (`tls::serve_until`); a bound here all the same.
+    let webhook_drained = async {
+        if let Some(task) = admission_task.as_mut()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut *task).await.is_err()
+        {
+            task.abort();
+        }
+    };
+    tokio::join!(engine_stopped, webhook_drained);
+    // Last: the certificate maintainer (in the webhook's task) and the engine write no more.
+    release_lease(lease_holder).await;
+    Ok(())
+}
+
+/// Resolves when the webhook's task ends before a shutdown asked it to: an error to report.
+async fn admission_stopped(
+    task: &mut Option<tokio::task::JoinHandle<Result<(), reloader::admission::server::ServeError>>>,
+) -> anyhow::Result<()> {
+    match task {
+        Some(task) => match task.await {
+            Ok(Ok(())) => anyhow::bail!("the admission server stopped"),
+            Ok(Err(error)) => Err(anyhow::Error::new(error).context("admission webhook")),
+            Err(error) => Err(anyhow::Error::new(error).context("admission webhook task")),
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -421,15 +399,11 @@ fn release_freed_memory() {
 }
 
 /// Gives the Lease up so a standby takes over at once rather than after it expires.
-async fn release_lease(holder: Option<LeaseHolder>) {
-    let Some(LeaseHolder { release, task }) = holder else {
+async fn release_lease(holder: Option<Leadership>) {
+    let Some(leadership) = holder else {
         return;
     };
-    let _ = release.send(());
-    if tokio::time::timeout(std::time::Duration::from_secs(3), task)
-        .await
-        .is_err()
-    {
+    if !leadership.release(std::time::Duration::from_secs(3)).await {
         tracing::warn!("the Lease was not released in time; a standby takes over when it expires");
     }
 }

@@ -318,12 +318,38 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: axu
 /// broken connection only ends that connection; failing accepts (out of file descriptors)
 /// back off instead of spinning.
 pub async fn serve_with(listener: TcpListener, config: Arc<ServerConfig>, router: axum::Router, limits: ServeLimits) {
+    serve_until(listener, config, router, limits, std::future::pending()).await
+}
+
+/// [`serve_with`] until `stop` resolves, then drains: no new connection is accepted (the
+/// listener is closed), every open one is closed gracefully (HTTP/2 GOAWAY: the client sends
+/// its next request elsewhere; HTTP/1 after the exchange in progress), and the requests in
+/// flight are answered. Returns once every connection has ended, or after
+/// [`ServeLimits::close_grace`] with the stragglers dropped.
+pub async fn serve_until(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: axum::Router,
+    limits: ServeLimits,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let acceptor = TlsAcceptor::from(config);
-    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let max_connections = limits.max_connections.max(1);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
     let limits = Arc::new(limits);
     let mut backoff = AcceptBackoff::default();
+    tokio::pin!(stop);
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+            // Ended connections are reaped as they end, so the set holds only open ones.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (tcp, peer) = match accepted {
             Ok(conn) => {
                 backoff.reset();
                 conn
@@ -351,10 +377,30 @@ pub async fn serve_with(listener: TcpListener, config: Arc<ServerConfig>, router
         let acceptor = acceptor.clone();
         let router = router.clone();
         let limits = limits.clone();
-        tokio::spawn(async move {
+        let draining = draining.clone();
+        tasks.spawn(async move {
             let _slot = slot;
-            serve_connection(tcp, peer, acceptor, router, &limits).await;
+            serve_connection(tcp, peer, acceptor, router, &limits, draining).await;
         });
+    }
+    drop(listener);
+    let open = tasks.len();
+    tracing::info!(
+        connections = open,
+        "draining: no new connections; answering the requests in flight"
+    );
+    drain.send_replace(true);
+    // Each connection closes within its close grace once told; a little more for the last writes.
+    let all_closed = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.close_grace + Duration::from_millis(500), all_closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = tasks.len(),
+            "connections still open at the end of the drain; closing them"
+        );
+        tasks.abort_all();
     }
 }
 
@@ -439,6 +485,7 @@ async fn serve_connection(
     acceptor: TlsAcceptor,
     router: axum::Router,
     limits: &ServeLimits,
+    mut draining: tokio::sync::watch::Receiver<bool>,
 ) {
     let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
@@ -482,8 +529,13 @@ async fn serve_connection(
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
-        () = activity.idle(limits.idle_timeout) => {
-            tracing::debug!(%peer, "closing an idle connection");
+        reason = async {
+            tokio::select! {
+                () = activity.idle(limits.idle_timeout) => "idle",
+                _ = draining.wait_for(|draining| *draining) => "draining",
+            }
+        } => {
+            tracing::debug!(%peer, reason, "closing the connection gracefully");
             connection.as_mut().graceful_shutdown();
             match tokio::time::timeout(limits.close_grace, connection.as_mut()).await {
                 Ok(ended) => ended,

@@ -59,8 +59,8 @@ fn read_files(cert: &std::path::Path, key: &std::path::Path) -> Result<ServingCe
     })
 }
 
-/// Loads the certificate, binds, then serves until the task is dropped; `ready` turns true once
-/// a certificate is loaded and the port is bound.
+/// Loads the certificate, binds, then serves until `stop` turns true, and drains
+/// ([`tls::serve_until`]); `ready` turns true once a certificate is loaded and the port is bound.
 pub async fn run(
     settings: AdmissionSettings,
     context: AdmissionContext,
@@ -68,6 +68,7 @@ pub async fn run(
     field_manager: String,
     leader: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let names = certificate_names(&settings);
     let cert = match &settings.certs {
@@ -128,7 +129,11 @@ pub async fn run(
         "serving the admission webhook (/mutate, /validate)"
     );
     ready.send_replace(true);
-    tls::serve_with(listener, config, router(context), ServeLimits::default()).await;
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tls::serve_until(listener, config, router(context), ServeLimits::default(), stopped).await;
+    tracing::info!("the admission webhook is drained");
     Ok(())
 }
 
@@ -219,9 +224,10 @@ impl Maintainer {
         }
     }
 
-    /// Applies both configurations whole, with `bundle` merged into the live caBundle (CAs
-    /// someone else put there stay; ones we retired do not come back): the reloader owns them,
-    /// so the install manifests carry none and there is one definition (`register.rs`).
+    /// Keeps both configurations trusting `bundle`, merged into the live caBundle (CAs someone
+    /// else put there stay; ones we retired do not come back): the install's get only their
+    /// caBundle, the reloader's own are re-applied whole, a missing one is created when the
+    /// reloader may (`register.rs`).
     async fn publish_bundle(&self, bundle: &str, retired: &str) -> Result<(), kube::Error> {
         let merged = |live: &str| certs::merge_bundle(bundle, live, retired);
         register::apply_configurations(&self.client, &self.field_manager, &self.settings, merged).await

@@ -200,3 +200,75 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     let expected = format!("configmap/cfg={value}");
     assert_final_and_no_duplicates(&f, &apps, &expected, 4).await;
 }
+
+/// A graceful stop (SIGTERM: every rolling upgrade, every node drain) hands the Lease over at
+/// once: the standby leads within 2 s, not when the leader's 15 s Lease would have expired, and
+/// the stopped leader exits cleanly; the new leader then reloads.
+#[tokio::test]
+async fn a_standby_leads_within_two_seconds_of_the_leaders_sigterm() {
+    let f = Fixture::new("handover").await;
+    f.config_map("cfg", json!({"k": "v0"})).await;
+    let apps = f.apps(2).await;
+    // The default Lease (15 s): a takeover on expiry could not pass.
+    let args = ["--enable-ha", "--reload-window=100ms"];
+    let start = |pod: &str| {
+        Reloader::start_with(
+            crate::support::kubeconfig(),
+            &f.ns.name,
+            &args,
+            &[("POD_NAME", pod), ("POD_NAMESPACE", &f.ns.name)],
+        )
+    };
+    let mut replicas = [start("reloader-a"), start("reloader-b")];
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let holder = || async {
+        let lease = leases.get_opt("stakater-reloader-lock").await.ok()??;
+        lease.spec?.holder_identity.filter(|h| !h.is_empty())
+    };
+    let leader = eventually("a lease holder", holder).await;
+    for app in &apps {
+        f.wait_acknowledged(app).await;
+    }
+    let (lead, standby) = if leader == "reloader-a" { (0, 1) } else { (1, 0) };
+    eventually("the standby ready", || async {
+        replicas[standby].is_ready().then_some(())
+    })
+    .await;
+
+    replicas[lead].terminate();
+    let stopped = Instant::now();
+    let deadline = stopped + Duration::from_secs(20);
+    let new_leader = loop {
+        if let Some(h) = holder().await
+            && h != leader
+        {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no new leader 20 s after the SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let handover = stopped.elapsed();
+    eprintln!("handover after the leader's SIGTERM: {handover:?}");
+    assert_eq!(new_leader, if standby == 0 { "reloader-a" } else { "reloader-b" });
+    assert!(handover < Duration::from_secs(2), "handover took {handover:?}");
+    let status = eventually("the old leader's exit", || {
+        let exited = replicas[lead].exited();
+        async move { exited }
+    })
+    .await;
+    assert!(status.success(), "the stopped leader exited with {status}");
+
+    f.set_config_map("cfg", json!({"k": "v1"})).await;
+    let expected = format!(
+        "configmap/cfg={}",
+        stamp_value(
+            &f.client,
+            &f.ns.name,
+            &f.ns.name,
+            &SourceRef::new(SourceKind::ConfigMap, "cfg"),
+            &sha1_hex(b"k=v1")
+        )
+        .await
+    );
+    assert_final_and_no_duplicates(&f, &apps, &expected, 1).await;
+}
