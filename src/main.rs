@@ -347,10 +347,8 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     tokio::select! {
         _ = &mut engine_task => anyhow::bail!("the engine stopped"),
         result = admission_stopped(&mut admission_task) => return result,
-        served = axum::serve(listener, health) => {
-            served.context("health server")?;
-            anyhow::bail!("the health server stopped")
-        }
+        // With the webhook's connection bounds (src/health.rs).
+        () = health::serve(listener, health) => anyhow::bail!("the health server stopped"),
         () = shutdown_signal() => {}
     }
     tracing::info!("shutting down: finishing the reconciles in flight, draining the webhook");

@@ -1,6 +1,7 @@
 //! TLS material and an HTTPS server for axum routers: a CA and serving certificates made with
 //! rcgen (no cert-manager, no openssl), PEM loading through rustls-pki-types, and an accept loop
-//! speaking HTTP/1.1 and h2 over rustls.
+//! speaking HTTP/1.1 and h2 over rustls; the same loop, with the same bounds, serves plain HTTP
+//! (the health and metrics port, [`serve_plain_with`]).
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -333,7 +334,23 @@ pub async fn serve_until(
     limits: ServeLimits,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
+    accept_loop(listener, Some(TlsAcceptor::from(config)), router, limits, stop).await
+}
+
+/// As [`serve_with`], over plain TCP (HTTP/1.1, and h2 with prior knowledge): the same
+/// connection cap, header-read and idle timeouts and HTTP/2 bounds, without the handshake.
+pub async fn serve_plain_with(listener: TcpListener, router: axum::Router, limits: ServeLimits) {
+    accept_loop(listener, None, router, limits, std::future::pending()).await
+}
+
+/// [`serve_until`]'s loop; `acceptor` is the TLS handshake, `None` for plain HTTP.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: axum::Router,
+    limits: ServeLimits,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let max_connections = limits.max_connections.max(1);
     let connections = Arc::new(Semaphore::new(max_connections));
     let (drain, draining) = tokio::sync::watch::channel(false);
@@ -482,11 +499,14 @@ impl Activity {
 async fn serve_connection(
     tcp: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     router: axum::Router,
     limits: &ServeLimits,
-    mut draining: tokio::sync::watch::Receiver<bool>,
+    draining: tokio::sync::watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = acceptor else {
+        return serve_http(tcp, peer, router, limits, draining).await;
+    };
     let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
@@ -498,6 +518,19 @@ async fn serve_connection(
             return;
         }
     };
+    serve_http(tls, peer, router, limits, draining).await
+}
+
+/// HTTP/1.1 or h2 on one connection, after its handshake if any, within `limits`.
+async fn serve_http<I>(
+    io: I,
+    peer: std::net::SocketAddr,
+    router: axum::Router,
+    limits: &ServeLimits,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let service = {
         let activity = activity.clone();
@@ -525,7 +558,7 @@ async fn serve_connection(
         .max_header_list_size(limits.h2_max_header_list_size)
         .initial_stream_window_size(limits.h2_stream_window)
         .initial_connection_window_size(limits.h2_connection_window);
-    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
