@@ -164,7 +164,7 @@ pub enum FlagsError {
 pub fn reloader_settings(flags: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Settings, FlagsError> {
     let argv = std::iter::once("reloader".to_string()).chain(flags.iter().cloned());
     let cli = Cli::try_parse_from(argv).map_err(|e| FlagsError::Parse {
-        flags: flags.to_vec(),
+        flags: crate::core::redact::flags(flags),
         message: e.kind().to_string() + ": " + e.to_string().lines().next().unwrap_or_default(),
     })?;
     Ok(Settings::from_cli(cli, env)?)
@@ -245,6 +245,17 @@ mod tests {
             reloader_settings(&["--no-such-flag".into()], |_| None),
             Err(FlagsError::Parse { .. })
         ));
+        // The message quotes the flags, URLs redacted.
+        let error = reloader_settings(
+            &[
+                "--webhook-url=https://hooks.slack.com/services/T0/B0/s3cret".into(),
+                "--no-such-flag".into(),
+            ],
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("services/<redacted>"), "{error}");
+        assert!(!error.to_string().contains("s3cret"), "{error}");
     }
 
     #[test]

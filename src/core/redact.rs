@@ -90,6 +90,30 @@ pub fn url(raw: &str) -> String {
     out
 }
 
+/// Flags that carry a URL (Stakater's `--webhook-url`; ours, `--admission-url`).
+const URL_FLAGS: &[&str] = &["--webhook-url", "-webhook-url", "--admission-url"];
+
+/// A command line as it may be shown: the value of each URL flag through [`url`], in both the
+/// `--flag=value` and the `--flag value` forms; every other argument as given.
+pub fn flags(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut value_next = false;
+    for arg in args {
+        if std::mem::take(&mut value_next) {
+            out.push(url(arg));
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) if URL_FLAGS.contains(&flag) => out.push(format!("{flag}={}", url(value))),
+            _ => {
+                value_next = URL_FLAGS.contains(&arg.as_str());
+                out.push(arg.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Whether `host_port` (`host`, `host:port`, `[v6]:port`) is one of the well-known webhook hosts.
 fn secret_path_host(host_port: &str) -> bool {
     let host = match host_port.strip_prefix('[') {
@@ -202,6 +226,31 @@ mod tests {
         );
         assert_eq!(url("u:p@host"), "<redacted>@host");
         assert_eq!(url("?secret"), "?<redacted>");
+    }
+
+    #[test]
+    fn url_flags_are_redacted_in_a_command_line() {
+        let args: Vec<String> = [
+            "--auto-reload-all",
+            "--webhook-url=https://hooks.slack.com/services/T0/B0/secret",
+            "--webhook-url",
+            "https://me:pw@example.com/x?token=t",
+            "--namespace-selector=team=a",
+            "-webhook-url=https://example.com/?k=v",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            flags(&args),
+            [
+                "--auto-reload-all",
+                "--webhook-url=https://hooks.slack.com/services/<redacted>",
+                "--webhook-url",
+                "https://<redacted>@example.com/x?<redacted>",
+                "--namespace-selector=team=a",
+                "-webhook-url=https://example.com/?<redacted>",
+            ]
+        );
     }
 
     /// Whatever the input, no secret part survives: a URL built from known pieces never shows

@@ -102,7 +102,7 @@ pub fn parse_target(text: &str) -> Result<(WorkloadKind, String), ExplainError> 
 pub struct OptionsOrigin {
     /// `Deployment reloader/reloader`, or `flags`.
     pub from: String,
-    /// The reloader flags the verdicts use.
+    /// The reloader flags the verdicts use, as shown: URLs redacted ([`crate::core::redact::flags`]).
     pub flags: Vec<String>,
     /// What could not be read from the Deployment (environment from Secrets, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -169,7 +169,7 @@ pub async fn settings_from_deployment(
         settings,
         OptionsOrigin {
             from: format!("Deployment {namespace}/{name}, container {}", container.name),
-            flags,
+            flags: crate::core::redact::flags(&flags),
             notes,
         },
     ))
@@ -191,7 +191,7 @@ pub fn settings_from_flags(
         settings,
         OptionsOrigin {
             from: "flags".into(),
-            flags: flags.to_vec(),
+            flags: crate::core::redact::flags(flags),
             notes: Vec::new(),
         },
     ))
@@ -964,6 +964,19 @@ pub async fn explain_all(scene: &Scene) -> Result<Vec<Explanation>, ExplainError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `explain` prints of the reloader's flags carries no webhook secret; the settings
+    /// still hold the URL as given.
+    #[test]
+    fn shown_flags_have_urls_redacted() {
+        let url = "https://hooks.slack.com/services/T0/B0/s3cret";
+        let (settings, origin) = settings_from_flags(&[format!("--webhook-url={url}")], "reloader").unwrap();
+        assert_eq!(settings.webhook_url.as_deref(), Some(url));
+        assert_eq!(
+            origin.flags,
+            ["--webhook-url=https://hooks.slack.com/services/<redacted>"]
+        );
+    }
 
     #[test]
     fn targets_like_kubectl() {
