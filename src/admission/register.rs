@@ -1,18 +1,33 @@
 //! The Mutating- and ValidatingWebhookConfiguration, and keeping their `caBundle` current.
 //!
-//! The leader owns both configurations and applies them with server-side apply (its own field
-//! manager, so concurrent writers are detected, not clobbered): with `clientConfig.url` for
-//! local runs (`--admission-url`), with `clientConfig.service` in a cluster. The install
-//! manifests therefore carry no webhook configuration: this file is the one definition.
+//! This file is the one definition of what the configurations contain. The install creates
+//! them (the Helm chart's `templates/webhook-configurations.yaml`, kustomize's
+//! `manifests/webhook.yaml`; the chart and kustomize tests compare them with [`mutating`] and
+//! [`validating`]), so the reloader needs no cluster-wide `create` on admission configurations,
+//! a right that cannot be limited by name and would let a compromised reloader register its own
+//! webhook. The leader then only reads and patches them by name (see
+//! [`apply_configurations_over`]):
+//!
+//! - **The install's** (any configuration without the [`CREATED_BY_LABEL`] label): the leader
+//!   writes the `caBundle` of each of its webhooks, with a JSON patch of that field alone:
+//!   every other field stays the install's, so `helm upgrade` and the reloader never write
+//!   each other's fields, and helm's three-way merge leaves alone the `caBundle` it never set.
+//! - **Missing**: the leader creates it whole with server-side apply (its own field manager),
+//!   labelled as its own, if it may (a local run with an admin kubeconfig, `make run`:
+//!   `clientConfig.url` and a certificate for the URL's host with `--admission-url`,
+//!   `clientConfig.service` otherwise); the ClusterRole `--admission-owner-cluster-role` owns
+//!   it when it exists, so deleting that garbage-collects it. Without the right it logs once that
+//!   the install must create it, and serves on (the webhook fails open meanwhile).
+//! - **Its own** (created by it, labelled): re-applied whole at every check, so an edited one
+//!   heals, except a `failurePolicy` or `timeoutSeconds` someone set by hand (see
+//!   [`keep_hand_set`]), even when set between the leader's read and its apply (see
+//!   `apply_over`).
 //!
 //! Safe in the admission path: both fail open with a short timeout (the validating one fails
 //! closed only with `--admission-failure-policy=Fail`); validation is sent only objects that
 //! mention the reloader, and updates only when their reloader annotations change; neither is
 //! called for the reloader's own writes (`--admission-self-user` or who the API server says it
-//! is); the configurations are owned by the install's ClusterRole, so uninstalling
-//! garbage-collects them; a `failurePolicy` or `timeoutSeconds` someone set by hand on the live configuration
-//! is left to them (see [`keep_hand_set`]), even when set between the leader's read and its apply
-//! (see `apply_over`).
+//! is).
 
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
@@ -22,6 +37,8 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use crate::config::{AdmissionEndpoint, AdmissionSettings, FailurePolicy};
 use crate::core::workload::WorkloadKind;
@@ -37,6 +54,17 @@ pub const TIMEOUT_SECONDS: u32 = 3;
 
 /// The fields of a webhook that a person may set by hand and the leader then leaves alone.
 pub const HAND_SET_FIELDS: [&str; 2] = ["failurePolicy", "timeoutSeconds"];
+
+/// The label, and its value, of a configuration the reloader created itself (and so re-applies
+/// whole); a configuration without it is the install's, of which it writes only what the
+/// install left unset (the `caBundle`, first of all).
+pub const CREATED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "reloader");
+
+/// Whether the reloader created this configuration itself (see [`CREATED_BY_LABEL`]).
+pub fn created_by_reloader(meta: &ObjectMeta) -> bool {
+    let (key, value) = CREATED_BY_LABEL;
+    meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str) == Some(value)
+}
 
 /// Whether an annotation key concerns the reloader (CEL, over a key `k`).
 const RELOADER_KEY: &str = "(k.contains('reloader') || k.contains('stakater'))";
@@ -148,7 +176,8 @@ pub struct Target<'a> {
 }
 
 fn metadata(name: &str, owner: Option<&Owner>) -> Value {
-    let mut metadata = json!({"name": name});
+    let (key, value) = CREATED_BY_LABEL;
+    let mut metadata = json!({"name": name, "labels": {key: value}});
     if let Some(owner) = owner {
         metadata["ownerReferences"] = json!([{
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -271,29 +300,91 @@ pub fn keep_hand_set(desired: &mut Value, live: Option<&ObjectMeta>, field_manag
     kept
 }
 
-/// The owner ClusterRole's uid, `None` when none is configured or it does not exist (a local
-/// run). Not being allowed to read it is logged and counts as no owner: the configurations
-/// still work, they are only not garbage-collected.
-pub async fn owner(client: &Client, name: Option<&str>) -> Result<Option<Owner>, kube::Error> {
+/// What became of looking up the owner ClusterRole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerLookup {
+    Found(Owner),
+    /// None configured, or it does not exist (a local run).
+    None,
+    /// Not allowed to read it: a configuration created then works, it is only not
+    /// garbage-collected with the install.
+    Forbidden,
+}
+
+impl OwnerLookup {
+    pub fn owner(&self) -> Option<&Owner> {
+        match self {
+            OwnerLookup::Found(owner) => Some(owner),
+            _ => None,
+        }
+    }
+}
+
+/// The owner ClusterRole's uid, for a configuration the reloader creates itself.
+pub async fn owner(client: &Client, name: Option<&str>) -> Result<OwnerLookup, kube::Error> {
     let Some(name) = name else {
-        return Ok(None);
+        return Ok(OwnerLookup::None);
     };
     match Api::<ClusterRole>::all(client.clone()).get_opt(name).await {
-        Ok(Some(role)) => Ok(role.metadata.uid.map(|uid| Owner {
-            name: name.to_string(),
-            uid,
+        Ok(Some(role)) => Ok(role.metadata.uid.map_or(OwnerLookup::None, |uid| {
+            OwnerLookup::Found(Owner {
+                name: name.to_string(),
+                uid,
+            })
         })),
-        Ok(None) => Ok(None),
-        Err(kube::Error::Api(status)) if status.code == 403 => {
-            tracing::warn!(
-                cluster_role = name,
-                "not allowed to read the owner ClusterRole; the webhook configurations will not be \
-                 garbage-collected with the install (grant get on it, or set --admission-owner-cluster-role=)"
-            );
-            Ok(None)
-        }
+        Ok(None) => Ok(OwnerLookup::None),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(OwnerLookup::Forbidden),
         Err(error) => Err(error),
     }
+}
+
+/// The configurations found missing and not creatable, as `Kind/name`: each is reported once,
+/// until it exists again.
+static REPORTED_MISSING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Records whether `Kind/name` is missing; true when that is news (to be reported).
+fn missing_is_news(kind: &str, name: &str, missing: bool) -> bool {
+    let key = format!("{kind}/{name}");
+    let mut reported = REPORTED_MISSING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if missing {
+        reported.insert(key)
+    } else {
+        reported.remove(&key);
+        false
+    }
+}
+
+/// The JSON patch that writes the desired `caBundle` into each webhook of the install's
+/// configuration `live` that `desired` names, and nothing else: every other field is the
+/// install's. The version read is the patch's precondition (a 409 when the configuration
+/// changed since). Also returns the webhooks of `desired` the install lacks (it must define
+/// them; nothing is added to its configuration).
+pub fn install_patch(desired: &Value, live: &Value) -> (Value, Vec<String>) {
+    let mut ops = Vec::new();
+    let mut absent = Vec::new();
+    if let Some(version) = live.pointer("/metadata/resourceVersion") {
+        ops.push(json!({"op": "replace", "path": "/metadata/resourceVersion", "value": version}));
+    }
+    let live_hooks = live.get("webhooks").and_then(Value::as_array);
+    for hook in desired.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
+        let Some(name) = hook.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let index = live_hooks
+            .into_iter()
+            .flatten()
+            .position(|h| h.get("name").and_then(Value::as_str) == Some(name));
+        match (index, hook.pointer("/clientConfig/caBundle")) {
+            (Some(index), Some(bundle)) => ops.push(json!({
+                "op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"), "value": bundle
+            })),
+            (Some(_), None) => {}
+            (None, _) => absent.push(name.to_string()),
+        }
+    }
+    (Value::Array(ops), absent)
 }
 
 /// How often a publish reads the configurations again after someone else wrote them between
@@ -339,10 +430,10 @@ impl Live {
     }
 }
 
-/// Applies one configuration over what was read of it: hand-set fields are left to whoever set
-/// them, and the read's `resourceVersion` is the apply's precondition, so a write made since
-/// (a person's `kubectl patch` of a hand-set field) fails the apply with a 409 instead of being
-/// taken back by the forced apply.
+/// Applies one configuration of its own over what was read of it: hand-set fields are left
+/// to whoever set them, and the read's `resourceVersion` is the apply's precondition, so a write
+/// made since (a person's `kubectl patch` of a hand-set field) fails the apply with a 409
+/// instead of being taken back by the forced apply. Without `live`, it creates it.
 async fn apply_over<K>(
     client: &Client,
     field_manager: &str,
@@ -367,8 +458,76 @@ where
     Ok(())
 }
 
-/// Applies both configurations (`--admission-configuration`) over `live`, with `bundle` as
-/// caBundle. Either one written since `live` was read is a 409 (see `apply_over`).
+/// Keeps one configuration current: the install's gets its `caBundle` (see
+/// [`install_patch`]), the reloader's own is re-applied (see `apply_over`), a missing one is
+/// created when the reloader may; when it may not, that is logged once and the rest goes on.
+async fn keep_current<K>(
+    client: &Client,
+    field_manager: &str,
+    name: &str,
+    live: Option<&K>,
+    desired: Value,
+    owner: &OwnerLookup,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let kind = K::kind(&()).to_string();
+    match live {
+        Some(live) if !created_by_reloader(live.meta()) => {
+            missing_is_news(&kind, name, false);
+            let (ops, absent) = install_patch(&desired, &json!(live));
+            if !absent.is_empty() {
+                tracing::warn!(
+                    configuration = name,
+                    kind,
+                    webhooks = ?absent,
+                    "the install's webhook configuration lacks these webhooks: they are not called until it defines them"
+                );
+            }
+            let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
+            let params = PatchParams {
+                field_manager: Some(field_manager.to_string()),
+                ..PatchParams::default()
+            };
+            Api::<K>::all(client.clone())
+                .patch(name, &params, &Patch::<()>::Json(patch))
+                .await?;
+            Ok(())
+        }
+        Some(_) => apply_over(client, field_manager, name, live, desired).await,
+        None => match apply_over::<K>(client, field_manager, name, None, desired).await {
+            Ok(()) => {
+                missing_is_news(&kind, name, false);
+                tracing::info!(configuration = name, kind, "created the webhook configuration");
+                if *owner == OwnerLookup::Forbidden {
+                    tracing::warn!(
+                        configuration = name,
+                        "not allowed to read the owner ClusterRole; the webhook configuration will not be \
+                         garbage-collected with the install (grant get on it, or set --admission-owner-cluster-role=)"
+                    );
+                }
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                if missing_is_news(&kind, name, true) {
+                    tracing::error!(
+                        configuration = name,
+                        kind,
+                        "{kind} {name} does not exist and the reloader may not create it: the install must \
+                         create it (the Helm chart and manifests/ do; docs/webhook.md, Registration). Until \
+                         then the API server does not call this webhook (writes pass unchanged); serving on"
+                    );
+                }
+                Ok(())
+            }
+            Err(error) => Err(error),
+        },
+    }
+}
+
+/// Keeps both configurations (`--admission-configuration`) current over `live`, with `bundle`
+/// as caBundle (see [`keep_current`]). Either one written since `live` was read is a 409.
 pub async fn apply_configurations_over(
     client: &Client,
     field_manager: &str,
@@ -376,27 +535,38 @@ pub async fn apply_configurations_over(
     live: &Live,
     bundle: &str,
 ) -> Result<(), kube::Error> {
-    let owner = owner(client, settings.owner_cluster_role.as_deref()).await?;
+    // The owner only goes on a configuration of the reloader's own: not looked up (nor its
+    // RBAC needed) when both are the install's.
+    let installs = |meta: Option<&ObjectMeta>| meta.is_some_and(|m| !created_by_reloader(m));
+    let owner = if installs(live.mutating.as_ref().map(Resource::meta))
+        && installs(live.validating.as_ref().map(Resource::meta))
+    {
+        OwnerLookup::None
+    } else {
+        owner(client, settings.owner_cluster_role.as_deref()).await?
+    };
     let target = Target {
         settings,
         bundle,
-        owner: owner.as_ref(),
+        owner: owner.owner(),
     };
     let name = &settings.configuration;
-    apply_over(
+    keep_current(
         client,
         field_manager,
         name,
         live.mutating.as_ref(),
         mutating(name, &target),
+        &owner,
     )
     .await?;
-    apply_over(
+    keep_current(
         client,
         field_manager,
         name,
         live.validating.as_ref(),
         validating(name, &target),
+        &owner,
     )
     .await?;
     Ok(())
@@ -670,6 +840,57 @@ mod tests {
             validating: Some(hook(validating("r", &with(a)))),
         };
         assert_eq!(same.bundle(), a);
+    }
+
+    #[test]
+    fn only_the_ca_bundle_of_the_installs_configuration_is_written() {
+        let s = settings(&["--admission-addr=:9443", "--admission-failure-policy=Fail"]);
+        let target = Target {
+            settings: &s,
+            bundle: "PEM",
+            owner: None,
+        };
+        let desired = validating("r", &target);
+        // As the chart made it: another webhook first, ours second, its own policy, no bundle,
+        // no label of ours.
+        let live = json!({
+            "metadata": {"name": "r", "resourceVersion": "42", "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+            "webhooks": [
+                {"name": "other.example.com", "clientConfig": {"url": "https://x"}},
+                {"name": VALIDATING_WEBHOOK, "failurePolicy": "Ignore", "timeoutSeconds": 5,
+                 "clientConfig": {"service": {"name": "svc", "namespace": "ns"}}}
+            ]
+        });
+        let meta: ObjectMeta = serde_json::from_value(live["metadata"].clone()).unwrap();
+        assert!(!created_by_reloader(&meta));
+        let (ops, absent) = install_patch(&desired, &live);
+        assert!(absent.is_empty());
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "replace", "path": "/metadata/resourceVersion", "value": "42"},
+                {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": "UEVN"},
+            ])
+        );
+        let mut patched = live.clone();
+        json_patch::patch(&mut patched, &serde_json::from_value::<json_patch::Patch>(ops).unwrap()).unwrap();
+        assert_eq!(
+            patched["webhooks"][1]["failurePolicy"], "Ignore",
+            "the install's value stays"
+        );
+        assert_eq!(patched["webhooks"][1]["clientConfig"]["service"]["name"], "svc");
+        assert_eq!(patched["webhooks"][0], live["webhooks"][0]);
+        // A configuration without our webhook gets nothing added.
+        let theirs = json!({"metadata": {"name": "r"}, "webhooks": [{"name": "other.example.com"}]});
+        let (ops, absent) = install_patch(&desired, &theirs);
+        assert_eq!((ops, absent), (json!([]), vec![VALIDATING_WEBHOOK.to_string()]));
+        // What the reloader creates itself carries its label.
+        let own: ObjectMeta = serde_json::from_value(desired["metadata"].clone()).unwrap();
+        assert!(created_by_reloader(&own));
+        assert!(missing_is_news("K", "r", true));
+        assert!(!missing_is_news("K", "r", true), "reported once");
+        assert!(!missing_is_news("K", "r", false));
+        assert!(missing_is_news("K", "r", true), "again once it came back and went");
     }
 
     #[test]

@@ -197,23 +197,44 @@ fn default_workload_rules() -> Vec<Rule> {
     ]
 }
 
+/// The webhook's one cluster-wide rule: read and patch its two configurations, by name. The
+/// chart creates them; no `create`, which cannot be limited by name.
 fn webhook_rules(fullname: &str) -> Vec<Rule> {
     let configurations = ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"];
-    vec![
-        rule(&["admissionregistration.k8s.io"], &configurations, &[], &["create"]),
-        rule(
-            &["admissionregistration.k8s.io"],
-            &configurations,
-            &[fullname],
-            &["get", "patch"],
-        ),
-        rule(
-            &["rbac.authorization.k8s.io"],
-            &["clusterroles"],
-            &[&format!("{fullname}-role")],
-            &["get"],
-        ),
-    ]
+    vec![rule(
+        &["admissionregistration.k8s.io"],
+        &configurations,
+        &[fullname],
+        &["get", "patch"],
+    )]
+}
+
+/// No Role or ClusterRole of the rendering lets the reloader create (or otherwise write beyond
+/// patching its own, by name) any admission configuration.
+pub fn assert_no_create_on_admission_configurations(r: &Rendered) {
+    for role in r.all("ClusterRole").into_iter().chain(r.all("Role")) {
+        for rule in role["rules"].as_array().into_iter().flatten() {
+            let groups = rule["apiGroups"].to_string();
+            if !groups.contains("admissionregistration") && !groups.contains("\"*\"") {
+                continue;
+            }
+            let verbs: Vec<&str> = rule["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                verbs.iter().all(|v| ["get", "patch"].contains(v)),
+                "{}: {rule}",
+                role["metadata"]["name"]
+            );
+            assert!(
+                rule["resourceNames"].as_array().is_some_and(|n| !n.is_empty()),
+                "by name only: {rule}"
+            );
+        }
+    }
 }
 
 fn meta_info_rules() -> Vec<Rule> {
@@ -294,7 +315,10 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
     assert_eq!(env["RELOADER_ADMISSION_CONFIGURATION"], "rel-reloader");
     assert_eq!(env["RELOADER_ADMISSION_SECRET"], "rel-reloader-webhook-tls");
     assert_eq!(env["RELOADER_ADMISSION_FAILURE_POLICY"], "Ignore");
-    assert_eq!(env["RELOADER_ADMISSION_OWNER_CLUSTER_ROLE"], "rel-reloader-role");
+    assert!(
+        !env.contains_key("RELOADER_ADMISSION_OWNER_CLUSTER_ROLE"),
+        "the chart's configurations are deleted by helm uninstall, not collected"
+    );
     assert_eq!(env["RELOADER_RELOAD_WINDOW"], "2s");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "10");
     r.get("Service", "rel-reloader-webhook");
@@ -325,8 +349,6 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
         "VerticalPodAutoscaler",
         "ConfigMap",
         "Secret",
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
     ] {
         assert!(r.all(kind).is_empty(), "{kind} rendered: {:?}", r.names());
     }
@@ -334,6 +356,12 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
         r.try_get("Service", "rel-reloader").is_none(),
         "reloader.service is {{}}"
     );
+    // The webhook's configurations are the install's: created by the chart, without caBundle.
+    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+        let configuration = r.get(kind, "rel-reloader");
+        assert!(configuration["webhooks"][0]["clientConfig"].get("caBundle").is_none());
+    }
+    assert_no_create_on_admission_configurations(&r);
 
     // The chart's own defaults are Stakater's: the same container without the values file.
     let ours = template("rel", "tools", &[], &[]);
@@ -643,8 +671,8 @@ fn the_schema_rejects_misspelled_keys_and_the_chart_rejects_contradictions() {
 
 // ---- helm install / upgrade, then the reloader under the chart's identity --------------------
 
-/// A Helm release installed for one test, uninstalled (with the webhook configurations the
-/// reloader registered under the release's name) when dropped.
+/// A Helm release installed for one test, uninstalled (its webhook configurations with it, and
+/// removed by name in case the test left them behind) when dropped.
 pub struct Release {
     pub name: String,
     pub namespace: String,
@@ -720,8 +748,20 @@ impl Release {
 
     /// Runs the reloader binary as the release's container would run: the rendered args and
     /// env (field references resolved as the kubelet would), under the release's
-    /// ServiceAccount, serving on loopback. `extra` args come last.
+    /// ServiceAccount, serving on loopback. `extra` args come last. The chart's webhook
+    /// configurations are pointed at that loopback address first (and, with a `--namespaces`
+    /// in `extra`, scoped to those namespaces), as the Service would route to a pod.
     pub fn run(&self, extra: &[String]) -> Local {
+        self.run_routed(extra, true)
+    }
+
+    /// As [`Release::run`], leaving the chart's configurations exactly as installed (pointing
+    /// at the Service, which has no pods here).
+    pub fn run_unrouted(&self, extra: &[String]) -> Local {
+        self.run_routed(extra, false)
+    }
+
+    fn run_routed(&self, extra: &[String], route: bool) -> Local {
         let r = self.manifest();
         let pod_name = format!("{}-0", self.fullname());
         let mut env: Vec<(String, String)> = Vec::new();
@@ -751,6 +791,22 @@ impl Release {
                 .port();
             args.push(format!("--admission-addr=127.0.0.1:{p}"));
             args.push(format!("--admission-url=https://127.0.0.1:{p}"));
+            if route {
+                let scope = extra.iter().find_map(|a| a.strip_prefix("--namespaces="));
+                for (kind, path) in [
+                    ("mutatingwebhookconfiguration", "/mutate"),
+                    ("validatingwebhookconfiguration", "/validate"),
+                ] {
+                    let mut patch = vec![json!({"op": "replace", "path": "/webhooks/0/clientConfig",
+                                                "value": {"url": format!("https://127.0.0.1:{p}{path}")}})];
+                    if let Some(scope) = scope {
+                        patch.push(json!({"op": "replace", "path": "/webhooks/0/namespaceSelector",
+                                          "value": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                                                    "operator": "In", "values": scope.split(',').collect::<Vec<_>>()}]}}));
+                    }
+                    kubectl_patch(kind, &self.fullname(), &Value::Array(patch));
+                }
+            }
         }
         args.extend(extra.iter().cloned());
         let sa = r.all("Deployment")[0]["spec"]["template"]["spec"]["serviceAccountName"]
@@ -808,6 +864,20 @@ impl Drop for Release {
                 .await;
         });
     }
+}
+
+/// `kubectl patch <resource> <name> --type=json -p <patch>` with the admin kubeconfig.
+pub fn kubectl_patch(resource: &str, name: &str, patch: &Value) {
+    let out = std::process::Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig().display()))
+        .args(["patch", resource, name, "--type=json", "-p", &patch.to_string()])
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl patch {resource} {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A kubeconfig for the test control plane that acts as `user` (impersonation).
@@ -1122,97 +1192,431 @@ async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
     local.assert_no_denials();
 }
 
-/// In cert-manager mode the chart ships the webhook configurations the reloader otherwise
-/// registers itself: the same webhooks as `src/admission/register.rs` computes from the
-/// settings the chart's own args and env give the binary, except the caBundle (cert-manager
-/// injects it).
-#[test]
-fn cert_manager_mode_ships_the_configurations_the_reloader_registers() {
-    use reloader::admission::register::{Target, mutating, validating};
-    let without_bundle = |mut webhook: Value| {
-        webhook["clientConfig"].as_object_mut().unwrap().remove("caBundle");
-        webhook
+/// The chart creates both configurations and the reloader, under the chart's RBAC (no create on
+/// them), writes only their caBundle: `helm upgrade` keeps that caBundle, and a value the
+/// upgrade changes stays the chart's (the reloader, still running with the old value, does not
+/// take it back). Configurations deleted by hand are reported once each, not re-created, while
+/// the reloader serves on; the next upgrade brings them back and the reloader fills them again;
+/// `helm uninstall` deletes both.
+#[tokio::test]
+async fn the_chart_owns_the_configurations_and_the_reloader_only_their_ca_bundle() {
+    use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+    let f = Fixture::new("hown").await;
+    serve_openshift_api(&f.client).await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    // Namespaced, so the configurations select only this test's namespaces.
+    let values = values_file(&format!(
+        "reloader:\n  watchGlobally: false\n  namespaces: [{}]\n  webhook: {{enabled: true}}\n",
+        f.ns.name
+    ));
+    let files = [stakater_values(), values];
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let release = Release::install(&unique_name("o"), &home.name, &files);
+    let name = release.fullname();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(f.client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(f.client.clone());
+    let bundles = || async {
+        let m = mutating.get_opt(&name).await.ok()??;
+        let v = validating.get_opt(&name).await.ok()??;
+        let m = m.webhooks?.remove(0).client_config.ca_bundle.map(|b| b.0);
+        let v = v.webhooks?.remove(0).client_config.ca_bundle.map(|b| b.0);
+        Some((m, v))
     };
-    for scope in [
-        "{}",
-        "{ignoreNamespaces: 'zeta, alpha'}",
-        "{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}",
-    ] {
-        let scoped = values_file(&format!("reloader: {scope}\n"));
-        let values =
-            values_file("reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {mode: cert-manager}\n");
-        let r = template("rel", "tools", &[&scoped, &values], &[]);
-        let env = r.env();
-        assert_eq!(env["RELOADER_TLS_CERT_FILE"], "/etc/reloader/webhook-tls/tls.crt");
-        assert!(!env.contains_key("RELOADER_ADMISSION_SECRET"));
+    assert_eq!(bundles().await, Some((None, None)), "installed without a caBundle");
+
+    let local = release.run_unrouted(&["--admission-cert-check=300ms".to_string()]);
+    local.reloader.wait_ready().await;
+    let bundle = eventually("both caBundles written by the reloader", || async {
+        match bundles().await? {
+            (Some(m), Some(v)) if m == v && !m.is_empty() => Some(m),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&bundle).contains("BEGIN CERTIFICATE"));
+    // Still the install's: helm's labels, no owner; the reloader's field manager holds the
+    // caBundle and nothing else.
+    let m = mutating.get(&name).await.unwrap();
+    assert_eq!(
+        m.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    assert_eq!(m.metadata.owner_references, None);
+    let v = validating.get(&name).await.unwrap();
+    for managed in [&m.metadata.managed_fields, &v.metadata.managed_fields] {
+        let ours: Vec<String> = managed
+            .iter()
+            .flatten()
+            .filter(|e| e.manager.as_deref() == Some("reloader"))
+            .map(|e| serde_json::to_string(&e.fields_v1).unwrap())
+            .collect();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert!(ours[0].contains("f:caBundle"), "{ours:?}");
+        for field in [
+            "f:failurePolicy",
+            "f:rules",
+            "f:namespaceSelector",
+            "f:matchConditions",
+            "f:service",
+        ] {
+            assert!(!ours[0].contains(field), "the reloader owns {field}: {ours:?}");
+        }
+    }
+
+    // helm upgrade with a value of the configurations changed: the caBundle stays, the new
+    // value is the chart's and stays through the reloader's next checks.
+    release.upgrade(&files, &["--set", "reloader.webhook.failurePolicy=Fail"]);
+    for _ in 0..4 {
+        let v = validating.get(&name).await.unwrap().webhooks.unwrap().remove(0);
+        assert_eq!(v.failure_policy.as_deref(), Some("Fail"));
         assert_eq!(
-            r.get("Certificate", "rel-reloader-webhook")["spec"]["secretName"],
-            "rel-reloader-webhook-tls"
+            v.client_config.ca_bundle.map(|b| b.0),
+            Some(bundle.clone()),
+            "caBundle kept"
         );
-        // The binary's own settings from the rendered container: args, our RELOADER_* variables
-        // as their flags (same names), the pod's namespace.
-        let mut argv = vec!["reloader".to_string()];
-        argv.extend(r.args());
-        let mut plain: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in &env {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace" => "tools".into(),
-                v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name" => "rel-reloader-0".into(),
-                _ => continue,
-            };
-            match name.strip_prefix("RELOADER_") {
-                Some(flag) if !["NAMESPACE", "DEPLOYMENT_NAME"].contains(&flag) => {
-                    argv.push(format!("--{}={value}", flag.to_lowercase().replace('_', "-")));
-                }
-                _ => {
-                    plain.insert(name.clone(), value);
-                }
+        let m = mutating.get(&name).await.unwrap().webhooks.unwrap().remove(0);
+        assert_eq!(
+            m.client_config.ca_bundle.map(|b| b.0),
+            Some(bundle.clone()),
+            "caBundle kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+
+    // Deleted by hand: the reloader may not create them, says so once for each, and serves on.
+    let dp = kube::api::DeleteParams::default();
+    mutating.delete(&name, &dp).await.unwrap();
+    validating.delete(&name, &dp).await.unwrap();
+    let reported = || {
+        std::fs::read_to_string(&local.reloader.log)
+            .unwrap()
+            .matches("does not exist and the reloader may not create it")
+            .count()
+    };
+    eventually("both missing configurations reported", || async {
+        (reported() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(reported(), 2, "reported once each, not at every check");
+    assert!(mutating.get_opt(&name).await.unwrap().is_none(), "not re-created");
+    assert!(validating.get_opt(&name).await.unwrap().is_none(), "not re-created");
+    assert!(local.reloader.is_ready(), "serving on");
+    release.upgrade(&files, &["--set", "reloader.webhook.failurePolicy=Fail"]);
+    eventually("the caBundle written into the re-created configurations", || async {
+        match bundles().await? {
+            (Some(m), Some(v)) if m == bundle && v == bundle => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+
+    // helm uninstall deletes both.
+    let config = kubeconfig().display().to_string();
+    helm_ok(&[
+        "uninstall",
+        &release.name,
+        "--namespace",
+        &release.namespace,
+        "--kubeconfig",
+        &config,
+    ]);
+    eventually("both configurations deleted with the release", || async {
+        let m = mutating.get_opt(&name).await.ok()?;
+        let v = validating.get_opt(&name).await.ok()?;
+        (m.is_none() && v.is_none()).then_some(())
+    })
+    .await;
+}
+
+/// The reloader's admission settings from a rendered container, as the binary reads them: its
+/// args, our RELOADER_* variables as their flags (same names), the pod's namespace and name;
+/// and who the API server says it is (the pod's service account in `namespace`).
+pub fn binary_settings(r: &Rendered, namespace: &str) -> reloader::config::AdmissionSettings {
+    let mut argv = vec!["reloader".to_string()];
+    argv.extend(r.args());
+    let mut plain: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &r.env() {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace" => namespace.into(),
+            v if v["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name" => "reloader-0".into(),
+            _ => continue,
+        };
+        match name.strip_prefix("RELOADER_") {
+            Some(flag) if !["NAMESPACE", "DEPLOYMENT_NAME"].contains(&flag) => {
+                argv.push(format!("--{}={value}", flag.to_lowercase().replace('_', "-")));
+            }
+            _ => {
+                plain.insert(name.clone(), value);
             }
         }
-        let cli = <reloader::config::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
-        let settings = reloader::config::Settings::from_cli(cli, |k: &str| plain.get(k).cloned()).unwrap();
-        let mut admission = settings.admission.expect("the webhook is on");
-        // Who the API server says the reloader is: the chart's service account.
-        let account = r.get("Deployment", "rel-reloader")["spec"]["template"]["spec"]["serviceAccountName"].clone();
-        admission.self_user = Some(format!("system:serviceaccount:tools:{}", account.as_str().unwrap()));
-        let target = Target {
-            settings: &admission,
-            bundle: "",
-            owner: None,
-        };
-        for (kind, expected) in [
-            ("MutatingWebhookConfiguration", mutating("rel-reloader", &target)),
-            ("ValidatingWebhookConfiguration", validating("rel-reloader", &target)),
-        ] {
-            let shipped = r.get(kind, "rel-reloader");
-            assert_eq!(
-                shipped["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
-                "tools/rel-reloader-webhook"
-            );
-            assert_eq!(
-                without_bundle(shipped["webhooks"][0].clone()),
-                without_bundle(expected["webhooks"][0].clone()),
-                "{kind} ({scope})"
-            );
-        }
-        // No rights to create or patch configurations, nor to the certificate Secrets.
+    }
+    let cli = <reloader::config::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+    let settings = reloader::config::Settings::from_cli(cli, |k: &str| plain.get(k).cloned()).unwrap();
+    let mut admission = settings.admission.expect("the webhook is on");
+    let deployment = r.all("Deployment")[0];
+    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap();
+    admission.self_user = Some(format!("system:serviceaccount:{namespace}:{account}"));
+    admission
+}
+
+/// The install's two configurations (`r`, named `name`) are what `src/admission/register.rs`
+/// computes for the settings the install gives the binary, webhook for webhook, except the
+/// caBundle, which the install leaves out (the reloader or cert-manager writes it).
+pub fn assert_configurations_are_the_reloaders(r: &Rendered, name: &str, namespace: &str, context: &str) {
+    use reloader::admission::register::{Target, mutating, validating};
+    let admission = binary_settings(r, namespace);
+    let target = Target {
+        settings: &admission,
+        bundle: "",
+        owner: None,
+    };
+    for (kind, expected) in [
+        ("MutatingWebhookConfiguration", mutating(name, &target)),
+        ("ValidatingWebhookConfiguration", validating(name, &target)),
+    ] {
+        let shipped = r.get(kind, name);
+        let webhooks = shipped["webhooks"].as_array().unwrap();
+        assert_eq!(webhooks.len(), 1, "{kind} ({context})");
         assert!(
-            r.all("ClusterRole")
-                .iter()
-                .all(|c| !c["rules"].to_string().contains("admissionregistration"))
+            webhooks[0]["clientConfig"].get("caBundle").is_none(),
+            "no caBundle in the install's {kind} ({context})"
         );
+        let mut expected = expected["webhooks"][0].clone();
+        expected["clientConfig"].as_object_mut().unwrap().remove("caBundle");
+        assert_eq!(webhooks[0], expected, "{kind} ({context})");
+    }
+}
+
+/// The chart ships the two webhook configurations in both certificate modes, and they are
+/// what `src/admission/register.rs` computes from the settings the chart's own args and env
+/// give the binary (scopes, selectors, failure policy, its identity), so the two cannot drift;
+/// the reloader has no right to create admission configurations in any of them.
+#[test]
+fn the_chart_ships_the_configurations_the_reloader_computes() {
+    for mode in ["self-managed", "cert-manager"] {
+        for scope in [
+            "{}",
+            "{ignoreNamespaces: 'zeta, alpha'}",
+            "{namespaceSelector: 'team,env!=dev,gen>3,tier in (a, b),!legacy,x:*,y:z,w==q,v=*'}",
+            "{watchGlobally: false, namespaces: [team-a], webhook: {enabled: true}}",
+            "{watchGlobally: false, webhook: {enabled: true}, serviceAccount: {name: custom}}",
+        ] {
+            let scoped = values_file(&format!("reloader: {scope}\n"));
+            let values = values_file(&format!(
+                "reloader:\n  webhook:\n    failurePolicy: Fail\n    certificates: {{mode: {mode}}}\n"
+            ));
+            let r = template("rel", "tools", &[&scoped, &values], &[]);
+            assert_configurations_are_the_reloaders(&r, "rel-reloader", "tools", &format!("{mode} {scope}"));
+            assert_no_create_on_admission_configurations(&r);
+            let injected = r.get("MutatingWebhookConfiguration", "rel-reloader")["metadata"]["annotations"]
+                ["cert-manager.io/inject-ca-from"]
+                .clone();
+            if mode == "cert-manager" {
+                assert_eq!(injected, "tools/rel-reloader-webhook");
+                assert_eq!(r.env()["RELOADER_TLS_CERT_FILE"], "/etc/reloader/webhook-tls/tls.crt");
+                assert!(!r.env().contains_key("RELOADER_ADMISSION_SECRET"));
+                assert_eq!(
+                    r.get("Certificate", "rel-reloader-webhook")["spec"]["secretName"],
+                    "rel-reloader-webhook-tls"
+                );
+                // Nothing to patch: no rule on configurations at all.
+                assert!(
+                    r.all("ClusterRole")
+                        .iter()
+                        .all(|c| !c["rules"].to_string().contains("admissionregistration"))
+                );
+            } else {
+                assert!(injected.is_null());
+                assert_eq!(r.env()["RELOADER_ADMISSION_SECRET"], "rel-reloader-webhook-tls");
+            }
+        }
+    }
+}
+
+/// No values file renders a rule that lets the reloader create admission configurations, and
+/// none renders the owner-ClusterRole rule the binary needed when it created them itself.
+#[test]
+fn no_rendering_grants_create_on_admission_configurations() {
+    let custom = values_file(CUSTOM_GLOBAL);
+    let namespaced = values_file(CUSTOM_NAMESPACED);
+    let renders = [
+        template("rel", "tools", &[], &[]),
+        template("rel", "tools", &[&stakater_values()], &[]),
+        template("rel", "tools", &[&stakater_values(), &custom], &[]),
+        template("rel", "tools", &[&stakater_values(), &namespaced], &[]),
+        template(
+            "rel",
+            "tools",
+            &[&stakater_values(), &namespaced],
+            &["--set", "reloader.webhook.enabled=true"],
+        ),
+        template(
+            "rel",
+            "tools",
+            &[],
+            &[
+                "--set",
+                "reloader.enableHA=true",
+                "--set",
+                "reloader.deployment.replicas=3",
+            ],
+        ),
+    ];
+    for r in &renders {
+        assert_no_create_on_admission_configurations(r);
+        for role in r.all("ClusterRole") {
+            assert!(!role["rules"].to_string().contains("clusterroles"), "{role}");
+        }
+    }
+}
+
+/// watchGlobally false with the webhook: both configurations, scoped to the watched namespaces
+/// (the release's and the list), and one ClusterRole holding only get and patch on them.
+#[test]
+fn a_namespaced_install_runs_the_webhook_with_one_narrow_cluster_rule() {
+    let namespaced = values_file(CUSTOM_NAMESPACED);
+    let r = template(
+        "rel",
+        "tools",
+        &[&stakater_values(), &namespaced],
+        &["--set", "reloader.webhook.enabled=true"],
+    );
+    assert_eq!(r.env()["RELOADER_ADMISSION_ADDR"], "0.0.0.0:9443");
+    assert_eq!(
+        r.rules("ClusterRole", "rel-reloader-role", None),
+        webhook_rules("rel-reloader")
+    );
+    assert_eq!(r.all("ClusterRole").len(), 1, "{:?}", r.names());
+    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+        let selector = &r.get(kind, "rel-reloader")["webhooks"][0]["namespaceSelector"]["matchExpressions"];
+        assert_eq!(
+            selector[1],
+            json!({"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b", "tools"]}),
+            "{kind}"
+        );
+    }
+    assert_configurations_are_the_reloaders(&r, "rel-reloader", "tools", "namespaced");
+    // Without webhook.enabled, a namespaced install stays free of cluster-scoped objects.
+    let r = template("rel", "tools", &[&stakater_values(), &namespaced], &[]);
+    assert!(r.all("ClusterRole").is_empty() && r.all("MutatingWebhookConfiguration").is_empty());
+}
+
+/// A PodDisruptionBudget whenever more than one replica runs, none with one (unless Stakater's
+/// `enabled: true` asks for it), with Stakater's minAvailable / maxUnavailable.
+#[test]
+fn a_budget_whenever_more_than_one_replica_runs() {
+    let budget = |extra: &[&str]| {
+        template("rel", "tools", &[&stakater_values()], extra)
+            .try_get("PodDisruptionBudget", "rel-reloader")
+            .map(|p| p["spec"].clone())
+    };
+    let ha = [
+        "--set",
+        "reloader.enableHA=true",
+        "--set",
+        "reloader.deployment.replicas=2",
+    ];
+    assert_eq!(budget(&[]), None, "one replica");
+    assert_eq!(
+        budget(&["--set", "reloader.deployment.replicas=2"]),
+        None,
+        "replicas are 1 without enableHA"
+    );
+    assert_eq!(
+        budget(&["--set", "reloader.enableHA=true"]),
+        None,
+        "HA with one replica"
+    );
+    let spec = budget(&ha).expect("two replicas: a budget");
+    assert_eq!(spec["minAvailable"], 1);
+    assert_eq!(
+        spec["selector"]["matchLabels"],
+        json!({"app": "rel-reloader", "release": "rel"})
+    );
+    let mut capped = ha.to_vec();
+    capped.extend(["--set", "reloader.podDisruptionBudget.maxUnavailable=1"]);
+    assert_eq!(budget(&capped).unwrap()["maxUnavailable"], 1);
+    // Stakater's key keeps its meaning: enabled renders one with one replica too.
+    let enabled = [
+        "--set",
+        "reloader.podDisruptionBudget.enabled=true",
+        "--set",
+        "reloader.podDisruptionBudget.minAvailable=0",
+    ];
+    assert_eq!(budget(&enabled).unwrap()["minAvailable"], 0);
+}
+
+/// The container pauses before it stops (as kustomize's does), and the client CA value wires
+/// `--admission-client-ca` to a mounted file, from the chart's ConfigMap or the user's object.
+#[test]
+fn the_container_pauses_before_stopping_and_the_client_ca_wires_the_flag() {
+    let r = template("rel", "tools", &[&stakater_values()], &[]);
+    assert_eq!(r.container()["lifecycle"]["preStop"], json!({"sleep": {"seconds": 5}}));
+    assert!(!r.env().contains_key("RELOADER_ADMISSION_CLIENT_CA"), "off by default");
+    let r = template("rel", "tools", &[], &["--set", "reloader.preStopSleepSeconds=0"]);
+    assert!(r.container().get("lifecycle").is_none());
+
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let inline = values_file(&format!(
+        "reloader:\n  webhook:\n    clientCA:\n      pem: {}\n",
+        json!(pem)
+    ));
+    for (extra, volume) in [
+        (
+            vec!["-f".to_string(), inline.display().to_string()],
+            json!({"name": "client-ca", "configMap": {"name": "rel-reloader-client-ca"}}),
+        ),
+        (
+            strings(&[
+                "--set",
+                "reloader.webhook.clientCA.secret=api-server-ca",
+                "--set",
+                "reloader.webhook.clientCA.key=ca.pem",
+            ]),
+            json!({"name": "client-ca", "secret": {"secretName": "api-server-ca"}}),
+        ),
+        (
+            strings(&["--set", "reloader.webhook.clientCA.configMap=cas"]),
+            json!({"name": "client-ca", "configMap": {"name": "cas"}}),
+        ),
+    ] {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let r = template("rel", "tools", &[], &extra);
+        let path = r.env()["RELOADER_ADMISSION_CLIENT_CA"].as_str().unwrap().to_string();
+        assert!(path.starts_with("/etc/reloader/client-ca/"), "{path}");
+        let pod = &r.all("Deployment")[0]["spec"]["template"]["spec"];
+        assert!(
+            pod["volumes"].as_array().unwrap().contains(&volume),
+            "{}",
+            pod["volumes"]
+        );
+        let mounts = r.container()["volumeMounts"].as_array().unwrap();
+        assert!(
+            mounts.contains(&json!({"name": "client-ca", "mountPath": "/etc/reloader/client-ca", "readOnly": true}))
+        );
+        // The binary reads the flag from that variable.
+        assert_eq!(
+            binary_settings(&r, "tools").client_ca,
+            Some(std::path::PathBuf::from(&path))
+        );
+        if volume["configMap"]["name"] == "rel-reloader-client-ca" {
+            assert_eq!(r.get("ConfigMap", "rel-reloader-client-ca")["data"]["ca.crt"], pem);
+        }
     }
     let error = template_error(
         &[],
         &[
             "--set",
-            "reloader.namespaceSelector=a=b",
+            "reloader.webhook.clientCA.secret=a",
             "--set",
-            "reloader.webhook.certificates.mode=cert-manager",
+            "reloader.webhook.clientCA.configMap=b",
         ],
     );
-    assert!(error.contains("use webhook.certificates.mode=self-managed"), "{error}");
+    assert!(error.contains("set one of pem, configMap and secret"), "{error}");
 }
 
 /// Argo Rollouts and the Secrets Store CSI driver (stand-in CRDs with their real APIs):

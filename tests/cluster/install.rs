@@ -71,17 +71,39 @@ impl Drop for Installed {
 /// configurations named `reloader`): one at a time.
 static CLUSTER_WIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The manifests as `kubectl kustomize manifests/` renders them.
+fn rendered() -> crate::helm::Rendered {
+    crate::helm::Rendered::parse(&kubectl(&["kustomize", &format!("{REPO}/manifests")], None))
+}
+
 /// The manifests as `kubectl kustomize manifests/` renders them, moved to the namespace `home`,
 /// without the Deployment (no container image here: the binary runs as a process under the
-/// ServiceAccount's identity instead) and the Namespace.
-fn manifests_in(home: &str) -> String {
-    let rendered = kubectl(&["kustomize", &format!("{REPO}/manifests")], None);
-    rendered
-        .replace("namespace: reloader", &format!("namespace: {home}"))
-        .split("\n---\n")
-        .filter(|doc| !doc.contains("kind: Deployment") && !doc.contains("kind: Namespace"))
-        .collect::<Vec<_>>()
-        .join("\n---\n")
+/// ServiceAccount's identity instead) and the Namespace; the webhook configurations call the
+/// process at `https://127.0.0.1:<port>` (as the Service would route to a pod) and select only
+/// the `scope` namespaces (no other test's writes). A `kind: List`, for `kubectl apply -f -`.
+fn manifests_in(home: &str, port: u16, scope: &[&str]) -> String {
+    let text = kubectl(&["kustomize", &format!("{REPO}/manifests")], None);
+    let text = text.replace("namespace: reloader", &format!("namespace: {home}"));
+    let mut items = Vec::new();
+    for mut doc in crate::helm::Rendered::parse(&text).0 {
+        match doc["kind"].as_str() {
+            Some("Deployment" | "Namespace") => continue,
+            Some(kind @ ("MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration")) => {
+                let path = if kind.starts_with("Mutating") {
+                    "/mutate"
+                } else {
+                    "/validate"
+                };
+                let hook = &mut doc["webhooks"][0];
+                hook["clientConfig"] = json!({"url": format!("https://127.0.0.1:{port}{path}")});
+                hook["namespaceSelector"] = json!({"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": scope}]});
+            }
+            _ => {}
+        }
+        items.push(doc);
+    }
+    json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
 }
 
 /// A kubeconfig acting as the manifests' ServiceAccount in `home` (impersonated).
@@ -101,12 +123,7 @@ fn service_account_kubeconfig(home: &str) -> std::path::PathBuf {
 
 /// The reloader as the install runs it (HA, the webhook, the default configuration name the
 /// RBAC is restricted to), as a process under the ServiceAccount's identity.
-fn start_installed(path: &std::path::Path, f: &Fixture, home: &str, extra: &[&str]) -> Reloader {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+fn start_installed(path: &std::path::Path, f: &Fixture, home: &str, port: u16, extra: &[&str]) -> Reloader {
     let namespaces = format!("--namespaces={},{home}", f.ns.name);
     let addr = format!("--admission-addr=127.0.0.1:{port}");
     let url = format!("--admission-url=https://127.0.0.1:{port}");
@@ -132,7 +149,11 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
     let _one_at_a_time = CLUSTER_WIDE.lock().await;
     let f = Fixture::new("install").await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
-    kubectl(&["apply", "-f", "-"], Some(&manifests_in(&home.name)));
+    let port = crate::webhook::free_port();
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&manifests_in(&home.name, port, &[&f.ns.name, &home.name])),
+    );
 
     // The default configuration name, which the manifests' RBAC is restricted to.
     let _cleanup = Installed {
@@ -143,7 +164,7 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"p": "1"})).await;
     f.deployment("adopted", auto(), uses("cfg", "db")).await;
-    let reloader = start_installed(&path, &f, &home.name, &[]);
+    let reloader = start_installed(&path, &f, &home.name, port, &[]);
     reloader.wait_ready().await;
     // HA: it holds the Lease. Webhook: its certificate Secret exists and a create gets stamped.
     let leases: Api<Lease> = Api::namespaced(f.client.clone(), &home.name);
@@ -180,6 +201,27 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
             .annotations
             .is_some_and(|a| a.contains_key(reloader::core::vocabulary::fixed::TEMPLATE_HASHES))
     );
+    // The configurations are the install's (the reloader, without the right to create any,
+    // wrote their caBundle).
+    {
+        use k8s_openapi::api::admissionregistration::v1::{
+            MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+        };
+        let m = Api::<MutatingWebhookConfiguration>::all(f.client.clone())
+            .get("reloader")
+            .await
+            .unwrap();
+        let v = Api::<ValidatingWebhookConfiguration>::all(f.client.clone())
+            .get("reloader")
+            .await
+            .unwrap();
+        for meta in [&m.metadata, &v.metadata] {
+            assert!(!reloader::admission::register::created_by_reloader(meta), "{meta:?}");
+            assert_eq!(meta.owner_references, None);
+        }
+        assert!(m.webhooks.unwrap()[0].client_config.ca_bundle.is_some());
+        assert!(v.webhooks.unwrap()[0].client_config.ca_bundle.is_some());
+    }
     // Engine: a change rolls both, and nothing failed for lack of permissions.
     f.set_config_map("cfg", json!({"k": "v2"})).await;
     f.wait_revisions("adopted", 2).await;
@@ -201,12 +243,12 @@ async fn the_manifests_install_and_their_rbac_is_sufficient() {
 #[tokio::test]
 async fn uninstalling_leaves_nothing_that_intercepts_writes() {
     use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
-    use k8s_openapi::api::rbac::v1::ClusterRole;
 
     let _one_at_a_time = CLUSTER_WIDE.lock().await;
     let f = Fixture::new("uninstall").await;
     let home = TestNamespace::new(&f.client, "rlhome").await;
-    let manifests = manifests_in(&home.name);
+    let port = crate::webhook::free_port();
+    let manifests = manifests_in(&home.name, port, &[&f.ns.name, &home.name]);
     kubectl(&["apply", "-f", "-"], Some(&manifests));
     let _cleanup = Installed {
         configuration: "reloader".into(),
@@ -214,28 +256,19 @@ async fn uninstalling_leaves_nothing_that_intercepts_writes() {
     let path = service_account_kubeconfig(&home.name);
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"p": "1"})).await;
-    let reloader = start_installed(&path, &f, &home.name, &["--admission-cert-check=500ms"]);
+    let reloader = start_installed(&path, &f, &home.name, port, &["--admission-cert-check=500ms"]);
     reloader.wait_ready().await;
 
-    // The leader creates both configurations, owned by the install's ClusterRole.
-    let owner = Api::<ClusterRole>::all(f.client.clone())
-        .get("reloader")
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
+    // The install created both configurations; the leader fills their caBundle.
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(f.client.clone());
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(f.client.clone());
-    let owned_by = |refs: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
-        refs.into_iter()
-            .flatten()
-            .any(|r| r.kind == "ClusterRole" && r.name == "reloader" && r.uid == owner)
-    };
-    eventually("both configurations, owned by the ClusterRole", || async {
+    eventually("both configurations trusting the reloader", || async {
         let m = mutating.get_opt("reloader").await.ok()??;
         let v = validating.get_opt("reloader").await.ok()??;
-        (owned_by(m.metadata.owner_references) && owned_by(v.metadata.owner_references)).then_some(())
+        let trusted = |bundle: Option<&k8s_openapi::ByteString>| bundle.is_some_and(|b| !b.0.is_empty());
+        (trusted(m.webhooks?[0].client_config.ca_bundle.as_ref())
+            && trusted(v.webhooks?[0].client_config.ca_bundle.as_ref()))
+        .then_some(())
     })
     .await;
     let stamped = eventually("the webhook stamping", || async {
@@ -254,15 +287,17 @@ async fn uninstalling_leaves_nothing_that_intercepts_writes() {
     );
 
     // `kubectl delete -k manifests/`, the reloader still running meanwhile (a terminating pod):
-    // the garbage collector removes both configurations, and the reloader, its RBAC gone, cannot
-    // put them back.
+    // both configurations are deleted with the install, and the reloader, which may not create
+    // any, cannot put them back.
     kubectl(&["delete", "-f", "-"], Some(&manifests));
-    eventually("both configurations collected", || async {
+    eventually("both configurations deleted", || async {
         let m = mutating.get_opt("reloader").await.ok()?;
         let v = validating.get_opt("reloader").await.ok()?;
         (m.is_none() && v.is_none()).then_some(())
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(mutating.get_opt("reloader").await.unwrap().is_none(), "not re-created");
     drop(reloader);
 
     // Nothing intercepts writes any more: an annotated Deployment applies, unstamped.
@@ -275,4 +310,48 @@ async fn uninstalling_leaves_nothing_that_intercepts_writes() {
         .await
         .expect("applies after the uninstall");
     assert_eq!(crate::webhook::stamp_of(&created), None);
+}
+
+/// `kubectl kustomize manifests/`: the Role names every object it lets the reloader read or
+/// write in its namespace (create, which cannot be limited by name, alone and only for what
+/// the reloader creates); no rule lets it create admission configurations; the two
+/// configurations are what `src/admission/register.rs` computes for the Deployment's flags.
+#[test]
+fn the_kustomize_manifests_name_their_resources_and_ship_the_configurations() {
+    use crate::helm::rule;
+    let r = rendered();
+    assert_eq!(
+        r.rules("Role", "reloader", Some("reloader")),
+        vec![
+            rule(&["coordination.k8s.io"], &["leases"], &[], &["create"]),
+            rule(
+                &["coordination.k8s.io"],
+                &["leases"],
+                &["stakater-reloader-lock"],
+                &["get", "update", "patch"]
+            ),
+            rule(&[""], &["secrets"], &[], &["create"]),
+            rule(
+                &[""],
+                &["secrets"],
+                &["reloader-webhook-tls", "reloader-webhook-tls-ca", "reloader-stamp-key"],
+                &["get", "list", "watch", "update"]
+            ),
+            rule(&[""], &["configmaps"], &[], &["create"]),
+            rule(&[""], &["configmaps"], &["reloader-meta-info"], &["get", "update"]),
+        ]
+    );
+    crate::helm::assert_no_create_on_admission_configurations(&r);
+    let cluster = r.rules("ClusterRole", "reloader", None);
+    assert!(
+        cluster.iter().all(|rule| rule.resources != ["clusterroles"]),
+        "{cluster:?}"
+    );
+    assert!(cluster.contains(&rule(
+        &["admissionregistration.k8s.io"],
+        &["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+        &["reloader"],
+        &["get", "patch"]
+    )));
+    crate::helm::assert_configurations_are_the_reloaders(&r, "reloader", "reloader", "kustomize");
 }

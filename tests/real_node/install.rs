@@ -38,9 +38,9 @@ struct Install {
     webhook_service: String,
 }
 
-/// The install's pods run the image on the real node, pass their probes, elect a leader,
-/// register both webhook configurations pointing at the Service, and the API server calls them
-/// through it: a typo'd annotation is denied with its hint, a created Deployment is stamped at
+/// The install's pods run the image on the real node, pass their probes, elect a leader, and
+/// the leader writes the caBundle into both webhook configurations the install created
+/// (pointing at the Service); the API server calls them through it: a typo'd annotation is denied with its hint, a created Deployment is stamped at
 /// create. Returns the leader's pod name.
 async fn assert_serving(client: &Client, node: &RealNode, install: &Install, replicas: usize) -> String {
     let ns = &install.namespace;
@@ -60,10 +60,16 @@ async fn assert_serving(client: &Client, node: &RealNode, install: &Install, rep
     let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
     let leader = leader_of(client, ns, &names).await;
 
-    // Both configurations point at the Service, not a URL.
-    let (mutating, validating) = eventually("both webhook configurations registered", || async {
+    // Both configurations point at the Service, not a URL, and trust the reloader's CA.
+    let (mutating, validating) = eventually("both webhook configurations with a caBundle", || async {
         let (m, v) = webhooks_of(client, ns).await?;
-        (!m.is_empty() && !v.is_empty()).then_some((m, v))
+        let trusted = |hooks: &[Value]| {
+            !hooks.is_empty()
+                && hooks
+                    .iter()
+                    .all(|w| w["clientConfig"]["caBundle"].as_str().is_some_and(|b| !b.is_empty()))
+        };
+        (trusted(&m) && trusted(&v)).then_some((m, v))
     })
     .await;
     for webhook in mutating.iter().chain(&validating) {
