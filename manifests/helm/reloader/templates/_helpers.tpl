@@ -89,7 +89,7 @@ true
 {{- printf "%s-webhook-tls" (include "reloader.fullname" .) -}}
 {{- end -}}
 
-{{/* The ClusterRole: owner of the webhook configurations the reloader creates. */}}
+{{/* The ClusterRole (watching rules, and the webhook's get/patch on its two configurations). */}}
 {{- define "reloader.clusterRoleName" -}}
 {{- printf "%s-role" (include "reloader.fullname" .) -}}
 {{- end -}}
