@@ -981,7 +981,6 @@ mod tests {
     }
 
     /// The object as the webhook admits it.
-
     fn stamp_with(
         kind: WorkloadKind,
         obj: &Value,
