@@ -501,7 +501,8 @@ fn a_customised_global_values_file_renders_each_value() {
     );
 
     // RBAC: Jobs only created (a CronJob's run), Rollouts, CSI, namespaces for the selector;
-    // env-vars writes no keyed stamps, so no stamp key Secret; HA gets its Lease.
+    // env-vars with the webhook: the webhook's records are keyed, so the stamp key Secret; HA
+    // gets its Lease.
     let mut cluster = vec![
         rule(&[""], &["configmaps", "secrets"], &[], &["get", "list", "watch"]),
         rule(
@@ -526,6 +527,7 @@ fn a_customised_global_values_file_renders_each_value() {
     assert_eq!(r.rules("ClusterRole", "rel-reloader-role", None), cluster);
     let mut own = meta_info_rules();
     own.extend(own_secret_rules(&[
+        "reloader-stamp-key",
         "rel-reloader-webhook-tls",
         "rel-reloader-webhook-tls-ca",
     ]));
@@ -946,14 +948,28 @@ fn has_keyed_stamp(d: &Deployment) -> bool {
     template_annotation(d, reloader::core::vocabulary::fixed::TEMPLATE_HASHES).is_some()
 }
 
-fn has_env_stamp(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).is_some_and(|p| {
+/// The env-vars strategy's stamp at create: keyed values of both sources in the workload's
+/// metadata record, and no env var (the webhook answers whoever calls it, so it writes no
+/// Stakater SHA-1; the engine does when it rolls).
+fn has_keyed_record(d: &Deployment) -> bool {
+    let record = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("reloader.stakater.com/acknowledged-hashes"));
+    let no_env = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).is_some_and(|p| {
         p.containers[0]
             .env
             .iter()
             .flatten()
-            .any(|e| e.name == "STAKATER_CFG_CONFIGMAP")
-    })
+            .all(|e| !e.name.starts_with("STAKATER_"))
+    });
+    no_env
+        && record.is_some_and(|r| {
+            r.split(',').count() == 2
+                && r.split(',')
+                    .all(|entry| entry.split_once('=').is_some_and(|(_, v)| v.starts_with("k1.")))
+        })
 }
 
 /// Global (ClusterRole) with HA, installed from Stakater's values, then upgraded to HA with two
@@ -1183,8 +1199,8 @@ async fn namespaced_list_with_webhook_and_env_vars_the_rbac_suffices() {
     f.deployment("adopted", auto(), uses("cfg", "db")).await;
     let local = release.run(&[]);
     local.reloader.wait_ready().await;
-    // Stamped at create with Stakater's env var (the env-vars strategy).
-    create_through_webhook(&f, "created", has_env_stamp).await;
+    // Stamped at create with keyed records (the env-vars strategy), env vars left to the engine.
+    create_through_webhook(&f, "created", has_keyed_record).await;
     f.wait_acknowledged("adopted").await;
     f.set_secret("db", json!({"p": "2"})).await;
     f.wait_revisions("adopted", 2).await;
