@@ -457,8 +457,8 @@ async fn helm_install_serves_from_pods_and_survives_kill_upgrade_and_uninstall()
     assert_rolled_once(&client, &app.name, 3, "password=p3 greeting=g2").await;
     // The Lease is released on SIGTERM, so a replica starting then takes it at once. Unreleased,
     // it would be held until it expires: a leader renews it 2 s before that, so its expiry is
-    // always at least 2 s away, up to 15 s. (A standby that was already running still waits for
-    // the old expiry: kube-lease-manager looks at another's Lease only then.)
+    // always at least 2 s away, up to 15 s. (A standby already running takes it within about a
+    // second too: tests/cluster/faults.rs measures that.)
     assert!(
         released < Duration::from_secs(2),
         "the Lease released {released:?} after the pod began to go"
