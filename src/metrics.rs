@@ -179,6 +179,17 @@ label_values! {
 }
 
 label_values! {
+    /// Why the webhook did not make an API lookup of a source missing from its cache
+    /// (`reloader_admission_lookups_refused_total{reason}`): the budget all reviews share.
+    pub enum LookupRefusal {
+        /// As many lookups in progress as allowed at once.
+        Concurrency => "concurrency",
+        /// The rate's token bucket is empty.
+        Rate => "rate",
+    }
+}
+
+label_values! {
     /// What is wrong with an annotation the engine found on an object
     /// (`reloader_annotation_problems_total{kind,problem}`), as the validating webhook judges it.
     pub enum AnnotationProblem {
@@ -282,6 +293,11 @@ pub struct AdmissionLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LookupRefusalLabels {
+    pub reason: LookupRefusal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct AnnotationProblemLabels {
     pub kind: ObjectKind,
     pub problem: AnnotationProblem,
@@ -374,6 +390,8 @@ pub struct Metrics {
     admission_requests: Family<AdmissionLabels, Counter>,
     /// `reloader_admission_duration_seconds{webhook}`.
     admission_duration: HistogramFamily<WebhookLabels>,
+    /// `reloader_admission_lookups_refused_total{reason}`: API lookups over the budget.
+    admission_lookups_refused: Family<LookupRefusalLabels, Counter>,
     /// Stakater's `reloader_reconcile_total{result}` and `…_duration_seconds{result}`.
     reconcile: Family<ResultLabels, Counter>,
     reconcile_duration: HistogramFamily<ResultLabels>,
@@ -566,6 +584,15 @@ impl Metrics {
             "Seconds spent answering an admission review",
             admission_duration.clone(),
         );
+        let admission_lookups_refused = Family::<LookupRefusalLabels, Counter>::default();
+        registry.register(
+            "admission_lookups_refused",
+            "API lookups of sources missing from the cache that the webhook's budget refused, by reason",
+            admission_lookups_refused.clone(),
+        );
+        for &reason in LookupRefusal::ALL {
+            let _ = admission_lookups_refused.get_or_create(&LookupRefusalLabels { reason });
+        }
         let reconcile = Family::default();
         registry.register("reconcile", "Reconciles, by result", reconcile.clone());
         let reconcile_duration = HistogramFamily::new_with_constructor(fast_histogram as fn() -> Histogram);
@@ -641,6 +668,7 @@ impl Metrics {
             alerts,
             admission_requests,
             admission_duration,
+            admission_lookups_refused,
             annotation_problems,
         }
     }
@@ -703,6 +731,13 @@ impl Metrics {
             })
             .observe(took.as_secs_f64());
         self.admission_requests.get_or_create(&labels).inc();
+    }
+
+    /// An API lookup the webhook's budget refused.
+    pub fn lookup_refused(&self, reason: LookupRefusal) {
+        self.admission_lookups_refused
+            .get_or_create(&LookupRefusalLabels { reason })
+            .inc();
     }
 
     /// An annotation problem reported on an object.
@@ -899,6 +934,7 @@ mod tests {
         m.processed(SourceKind::ConfigMap);
         m.rest_request("GET", "127.0.0.1:6443", "200", std::time::Duration::from_millis(2));
         m.annotation_problem(Subject::Workload(WorkloadKind::Deployment), AnnotationProblem::Invalid);
+        m.lookup_refused(LookupRefusal::Rate);
         let text = m.render();
         let rss: f64 = text
             .lines()
@@ -931,6 +967,8 @@ mod tests {
             "process_resident_memory_bytes ",
             "process_cpu_seconds_total ",
             "reloader_annotation_problems_total{kind=\"Deployment\",problem=\"invalid\"} 1",
+            "reloader_admission_lookups_refused_total{reason=\"rate\"} 1",
+            "reloader_admission_lookups_refused_total{reason=\"concurrency\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -670,4 +671,160 @@ async fn a_forged_review_learns_nothing_of_a_secret() {
             assert_eq!(answers[0], answers[1], "{strategy:?} {keys:?}");
         }
     }
+}
+
+/// An API server for the webhook's lookups: a LIST of ConfigMaps by name answers the one named,
+/// as existing, except `slow`, which is never answered. Counts the requests.
+#[derive(Clone, Default)]
+struct FakeApi {
+    calls: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeApi {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn client(&self) -> kube::Client {
+        let fake = self.clone();
+        let service = tower::service_fn(move |request: axum::http::Request<kube::client::Body>| {
+            let fake = fake.clone();
+            async move {
+                let query = request.uri().query().unwrap_or("").to_string();
+                // fieldSelector=metadata.name%3D<name>
+                let name = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
+                    .unwrap_or("")
+                    .to_string();
+                fake.calls.lock().unwrap().push(name.clone());
+                if name == "slow" {
+                    std::future::pending::<()>().await;
+                }
+                let list = json!({
+                    "apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "1"},
+                    "items": [{"metadata": {"name": name, "namespace": "shop"}, "data": {"a": "2"}}]
+                });
+                let response = axum::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(list.to_string()))
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        kube::Client::new(service, "shop")
+    }
+}
+
+/// A Deployment reading the ConfigMap `name` (which the store does not hold).
+fn deployment_using(name: &str) -> Vec<u8> {
+    let mut object = deployment(json!({defaults::AUTO: "true"}));
+    object["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] = json!(name);
+    review("CREATE", object, None, "alice", false)
+}
+
+fn warnings_of(body: &Value) -> Vec<String> {
+    body["response"]["warnings"]
+        .as_array()
+        .map(|w| w.iter().map(|w| w.as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn metric(metrics: &reloader::metrics::Metrics, line: &str) -> Option<f64> {
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+}
+
+/// Every review's lookups come out of one budget: one in progress at once and two in all here.
+/// Over it, a review is answered at once from the cache, with a warning that the source was not
+/// confirmed, and the refusal is counted; the API server never sees the lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_over_the_shared_budget_are_answered_at_once_from_the_cache() {
+    let api = FakeApi::default();
+    let metrics = Arc::new(reloader::metrics::Metrics::new(false));
+    let (_tx, ready) = watch::channel(true);
+    let router = router(AdmissionContext {
+        lookup: Some(reloader::admission::lookup::SourceLookup::new(api.client(), None)),
+        metrics: metrics.clone(),
+        limits: AdmissionLimits {
+            lookups_at_once: 1,
+            lookups_per_second: 0,
+            lookup_burst: 2,
+            ..AdmissionLimits::default()
+        },
+        ..AdmissionContext::standalone(Store::default(), ready)
+    });
+    let refused = |reason: &str| {
+        metric(
+            &metrics,
+            &format!("reloader_admission_lookups_refused_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!((refused("concurrency"), refused("rate")), (Some(0.0), Some(0.0)));
+    // Within the budget: looked up, found, stamped with its hash; no warning.
+    let (status, body) = post(&router, "/mutate", deployment_using("fresh")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.calls(), ["fresh"]);
+    let stamp = patch_of(&body).unwrap().to_string();
+    assert!(
+        stamp.contains("configmap/fresh=") && !stamp.contains("absent"),
+        "{stamp}"
+    );
+    assert_eq!(warnings_of(&body), Vec::<String>::new());
+    // A lookup the API server does not answer holds the one slot...
+    let slow = tokio::spawn({
+        let router = router.clone();
+        async move { post(&router, "/mutate", deployment_using("slow")).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.calls().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow lookup never reached the API server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...so another review's lookup is refused: answered at once (a lookup may take 1.5 s),
+    // from the cache (stamped absent), with the warning.
+    let started = Instant::now();
+    let (status, body) = post(&router, "/mutate", deployment_using("other")).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(patch_of(&body).unwrap().to_string().contains("configmap/other=absent"));
+    assert_eq!(
+        warnings_of(&body),
+        [
+            "ConfigMap other is not in the reloader's cache and was not confirmed with the API server: \
+          too many lookups at once"
+        ]
+    );
+    assert_eq!(refused("concurrency"), Some(1.0));
+    // The slow one gives up at the lookup timeout, and says so.
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        warnings_of(&body),
+        [
+            "ConfigMap slow is not in the reloader's cache and was not confirmed with the API server: \
+          the lookup timed out"
+        ]
+    );
+    // Both tokens are spent and none come back: refused for the rate, at once.
+    let started = Instant::now();
+    let (_, body) = post(&router, "/mutate", deployment_using("fresh")).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(warnings_of(&body)[0].ends_with("not confirmed with the API server: too many lookups at once"));
+    assert_eq!(refused("rate"), Some(1.0));
+    assert_eq!(
+        api.calls(),
+        ["fresh", "slow"],
+        "the refused lookups reached the API server"
+    );
 }

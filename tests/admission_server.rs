@@ -851,3 +851,156 @@ async fn connections_over_the_cap_are_closed_at_once() {
         tokio::task::yield_now().await;
     }
 }
+
+/// A reload list of [`MAX_LIST_ITEMS`](reloader::core::vocabulary::MAX_LIST_ITEMS) patterns no
+/// cache has seen (`nonce` makes each review's distinct), each compiling to a large program:
+/// `\w` is every Unicode word character, `\w{4}` nearly the 256 KiB compiled-size limit.
+fn hostile_patterns(nonce: usize) -> String {
+    (0..100)
+        .map(|i| format!(r"\w{{4}}-{nonce}-{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A review under the inline size (32 KiB) whose reload lists are all patterns never seen.
+fn hostile_review(nonce: usize) -> Bytes {
+    let annotations = json!({
+        defaults::CONFIGMAP_RELOAD: hostile_patterns(nonce),
+        defaults::SECRET_RELOAD: hostile_patterns(nonce + 1),
+    });
+    let bytes = review("CREATE", deployment(annotations));
+    assert!(bytes.len() < 32 * 1024, "{} bytes", bytes.len());
+    Bytes::from(bytes)
+}
+
+/// The p-th percentile (0..=100) of `samples`, sorted in place.
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort();
+    samples[(samples.len() * p / 100).min(samples.len() - 1)]
+}
+
+/// When a `/live` sample gives up (the sample is then this long).
+const LIVE_GIVE_UP: Duration = Duration::from_secs(10);
+
+/// `GET /live` on a new HTTP/1.1 connection: the status.
+async fn live(addr: SocketAddr) -> StatusCode {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+    let request = Request::get("/live")
+        .header("host", "127.0.0.1")
+        .body(Body::empty())
+        .unwrap();
+    let response = send.send_request(request).await.unwrap();
+    let status = response.status();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+/// `/live` shares the runtime with the webhook (as in the binary: one runtime, as many async
+/// workers as cores). Reviews full of reload-list patterns no cache has seen, sent as fast as
+/// they are answered from 16 streams, must not take those workers: a `/live` asked every 20 ms
+/// meanwhile answers with a p99 under a generous bound (the bench measures it; on 2 cores it
+/// was seconds before such reviews left the async workers).
+#[test]
+fn live_stays_fast_while_hostile_patterns_saturate_the_webhook() {
+    let _serial = SERIAL.blocking_lock();
+    // The server's runtime, apart from the client's: two async workers, and CPU slots to match.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // No request deadline short of the senders' own: every hostile review is computed to the end.
+    let limits = AdmissionLimits {
+        cpu_slots: 2,
+        request_timeout: Duration::from_secs(60),
+        ..AdmissionLimits::default()
+    };
+    let (server, live_addr) = server_runtime.block_on(async {
+        let server = start(limits, ServeLimits::default(), None).await;
+        let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live_addr = live.local_addr().unwrap();
+        let app = axum::Router::new().route("/live", axum::routing::get(|| async { "alive" }));
+        tokio::spawn(async move { axum::serve(live, app).await });
+        (server, live_addr)
+    });
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (samples, answered, busy, lost) = client_runtime.block_on(async {
+        let conns: Vec<H2> = futures::future::join_all((0..4).map(|_| h2(&server))).await;
+        let (stop, stopped) = watch::channel(false);
+        let nonce = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let senders: Vec<JoinHandle<(usize, usize, usize)>> = (0..16)
+            .map(|i| {
+                let conn = conns[i % conns.len()].clone();
+                let nonce = nonce.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move {
+                    let (mut answered, mut busy, mut lost) = (0, 0, 0);
+                    while !*stopped.borrow() {
+                        let n = nonce.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+                        let path = if n.is_multiple_of(4) { "/mutate" } else { "/validate" };
+                        let sent = send_h2(conn.clone(), path, Body::from(hostile_review(n)), None);
+                        match tokio::time::timeout(Duration::from_secs(30), sent).await {
+                            // Not even the request deadline fired: the server's runtime is stalled.
+                            Err(_) => lost += 1,
+                            Ok(Ok(a)) if a.status == StatusCode::OK => answered += 1,
+                            // Busy (503) or cut off by the request deadline (408).
+                            Ok(Ok(a))
+                                if a.status == StatusCode::SERVICE_UNAVAILABLE
+                                    || a.status == StatusCode::REQUEST_TIMEOUT =>
+                            {
+                                busy += 1
+                            }
+                            other => panic!("a hostile review: {other:?}"),
+                        }
+                    }
+                    (answered, busy, lost)
+                })
+            })
+            .collect();
+        // Let the flood reach saturation, then ask /live every 20 ms for 4 s.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut samples = Vec::new();
+        let until = Instant::now() + Duration::from_secs(4);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while Instant::now() < until {
+            tick.tick().await;
+            let started = Instant::now();
+            // A connection of its own each time: a stalled answer is abandoned at the bound.
+            match tokio::time::timeout(LIVE_GIVE_UP, live(live_addr)).await {
+                Ok(status) => assert_eq!(status, StatusCode::OK),
+                Err(_) => eprintln!("/live: no answer within {LIVE_GIVE_UP:?}"),
+            }
+            samples.push(started.elapsed());
+        }
+        stop.send_replace(true);
+        let (mut answered, mut busy, mut lost) = (0, 0, 0);
+        for sender in senders {
+            let (a, b, c) = sender.await.unwrap();
+            answered += a;
+            busy += b;
+            lost += c;
+        }
+        (samples, answered, busy, lost)
+    });
+    let mut samples = samples;
+    let p50 = percentile(&mut samples, 50);
+    let p99 = percentile(&mut samples, 99);
+    let max = *samples.last().unwrap();
+    eprintln!(
+        "/live under hostile patterns: {} samples, p50 {p50:?}, p99 {p99:?}, max {max:?}; \
+         {answered} hostile reviews answered, {busy} busy or timed out, {lost} unanswered in 30 s",
+        samples.len()
+    );
+    drop(server);
+    server_runtime.shutdown_background();
+    client_runtime.shutdown_background();
+    assert!(answered > 0, "no hostile review was answered");
+    assert_eq!(lost, 0, "hostile reviews left unanswered: the server's runtime stalled");
+    assert!(p99 < Duration::from_millis(500), "/live p99 {p99:?}");
+}

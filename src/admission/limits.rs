@@ -10,10 +10,14 @@
 //!   so a flood of huge reviews leaves room for the ordinary, small ones.
 //! - CPU: parsing, the decision, the lint rules and the patch run through two lanes ([`Cpu`]):
 //!   small reviews as many at once as there are cores (those up to
-//!   [`AdmissionLimits::inline_body`] on the async worker that read them, the rest on tokio's
-//!   blocking pool), large ones one at a time on a dedicated thread; a review waits for a lane
-//!   at most [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`]
-//!   others.
+//!   [`AdmissionLimits::inline_body`] that compile no pattern on the async worker that read
+//!   them, the rest on tokio's blocking pool), large ones, and those with many patterns to
+//!   compile, one at a time on a dedicated thread; a review waits for a lane at most
+//!   [`AdmissionLimits::cpu_wait`] and behind at most [`AdmissionLimits::cpu_queue`] others.
+//! - API lookups of sources missing from the cache: one budget for all reviews together
+//!   ([`LookupBudget`]); a lookup over it is not made (never waited for).
+//! - Time: every wait of one review (for a lane, for lookups) ends by [`REVIEW_DEADLINE`] after
+//!   the request arrived, inside the API server's own timeout ([`API_SERVER_TIMEOUT`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,12 +30,32 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::metrics::LookupRefusal;
+
+/// How long the API server waits for the webhook's answer: both configurations'
+/// `timeoutSeconds` ([`super::register::TIMEOUT_SECONDS`]). After it the answer is wasted.
+pub const API_SERVER_TIMEOUT: Duration = Duration::from_secs(super::register::TIMEOUT_SECONDS as u64);
+/// Kept back from [`API_SERVER_TIMEOUT`] for what is not a wait: reading the body, computing,
+/// sending the answer, the network both ways.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+/// One review's waits all end by this long after its request arrived: at most two waits for a
+/// CPU lane ([`AdmissionLimits::cpu_wait`], 500 ms each; a mutating review waits again after
+/// its lookups) and the lookups ([`super::lookup::LOOKUP_TIMEOUT`], 1.5 s). Each wait takes
+/// at most what is left of it, so however many there are, the answer leaves within the API
+/// server's timeout (2.5 s of 3 s; a unit test checks the parts add up).
+pub const REVIEW_DEADLINE: Duration = API_SERVER_TIMEOUT.saturating_sub(ANSWER_MARGIN);
+/// A review compiling more new patterns than this runs in the large lane (one at a time, on
+/// its own thread), not the small one: a single `\w{4}` costs milliseconds to compile.
+pub const FEW_PATTERNS: usize = 8;
 
 /// The webhook's bounds; [`Default`] is what the binary uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdmissionLimits {
     /// How long one request, body included, may take; a client trickling bytes is cut off (408).
-    /// The API server gives up after the webhook's `timeoutSeconds` (5) anyway.
+    /// The API server gives up after the webhook's `timeoutSeconds` ([`API_SERVER_TIMEOUT`],
+    /// 3 s) anyway; this bounds what a caller that is not the API server can hold.
     pub request_timeout: Duration,
     /// Largest request body (413 above). Objects are at most ~1.5 MiB (etcd's limit); a review
     /// of an update carries two.
@@ -48,18 +72,26 @@ pub struct AdmissionLimits {
     /// Reviews computing at once (the small lane): the cores.
     pub cpu_slots: usize,
     /// Bodies up to this size are computed on the async worker that read them (still holding
-    /// a small-lane slot): such a review takes tens of microseconds, less than handing it to
-    /// another thread and waking this one again, which at low load is most of its latency.
-    /// 0: every review goes to the blocking pool.
+    /// a small-lane slot) unless they name patterns the cache lacks: such a review takes tens of
+    /// microseconds, less than handing it to another thread and waking this one again, which at
+    /// low load is most of its latency. A review that would compile a pattern (milliseconds
+    /// each) goes to the blocking pool under the same slot, so the async workers, which also
+    /// answer `/live`, never compile. 0: every review goes to the blocking pool.
     pub inline_body: usize,
     /// Large reviews computing at once. One: a 3 MiB review parses into tens of MiB, so their
     /// memory, not the cores, is the bound (a second one would wait for the first ~50 ms).
     pub large_cpu_slots: usize,
     /// Reviews waiting for a lane at most, per lane; more are answered 503 at once.
     pub cpu_queue: usize,
-    /// How long a review waits for a lane at most before a 503. A mutating review may wait
-    /// twice (before and after a lookup): both waits and the lookup fit in the API server's 5 s.
+    /// How long a review waits for a lane at most before a 503, and never past its
+    /// [`REVIEW_DEADLINE`]. A mutating review may wait twice (before and after a lookup).
     pub cpu_wait: Duration,
+    /// API lookups in progress at once, all reviews together ([`LookupBudget`]).
+    pub lookups_at_once: usize,
+    /// API lookups started per second, all reviews together, on average.
+    pub lookups_per_second: u32,
+    /// API lookups that may start at once after a quiet while (the token bucket's size).
+    pub lookup_burst: u32,
 }
 
 impl Default for AdmissionLimits {
@@ -76,7 +108,16 @@ impl Default for AdmissionLimits {
             inline_body: 32 * 1024,
             large_cpu_slots: 1,
             cpu_queue: 64,
-            cpu_wait: Duration::from_secs(1),
+            cpu_wait: Duration::from_millis(500),
+            // A lookup happens only when a workload names a source created a moment before it
+            // (the cache has not seen it yet): a few per deploy. 25 at once covers a large
+            // apply of fresh ConfigMaps with their Deployments, 50/s sustained is far more than
+            // deploys make yet a small share of an API server's capacity, and 32 in progress
+            // bounds what a slow API server (lookups lasting their 1.5 s) has open for us. A
+            // forged review can make no more calls than this under the reloader's identity.
+            lookups_at_once: 32,
+            lookups_per_second: 50,
+            lookup_burst: 25,
         }
     }
 }
@@ -126,6 +167,7 @@ pub struct Guards {
     pub limits: AdmissionLimits,
     pub bodies: BodyBudget,
     pub cpu: Cpu,
+    pub lookups: LookupBudget,
 }
 
 impl Guards {
@@ -133,6 +175,7 @@ impl Guards {
         Self {
             bodies: BodyBudget::new(&limits),
             cpu: Cpu::new(&limits),
+            lookups: LookupBudget::new(&limits),
             limits,
         }
     }
@@ -255,9 +298,15 @@ impl Lane {
         }
     }
 
-    async fn acquire(&self) -> Result<OwnedSemaphorePermit, Rejection> {
+    /// A slot, waiting at most `max_wait` and never past `until`.
+    async fn acquire(&self, until: Instant) -> Result<OwnedSemaphorePermit, Rejection> {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);
+        }
+        let now = Instant::now();
+        let until = until.min(now + self.max_wait);
+        if until <= now {
+            return Err(Rejection::Busy);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -265,7 +314,7 @@ impl Lane {
         }
         let _waiting = Waiting(&self.waiting);
         // Tokio's semaphore is fair: waiters are served in arrival order.
-        match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
+        match tokio::time::timeout_at(until, self.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Rejection::Busy),
         }
@@ -314,21 +363,37 @@ impl Cpu {
         }
     }
 
-    /// Runs `work` right here, on the async worker, once the small lane has room.
-    pub async fn run_here<T>(&self, work: impl FnOnce() -> T) -> Result<T, Rejection> {
-        let _permit = self.small.acquire().await?;
-        Ok(work())
+    /// Runs `work` right here, on the async worker, once the small lane has room (waiting
+    /// never past `until`). When `work` finds the rest is not cheap ([`Here::Off`]), the rest
+    /// runs off the async workers: on the blocking pool under the same slot, or in the large
+    /// lane (a second wait, within `until`).
+    pub async fn run_here<T, F>(&self, until: Instant, work: impl FnOnce() -> Here<T, F>) -> Result<T, Rejection>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = self.small.acquire(until).await?;
+        match work() {
+            Here::Done(done) => Ok(done),
+            Here::Off { large: false, rest } => blocking(permit, rest).await,
+            Here::Off { large: true, rest } => {
+                drop(permit);
+                self.run(true, until, rest).await
+            }
+        }
     }
 
-    /// Runs `work` off the async workers once its lane has room; the lane's permit is held
-    /// until `work` returns, even when the request is abandoned meanwhile.
+    /// Runs `work` off the async workers once its lane has room (waiting never past `until`);
+    /// the lane's permit is held until `work` returns, even when the request is abandoned
+    /// meanwhile.
     pub async fn run<T: Send + 'static>(
         &self,
         large: bool,
+        until: Instant,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Rejection> {
         let lane = if large { &self.large } else { &self.small };
-        let permit = lane.acquire().await?;
+        let permit = lane.acquire(until).await?;
         match (large, &self.large_thread) {
             (true, Some(thread)) => {
                 let (done, answer) = tokio::sync::oneshot::channel();
@@ -339,13 +404,96 @@ impl Cpu {
                 thread.jobs.send(job).map_err(|_| Rejection::Internal)?;
                 answer.await.map_err(|_| Rejection::Internal)
             }
-            _ => tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                work()
-            })
-            .await
-            .map_err(|_| Rejection::Internal),
+            _ => blocking(permit, work).await,
         }
+    }
+}
+
+/// What [`Cpu::run_here`]'s work came to: done, or the rest to run off the async workers.
+pub enum Here<T, F> {
+    Done(T),
+    /// `large`: in the large lane (many patterns to compile), else the blocking pool.
+    Off {
+        large: bool,
+        rest: F,
+    },
+}
+
+/// `work` on tokio's blocking pool, holding `permit` until it returns.
+async fn blocking<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Rejection> {
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|_| Rejection::Internal)
+}
+
+/// The API lookups all reviews together may make ([`super::lookup`]): at most
+/// [`AdmissionLimits::lookups_at_once`] in progress, and a token bucket refilled at
+/// [`AdmissionLimits::lookups_per_second`] holding at most [`AdmissionLimits::lookup_burst`].
+/// Taking is immediate: a lookup over the budget is refused, never queued, so a flood of forged
+/// reviews naming missing sources costs the API server no more than the budget, and the
+/// reviews are answered from the cache at once.
+pub struct LookupBudget {
+    at_once: Arc<Semaphore>,
+    bucket: std::sync::Mutex<Bucket>,
+    per_second: u128,
+    /// The bucket's size, in [`TOKEN`] units.
+    capacity: u128,
+}
+
+/// One token, in the bucket's units: a nanosecond of refill at one token a second. Integers,
+/// so 90 ms then 10 ms at 10/s is exactly one token.
+const TOKEN: u128 = 1_000_000_000;
+
+struct Bucket {
+    /// In [`TOKEN`] units.
+    tokens: u128,
+    refilled: Instant,
+}
+
+/// One lookup's share of the budget: its slot is given back when dropped (the lookup is over);
+/// its token is spent.
+pub struct LookupPermit {
+    _slot: OwnedSemaphorePermit,
+}
+
+impl LookupBudget {
+    pub fn new(limits: &AdmissionLimits) -> Self {
+        let capacity = u128::from(limits.lookup_burst) * TOKEN;
+        Self {
+            at_once: Arc::new(Semaphore::new(limits.lookups_at_once)),
+            bucket: std::sync::Mutex::new(Bucket {
+                tokens: capacity,
+                refilled: Instant::now(),
+            }),
+            per_second: u128::from(limits.lookups_per_second),
+            capacity,
+        }
+    }
+
+    /// One lookup's permit now, or why not.
+    pub fn try_take(&self) -> Result<LookupPermit, LookupRefusal> {
+        let slot = self
+            .at_once
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LookupRefusal::Concurrency)?;
+        // Nothing panics under this lock; a poisoned one still holds a valid bucket.
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.saturating_duration_since(bucket.refilled).as_nanos() * self.per_second;
+        bucket.tokens = bucket.tokens.saturating_add(refill).min(self.capacity);
+        bucket.refilled = now;
+        if bucket.tokens < TOKEN {
+            return Err(LookupRefusal::Rate);
+        }
+        bucket.tokens -= TOKEN;
+        Ok(LookupPermit { _slot: slot })
     }
 }
 
@@ -365,6 +513,11 @@ mod tests {
             cpu_wait: Duration::from_millis(200),
             ..AdmissionLimits::default()
         }
+    }
+
+    /// A deadline no test reaches.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
     }
 
     fn body(n: usize) -> Body {
@@ -418,7 +571,7 @@ mod tests {
         // One slot, taken until released.
         let busy = tokio::spawn({
             let cpu = cpu.clone();
-            async move { cpu.run(false, move || wait.recv().is_ok()).await }
+            async move { cpu.run(false, later(), move || wait.recv().is_ok()).await }
         });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while cpu.small.permits.available_permits() > 0 {
@@ -428,20 +581,99 @@ mod tests {
         // One may wait; it times out after cpu_wait.
         let waiter = tokio::spawn({
             let cpu = cpu.clone();
-            async move { cpu.run(false, || ()).await }
+            async move { cpu.run(false, later(), || ()).await }
         });
         while cpu.small.waiting.load(Ordering::Acquire) == 0 {
             assert!(tokio::time::Instant::now() < deadline, "the waiter never queued");
             tokio::task::yield_now().await;
         }
         // The queue is full: refused at once.
-        assert_eq!(cpu.run(false, || ()).await, Err(Rejection::Busy));
+        assert_eq!(cpu.run(false, later(), || ()).await, Err(Rejection::Busy));
         // The large lane is separate.
-        assert_eq!(cpu.run(true, || 7).await, Ok(7));
+        assert_eq!(cpu.run(true, later(), || 7).await, Ok(7));
         assert_eq!(waiter.await.unwrap(), Err(Rejection::Busy));
         assert_eq!(cpu.small.waiting.load(Ordering::Acquire), 0);
         release.send(()).unwrap();
         assert_eq!(busy.await.unwrap(), Ok(true));
-        assert_eq!(cpu.run(false, || 1).await, Ok(1));
+        assert_eq!(cpu.run(false, later(), || 1).await, Ok(1));
+    }
+
+    #[test]
+    fn a_reviews_waits_add_up_to_less_than_the_api_servers_timeout() {
+        let limits = AdmissionLimits::default();
+        let waits = 2 * limits.cpu_wait + super::super::lookup::LOOKUP_TIMEOUT;
+        assert!(waits <= REVIEW_DEADLINE, "{waits:?} > {REVIEW_DEADLINE:?}");
+        assert!(REVIEW_DEADLINE + ANSWER_MARGIN <= API_SERVER_TIMEOUT);
+        // Something is left for computing and the network.
+        assert!(ANSWER_MARGIN >= Duration::from_millis(250));
+        assert_eq!(
+            API_SERVER_TIMEOUT,
+            Duration::from_secs(u64::from(super::super::register::TIMEOUT_SECONDS))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_wait_ends_at_the_reviews_deadline() {
+        let cpu = Arc::new(Cpu::new(&AdmissionLimits {
+            cpu_slots: 1,
+            cpu_queue: 4,
+            cpu_wait: Duration::from_secs(1),
+            ..AdmissionLimits::default()
+        }));
+        // The one slot, taken.
+        let busy = cpu.small.acquire(later()).await.unwrap();
+        // 200 ms left of the review's deadline: the wait ends then, not after cpu_wait.
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(200);
+        assert_eq!(cpu.run(false, deadline, || ()).await, Err(Rejection::Busy));
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        // Past it: refused without waiting.
+        assert_eq!(cpu.run(false, Instant::now(), || ()).await, Err(Rejection::Busy));
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        // The lane's own bound still holds with a later deadline.
+        let started = Instant::now();
+        assert_eq!(cpu.run(false, later(), || ()).await, Err(Rejection::Busy));
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        drop(busy);
+        assert_eq!(cpu.run_here(later(), || Here::<_, fn() -> u8>::Done(1)).await, Ok(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lookup_budget_caps_concurrency_and_rate_and_never_waits() {
+        let budget = LookupBudget::new(&AdmissionLimits {
+            lookups_at_once: 3,
+            lookups_per_second: 10,
+            lookup_burst: 5,
+            ..AdmissionLimits::default()
+        });
+        // Three at once, the fourth refused for concurrency (no token spent on it).
+        let held: Vec<LookupPermit> = (0..3).map(|_| budget.try_take().unwrap()).collect();
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Concurrency));
+        drop(held);
+        // Two tokens of the burst of five are left; then the rate refuses.
+        budget.try_take().unwrap();
+        budget.try_take().unwrap();
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Rate));
+        // 10 per second: one more token after 100 ms, not before.
+        tokio::time::advance(Duration::from_millis(90)).await;
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Rate));
+        tokio::time::advance(Duration::from_millis(10)).await;
+        budget.try_take().unwrap();
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Rate));
+        // A long quiet while refills the burst, no more.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let burst: Vec<LookupPermit> = (0..3).map(|_| budget.try_take().unwrap()).collect();
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Concurrency));
+        drop(burst);
+        budget.try_take().unwrap();
+        budget.try_take().unwrap();
+        assert_eq!(budget.try_take().err(), Some(LookupRefusal::Rate));
+        // Sustained: over 10 s at most 10 per second get through.
+        let mut taken = 0;
+        for _ in 0..1000 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            taken += usize::from(budget.try_take().is_ok());
+        }
+        assert!((99..=101).contains(&taken), "{taken} in 10 s");
     }
 }

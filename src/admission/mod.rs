@@ -38,14 +38,14 @@ use crate::core::lint::{
     reload_list_names, uses_search,
 };
 use crate::core::plan::{ReloadStrategy, Stamping, admission_patch};
-use crate::core::source::{Overlay, SourceRef, SourceState, SourceView};
+use crate::core::source::{Overlay, SourceRef, SourceView};
 use crate::core::vocabulary::truncate_chars;
 use crate::core::workload::{Workload, WorkloadKind, string_map};
 use crate::engine::scope::NamespaceScope;
 use crate::metrics::{AdmissionLabels, AdmissionResult, Metrics, Webhook};
 use crate::store::Store;
-use limits::Guards;
 pub use limits::{AdmissionLimits, Rejection};
+use limits::{Guards, Here};
 use review::Review;
 
 /// Kubernetes objects are at most ~1.5 MiB; anything larger is not a real review.
@@ -174,12 +174,14 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads the body within the budget, then computes the answer in the lane the body's size picks
-/// (a small one right here, larger ones on the blocking pool). A mutating review that must
-/// confirm sources with the API server does it between two CPU sections, holding neither a lane
-/// nor a lock while it waits.
+/// Reads the body within the budget, then computes the answer in the lane the body's size and
+/// its patterns pick (a small review that compiles nothing right here, larger ones, and those
+/// with patterns the cache lacks, off the async workers). A mutating review that must confirm
+/// sources with the API server does it between two CPU sections, holding neither a lane nor a
+/// lock while it waits. Every wait ends by the review's deadline ([`limits::REVIEW_DEADLINE`]).
 async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
+    let until = tokio::time::Instant::now() + limits::REVIEW_DEADLINE;
     let Shared { ctx, guards } = shared;
     let declared = declared_length(&request);
     let rejected = |rejection: Rejection| {
@@ -201,12 +203,30 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
     let large = body.len() > guards.limits.large_body;
     let here = body.len() <= guards.limits.inline_body;
     let first = if here {
-        guards.cpu.run_here(|| first_phase(&ctx, webhook, &body, started)).await
+        guards
+            .cpu
+            .run_here(until, || match parse(&ctx, webhook, &body, started) {
+                Err(response) => Here::Done(Phase::Done(*response)),
+                Ok(review) => match uncached_patterns(&ctx, &review) {
+                    0 => Here::Done(first_phase(&ctx, webhook, review, started)),
+                    n => {
+                        let ctx = ctx.clone();
+                        Here::Off {
+                            large: n > limits::FEW_PATTERNS,
+                            rest: move || first_phase(&ctx, webhook, review, started),
+                        }
+                    }
+                },
+            })
+            .await
     } else {
         let ctx = ctx.clone();
         guards
             .cpu
-            .run(large, move || first_phase(&ctx, webhook, &body, started))
+            .run(large, until, move || match parse(&ctx, webhook, &body, started) {
+                Err(response) => Phase::Done(*response),
+                Ok(review) => first_phase(&ctx, webhook, review, started),
+            })
             .await
     };
     let lookup = match first {
@@ -215,20 +235,61 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
         Ok(Phase::Lookup(lookup)) => lookup,
     };
     let found = match &ctx.lookup {
-        Some(sources) => sources.find(&lookup.namespace, &lookup.unseen).await,
+        Some(sources) => {
+            let found = sources
+                .find(&lookup.namespace, &lookup.unseen, &guards.lookups, until)
+                .await;
+            for &refusal in &found.refused {
+                ctx.metrics.lookup_refused(refusal);
+            }
+            found
+        }
         None => Default::default(),
     };
     let second = {
         let ctx = ctx.clone();
         guards
             .cpu
-            .run(large, move || {
+            .run(large, until, move || {
                 let response = stamp_found(&ctx, &lookup.review, lookup.kind, &lookup.policy, &found);
                 answer(&ctx, webhook, &lookup.review.request, response, started)
             })
             .await
     };
     second.unwrap_or_else(rejected)
+}
+
+/// How many patterns answering `review` would compile: the items of its reload lists (on the
+/// metadata and the pod template of the object and the old object, where the decision and the
+/// lint rules read them) that the pattern cache does not hold. A lookup in the cache, never a
+/// compile.
+fn uncached_patterns(ctx: &AdmissionContext, review: &Review) -> usize {
+    use crate::core::source::SourceKind;
+    let keys = &ctx.decision.keys;
+    let kind = workload_kind(&review.request);
+    let mut count = 0;
+    for object in [review.object.as_ref(), review.old_object.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let metadata = object.at("/metadata/annotations");
+        let workload = kind.map(|k| Workload::new(k, object));
+        for source in SourceKind::ALL {
+            let key = keys.reload(source);
+            let values = [
+                metadata.and_then(|a| a.get(key)).and_then(Value::as_str),
+                workload
+                    .as_ref()
+                    .and_then(|w| w.template_annotation(key).ok().flatten()),
+            ];
+            count += values
+                .into_iter()
+                .flatten()
+                .map(crate::core::vocabulary::uncached_patterns)
+                .sum::<usize>();
+        }
+    }
+    count
 }
 
 /// What the first blocking section ends with.
@@ -246,10 +307,10 @@ struct Pending {
     unseen: Vec<SourceRef>,
 }
 
-/// Parses the review and answers it, unless a mutating review needs a lookup first.
-fn first_phase(ctx: &AdmissionContext, webhook: Webhook, body: &[u8], started: Instant) -> Phase {
-    let review = match review::parse(body) {
-        Ok(review) => review,
+/// The review, or the answer to a body that is not one.
+fn parse(ctx: &AdmissionContext, webhook: Webhook, body: &[u8], started: Instant) -> Result<Review, Box<Response>> {
+    match review::parse(body) {
+        Ok(review) => Ok(review),
         Err(error) => {
             let labels = AdmissionLabels {
                 webhook,
@@ -260,9 +321,13 @@ fn first_phase(ctx: &AdmissionContext, webhook: Webhook, body: &[u8], started: I
             ctx.metrics.admission(labels, started.elapsed());
             // Debug only: a flood of garbage must not become a flood of logs; the metric counts it.
             tracing::debug!(%webhook, %error, "malformed admission review");
-            return Phase::Done(bad_request(error.to_string()));
+            Err(Box::new(bad_request(error.to_string())))
         }
-    };
+    }
+}
+
+/// Answers the review, unless a mutating review needs a lookup first.
+fn first_phase(ctx: &AdmissionContext, webhook: Webhook, review: Review, started: Instant) -> Phase {
     let response = match webhook {
         // Not ours: admitted as is, with nothing that reveals what the reloader knows.
         _ if !in_scope(ctx, &review.request) => AdmissionResponse::from(&review.request),
@@ -497,7 +562,7 @@ fn stamp(
     review: &Review,
     kind: WorkloadKind,
     policy: &WorkloadPolicy,
-    found: Option<&std::collections::BTreeMap<SourceRef, SourceState>>,
+    found: Option<&lookup::Found>,
 ) -> Stamped {
     let request = &review.request;
     let response = AdmissionResponse::from(request);
@@ -512,7 +577,7 @@ fn stamp(
         let cached = ctx.store.sources(&namespace);
         let sources = Overlay {
             base: cached.map(),
-            extra: found.unwrap_or(&none),
+            extra: found.map_or(&none, |f| &f.states),
         };
         let deps = policy.dependencies(&sources, &ctx.decision);
         let missing = deps.dependencies.iter().filter(|d| sources.get(&d.source).is_none());
@@ -522,7 +587,13 @@ fn stamp(
                 return Stamped::Unseen(unseen);
             }
         }
-        let mut warnings: Vec<String> = missing.map(|d| missing_message(&d.source)).collect();
+        let unconfirmed = |source: &SourceRef| found.and_then(|f| f.unconfirmed.get(source)).copied();
+        let mut warnings: Vec<String> = missing
+            .map(|d| match unconfirmed(&d.source) {
+                Some(why) => lookup::unconfirmed_message(&d.source, why),
+                None => missing_message(&d.source),
+            })
+            .collect();
         let keys = ctx.keys.borrow().clone();
         if keys.current().is_none() {
             warnings.extend(unstamped_without_key(&deps.dependencies, &sources));
@@ -580,7 +651,7 @@ fn stamp_found(
     review: &Review,
     kind: WorkloadKind,
     policy: &WorkloadPolicy,
-    found: &std::collections::BTreeMap<SourceRef, SourceState>,
+    found: &lookup::Found,
 ) -> AdmissionResponse {
     match stamp(ctx, review, kind, policy, Some(found)) {
         Stamped::Answer(response) => *response,

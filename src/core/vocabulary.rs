@@ -646,6 +646,20 @@ pub fn parse_name_regex_list(key: &str, value: &str) -> NameRegexList {
     list
 }
 
+/// How many items of a reload list [`parse_name_regex_list`] would compile now: the patterns
+/// the cache does not hold (plain names, items over the length limit and lists over the item
+/// limit compile nothing). A lookup, never a compile: the admission webhook asks it to keep
+/// compiles off its async workers.
+pub fn uncached_patterns(value: &str) -> usize {
+    if split_list(value).count() > MAX_LIST_ITEMS {
+        return 0;
+    }
+    let cache = patterns();
+    split_list(value)
+        .filter(|item| item.len() <= MAX_ITEM_LEN && !is_plain(item) && !cache.contains(item))
+        .count()
+}
+
 /// Letters, digits, `-` and `_` only: the item matches exactly itself as a regex.
 fn is_plain(item: &str) -> bool {
     item.bytes()
@@ -688,6 +702,11 @@ impl PatternCache {
         let compiled = hit.compiled.clone();
         self.insert(item, hit);
         Some(compiled)
+    }
+
+    /// Whether `item` is cached, without moving it.
+    fn contains(&self, item: &str) -> bool {
+        self.current.contains_key(item) || self.older.contains_key(item)
     }
 
     fn insert(&mut self, item: String, cached: Cached) {
@@ -1104,6 +1123,23 @@ mod tests {
             let list = parse_name_regex_list("k", item);
             assert!(list.errors.is_empty(), "{item}: {:?}", list.errors);
         }
+    }
+
+    #[test]
+    fn uncached_patterns_counts_what_a_parse_would_compile() {
+        // Unique to this test: the cache is shared by the whole test binary.
+        let list = "plain-name, uncached-a-.*, uncached-b-[0-9]+ ,uncached-a-.*";
+        assert_eq!(uncached_patterns(list), 3);
+        let long = format!("{}.*", "x".repeat(MAX_ITEM_LEN));
+        assert_eq!(
+            uncached_patterns(&long),
+            0,
+            "an over-long item is an error, not a compile"
+        );
+        let many = vec!["many-.*"; MAX_LIST_ITEMS + 1].join(",");
+        assert_eq!(uncached_patterns(&many), 0, "a list over the limit is one error");
+        parse_name_regex_list("k", list);
+        assert_eq!(uncached_patterns(list), 0);
     }
 
     #[test]
