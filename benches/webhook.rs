@@ -588,6 +588,133 @@ async fn saturation(target: &Target, proto: Proto, measured: Duration) -> anyhow
 }
 
 // ---------------------------------------------------------------------------------------------
+// `/live` while hostile reviews saturate the webhook.
+
+/// A review whose reload lists are 200 patterns no cache has seen (`nonce` makes each review's
+/// distinct), each compiling near the 256 KiB program limit (`\w` is every Unicode word
+/// character): what a caller who can reach the port can send to make the webhook compile.
+fn hostile_review(nonce: usize) -> Bytes {
+    let patterns = |n: usize| {
+        (0..100)
+            .map(|i| format!(r"\w{{4}}-{n}-{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("hostile-{nonce}"), "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "name": "hostile", "namespace": NAMESPACE, "operation": "CREATE",
+            "userInfo": {"username": "mallory"},
+            "object": {
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "hostile", "namespace": NAMESPACE, "annotations": {
+                    "configmap.reloader.stakater.com/reload": patterns(nonce),
+                    "secret.reloader.stakater.com/reload": patterns(nonce + 1),
+                }},
+                "spec": {"selector": {"matchLabels": {"app": "hostile"}},
+                         "template": {"metadata": {"labels": {"app": "hostile"}},
+                                      "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}
+            }
+        }
+    });
+    Bytes::from(serde_json::to_vec(&review).unwrap_or_default())
+}
+
+/// `GET /live` latencies (seconds, sorted), one every 20 ms on a fresh connection, for `how_long`;
+/// a sample that gets no answer within 10 s counts as 10 s.
+fn sample_live(http: SocketAddr, how_long: Duration) -> Vec<f64> {
+    use std::io::{Read, Write};
+    let mut samples = Vec::new();
+    let end = Instant::now() + how_long;
+    while Instant::now() < end {
+        let started = Instant::now();
+        let answered = std::net::TcpStream::connect_timeout(&http, Duration::from_secs(10)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            write!(stream, "GET /live HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer)?;
+            Ok(answer)
+        });
+        let took = started.elapsed();
+        samples.push(match answered {
+            Ok(_) => took.as_secs_f64(),
+            Err(_) => took.as_secs_f64().max(10.0),
+        });
+        std::thread::sleep(Duration::from_millis(20).saturating_sub(took));
+    }
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+/// What the hostile run measured: `/live` at rest and under the flood, and the reviews' fate.
+struct Hostile {
+    idle: Run,
+    flooded: Run,
+    answered: usize,
+    refused: usize,
+}
+
+/// `/live` sampled for `measured` at rest, then for `measured` while `IN_FLIGHT` hostile reviews
+/// are always outstanding (after the warm-up), `/mutate` and `/validate` alternately.
+async fn hostile(target: &Target, http: SocketAddr, measured: Duration) -> anyhow::Result<Hostile> {
+    let idle = tokio::task::spawn_blocking(move || sample_live(http, measured)).await?;
+    let mut senders = Vec::new();
+    for _ in 0..H2_SATURATION_CONNECTIONS {
+        senders.push(
+            connect(target, Proto::H2)
+                .await?
+                .h2_clone()
+                .context("an h2 connection")?,
+        );
+    }
+    let end = Instant::now() + WARM_UP + measured;
+    let nonce = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut loops = Vec::new();
+    for i in 0..IN_FLIGHT {
+        let (mut sender, nonce, addr) = (senders[i % senders.len()].clone(), nonce.clone(), target.addr);
+        loops.push(tokio::spawn(async move {
+            let (mut answered, mut refused) = (0usize, 0usize);
+            while Instant::now() < end {
+                let n = nonce.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+                let path = if n.is_multiple_of(4) { "mutate" } else { "validate" };
+                let request = hyper::Request::post(format!("https://{addr}/{path}?timeout=3s"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(hostile_review(n)))
+                    .unwrap_or_default();
+                let Ok(response) = sender.send_request(request).await else {
+                    break;
+                };
+                let ok = response.status() == hyper::StatusCode::OK;
+                let _ = response.into_body().collect().await;
+                if ok { answered += 1 } else { refused += 1 }
+            }
+            (answered, refused)
+        }));
+    }
+    tokio::time::sleep(WARM_UP).await;
+    let flooded = tokio::task::spawn_blocking(move || sample_live(http, measured)).await?;
+    let (mut answered, mut refused) = (0, 0);
+    for task in loops {
+        if let Ok((a, r)) = task.await {
+            answered += a;
+            refused += r;
+        }
+    }
+    let run = |latencies: Vec<f64>| Run {
+        latencies,
+        ..Run::default()
+    };
+    Ok(Hostile {
+        idle: run(idle),
+        flooded: run(flooded),
+        answered,
+        refused,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run.
 
 fn wait_for_port(addr: SocketAddr, process: &mut Process, what: &str, within: Duration) -> anyhow::Result<()> {
@@ -802,6 +929,20 @@ async fn run() -> anyhow::Result<()> {
             }
         }
     }
+    // `/live` while reviews full of never-seen patterns saturate the webhook (ours only: the
+    // empty handler compiles nothing).
+    let hostile = hostile(&target(ours_addr, Proto::H2)?, http_addr, saturation_seconds).await?;
+    println!(
+        "  /live p50 {} p99 {} at rest; p50 {} p99 {} max {} under hostile patterns \
+         ({} reviews answered, {} refused)",
+        ms(hostile.idle.p50()),
+        ms(hostile.idle.p99()),
+        ms(hostile.flooded.p50()),
+        ms(hostile.flooded.p99()),
+        ms(hostile.flooded.latencies.last().copied().unwrap_or(f64::NAN)),
+        hostile.answered,
+        hostile.refused
+    );
     drop(ours);
     drop(empty);
 
@@ -872,6 +1013,22 @@ async fn run() -> anyhow::Result<()> {
             );
         }
     }
+    rows.push(json!({
+        "id": "webhook.live_p99_under_hostile_patterns",
+        "what": format!("`/live` p99 (p50) while {IN_FLIGHT} reviews of never-seen reload-list patterns are always in flight, against `/live` at rest"),
+        "ours": format!("{} ({})", ms(hostile.flooded.p99()), ms(hostile.flooded.p50())),
+        "baseline": format!("{} ({})", ms(hostile.idle.p99()), ms(hostile.idle.p50())),
+        "baseline_name": "the same `/live` at rest",
+        "ratio": round2(hostile.flooded.p99() / hostile.idle.p99()),
+        "target": "p99 < 100 ms", "met": hostile.flooded.p99() < 0.1
+    }));
+    figures.insert(
+        "live_under_hostile_patterns".into(),
+        json!({
+            "idle_seconds": hostile.idle.latencies, "flooded_seconds": hostile.flooded.latencies,
+            "reviews_answered": hostile.answered, "reviews_refused": hostile.refused,
+        }),
+    );
     figures.insert(
         "conditions".into(),
         json!({
