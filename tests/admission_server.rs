@@ -1004,3 +1004,77 @@ fn live_stays_fast_while_hostile_patterns_saturate_the_webhook() {
     assert_eq!(lost, 0, "hostile reviews left unanswered: the server's runtime stalled");
     assert!(p99 < Duration::from_millis(500), "/live p99 {p99:?}");
 }
+
+/// A stopped server (SIGTERM) drains: the listener closes at once (new connections are
+/// refused), an h2 connection gets GOAWAY (a new request on it is refused, so the API server
+/// sends it to another replica), the request in flight is still answered, and the server returns
+/// once it is.
+#[tokio::test]
+async fn a_stopped_server_drains_before_it_returns() {
+    let _serial = SERIAL.lock().await;
+    let (started_tx, mut started) = watch::channel(false);
+    let (release, released) = watch::channel(false);
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::post(move || {
+                let mut released = released.clone();
+                started_tx.send_replace(true);
+                async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    axum::Json(json!({"answered": true}))
+                }
+            }),
+        )
+        .route("/fast", axum::routing::post(|| async { axum::Json(json!({})) }));
+    let ca = CertificateAuthority::generate("test-ca", Duration::from_secs(3600), &[]).unwrap();
+    let serving = ca.issue_serving(&["127.0.0.1"], Duration::from_secs(3600)).unwrap();
+    let config = server_config_for(ReloadableCert::new(&serving).unwrap(), None).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(reloader::tls::serve_until(listener, config, app, ServeLimits::default(), async {
+        let _ = stopped.await;
+    }));
+    let server = Server {
+        addr,
+        ca: ca.cert_pem,
+        runs: Runs::Task(tokio::spawn(async {})),
+    };
+    let conn = h2(&server).await;
+    assert_eq!(post_h2(&conn, "/fast", "{}").await.status, StatusCode::OK);
+    let in_flight = tokio::spawn(send_h2(conn.clone(), "/slow", Body::from("{}"), None));
+    started.wait_for(|s| *s).await.unwrap();
+
+    stop.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections after the stop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // GOAWAY: the connection takes no new request.
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            send_h2(conn.clone(), "/fast", Body::from("{}"), None),
+        )
+        .await;
+        if matches!(attempt, Ok(Err(_))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the connection kept taking requests: {attempt:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!serving.is_finished(), "returned with a request in flight");
+    release.send_replace(true);
+    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the request in flight answered")
+        .unwrap()
+        .expect("answered, not reset");
+    assert_eq!((answer.status, answer.body), (StatusCode::OK, json!({"answered": true})));
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the server returned once drained")
+        .unwrap();
+}
