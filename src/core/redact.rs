@@ -30,33 +30,36 @@ const SECRET_PATH_DOMAINS: &[&str] = &[".webhook.office.com", ".logic.azure.com"
 /// and the rest of the path stay, so the message still says where. Works on any string,
 /// including one that does not parse as a URL (the error that says so shows it).
 pub fn url(raw: &str) -> String {
-    let (rest, fragment) = match raw.split_once('#') {
+    let (scheme, rest) = match raw.find("://") {
+        Some(at) if !raw[..at].contains(['/', '?', '#', '@']) => raw.split_at(at + 3),
+        _ => ("", raw),
+    };
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(scheme);
+    // User information ends at the last '@' before the first '/': a raw '#' or '?' in a
+    // password must not pass for a fragment or a query that leaves the rest shown.
+    let before_path = rest.find('/').map_or(rest, |at| &rest[..at]);
+    let rest = match before_path.rfind('@') {
+        Some(at) => {
+            out.push_str(REDACTED);
+            out.push('@');
+            &rest[at + 1..]
+        }
+        None => rest,
+    };
+    let (rest, fragment) = match rest.split_once('#') {
         Some((rest, fragment)) => (rest, Some(fragment)),
-        None => (raw, None),
+        None => (rest, None),
     };
     let (rest, query) = match rest.split_once('?') {
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    let (scheme, rest) = match rest.find("://") {
-        Some(at) if !rest[..at].contains('/') => rest.split_at(at + 3),
-        _ => ("", rest),
-    };
-    let (authority, path) = match rest.find('/') {
+    let (host_port, path) = match rest.find('/') {
         Some(at) => rest.split_at(at),
         None => (rest, ""),
     };
-    let mut out = String::with_capacity(raw.len());
-    out.push_str(scheme);
-    let host_port = match authority.rfind('@') {
-        Some(at) => {
-            out.push_str(REDACTED);
-            out.push('@');
-            &authority[at + 1..]
-        }
-        None => authority,
-    };
-    out.push_str(host_port);
+    out.push_str(&shown_host_port(host_port));
     if secret_path_host(host_port) {
         match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
             Some((first, more)) if !more.is_empty() => {
@@ -88,6 +91,23 @@ pub fn url(raw: &str) -> String {
         }
     }
     out
+}
+
+/// `host:port` as given, unless the "port" is not a number: then it is probably a password cut
+/// off by a '/' in it (`user:pa/ss@host`), and hidden.
+fn shown_host_port(host_port: &str) -> String {
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(_, after)| after),
+        None => Some(host_port),
+    }
+    .and_then(|after| after.split_once(':'))
+    .map(|(_, port)| port);
+    match port {
+        Some(port) if !port.is_empty() && !port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}:{REDACTED}", &host_port[..host_port.len() - port.len() - 1])
+        }
+        _ => host_port.to_string(),
+    }
 }
 
 /// Flags that carry a URL (Stakater's `--webhook-url`; ours, `--admission-url`).
@@ -127,6 +147,10 @@ fn secret_path_host(host_port: &str) -> bool {
 /// A path segment that is probably an id or a key rather than a word: long, of the characters
 /// tokens are made of, with letters and digits both.
 fn looks_like_a_token(segment: &str) -> bool {
+    // An '@' has no business in a path segment but after a password cut off by a '/'.
+    if segment.contains('@') {
+        return true;
+    }
     segment.len() >= 16
         && segment
             .bytes()
@@ -226,6 +250,13 @@ mod tests {
         );
         assert_eq!(url("u:p@host"), "<redacted>@host");
         assert_eq!(url("?secret"), "?<redacted>");
+        // Raw '#', '?' or '/' in a password (they should be percent-encoded; the error for
+        // such a URL shows it).
+        assert_eq!(url("https://u:p#ss@host/x"), "https://<redacted>@host/x");
+        assert_eq!(url("https://u:p?ss@host/x?q"), "https://<redacted>@host/x?<redacted>");
+        assert_eq!(url("https://u:pa/ss@host/x"), "https://u:<redacted>/<redacted>/x");
+        assert_eq!(url("https://host:8443/x"), "https://host:8443/x");
+        assert_eq!(url("https://[::1]/x"), "https://[::1]/x");
     }
 
     #[test]
@@ -271,6 +302,15 @@ mod tests {
                         let shown = url(&raw);
                         assert!(!shown.contains(secret), "{raw} -> {shown}");
                         assert!(shown.contains(host), "{raw} -> {shown}");
+                    }
+                    // A password with a raw '#', '?' or '/' in it: no part of it is shown.
+                    for cut in ['#', '?', '/'] {
+                        let raw = format!("{scheme}me:Sup3r{cut}S3cretValue@{host}{path}");
+                        let shown = url(&raw);
+                        assert!(
+                            !shown.contains("Sup3r") && !shown.contains("S3cret"),
+                            "{raw} -> {shown}"
+                        );
                     }
                 }
             }
