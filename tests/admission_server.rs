@@ -1033,9 +1033,15 @@ async fn a_stopped_server_drains_before_it_returns() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(reloader::tls::serve_until(listener, config, app, ServeLimits::default(), async {
-        let _ = stopped.await;
-    }));
+    let serving = tokio::spawn(reloader::tls::serve_until(
+        listener,
+        config,
+        app,
+        ServeLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let server = Server {
         addr,
         ca: ca.cert_pem,
@@ -1062,7 +1068,10 @@ async fn a_stopped_server_drains_before_it_returns() {
         if matches!(attempt, Ok(Err(_))) {
             break;
         }
-        assert!(Instant::now() < deadline, "the connection kept taking requests: {attempt:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the connection kept taking requests: {attempt:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!serving.is_finished(), "returned with a request in flight");
@@ -1072,7 +1081,10 @@ async fn a_stopped_server_drains_before_it_returns() {
         .expect("the request in flight answered")
         .unwrap()
         .expect("answered, not reset");
-    assert_eq!((answer.status, answer.body), (StatusCode::OK, json!({"answered": true})));
+    assert_eq!(
+        (answer.status, answer.body),
+        (StatusCode::OK, json!({"answered": true}))
+    );
     tokio::time::timeout(Duration::from_secs(5), serving)
         .await
         .expect("the server returned once drained")
