@@ -409,6 +409,14 @@ async fn helm_install_serves_from_pods_and_survives_kill_upgrade_and_uninstall()
         &[leader.clone(), other_pod(&client, &install, &leader).await],
     )
     .await;
+    // The chart's preStop pause runs before the SIGTERM (so endpoints drop the pod first).
+    let pre_stop = pods
+        .get(&leader)
+        .await
+        .ok()
+        .and_then(|p| p.spec?.containers.first()?.lifecycle.clone()?.pre_stop?.sleep)
+        .map(|sleep| Duration::from_secs(sleep.seconds.try_into().unwrap_or_default()))
+        .expect("the chart's preStop sleep");
     let stop = Arc::new(AtomicBool::new(false));
     let writes = write_during(client.clone(), app.name.clone(), "app-config", stop.clone());
     let upgraded = node_values(node, "  logLevel: debug\n");
@@ -455,13 +463,17 @@ async fn helm_install_serves_from_pods_and_survives_kill_upgrade_and_uninstall()
         created.len()
     );
     assert_rolled_once(&client, &app.name, 3, "password=p3 greeting=g2").await;
-    // The Lease is released on SIGTERM, so a replica starting then takes it at once. Unreleased,
+    // The Lease is released on SIGTERM, which comes after the preStop pause, and the other
+    // replica (the standby, or the upgrade's new pod) takes it within about a second. Unreleased,
     // it would be held until it expires: a leader renews it 2 s before that, so its expiry is
-    // always at least 2 s away, up to 15 s. (A standby already running takes it within about a
-    // second too: tests/cluster/faults.rs measures that.)
+    // always at least 2 s away, up to 15 s.
     assert!(
-        released < Duration::from_secs(2),
-        "the Lease released {released:?} after the pod began to go"
+        released < pre_stop + Duration::from_secs(2),
+        "the Lease released {released:?} after the pod began to go (preStop {pre_stop:?})"
+    );
+    assert!(
+        handover < released + Duration::from_secs(2),
+        "the Lease taken {handover:?} after the pod began to go, released at {released:?}"
     );
 
     // `helm uninstall`: the webhook configurations go with it, and an annotated apply passes.
