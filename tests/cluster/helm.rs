@@ -1693,3 +1693,97 @@ async fn argo_rollouts_and_csi_the_rbac_suffices() {
     eventually("the Rollout stamped", stamp_of).await;
     local.assert_no_denials();
 }
+
+/// A release of an earlier chart, whose reloader created the two configurations itself (labelled
+/// `app.kubernetes.io/managed-by: reloader`), moves to this chart with `--take-ownership`: helm
+/// refuses objects it did not create without it, and with it takes them over, and the reloader
+/// then fills their caBundle as the install's.
+#[tokio::test]
+async fn configurations_the_reloader_created_are_taken_over_by_helm_with_take_ownership() {
+    use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+    let f = Fixture::new("htake").await;
+    serve_openshift_api(&f.client).await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    let release = Release {
+        name: unique_name("t"),
+        namespace: home.name.clone(),
+    };
+    let name = release.fullname();
+    // As the earlier reloader left them.
+    let (label, value) = reloader::admission::register::CREATED_BY_LABEL;
+    let webhook = |hook: &str| {
+        json!({"name": hook, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+               "failurePolicy": "Ignore", "timeoutSeconds": 3,
+               "clientConfig": {"service": {"name": format!("{name}-webhook"), "namespace": home.name, "path": "/mutate"}},
+               "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": f.ns.name}},
+               "rules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["deployments"]}]})
+    };
+    let metadata = json!({"name": name, "labels": {label: value}});
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(f.client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(f.client.clone());
+    let m =
+        serde_json::from_value(json!({"metadata": metadata, "webhooks": [webhook("mutate.reloader.stakater.com")]}));
+    mutating.create(&PostParams::default(), &m.unwrap()).await.unwrap();
+    let v =
+        serde_json::from_value(json!({"metadata": metadata, "webhooks": [webhook("validate.reloader.stakater.com")]}));
+    validating.create(&PostParams::default(), &v.unwrap()).await.unwrap();
+
+    let values = values_file(&format!(
+        "reloader:\n  watchGlobally: false\n  namespaces: [{}]\n  webhook: {{enabled: true}}\n",
+        f.ns.name
+    ));
+    let files = [stakater_values(), values];
+    let chart = chart();
+    let config = kubeconfig().display().to_string();
+    let mut args = vec![
+        "install",
+        &release.name,
+        &chart,
+        "--namespace",
+        &home.name,
+        "--kubeconfig",
+        &config,
+    ];
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    for file in &files {
+        args.extend(["-f", file.as_str()]);
+    }
+    let refused = helm(&args);
+    assert!(!refused.status.success(), "helm took over objects it did not create");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("cannot be imported"), "{stderr}");
+    helm(&[
+        "uninstall",
+        &release.name,
+        "--namespace",
+        &home.name,
+        "--kubeconfig",
+        &config,
+    ]);
+
+    args.push("--take-ownership");
+    helm_ok(&args);
+    let m = mutating.get(&name).await.unwrap();
+    assert_eq!(
+        m.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+        "Helm",
+        "the chart's now"
+    );
+    assert_eq!(
+        m.webhooks.unwrap()[0].client_config.ca_bundle,
+        None,
+        "the chart's webhook, without a caBundle yet"
+    );
+    let local = release.run_unrouted(&["--admission-cert-check=300ms".to_string()]);
+    local.reloader.wait_ready().await;
+    eventually("the caBundle written by the reloader", || async {
+        let v = validating.get_opt(&name).await.ok()??;
+        v.webhooks?
+            .remove(0)
+            .client_config
+            .ca_bundle
+            .filter(|b| !b.0.is_empty())
+    })
+    .await;
+    local.assert_no_denials();
+}
