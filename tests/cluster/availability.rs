@@ -3,7 +3,6 @@
 //! are the leader's without overriding what a person set by hand. The real kube-apiserver calls
 //! the webhook over HTTPS throughout.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -14,26 +13,12 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use reloader::core::vocabulary::defaults;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::{Fixture, auto, uses};
+use crate::helm::kubectl_patch;
 use crate::support::{Reloader, TestNamespace, eventually, kubeconfig, unique_name};
 use crate::webhook::{Configurations, deployment, free_port, stamp_of, start_webhook, typo_deployment};
-
-/// `kubectl patch <resource> <name> --type=json -p <patch>`: a person's edit, under kubectl's
-/// own field manager.
-fn kubectl_patch(resource: &str, name: &str, patch: Value) {
-    let out = Command::new("kubectl")
-        .arg(format!("--kubeconfig={}", kubeconfig().display()))
-        .args(["patch", resource, name, "--type=json", "-p", &patch.to_string()])
-        .output()
-        .expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl patch {resource} {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 async fn hooks(client: &Client, name: &str) -> (MutatingWebhook, ValidatingWebhook) {
     let m = Api::<MutatingWebhookConfiguration>::all(client.clone())
@@ -56,12 +41,12 @@ fn edit_leader_fields(name: &str) {
     kubectl_patch(
         "validatingwebhookconfiguration",
         name,
-        json!([{"op": "replace", "path": "/webhooks/0/admissionReviewVersions", "value": ["v1", "v1beta1"]}]),
+        &json!([{"op": "replace", "path": "/webhooks/0/admissionReviewVersions", "value": ["v1", "v1beta1"]}]),
     );
     kubectl_patch(
         "mutatingwebhookconfiguration",
         name,
-        json!([{"op": "replace", "path": "/webhooks/0/reinvocationPolicy", "value": "Never"}]),
+        &json!([{"op": "replace", "path": "/webhooks/0/reinvocationPolicy", "value": "Never"}]),
     );
 }
 
@@ -95,13 +80,13 @@ async fn both_webhooks_fail_open_and_values_set_by_hand_survive_the_leader() {
     kubectl_patch(
         "validatingwebhookconfiguration",
         &name,
-        json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Fail"},
+        &json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Fail"},
                {"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 7}]),
     );
     kubectl_patch(
         "mutatingwebhookconfiguration",
         &name,
-        json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 9}]),
+        &json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 9}]),
     );
     // The leader re-applies (every certificate check): what it owns comes back, the hand-set
     // values stay.
@@ -160,7 +145,7 @@ async fn a_hand_set_value_written_between_the_leaders_read_and_apply_is_kept() {
     kubectl_patch(
         "mutatingwebhookconfiguration",
         &name,
-        json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 9}]),
+        &json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 9}]),
     );
     match apply_configurations_over(&f.client, manager, &settings, &read, "PEM").await {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
@@ -173,7 +158,7 @@ async fn a_hand_set_value_written_between_the_leaders_read_and_apply_is_kept() {
     kubectl_patch(
         "mutatingwebhookconfiguration",
         &name,
-        json!([{"op": "replace", "path": "/webhooks/0/reinvocationPolicy", "value": "Never"}]),
+        &json!([{"op": "replace", "path": "/webhooks/0/reinvocationPolicy", "value": "Never"}]),
     );
     apply_configurations(&f.client, manager, &settings, |live| {
         assert_eq!(live, "PEM\n");

@@ -140,27 +140,34 @@ async fn watches_resume_after_the_api_server_restarts() {
     );
 }
 
+/// Two replicas, `reloader-a` and `reloader-b`, electing a leader in the fixture's namespace.
+fn ha_pair(f: &Fixture, args: &[&str]) -> [Reloader; 2] {
+    let start = |pod: &str| {
+        Reloader::start_with(
+            crate::support::kubeconfig(),
+            &f.ns.name,
+            args,
+            &[("POD_NAME", pod), ("POD_NAMESPACE", &f.ns.name)],
+        )
+    };
+    [start("reloader-a"), start("reloader-b")]
+}
+
+/// Who holds the Lease; `None` when nobody does (or it cannot be read).
+async fn lease_holder(f: &Fixture) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let lease = leases.get_opt("stakater-reloader-lock").await.ok()??;
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
 #[tokio::test]
 async fn a_standby_takes_over_when_the_leader_is_killed() {
     let f = Fixture::new("ha").await;
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p"})).await;
     let apps = f.apps(4).await;
-    let args = ["--enable-ha", "--lease-duration=4s", "--reload-window=100ms"];
-    let start = |pod: &str| {
-        Reloader::start_with(
-            crate::support::kubeconfig(),
-            &f.ns.name,
-            &args,
-            &[("POD_NAME", pod), ("POD_NAMESPACE", &f.ns.name)],
-        )
-    };
-    let mut replicas = [start("reloader-a"), start("reloader-b")];
-    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns.name);
-    let holder = || async {
-        let lease = leases.get_opt("stakater-reloader-lock").await.ok()??;
-        lease.spec?.holder_identity
-    };
+    let mut replicas = ha_pair(&f, &["--enable-ha", "--lease-duration=4s", "--reload-window=100ms"]);
+    let holder = || lease_holder(&f);
     let leader = eventually("a lease holder", holder).await;
     for app in &apps {
         f.wait_acknowledged(app).await;
@@ -210,21 +217,8 @@ async fn a_standby_leads_within_two_seconds_of_the_leaders_sigterm() {
     f.config_map("cfg", json!({"k": "v0"})).await;
     let apps = f.apps(2).await;
     // The default Lease (15 s): a takeover on expiry could not pass.
-    let args = ["--enable-ha", "--reload-window=100ms"];
-    let start = |pod: &str| {
-        Reloader::start_with(
-            crate::support::kubeconfig(),
-            &f.ns.name,
-            &args,
-            &[("POD_NAME", pod), ("POD_NAMESPACE", &f.ns.name)],
-        )
-    };
-    let mut replicas = [start("reloader-a"), start("reloader-b")];
-    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns.name);
-    let holder = || async {
-        let lease = leases.get_opt("stakater-reloader-lock").await.ok()??;
-        lease.spec?.holder_identity.filter(|h| !h.is_empty())
-    };
+    let mut replicas = ha_pair(&f, &["--enable-ha", "--reload-window=100ms"]);
+    let holder = || lease_holder(&f);
     let leader = eventually("a lease holder", holder).await;
     for app in &apps {
         f.wait_acknowledged(app).await;

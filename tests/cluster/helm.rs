@@ -251,7 +251,7 @@ fn own_secret_rules(names: &[&str]) -> Vec<Rule> {
     ]
 }
 
-fn lease_rules() -> Vec<Rule> {
+pub fn lease_rules() -> Vec<Rule> {
     vec![
         rule(&["coordination.k8s.io"], &["leases"], &[], &["create"]),
         rule(
@@ -868,7 +868,8 @@ impl Drop for Release {
     }
 }
 
-/// `kubectl patch <resource> <name> --type=json -p <patch>` with the admin kubeconfig.
+/// `kubectl patch <resource> <name> --type=json -p <patch>` with the admin kubeconfig: a
+/// person's edit, under kubectl's own field manager.
 pub fn kubectl_patch(resource: &str, name: &str, patch: &Value) {
     let out = std::process::Command::new("kubectl")
         .arg(format!("--kubeconfig={}", kubeconfig().display()))

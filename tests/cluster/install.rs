@@ -318,29 +318,21 @@ async fn uninstalling_leaves_nothing_that_intercepts_writes() {
 /// configurations are what `src/admission/register.rs` computes for the Deployment's flags.
 #[test]
 fn the_kustomize_manifests_name_their_resources_and_ship_the_configurations() {
-    use crate::helm::rule;
+    use crate::helm::{lease_rules, rule};
     let r = rendered();
-    assert_eq!(
-        r.rules("Role", "reloader", Some("reloader")),
-        vec![
-            rule(&["coordination.k8s.io"], &["leases"], &[], &["create"]),
-            rule(
-                &["coordination.k8s.io"],
-                &["leases"],
-                &["stakater-reloader-lock"],
-                &["get", "update", "patch"]
-            ),
-            rule(&[""], &["secrets"], &[], &["create"]),
-            rule(
-                &[""],
-                &["secrets"],
-                &["reloader-webhook-tls", "reloader-webhook-tls-ca", "reloader-stamp-key"],
-                &["get", "list", "watch", "update"]
-            ),
-            rule(&[""], &["configmaps"], &[], &["create"]),
-            rule(&[""], &["configmaps"], &["reloader-meta-info"], &["get", "update"]),
-        ]
-    );
+    let mut own = lease_rules();
+    own.extend([
+        rule(&[""], &["secrets"], &[], &["create"]),
+        rule(
+            &[""],
+            &["secrets"],
+            &["reloader-webhook-tls", "reloader-webhook-tls-ca", "reloader-stamp-key"],
+            &["get", "list", "watch", "update"],
+        ),
+        rule(&[""], &["configmaps"], &[], &["create"]),
+        rule(&[""], &["configmaps"], &["reloader-meta-info"], &["get", "update"]),
+    ]);
+    assert_eq!(r.rules("Role", "reloader", Some("reloader")), own);
     crate::helm::assert_no_create_on_admission_configurations(&r);
     let cluster = r.rules("ClusterRole", "reloader", None);
     assert!(
