@@ -1251,6 +1251,33 @@ async fn the_chart_owns_the_configurations_and_the_reloader_only_their_ca_bundle
     })
     .await;
     assert!(String::from_utf8_lossy(&bundle).contains("BEGIN CERTIFICATE"));
+    // Written under the chart's policy, which lets the ServiceAccount change nothing else: a
+    // compromised reloader pod cannot widen what the API server sends it.
+    let sa = format!("system:serviceaccount:{}:{name}", home.name);
+    let as_reloader = crate::support::client_for(&impersonating(&sa)).await;
+    let widen = json!([{"op": "replace", "path": "/webhooks/0/rules/0/resources", "value": ["pods"]}]);
+    for kind in ["mutating", "validating"] {
+        let refused = match kind {
+            "mutating" => Api::<MutatingWebhookConfiguration>::all(as_reloader.clone())
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(serde_json::from_value(widen.clone()).unwrap()),
+                )
+                .await
+                .map(|_| ()),
+            _ => Api::<ValidatingWebhookConfiguration>::all(as_reloader.clone())
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(serde_json::from_value(widen.clone()).unwrap()),
+                )
+                .await
+                .map(|_| ()),
+        };
+        let error = refused.expect_err("the reloader's identity widened its webhook's rules");
+        assert!(error.to_string().contains("only the caBundle"), "{kind}: {error}");
+    }
     // Still the install's: helm's labels, no owner; the reloader's field manager holds the
     // caBundle and nothing else.
     let m = mutating.get(&name).await.unwrap();
@@ -1451,6 +1478,90 @@ fn the_chart_ships_the_configurations_the_reloader_computes() {
                 assert_eq!(r.env()["RELOADER_ADMISSION_SECRET"], "rel-reloader-webhook-tls");
             }
         }
+    }
+}
+
+/// The policy pinning what the reloader's ServiceAccount may change of its two configurations
+/// to their caBundle, as rendered for `configurations` and `user`; its CEL expression.
+pub fn assert_configuration_policy(r: &Rendered, configurations: &str, user: &str) -> String {
+    let name = format!("{configurations}-webhook-configurations");
+    let spec = &r.get("ValidatingAdmissionPolicy", &name)["spec"];
+    assert_eq!(spec["failurePolicy"], "Fail");
+    let rule = &spec["matchConstraints"]["resourceRules"][0];
+    assert_eq!(rule["resourceNames"], json!([configurations]));
+    assert_eq!(rule["operations"], json!(["UPDATE"]));
+    assert_eq!(
+        spec["matchConditions"][0]["expression"],
+        format!("request.userInfo.username == '{user}'")
+    );
+    let binding = &r.get("ValidatingAdmissionPolicyBinding", &name)["spec"];
+    assert_eq!(binding["policyName"], name.as_str());
+    assert_eq!(binding["validationActions"], json!(["Deny"]));
+    spec["validations"][0]["expression"].as_str().unwrap().to_string()
+}
+
+/// The API group and kind that make the chart render its configuration policy.
+const POLICY_API: [&str; 2] = [
+    "--api-versions",
+    "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+];
+
+/// Where the API server serves ValidatingAdmissionPolicy, the chart pins the reloader's patches
+/// of its configurations to their caBundle, for its own ServiceAccount; not without the webhook,
+/// nor with `configurationPolicy: false`, nor on an older API server.
+#[test]
+fn the_chart_lets_the_reloader_change_only_the_ca_bundle() {
+    let r = template("rel", "tools", &[], &POLICY_API);
+    let expression = assert_configuration_policy(&r, "rel-reloader", "system:serviceaccount:tools:rel-reloader");
+    for field in [
+        "rules",
+        "namespaceSelector",
+        "matchConditions",
+        "service",
+        "url",
+        "failurePolicy",
+    ] {
+        assert!(expression.contains(&format!(".?{field} == ")), "{field}: {expression}");
+    }
+    assert!(!expression.contains("caBundle"), "{expression}");
+    let custom = values_file(
+        "reloader:
+  serviceAccount: {name: custom}
+",
+    );
+    let r = template("rel", "tools", &[&custom], &POLICY_API);
+    assert_eq!(
+        assert_configuration_policy(&r, "rel-reloader", "system:serviceaccount:tools:custom"),
+        expression
+    );
+    for absent in [
+        template("rel", "tools", &[], &[]),
+        template(
+            "rel",
+            "tools",
+            &[&values_file(
+                "reloader:
+  webhook: {configurationPolicy: false}
+",
+            )],
+            &POLICY_API,
+        ),
+        template(
+            "rel",
+            "tools",
+            &[&values_file(
+                "reloader:
+  watchGlobally: false
+",
+            )],
+            &POLICY_API,
+        ),
+    ] {
+        assert!(
+            absent
+                .try_get("ValidatingAdmissionPolicy", "rel-reloader-webhook-configurations")
+                .is_none()
+        );
     }
 }
 

@@ -47,7 +47,8 @@ struct Installed {
 impl Drop for Installed {
     fn drop(&mut self) {
         use k8s_openapi::api::admissionregistration::v1::{
-            MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+            MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+            ValidatingWebhookConfiguration,
         };
         use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
         let name = self.configuration.clone();
@@ -62,7 +63,12 @@ impl Drop for Installed {
             let _ = Api::<ClusterRoleBinding>::all(client.clone())
                 .delete("reloader", &dp)
                 .await;
-            let _ = Api::<ClusterRole>::all(client).delete("reloader", &dp).await;
+            let _ = Api::<ClusterRole>::all(client.clone()).delete("reloader", &dp).await;
+            let policy = "reloader-webhook-configurations";
+            let _ = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+                .delete(policy, &dp)
+                .await;
+            let _ = Api::<ValidatingAdmissionPolicy>::all(client).delete(policy, &dp).await;
         });
     }
 }
@@ -83,7 +89,12 @@ fn rendered() -> crate::helm::Rendered {
 /// the `scope` namespaces (no other test's writes). A `kind: List`, for `kubectl apply -f -`.
 fn manifests_in(home: &str, port: u16, scope: &[&str]) -> String {
     let text = kubectl(&["kustomize", &format!("{REPO}/manifests")], None);
-    let text = text.replace("namespace: reloader", &format!("namespace: {home}"));
+    let text = text
+        .replace("namespace: reloader", &format!("namespace: {home}"))
+        .replace(
+            "system:serviceaccount:reloader:reloader",
+            &format!("system:serviceaccount:{home}:reloader"),
+        );
     let mut items = Vec::new();
     for mut doc in crate::helm::Rendered::parse(&text).0 {
         match doc["kind"].as_str() {
@@ -346,4 +357,18 @@ fn the_kustomize_manifests_name_their_resources_and_ship_the_configurations() {
         &["get", "patch"]
     )));
     crate::helm::assert_configurations_are_the_reloaders(&r, "reloader", "reloader", "kustomize");
+    // The chart's policy, with the same expression.
+    let ours = crate::helm::assert_configuration_policy(&r, "reloader", "system:serviceaccount:reloader:reloader");
+    let chart = crate::helm::template(
+        "rel",
+        "tools",
+        &[],
+        &[
+            "--api-versions",
+            "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+        ],
+    );
+    let charts =
+        crate::helm::assert_configuration_policy(&chart, "rel-reloader", "system:serviceaccount:tools:rel-reloader");
+    assert_eq!(ours, charts);
 }

@@ -230,3 +230,8 @@ with "keepSelector" true (pod templates), where the Deployment's selector labels
 {{- toYaml (merge (deepCopy $extra) $base) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* CEL: every webhook of the configuration is the old one but for its caBundle (webhook-policy.yaml). */}}
+{{- define "reloader.caBundleOnly" -}}
+object.webhooks.size() == oldObject.webhooks.size() && object.webhooks.all(w, oldObject.webhooks.exists(o, o.name == w.name && o.clientConfig.?service == w.clientConfig.?service && o.clientConfig.?url == w.clientConfig.?url && o.?rules == w.?rules && o.?namespaceSelector == w.?namespaceSelector && o.?objectSelector == w.?objectSelector && o.?matchConditions == w.?matchConditions && o.?failurePolicy == w.?failurePolicy && o.?matchPolicy == w.?matchPolicy && o.?sideEffects == w.?sideEffects && o.?timeoutSeconds == w.?timeoutSeconds && o.?admissionReviewVersions == w.?admissionReviewVersions && o.?reinvocationPolicy == w.?reinvocationPolicy))
+{{- end -}}
