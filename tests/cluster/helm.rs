@@ -1255,28 +1255,48 @@ async fn the_chart_owns_the_configurations_and_the_reloader_only_their_ca_bundle
     // compromised reloader pod cannot widen what the API server sends it.
     let sa = format!("system:serviceaccount:{}:{name}", home.name);
     let as_reloader = crate::support::client_for(&impersonating(&sa)).await;
-    let widen = json!([{"op": "replace", "path": "/webhooks/0/rules/0/resources", "value": ["pods"]}]);
-    for kind in ["mutating", "validating"] {
-        let refused = match kind {
-            "mutating" => Api::<MutatingWebhookConfiguration>::all(as_reloader.clone())
-                .patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Json::<()>(serde_json::from_value(widen.clone()).unwrap()),
-                )
-                .await
-                .map(|_| ()),
-            _ => Api::<ValidatingWebhookConfiguration>::all(as_reloader.clone())
-                .patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Json::<()>(serde_json::from_value(widen.clone()).unwrap()),
-                )
-                .await
-                .map(|_| ()),
+    let widen = || -> Patch<()> {
+        let patch = json!([{"op": "replace", "path": "/webhooks/0/rules/0/resources", "value": ["pods"]}]);
+        Patch::Json(serde_json::from_value(patch).unwrap())
+    };
+    release
+        .manifest()
+        .get("ValidatingAdmissionPolicy", &format!("{name}-webhook-configurations"));
+    let try_widen = |dry_run: bool, mutating_one: bool| {
+        let params = PatchParams {
+            dry_run,
+            ..Default::default()
         };
-        let error = refused.expect_err("the reloader's identity widened its webhook's rules");
-        assert!(error.to_string().contains("only the caBundle"), "{kind}: {error}");
+        let client = as_reloader.clone();
+        let name = name.clone();
+        async move {
+            let result = if mutating_one {
+                Api::<MutatingWebhookConfiguration>::all(client)
+                    .patch(&name, &params, &widen())
+                    .await
+                    .map(|_| ())
+            } else {
+                Api::<ValidatingWebhookConfiguration>::all(client)
+                    .patch(&name, &params, &widen())
+                    .await
+                    .map(|_| ())
+            };
+            result.err().map(|e| e.to_string())
+        }
+    };
+    // The API server loads a new policy asynchronously: a dry run shows when it is in force.
+    eventually("the chart's policy in force", || async {
+        try_widen(true, true)
+            .await
+            .filter(|error| error.contains("only the caBundle"))
+    })
+    .await;
+    for mutating_one in [true, false] {
+        let error = try_widen(false, mutating_one).await;
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("only the caBundle")),
+            "the reloader's identity widened its webhook's rules (mutating: {mutating_one}): {error:?}"
+        );
     }
     // Still the install's: helm's labels, no owner; the reloader's field manager holds the
     // caBundle and nothing else.
