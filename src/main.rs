@@ -133,7 +133,7 @@ async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampK
     if settings.csi_integration {
         // Both of the driver's kinds are needed: pod statuses (content) and classes (annotations).
         let served: Vec<String> = client
-            .list_api_group_resources(reloader::engine::csi::GROUP_VERSION)
+            .list_api_group_resources(reloader::csi::GROUP_VERSION)
             .await
             .map(|list| list.resources.into_iter().map(|r| r.name).collect())
             .unwrap_or_default();

@@ -16,7 +16,7 @@ use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::LAST_APPLIED;
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::vocabulary::{defaults, fixed};
-use reloader::engine::scope::NamespaceScope;
+use reloader::scope::NamespaceScope;
 use reloader::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::watch;

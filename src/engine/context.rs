@@ -9,13 +9,13 @@ use tokio::sync::watch;
 
 use kube::api::DynamicObject;
 
-use super::scheduler::WriteGate;
-use super::scope::NamespaceScope;
+use super::pacing::WriteGate;
 use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
 use crate::core::decision::DecisionOptions;
 use crate::core::keys::StampKeys;
 use crate::core::plan::PlanOptions;
 use crate::metrics::Metrics;
+use crate::scope::NamespaceScope;
 use crate::store::{Store, WorkloadKey};
 
 /// How a workload is reconciled.

@@ -17,66 +17,10 @@ use kube::{Api, ResourceExt};
 use serde_json::Value;
 
 use super::Engine;
-use crate::core::hash::{ContentHash, secret_provider_class_hash};
+use crate::core::hash::ContentHash;
 use crate::core::source::{SourceKind, SourceRef, SourceState};
+use crate::csi::{PodStatus, class_hash, class_resource, pod_status_resource, read_pod_status};
 use crate::store::WorkloadKey;
-
-pub const GROUP_VERSION: &str = "secrets-store.csi.x-k8s.io/v1";
-
-pub fn pod_status_resource() -> ApiResource {
-    ApiResource {
-        group: "secrets-store.csi.x-k8s.io".into(),
-        version: "v1".into(),
-        api_version: GROUP_VERSION.into(),
-        kind: "SecretProviderClassPodStatus".into(),
-        plural: "secretproviderclasspodstatuses".into(),
-    }
-}
-
-/// What one pod status says: its class and the content hash of its mounted objects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodStatus {
-    pub class: String,
-    pub hash: ContentHash,
-}
-
-/// Stakater's hash of one status: `id=version` per object plus the class name.
-pub fn read_pod_status(object: &Value) -> Option<PodStatus> {
-    let status = object.get("status")?;
-    let class = status.get("secretProviderClassName")?.as_str()?.to_string();
-    if class.is_empty() {
-        return None;
-    }
-    let objects: Vec<(&str, &str)> = status
-        .get("objects")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|o| Some((o.get("id")?.as_str()?, o.get("version")?.as_str()?)))
-        .collect();
-    let hash = secret_provider_class_hash(&class, objects);
-    Some(PodStatus { class, hash })
-}
-
-/// The content of a class: the hash most of its pod statuses report; ties go to the greatest.
-pub fn class_hash<'a>(statuses: impl IntoIterator<Item = &'a PodStatus>, class: &str) -> Option<ContentHash> {
-    let mut votes: BTreeMap<&ContentHash, usize> = BTreeMap::new();
-    for s in statuses.into_iter().filter(|s| s.class == class) {
-        *votes.entry(&s.hash).or_default() += 1;
-    }
-    votes
-        .into_iter()
-        .max_by(|(ha, a), (hb, b)| a.cmp(b).then(ha.cmp(hb)))
-        .map(|(h, _)| h.clone())
-}
-
-pub fn class_resource() -> ApiResource {
-    ApiResource {
-        kind: "SecretProviderClass".into(),
-        plural: "secretproviderclasses".into(),
-        ..pod_status_resource()
-    }
-}
 
 /// What the CSI watchers of one scope know: pod statuses per namespace (by status name) and
 /// the annotations of each SecretProviderClass (for `ignore` and `match`).
@@ -292,16 +236,6 @@ mod tests {
     }
 
     #[test]
-    fn stakater_hash_of_a_pod_status() {
-        let s = status("vault-db", "7");
-        assert_eq!(
-            s.hash,
-            crate::core::hash::sha1_hex(b"SecretProviderClassName=vault-db;secret/db=7")
-        );
-        assert!(read_pod_status(&json!({"status": {}})).is_none());
-    }
-
-    #[test]
     fn a_class_keeps_its_content_while_no_pod_mounts_it() {
         let mut state = CsiState::default();
         let v1 = status("c", "1");
@@ -318,23 +252,5 @@ mod tests {
         // Only the class being deleted removes it.
         state.last.clear();
         assert_eq!(state.state("ns", "c"), None);
-    }
-
-    #[test]
-    fn a_rotation_flips_the_class_hash_once() {
-        let (v1, v2) = (status("c", "1"), status("c", "2"));
-        let mut pods = vec![v1.clone(), v1.clone(), v1.clone()];
-        let mut seen = vec![class_hash(&pods, "c").unwrap()];
-        for i in 0..pods.len() {
-            pods[i] = v2.clone();
-            seen.push(class_hash(&pods, "c").unwrap());
-        }
-        seen.dedup();
-        assert_eq!(seen, vec![v1.hash.clone(), v2.hash.clone()], "one change, no flip back");
-        // A tie is decided the same way every time.
-        let tie = [v1.clone(), v2.clone()];
-        let reversed = [v2.clone(), v1.clone()];
-        assert_eq!(class_hash(&tie, "c"), class_hash(&reversed, "c"));
-        assert_eq!(class_hash(&tie, "other"), None);
     }
 }

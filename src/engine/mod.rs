@@ -11,10 +11,10 @@
 pub mod context;
 pub mod csi;
 pub mod events;
+pub mod pacing;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduler;
-pub mod scope;
 pub mod watch;
 
 use std::collections::BTreeSet;
@@ -32,10 +32,10 @@ use crate::core::plan::PlanOptions;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
 use crate::metrics::Metrics;
+use crate::scope::NamespaceScope;
 use crate::store::Store;
 pub use context::{Context, Outbound, ReconcileOptions};
 use scheduler::{Scheduler, SchedulerOptions};
-use scope::NamespaceScope;
 
 /// How long Events still on their way may delay the exit at shutdown (within its grace).
 const EVENTS_AT_SHUTDOWN: Duration = Duration::from_secs(2);

@@ -1,6 +1,6 @@
 //! When reconciles run: the work queue (coalescing, per-key retries through one error policy),
-//! the workers, write pacing and leadership (lent to reconciles as a [`WriteGate`]), readiness,
-//! and shutdown. What a reconcile does is in [`super::reconcile`].
+//! the workers, write pacing and leadership (lent to reconciles as a [`WriteGate`], from
+//! [`super::pacing`]), readiness, and shutdown. What a reconcile does is in [`super::reconcile`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::context::Context;
-use super::queue::{Pace, RateLimiter, WorkQueue};
+use super::pacing::{RateLimiter, WriteGate};
+use super::queue::WorkQueue;
 use super::reconcile::{self, ReconcileError, Reconciled};
 use crate::core::source::SourceKind;
 use crate::metrics::{Metrics, Outcome};
@@ -26,39 +27,6 @@ pub struct SchedulerOptions {
     pub max_reloads_per_second: f64,
     pub max_reloads_per_second_per_namespace: f64,
     pub burst: u32,
-}
-
-/// Leadership and write pacing, lent to reconciles: a reconcile writes only after passing it.
-#[derive(Clone)]
-pub struct WriteGate {
-    leader: signal::Receiver<bool>,
-    limiter: Arc<RateLimiter>,
-}
-
-impl WriteGate {
-    pub fn new(leader: signal::Receiver<bool>, limiter: Arc<RateLimiter>) -> Self {
-        Self { leader, limiter }
-    }
-
-    /// Whether this replica may write now.
-    pub fn is_leader(&self) -> bool {
-        *self.leader.borrow()
-    }
-
-    /// Whether `key` may roll its pods now under the reload rate limits; when not, its slot
-    /// is reserved and the reconcile comes back then, leaving its worker to others.
-    pub fn pace(&self, key: &WorkloadKey) -> Pace {
-        let pace = self.limiter.pace(key);
-        if let Pace::Later(wait) = pace {
-            tracing::debug!(?wait, "paced by the reload rate limit");
-        }
-        pace
-    }
-
-    /// Drops the slots `key` reserved: its reconcile ended without needing them.
-    pub fn release(&self, key: &WorkloadKey) {
-        self.limiter.forget(key);
-    }
 }
 
 /// How long a key waits after its `attempts`-th consecutive failure: 400 ms doubling to ~51 s.
@@ -164,7 +132,7 @@ impl Scheduler {
     /// A new leader catches up on everything: standbys kept their caches warm, so this costs
     /// no LIST, only reconciles that mostly find nothing to do.
     async fn follow_leadership(self: Arc<Self>, ctx: Arc<Context>) {
-        let mut leader = self.gate.leader.clone();
+        let mut leader = self.gate.leadership();
         loop {
             if leader.wait_for(|l| *l).await.is_err() {
                 return;
@@ -184,7 +152,7 @@ impl Scheduler {
     /// at shutdown is finished, never cut (a Job is never left deleted without its re-create).
     async fn worker(self: Arc<Self>, ctx: Arc<Context>, mut shutdown: signal::Receiver<bool>) {
         let mut ready = self.ready();
-        let mut leader = self.gate.leader.clone();
+        let mut leader = self.gate.leadership();
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => return,

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{ApiResource, DynamicObject, WatchEvent, WatchParams};
+use kube::api::{ApiResource, WatchEvent, WatchParams};
 use kube::core::{DynamicResourceScope, NamespaceResourceScope};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -30,8 +30,9 @@ use serde_json::Value;
 
 use super::Engine;
 use crate::core::hash::{configmap_hash, secret_hash};
-use crate::core::source::{LAST_APPLIED, SourceKind, SourceRef, SourceState, kept_annotations};
+use crate::core::source::{SourceKind, SourceRef, SourceState, kept_annotations};
 use crate::core::workload::WorkloadKind;
+use crate::kube_api::{api_resource, slim};
 use crate::metrics::WatchEvent as WatchEventKind;
 use crate::store::{StoredWorkload, WorkloadKey};
 
@@ -379,50 +380,11 @@ fn announce(engine: &Engine, source: &SourceRef, namespace: &str) {
     }
 }
 
-/// A workload as the store keeps it: without what the engine never reads and that costs memory
-/// (managed fields, status), and with `kubectl apply`'s copy of the object emptied rather
-/// than removed, so a patch computed against the stored object never drops it from the
-/// server's (a Job keeps it: it is re-created from the stored object).
-pub fn slim(mut object: Value) -> Value {
-    let job = object.get("kind").and_then(Value::as_str) == Some("Job");
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-        if !job && let Some(applied) = meta.get_mut("annotations").and_then(|a| a.get_mut(LAST_APPLIED)) {
-            *applied = Value::String(String::new());
-        }
-    }
-    if let Some(obj) = object.as_object_mut() {
-        obj.remove("status");
-    }
-    object
-}
-
 pub fn workload_key(kind: WorkloadKind, obj: &impl Resource) -> WorkloadKey {
     WorkloadKey {
         kind,
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
-    }
-}
-
-pub fn to_value(obj: &DynamicObject) -> Value {
-    slim(serde_json::to_value(obj).unwrap_or(Value::Null))
-}
-
-/// The API resource of a workload kind.
-pub fn api_resource(kind: WorkloadKind) -> ApiResource {
-    let (group, version, plural) = kind.resource();
-    let api_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version,
-        kind: kind.to_string(),
-        plural: plural.into(),
     }
 }
 
@@ -499,6 +461,7 @@ pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::source::LAST_APPLIED;
     use serde_json::json;
 
     fn secret_json() -> Value {

@@ -33,8 +33,8 @@ use crate::core::plan::{Action, Assessment, Change, PlanOptions, SourceOutcome, 
 use crate::core::source::{SECRET_FIELD_SELECTOR, SourceKind, SourceRef, SourceState};
 use crate::core::stamp::Observed;
 use crate::core::workload::{Workload, WorkloadKind};
-use crate::engine::scope::{NamespaceExclusion, NamespaceScope};
-use crate::engine::watch::{api_resource, to_value};
+use crate::kube_api::{api_resource, to_value};
+use crate::scope::{NamespaceExclusion, NamespaceScope};
 
 #[derive(Debug, Error)]
 pub enum ExplainError {
@@ -397,7 +397,7 @@ async fn namespace_exclusion(
 /// SecretProviderClasses of the namespace, as the CSI watchers would publish them: the content
 /// most pod statuses report, and the class's annotations.
 async fn csi_sources(client: &Client, namespace: &str) -> Result<Vec<SourceState>, kube::Error> {
-    use crate::engine::csi::{class_hash, class_resource, pod_status_resource, read_pod_status};
+    use crate::csi::{class_hash, class_resource, pod_status_resource, read_pod_status};
     let statuses: Vec<_> = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &pod_status_resource())
         .list(&ListParams::default())
         .await?

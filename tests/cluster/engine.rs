@@ -446,7 +446,7 @@ async fn without_the_webhook_a_change_right_after_creation_rolls_once() {
     use kube::api::DynamicObject;
     use reloader::core::hash::sha1_hex;
     use reloader::core::workload::WorkloadKind;
-    use reloader::engine::watch::api_resource;
+    use reloader::kube_api::api_resource;
 
     let f = Fixture::new("race-engine").await;
     // The default window: the engine first reconciles a new workload 2 s after seeing it.

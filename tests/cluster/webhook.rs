@@ -700,7 +700,7 @@ async fn certificate_files_are_served_and_reloaded_when_they_change() {
 async fn a_change_right_after_creation_rolls_once_however_close_the_writes() {
     use kube::api::DynamicObject;
     use reloader::core::workload::WorkloadKind;
-    use reloader::engine::watch::api_resource;
+    use reloader::kube_api::api_resource;
 
     const ROUNDS: usize = 8;
     let f = Fixture::new("wh-race").await;

@@ -1,7 +1,7 @@
 //! Reconciling one workload, in three phases:
 //!
 //! - [`compute`]: from memory only, its dependencies and the plan that brings it up to date;
-//! - [`write`]: past the [`WriteGate`](super::scheduler::WriteGate) (leadership, pacing), only
+//! - [`write`]: past the [`WriteGate`](super::pacing::WriteGate) (leadership, pacing), only
 //!   the difference, guarded by the resourceVersion it was computed from; a conflict means
 //!   someone else wrote first: re-read, recompute, retry;
 //! - [`report`]: Events, metrics, alerts and logs for what was written; and, before anything,

@@ -20,10 +20,9 @@ use crate::core::vocabulary::fixed::TEMPLATE_HASHES;
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::{Context, Outbound, ReconcileOptions};
 use crate::engine::events::EventRecorder;
-use crate::engine::queue::RateLimiter;
-use crate::engine::scheduler::WriteGate;
-use crate::engine::scope::NamespaceScope;
+use crate::engine::pacing::{RateLimiter, WriteGate};
 use crate::metrics::Metrics;
+use crate::scope::NamespaceScope;
 use crate::store::Store;
 
 const NS: &str = "ns";

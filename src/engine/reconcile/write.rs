@@ -17,8 +17,8 @@ use super::compute::Planned;
 use crate::core::plan::{Action, Plan};
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::Context;
-use crate::engine::queue::Pace;
-use crate::engine::watch::{api_resource, to_value};
+use crate::engine::pacing::Pace;
+use crate::kube_api::{api_resource, to_value};
 use crate::metrics::Outcome;
 use crate::store::WorkloadKey;
 
