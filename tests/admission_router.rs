@@ -828,3 +828,49 @@ async fn lookups_over_the_shared_budget_are_answered_at_once_from_the_cache() {
         "the refused lookups reached the API server"
     );
 }
+
+/// Every review runs in a `review` span that records what it was about and how it ended, so a
+/// trace of a slow review shows where its time went.
+#[tokio::test]
+async fn every_review_has_a_span_with_what_it_was_about_and_how_it_ended() {
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let object = deployment(json!({defaults::AUTO: "true"}));
+    let (status, _) = post(&app(true), "/mutate", review("CREATE", object, None, "alice", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(&app(true), "/validate", b"not a review".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let closed: Vec<Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "close" && line["span"]["name"] == "review")
+        .collect();
+    assert_eq!(closed.len(), 2, "{text}");
+    let stamped = &closed[0]["span"];
+    assert_eq!(stamped["webhook"], "mutate", "{stamped}");
+    assert_eq!(stamped["kind"], "Deployment", "{stamped}");
+    assert_eq!(stamped["namespace"], "shop", "{stamped}");
+    assert_eq!(stamped["operation"], "CREATE", "{stamped}");
+    assert_eq!(stamped["outcome"], "mutated", "{stamped}");
+    assert!(text.contains(r#""name":"web""#), "{text}");
+    assert!(closed[0]["fields"]["time.busy"].is_string(), "{}", closed[0]);
+    assert_eq!(closed[1]["span"]["webhook"], "validate");
+}

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
+use tracing::Instrument;
 
 use crate::core::decision::WorkloadPolicy;
 use crate::core::keys::StampKeys;
@@ -159,11 +160,30 @@ fn bad_request(message: String) -> Response {
 }
 
 async fn mutate_handler(State(shared): State<Shared>, request: Request) -> Response {
-    serve_review(shared, Webhook::Mutate, request).await
+    serve_review(shared, Webhook::Mutate, request)
+        .instrument(review_span(Webhook::Mutate))
+        .await
 }
 
 async fn validate_handler(State(shared): State<Shared>, request: Request) -> Response {
-    serve_review(shared, Webhook::Validate, request).await
+    serve_review(shared, Webhook::Validate, request)
+        .instrument(review_span(Webhook::Validate))
+        .await
+}
+
+/// One span per review; what it is about and how it ended are recorded once known
+/// ([`answer`]), so a trace of a slow review shows its phases (body, CPU lanes, lookups).
+fn review_span(webhook: Webhook) -> tracing::Span {
+    use tracing::field::Empty;
+    tracing::info_span!(
+        "review",
+        %webhook,
+        kind = Empty,
+        namespace = Empty,
+        name = Empty,
+        operation = Empty,
+        outcome = Empty
+    )
 }
 
 fn declared_length(request: &Request) -> Option<u64> {
@@ -184,7 +204,10 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
     let until = tokio::time::Instant::now() + limits::REVIEW_DEADLINE;
     let Shared { ctx, guards } = shared;
     let declared = declared_length(&request);
+    // Work handed to other threads runs in this review's span too.
+    let span = tracing::Span::current();
     let rejected = |rejection: Rejection| {
+        tracing::Span::current().record("outcome", AdmissionResult::Rejected.to_string());
         let labels = AdmissionLabels {
             webhook,
             operation: "",
@@ -211,9 +234,10 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
                     0 => Here::Done(first_phase(&ctx, webhook, review, started)),
                     n => {
                         let ctx = ctx.clone();
+                        let span = span.clone();
                         Here::Off {
                             large: n > limits::FEW_PATTERNS,
-                            rest: move || first_phase(&ctx, webhook, review, started),
+                            rest: move || span.in_scope(|| first_phase(&ctx, webhook, review, started)),
                         }
                     }
                 },
@@ -221,11 +245,14 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
             .await
     } else {
         let ctx = ctx.clone();
+        let span = span.clone();
         guards
             .cpu
-            .run(large, until, move || match parse(&ctx, webhook, &body, started) {
-                Err(response) => Phase::Done(*response),
-                Ok(review) => first_phase(&ctx, webhook, review, started),
+            .run(large, until, move || {
+                span.in_scope(|| match parse(&ctx, webhook, &body, started) {
+                    Err(response) => Phase::Done(*response),
+                    Ok(review) => first_phase(&ctx, webhook, review, started),
+                })
             })
             .await
     };
@@ -251,8 +278,10 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
         guards
             .cpu
             .run(large, until, move || {
-                let response = stamp_found(&ctx, &lookup.review, lookup.kind, &lookup.policy, &found);
-                answer(&ctx, webhook, &lookup.review.request, response, started)
+                span.in_scope(|| {
+                    let response = stamp_found(&ctx, &lookup.review, lookup.kind, &lookup.policy, &found);
+                    answer(&ctx, webhook, &lookup.review.request, response, started)
+                })
             })
             .await
     };
@@ -385,6 +414,15 @@ fn answer(
         result,
     };
     ctx.metrics.admission(labels, started.elapsed());
+    let span = tracing::Span::current();
+    span.record("kind", kind);
+    span.record(
+        "namespace",
+        truncate_chars(request.namespace.as_deref().unwrap_or(""), MAX_LOGGED),
+    );
+    span.record("name", truncate_chars(&request.name, MAX_LOGGED));
+    span.record("operation", operation_label(&request.operation));
+    span.record("outcome", result.to_string());
     tracing::debug!(
         %webhook,
         uid = %request.uid,

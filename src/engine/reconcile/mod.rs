@@ -24,6 +24,7 @@ pub use crate::metrics::Outcome;
 use crate::metrics::SkipReason;
 use crate::store::WorkloadKey;
 use compute::Computed;
+use tracing::Instrument;
 use write::Written;
 
 const MAX_CONFLICTS: u32 = 5;
@@ -72,26 +73,37 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
     // workload itself, once.
     // The stored workload is kept as text: parsed once here for both phases.
     let object = ctx.store.workload(key);
-    report::annotation_problems(ctx, key, object.as_deref()).await;
-    let created = write::create_pending(ctx, key).await?;
+    report::annotation_problems(ctx, key, object.as_deref())
+        .instrument(tracing::info_span!("report"))
+        .await;
+    let created = write::create_pending(ctx, key)
+        .instrument(tracing::info_span!("write"))
+        .await?;
     if created && key.kind == crate::core::workload::WorkloadKind::Job {
         return Ok(Reconciled::new(Outcome::Rolled));
     }
     // A create may have changed what the store holds; after a conflict it holds a fresh read.
     let mut read = (!created).then_some(object).flatten();
     let mut result = Reconciled::new(Outcome::UpToDate);
-    for _ in 0..MAX_CONFLICTS {
+    for attempt in 1..=MAX_CONFLICTS {
         let object = read.take().or_else(|| ctx.store.workload(key));
-        let planned = match compute::compute(ctx, key, object, &mut result) {
+        let computed =
+            tracing::info_span!("compute", attempt).in_scope(|| compute::compute(ctx, key, object, &mut result));
+        let planned = match computed {
             Computed::Settled(outcome) => {
                 result.outcome = outcome;
                 return Ok(result);
             }
             Computed::Planned(planned) => planned,
         };
-        match write::write(ctx, key, &planned).await {
+        let written = write::write(ctx, key, &planned)
+            .instrument(tracing::info_span!("write", attempt))
+            .await;
+        match written {
             Ok(Written::Done) => {
-                report::written(ctx, key, &planned).await;
+                report::written(ctx, key, &planned)
+                    .instrument(tracing::info_span!("report"))
+                    .await;
                 result.outcome = planned.outcome;
                 return Ok(result);
             }
@@ -112,7 +124,9 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
             Err(error) => {
                 if let (true, ReconcileError::Api(api_error)) = (planned.rolls(), &error) {
                     let first = planned.plan.changes.first().map(|c| c.source.kind);
-                    report::failed(ctx, key, &planned.object, api_error, first).await;
+                    report::failed(ctx, key, &planned.object, api_error, first)
+                        .instrument(tracing::info_span!("report"))
+                        .await;
                 }
                 return Err(error);
             }
