@@ -68,11 +68,12 @@ pub fn class_resource() -> ApiResource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn status(class: &str, version: &str) -> PodStatus {
+    /// The status of a pod of `class` mounting `secret/db` at `version`.
+    pub(crate) fn status(class: &str, version: &str) -> PodStatus {
         read_pod_status(&json!({"status": {"secretProviderClassName": class, "podName": "p",
                                            "objects": [{"id": "secret/db", "version": version}]}}))
         .unwrap()

@@ -227,13 +227,7 @@ pub async fn watch_classes(engine: Arc<Engine>, scope: Option<String>, csi: Shar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn status(class: &str, version: &str) -> PodStatus {
-        read_pod_status(&json!({"status": {"secretProviderClassName": class, "podName": "p",
-                                           "objects": [{"id": "secret/db", "version": version}]}}))
-        .unwrap()
-    }
+    use crate::csi::tests::status;
 
     #[test]
     fn a_class_keeps_its_content_while_no_pod_mounts_it() {
