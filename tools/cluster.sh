@@ -137,7 +137,14 @@ start() {
   # The command line is kept so `start-component` can bring it back after `stop-component`.
   printf '%q ' "$@" >"$PIDS/$name.cmd"
   setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
-  echo $! >"$PIDS/$name.pid"
+  local pid=$! tries=0
+  echo "$pid" >"$PIDS/$name.pid"
+  # Until setsid (and env) exec the component, the pid is the shell's fork: wait for the exec,
+  # so a check right after never takes the fork for a component that died (seen once in CI).
+  while [ "$(exe_name "$pid")" != "$name" ] && ! is_gone "$pid" && [ "$tries" -lt 300 ]; do
+    tries=$((tries + 1))
+    sleep 0.01
+  done
 }
 
 # Fails if a component started so far has died, naming it and its log.
