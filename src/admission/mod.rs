@@ -207,7 +207,7 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
     // Work handed to other threads runs in this review's span too.
     let span = tracing::Span::current();
     let rejected = |rejection: Rejection| {
-        tracing::Span::current().record("outcome", AdmissionResult::Rejected.to_string());
+        tracing::Span::current().record("outcome", tracing::field::display(AdmissionResult::Rejected));
         let labels = AdmissionLabels {
             webhook,
             operation: "",
@@ -415,14 +415,17 @@ fn answer(
     };
     ctx.metrics.admission(labels, started.elapsed());
     let span = tracing::Span::current();
-    span.record("kind", kind);
-    span.record(
-        "namespace",
-        truncate_chars(request.namespace.as_deref().unwrap_or(""), MAX_LOGGED),
-    );
-    span.record("name", truncate_chars(&request.name, MAX_LOGGED));
-    span.record("operation", operation_label(&request.operation));
-    span.record("outcome", result.to_string());
+    // Recorded only when someone listens: every review passes here.
+    if !span.is_disabled() {
+        span.record("kind", kind);
+        span.record(
+            "namespace",
+            truncate_chars(request.namespace.as_deref().unwrap_or(""), MAX_LOGGED),
+        );
+        span.record("name", truncate_chars(&request.name, MAX_LOGGED));
+        span.record("operation", operation_label(&request.operation));
+        span.record("outcome", tracing::field::display(result));
+    }
     tracing::debug!(
         %webhook,
         uid = %request.uid,

@@ -695,23 +695,26 @@ impl Release {
     }
 
     fn helm_with_values(&self, verb: &str, files: &[&Path], extra: &[&str]) {
-        let chart = chart();
-        let config = kubeconfig().display().to_string();
+        let args = self.chart_args(verb, files, extra);
+        helm_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// `helm <verb> <release> <chart>` in the release's namespace with `files` and `extra`.
+    fn chart_args(&self, verb: &str, files: &[&Path], extra: &[&str]) -> Vec<String> {
         let mut args = vec![
-            verb,
-            &self.name,
-            &chart,
-            "--namespace",
-            &self.namespace,
-            "--kubeconfig",
-            &config,
+            verb.to_string(),
+            self.name.clone(),
+            chart(),
+            "--namespace".into(),
+            self.namespace.clone(),
+            "--kubeconfig".into(),
+            kubeconfig().display().to_string(),
         ];
-        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        for f in &files {
-            args.extend(["-f", f.as_str()]);
+        for f in files {
+            args.extend(["-f".to_string(), f.display().to_string()]);
         }
-        args.extend(extra);
-        helm_ok(&args);
+        args.extend(extra.iter().map(|e| e.to_string()));
+        args
     }
 
     pub fn fullname(&self) -> String {
@@ -1865,25 +1868,16 @@ async fn configurations_the_reloader_created_are_taken_over_by_helm_with_take_ow
         f.ns.name
     ));
     let files = [stakater_values(), values];
-    let chart = chart();
-    let config = kubeconfig().display().to_string();
-    let mut args = vec![
-        "install",
-        &release.name,
-        &chart,
-        "--namespace",
-        &home.name,
-        "--kubeconfig",
-        &config,
-    ];
-    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    for file in &files {
-        args.extend(["-f", file.as_str()]);
-    }
-    let refused = helm(&args);
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let install = |extra: &[&str]| {
+        let args = release.chart_args("install", &files, extra);
+        helm(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let refused = install(&[]);
     assert!(!refused.status.success(), "helm took over objects it did not create");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("cannot be imported"), "{stderr}");
+    let config = kubeconfig().display().to_string();
     helm(&[
         "uninstall",
         &release.name,
@@ -1893,8 +1887,12 @@ async fn configurations_the_reloader_created_are_taken_over_by_helm_with_take_ow
         &config,
     ]);
 
-    args.push("--take-ownership");
-    helm_ok(&args);
+    let taken = install(&["--take-ownership"]);
+    assert!(
+        taken.status.success(),
+        "helm install --take-ownership: {}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
     let m = mutating.get(&name).await.unwrap();
     assert_eq!(
         m.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
