@@ -2,7 +2,7 @@
 //! change. A drop-in successor to Stakater Reloader.
 //!
 //! Layers:
-//! - [`core`]: pure logic (vocabulary, hashes, references, decision, desired state), no I/O;
+//! - [`core`]: pure logic (vocabulary, hashes, references, dependencies, desired state), no I/O;
 //! - [`store`]: the shared in-memory view of the cluster and its reverse index;
 //! - adapters: [`engine`] (watchers, queue, Kubernetes writes), [`admission`] (the webhook),
 //!   [`stamp_key`] (the key stamps are made with), [`metrics`], [`health`], [`tls`]
@@ -26,6 +26,6 @@ pub mod manifests;
 pub mod meta_info;
 pub mod metrics;
 pub mod scope;
-pub mod stamp_key;
+pub mod stamp_key_secret;
 pub mod store;
 pub mod tls;

@@ -12,7 +12,7 @@ use reloader::config::commands::{
     self, ColorChoice, ExplainArgs, ExplainFormat, LintArgs, LintFormat, Tool, ToolCommand, reloader_settings,
 };
 use reloader::config::{Cli, Settings, WatchScope, process_env};
-use reloader::core::keys::StampKeys;
+use reloader::core::keyed_hash::StampKeyRing;
 use reloader::core::plan::ReloadStrategy;
 use reloader::core::source::SourceKind;
 use reloader::core::workload::WorkloadKind;
@@ -21,7 +21,7 @@ use reloader::engine::{Engine, EngineOptions, Outbound};
 use reloader::health::{self, Health};
 use reloader::leader::{ElectionSettings, Leadership};
 use reloader::metrics::Metrics;
-use reloader::stamp_key;
+use reloader::stamp_key_secret;
 use reloader::store::Store;
 use tokio::sync::watch;
 
@@ -100,7 +100,7 @@ async fn api_exists(client: &kube::Client, group_version: &str) -> bool {
         .any(|v| v.group_version == group_version)
 }
 
-async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampKeysView) -> EngineOptions {
+async fn engine_options(settings: &Settings, client: &kube::Client, stamp_keys: StampKeyRingView) -> EngineOptions {
     let scopes = match &settings.watch_scope {
         WatchScope::All => vec![None],
         WatchScope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
@@ -149,8 +149,8 @@ async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampK
         }
     }
     EngineOptions {
-        decision: settings.decision_options(),
-        keys,
+        dependency: settings.dependency_options(),
+        stamp_keys,
         plan: settings.plan_options(),
         field_manager: settings.field_manager.clone(),
         window: settings.reload_window,
@@ -167,13 +167,13 @@ async fn engine_options(settings: &Settings, client: &kube::Client, keys: StampK
     }
 }
 
-type StampKeysView = watch::Receiver<Arc<StampKeys>>;
+type StampKeyRingView = watch::Receiver<Arc<StampKeyRing>>;
 
 /// The key stamps are made with: read (or created) before the engine starts, then kept
 /// current. The env-vars strategy's template stamps stay Stakater's plain SHA-1; with the
 /// webhook, its records are keyed too ([`Settings::stamp_key_namespace`]).
-async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView {
-    let (tx, rx) = watch::channel(Arc::new(StampKeys::plain()));
+async fn stamp_key_ring(settings: &Settings, client: &kube::Client) -> StampKeyRingView {
+    let (tx, rx) = watch::channel(Arc::new(StampKeyRing::plain()));
     if settings.strategy != ReloadStrategy::Annotations && settings.admission.is_none() {
         return rx;
     }
@@ -183,10 +183,10 @@ async fn stamp_keys(settings: &Settings, client: &kube::Client) -> StampKeysView
         );
         return rx;
     };
-    if let Some(ring) = stamp_key::load(client, &namespace, std::time::Duration::from_secs(10)).await {
+    if let Some(ring) = stamp_key_secret::load(client, &namespace, std::time::Duration::from_secs(10)).await {
         tx.send_replace(Arc::new(ring));
     }
-    tokio::spawn(stamp_key::maintain(client.clone(), namespace, tx));
+    tokio::spawn(stamp_key_secret::maintain(client.clone(), namespace, tx));
     rx
 }
 
@@ -260,8 +260,8 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         let deployment = settings.reloader_deployment_name.clone().unwrap_or_default();
         reloader::meta_info::publish(&client, &cli, namespace, &deployment).await;
     }
-    let keys = stamp_keys(&settings, &client).await;
-    let mut options = engine_options(&settings, &client, keys.clone()).await;
+    let stamp_keys = stamp_key_ring(&settings, &client).await;
+    let mut options = engine_options(&settings, &client, stamp_keys.clone()).await;
     if announcer.is_some() {
         // Stakater's `--webhook-url`: announcements replace reloads; no workload is touched.
         options.workload_kinds.clear();
@@ -307,9 +307,9 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         ready.push(cert_ready_rx);
         let context = AdmissionContext {
             store: engine.store().clone(),
-            decision: settings.decision_options(),
+            dependency: settings.dependency_options(),
             strategy: settings.strategy,
-            keys: keys.clone(),
+            stamp_keys: stamp_keys.clone(),
             own_username: admission.self_user.clone(),
             ready: engine.ready(),
             metrics: metrics.clone(),
@@ -500,7 +500,7 @@ fn lint(args: LintArgs) -> ExitCode {
         }
     };
     let options = LintOptions {
-        keys: settings.annotation_keys.clone(),
+        annotations: settings.annotation_keys.clone(),
         namespace: args.namespace.clone(),
         strict: args.strict,
     };

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::core::lint::Subject;
+use crate::core::annotation_rules::Subject;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
 

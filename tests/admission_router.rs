@@ -631,11 +631,11 @@ proptest! {
 /// right guess planted in the review gets the same answer as a wrong one.
 #[tokio::test]
 async fn a_forged_review_learns_nothing_of_a_secret() {
-    use reloader::core::keys::StampKeys;
+    use reloader::core::keyed_hash::StampKeyRing;
     let password = sha1_hex(b"password=hunter2").to_string();
     let guess = sha1_hex(b"password=letmein").to_string();
-    let keyed = StampKeys::new("a", &BTreeMap::from([("a".to_string(), vec![7u8; 32])])).unwrap();
-    for keys in [keyed, StampKeys::plain()] {
+    let keyed = StampKeyRing::new("a", &BTreeMap::from([("a".to_string(), vec![7u8; 32])])).unwrap();
+    for keys in [keyed, StampKeyRing::plain()] {
         for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
             let store = Store::default();
             store.upsert_source(
@@ -650,7 +650,7 @@ async fn a_forged_review_learns_nothing_of_a_secret() {
             let (_tx, ready) = watch::channel(true);
             let router = router(AdmissionContext {
                 strategy,
-                keys: watch::channel(Arc::new(keys.clone())).1,
+                stamp_keys: watch::channel(Arc::new(keys.clone())).1,
                 ..AdmissionContext::standalone(store, ready)
             });
             let mut answers = Vec::new();

@@ -32,12 +32,12 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tracing::Instrument;
 
-use crate::core::decision::WorkloadPolicy;
-use crate::core::keys::StampKeys;
-use crate::core::lint::{
+use crate::core::annotation_rules::{
     LookedIn, Severity, Subject, lint_object, marked_match, match_without_search, missing_message, missing_source,
     reload_list_names, uses_search,
 };
+use crate::core::dependencies::WorkloadPolicy;
+use crate::core::keyed_hash::StampKeyRing;
 use crate::core::plan::{ReloadStrategy, Stamping, admission_patch};
 use crate::core::source::{Overlay, SourceRef, SourceView};
 use crate::core::vocabulary::truncate_chars;
@@ -56,10 +56,10 @@ pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AdmissionContext {
     pub store: Store,
-    pub decision: crate::core::decision::DecisionOptions,
+    pub dependency: crate::core::dependencies::DependencyOptions,
     pub strategy: ReloadStrategy,
     /// The stamp key ring, shared with the engine.
-    pub keys: watch::Receiver<Arc<StampKeys>>,
+    pub stamp_keys: watch::Receiver<Arc<StampKeyRing>>,
     /// Requests made by this user (the reloader itself) are admitted unchanged.
     pub own_username: Option<String>,
     /// True once the source caches are synced; before, nothing is stamped.
@@ -82,9 +82,9 @@ impl AdmissionContext {
     pub fn standalone(store: Store, ready: watch::Receiver<bool>) -> Self {
         Self {
             store,
-            decision: crate::core::decision::DecisionOptions::default(),
+            dependency: crate::core::dependencies::DependencyOptions::default(),
             strategy: ReloadStrategy::Annotations,
-            keys: watch::channel(Arc::new(StampKeys::plain())).1,
+            stamp_keys: watch::channel(Arc::new(StampKeyRing::plain())).1,
             own_username: None,
             ready,
             metrics: Arc::new(Metrics::new(false)),
@@ -294,7 +294,7 @@ async fn serve_review(shared: Shared, webhook: Webhook, request: Request) -> Res
 /// compile.
 fn uncached_patterns(ctx: &AdmissionContext, review: &Review) -> usize {
     use crate::core::source::SourceKind;
-    let keys = &ctx.decision.keys;
+    let keys = &ctx.dependency.annotations;
     let kind = workload_kind(&review.request);
     let mut count = 0;
     for object in [review.object.as_ref(), review.old_object.as_ref()]
@@ -572,7 +572,7 @@ fn mutate(ctx: &AdmissionContext, review: &Review) -> Mutation {
             vec!["reloader is starting: not stamped now; it will adopt this workload without a rollout".into()],
         )));
     }
-    let policy = match WorkloadPolicy::read(&Workload::new(kind, object), &ctx.decision) {
+    let policy = match WorkloadPolicy::read(&Workload::new(kind, object), &ctx.dependency) {
         Ok(policy) => policy,
         // Not a workload we can read (no pod template): the API server validates it, not us.
         Err(_) => return Mutation::Answer(Box::new(response)),
@@ -620,7 +620,7 @@ fn stamp(
             base: cached.map(),
             extra: found.map_or(&none, |f| &f.states),
         };
-        let deps = policy.dependencies(&sources, &ctx.decision);
+        let deps = policy.dependencies(&sources, &ctx.dependency);
         let missing = deps.dependencies.iter().filter(|d| sources.get(&d.source).is_none());
         if found.is_none() && ctx.lookup.is_some() {
             let unseen: Vec<SourceRef> = missing.clone().map(|d| d.source.clone()).collect();
@@ -635,7 +635,7 @@ fn stamp(
                 None => missing_message(&d.source),
             })
             .collect();
-        let keys = ctx.keys.borrow().clone();
+        let keys = ctx.stamp_keys.borrow().clone();
         if keys.current().is_none() {
             warnings.extend(unstamped_without_key(&deps.dependencies, &sources));
         }
@@ -671,7 +671,7 @@ fn stamp(
 /// Without a stamp key the webhook leaves confidential sources out of its stamp (their plain
 /// hash would be an oracle for whoever called it; `Stamping::answerable`): say so.
 fn unstamped_without_key(
-    dependencies: &[crate::core::decision::Dependency],
+    dependencies: &[crate::core::dependencies::Dependency],
     sources: &(impl SourceView + ?Sized),
 ) -> Vec<String> {
     dependencies
@@ -749,7 +749,7 @@ fn validate(ctx: &AdmissionContext, review: &Review) -> AdmissionResponse {
     let Some(object) = review.object.as_ref() else {
         return response;
     };
-    let findings_of = |object: &Value| lint_object(&ctx.decision.keys, subject, object);
+    let findings_of = |object: &Value| lint_object(&ctx.dependency.annotations, subject, object);
     let mut findings = findings_of(object);
     // An update is not blocked by problems the object already had: they only warn, so
     // installing the webhook never breaks unrelated writes to existing objects.
@@ -781,9 +781,9 @@ fn validate(ctx: &AdmissionContext, review: &Review) -> AdmissionResponse {
     warn(response, warnings)
 }
 
-/// Soft problems only the cluster state reveals (the rules are in [`crate::core::lint`]).
+/// Soft problems only the cluster state reveals (the rules are in [`crate::core::annotation_rules`]).
 fn store_warnings(ctx: &AdmissionContext, subject: Subject, object: &Value, namespace: &str) -> Vec<String> {
-    let keys = &ctx.decision.keys;
+    let keys = &ctx.dependency.annotations;
     match subject {
         Subject::Workload(kind) => {
             let workload = Workload::new(kind, object);

@@ -10,7 +10,7 @@ use super::admission::{AdmissionSettings, NamespaceFilters, admission_settings};
 use super::lists::list_items;
 use super::selectors::label_selector;
 use super::{Cli, ConfigError};
-use crate::core::decision::DecisionOptions;
+use crate::core::dependencies::DependencyOptions;
 use crate::core::names::{check_qualified_name, is_dns_label, is_dns_subdomain};
 use crate::core::plan::{PlanOptions, ReloadStrategy};
 use crate::core::source::SourceKind;
@@ -414,13 +414,13 @@ impl Settings {
         self.leader_election.is_some()
     }
 
-    /// The decision options. Kinds switched off by a feature flag count as ignored, so the
+    /// The dependency options. Kinds switched off by a feature flag count as ignored, so the
     /// decision never depends on what is not watched: SecretProviderClasses without
     /// `--enable-csi-integration`, Argo Rollouts without `--is-Argo-Rollouts=true` (Stakater
     /// neither watches nor rolls them then).
-    pub fn decision_options(&self) -> DecisionOptions {
-        DecisionOptions {
-            keys: self.annotation_keys.clone(),
+    pub fn dependency_options(&self) -> DependencyOptions {
+        DependencyOptions {
+            annotations: self.annotation_keys.clone(),
             auto_reload_all: self.auto_reload_all,
             ignored_workload_kinds: WorkloadKind::ALL
                 .into_iter()
@@ -745,7 +745,7 @@ mod tests {
             }
         );
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-        assert_eq!(s.decision_options().keys, s.annotation_keys);
+        assert_eq!(s.dependency_options().annotations, s.annotation_keys);
         // An impossible key is accepted, as Stakater does, with a warning naming the flag.
         let s = settings(&["--auto-annotation=bad key"]);
         assert_eq!(s.annotation_keys.auto, "bad key");
@@ -1051,7 +1051,7 @@ mod tests {
 
     #[test]
     fn feature_flags_shape_the_decision_options() {
-        let o = settings(&[]).decision_options();
+        let o = settings(&[]).dependency_options();
         assert!(o.ignored_source_kinds.contains(&SourceKind::SecretProviderClass));
         assert!(o.ignored_workload_kinds.contains(&WorkloadKind::Rollout));
         let o = settings(&[
@@ -1061,7 +1061,7 @@ mod tests {
             "--resources-to-ignore=secrets",
             "--ignored-workload-types=cronjobs",
         ])
-        .decision_options();
+        .dependency_options();
         assert!(o.auto_reload_all);
         assert_eq!(o.ignored_source_kinds, set(&[SourceKind::Secret]));
         assert_eq!(o.ignored_workload_kinds, set(&[WorkloadKind::CronJob]));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::decision::{DecisionOptions, Dependencies, WorkloadPolicy};
+use super::dependencies::{Dependencies, DependencyOptions, WorkloadPolicy};
 use super::pause::{PauseState, apply_pause, pause_state};
 use super::plan::{Assessment, Plan, PlanOptions, Stamping, assess, plan_assessed};
 use super::source::SourceView;
@@ -43,13 +43,13 @@ pub fn evaluate(
     workload: &Workload<'_>,
     policy: &WorkloadPolicy,
     existing: &(impl SourceView + ?Sized),
-    decision: &DecisionOptions,
+    dependency: &DependencyOptions,
     options: PlanOptions,
     stamping: Stamping<'_>,
     seen: Option<u64>,
     now: OffsetDateTime,
 ) -> Result<Evaluation, WorkloadError> {
-    let deps = policy.dependencies(existing, decision);
+    let deps = policy.dependencies(existing, dependency);
     let assessments = assess(workload, &deps.dependencies, existing, options, stamping, seen)
         .map_err(|super::plan::PlanError::Workload(error)| error)?;
     let mut plan = plan_assessed(
@@ -61,8 +61,8 @@ pub fn evaluate(
         stamping,
         &rfc3339(now),
     );
-    let pause = pause_state(workload, &decision.keys, now);
-    let recheck = apply_pause(&mut plan, workload, &decision.keys, now);
+    let pause = pause_state(workload, &dependency.annotations, now);
+    let recheck = apply_pause(&mut plan, workload, &dependency.annotations, now);
     Ok(Evaluation {
         dependencies: deps,
         assessments,

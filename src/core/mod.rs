@@ -2,13 +2,14 @@
 //! arguments, so the engine and the admission webhook compute the same answers from the same
 //! state, and the tests need no cluster.
 
-pub mod decision;
+pub mod annotation_rules;
+pub mod dependencies;
 pub mod diff;
 pub mod evaluate;
 pub mod hash;
+pub mod hash_record;
 pub mod json;
-pub mod keys;
-pub mod lint;
+pub mod keyed_hash;
 pub mod names;
 pub mod pause;
 pub mod plan;
@@ -16,6 +17,5 @@ pub mod pod;
 pub mod redact;
 pub mod references;
 pub mod source;
-pub mod stamp;
 pub mod vocabulary;
 pub mod workload;

@@ -36,11 +36,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use super::decision::{Dependency, Trigger};
+use super::dependencies::{Dependency, Trigger};
 use super::hash::ContentHash;
-use super::keys::StampKeys;
+use super::hash_record::{HashRecord, Observed, env_var_name, is_stamp_env_var};
+use super::keyed_hash::StampKeyRing;
 use super::source::{LastChange, SourceRef, SourceView};
-use super::stamp::{HashRecord, Observed, env_var_name, is_stamp_env_var};
 use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
 use super::workload::{Workload, WorkloadError, WorkloadKind};
 
@@ -89,7 +89,7 @@ pub enum Change {
 /// sources it names (part of every keyed value, so equal content elsewhere looks different).
 #[derive(Clone, Copy, Debug)]
 pub struct Stamping<'a> {
-    pub keys: &'a StampKeys,
+    pub keys: &'a StampKeyRing,
     pub namespace: &'a str,
 }
 
@@ -828,9 +828,9 @@ fn write_env_stamps(containers: &mut [Value], dependencies: &[Dependency], full:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::decision::{DecisionOptions, dependencies};
+    use crate::core::dependencies::{DependencyOptions, dependencies};
     use crate::core::hash::sha1_hex;
-    use crate::core::keys::tests::ring;
+    use crate::core::keyed_hash::tests::ring;
     use crate::core::source::{SourceKind, SourceState};
     use crate::core::vocabulary::defaults;
 
@@ -947,20 +947,26 @@ mod tests {
     }
 
     fn deps(kind: WorkloadKind, obj: &Value, current: &Current) -> Vec<Dependency> {
-        dependencies(&Workload::new(kind, obj), current, &DecisionOptions::default())
+        dependencies(&Workload::new(kind, obj), current, &DependencyOptions::default())
             .unwrap()
             .dependencies
     }
 
     fn plan_for(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions) -> Plan {
-        plan_with(kind, obj, current, options, &StampKeys::plain())
+        plan_with(kind, obj, current, options, &StampKeyRing::plain())
     }
 
-    fn stamping(keys: &StampKeys) -> Stamping<'_> {
+    fn stamping(keys: &StampKeyRing) -> Stamping<'_> {
         Stamping { keys, namespace: "ns" }
     }
 
-    fn plan_with(kind: WorkloadKind, obj: &Value, current: &Current, options: PlanOptions, keys: &StampKeys) -> Plan {
+    fn plan_with(
+        kind: WorkloadKind,
+        obj: &Value,
+        current: &Current,
+        options: PlanOptions,
+        keys: &StampKeyRing,
+    ) -> Plan {
         let d = deps(kind, obj, current);
         plan(&Workload::new(kind, obj), &d, current, options, stamping(keys), NOW).unwrap()
     }
@@ -976,7 +982,14 @@ mod tests {
         let d = deps(kind, obj, current);
         let mut desired = obj.clone();
         let full = full_record(&d, current);
-        write_template_stamp(&mut desired, kind, &d, &full, strategy, stamping(&StampKeys::plain()));
+        write_template_stamp(
+            &mut desired,
+            kind,
+            &d,
+            &full,
+            strategy,
+            stamping(&StampKeyRing::plain()),
+        );
         desired
     }
 
@@ -986,7 +999,7 @@ mod tests {
         obj: &Value,
         current: &Current,
         strategy: ReloadStrategy,
-        keys: &StampKeys,
+        keys: &StampKeyRing,
     ) -> Value {
         let d = deps(kind, obj, current);
         stamped(&Workload::new(kind, obj), &d, current, strategy, stamping(keys)).unwrap()
@@ -1056,7 +1069,7 @@ mod tests {
     fn plan_seen(obj: &Value, current: &Current, options: PlanOptions, seen: Option<u64>) -> Plan {
         let d = deps(WorkloadKind::Deployment, obj, current);
         let w = Workload::new(WorkloadKind::Deployment, obj);
-        let keys = StampKeys::plain();
+        let keys = StampKeyRing::plain();
         let assessed = assess(&w, &d, current, options, stamping(&keys), seen).unwrap();
         plan_assessed(&w, &d, &assessed, current, options, stamping(&keys), NOW)
     }
@@ -1156,7 +1169,7 @@ mod tests {
             assert!(p.patch.0.is_empty());
             // Without a key the Secret is left out: adopted, never rolled.
             let admitted = stamp(kind, &obj, &current, strategy);
-            let unkeyed = stamp_with(kind, &obj, &current, strategy, &StampKeys::plain());
+            let unkeyed = stamp_with(kind, &obj, &current, strategy, &StampKeyRing::plain());
             assert_ne!(unkeyed, admitted);
             let p = plan_for(kind, &unkeyed, &current, options);
             assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
@@ -1173,7 +1186,7 @@ mod tests {
         let current = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
         let secret_hash = sha1_hex(b"s1").to_string();
         let wrong_guess = sha1_hex(b"guess").to_string();
-        for keys in [ring("a", &["a"]), StampKeys::plain()] {
+        for keys in [ring("a", &["a"]), StampKeyRing::plain()] {
             for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
                 let mut patches = Vec::new();
                 for guess in [&secret_hash, &wrong_guess] {
@@ -1461,7 +1474,7 @@ mod tests {
     /// What the webhook admits: the review's object with its admission patch applied; a create
     /// is also checked against the whole stamped copy.
     /// The ring the webhook tests stamp with: a webhook always has one in a cluster.
-    fn webhook_keys() -> StampKeys {
+    fn webhook_keys() -> StampKeyRing {
         ring("a", &["a"])
     }
 
@@ -1656,7 +1669,7 @@ mod tests {
                     notify_only: notify,
                 };
 
-                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeyRing::plain() };
                 let first = plan_with(kind, &obj, &current, options, &keys);
                 let applied = apply(&obj, &first.patch);
                 prop_assert_eq!(&applied, &first.desired);
@@ -1713,7 +1726,7 @@ mod tests {
                 if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), content(v))]); }
                 if let Some(v) = now_db { current.extend([source(&secret("db"), content(v))]); }
                 let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
-                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeyRing::plain() };
                 let d = deps(kind, &obj, &current);
                 let workload = Workload::new(kind, &obj);
                 let whole = stamped(&workload, &d, &current, strategy, stamping(&keys)).unwrap();
@@ -1736,7 +1749,7 @@ mod tests {
                 if let Some(v) = now_cfg { current.extend([source(&cm("cfg"), sha1_hex(&[v]))]); }
                 if let Some(v) = now_db { current.extend([source(&secret("db"), sha1_hex(&[v]))]); }
                 let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
-                let keys = if keyed { ring("a", &["a"]) } else { StampKeys::plain() };
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeyRing::plain() };
                 let admitted = stamp_with(kind, &obj, &current, strategy, &keys);
                 let options = PlanOptions { strategy, ..Default::default() };
                 let p = plan_with(kind, &admitted, &current, options, &keys);

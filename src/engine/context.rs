@@ -11,8 +11,8 @@ use kube::api::DynamicObject;
 
 use super::pacing::WriteGate;
 use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
-use crate::core::decision::DecisionOptions;
-use crate::core::keys::StampKeys;
+use crate::core::dependencies::DependencyOptions;
+use crate::core::keyed_hash::StampKeyRing;
 use crate::core::plan::PlanOptions;
 use crate::metrics::Metrics;
 use crate::scope::NamespaceScope;
@@ -21,10 +21,10 @@ use crate::store::{Store, WorkloadKey};
 /// How a workload is reconciled.
 #[derive(Clone, Debug)]
 pub struct ReconcileOptions {
-    pub decision: DecisionOptions,
+    pub dependency: DependencyOptions,
     pub plan: PlanOptions,
     /// The key ring stamps are made and checked with, kept current by its owner.
-    pub keys: watch::Receiver<Arc<StampKeys>>,
+    pub stamp_keys: watch::Receiver<Arc<StampKeyRing>>,
     pub field_manager: String,
 }
 

@@ -26,8 +26,8 @@ use kube::runtime::watcher;
 use tokio::sync::watch as signal;
 use tracing::Instrument;
 
-use crate::core::decision::DecisionOptions;
-use crate::core::keys::StampKeys;
+use crate::core::dependencies::DependencyOptions;
+use crate::core::keyed_hash::StampKeyRing;
 use crate::core::plan::PlanOptions;
 use crate::core::source::SourceKind;
 use crate::core::workload::WorkloadKind;
@@ -43,10 +43,10 @@ const EVENTS_AT_SHUTDOWN: Duration = Duration::from_secs(2);
 /// Everything the engine needs to know from the configuration.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
-    pub decision: DecisionOptions,
+    pub dependency: DependencyOptions,
     pub plan: PlanOptions,
-    /// The stamp key ring (see [`crate::stamp_key`]).
-    pub keys: signal::Receiver<Arc<StampKeys>>,
+    /// The stamp key ring (see [`crate::stamp_key_secret`]).
+    pub stamp_keys: signal::Receiver<Arc<StampKeyRing>>,
     pub field_manager: String,
     /// Events for one workload within this window are answered by one reconcile.
     pub window: Duration,
@@ -91,9 +91,9 @@ impl Engine {
         leader: signal::Receiver<bool>,
     ) -> Arc<Self> {
         let EngineOptions {
-            decision,
+            dependency,
             plan,
-            keys,
+            stamp_keys,
             field_manager,
             window,
             workers,
@@ -130,9 +130,9 @@ impl Engine {
             store,
             metrics,
             ReconcileOptions {
-                decision,
+                dependency,
                 plan,
-                keys,
+                stamp_keys,
                 field_manager,
             },
             outbound,

@@ -25,13 +25,13 @@ use time::OffsetDateTime;
 use crate::admission::lookup::SourceLookup;
 use crate::config::commands::{FlagsError, reloader_settings};
 use crate::config::{Settings, WatchScope};
-use crate::core::decision::{DecisionOptions, KindAnnotations, Skip, Trigger, WorkloadPolicy};
+use crate::core::dependencies::{DependencyOptions, KindAnnotations, Skip, Trigger, WorkloadPolicy};
 use crate::core::evaluate::{Evaluation, evaluate, rfc3339};
-use crate::core::keys::StampKeys;
+use crate::core::hash_record::Observed;
+use crate::core::keyed_hash::StampKeyRing;
 use crate::core::pause::PauseState;
 use crate::core::plan::{Action, Assessment, Change, PlanOptions, SourceOutcome, Stamping};
 use crate::core::source::{SECRET_FIELD_SELECTOR, SourceKind, SourceRef, SourceState};
-use crate::core::stamp::Observed;
 use crate::core::workload::{Workload, WorkloadKind};
 use crate::kube_api::{api_resource, to_value};
 use crate::scope::{NamespaceExclusion, NamespaceScope};
@@ -203,16 +203,16 @@ pub enum KeyRing {
     /// The env-vars strategy, or no namespace for a key: stamps are plain SHA-1.
     Plain { reason: String },
     /// Read from the key Secret.
-    Read { secret: String, keys: StampKeys },
+    Read { secret: String, keys: StampKeyRing },
     /// The key Secret could not be read: keyed stamps cannot be checked.
     Unreadable { secret: String, reason: String },
 }
 
 impl KeyRing {
-    fn keys(&self) -> StampKeys {
+    fn keys(&self) -> StampKeyRing {
         match self {
             KeyRing::Read { keys, .. } => keys.clone(),
-            _ => StampKeys::plain(),
+            _ => StampKeyRing::plain(),
         }
     }
 }
@@ -250,7 +250,7 @@ impl KeyRing {
 
 /// Reads the key ring the reloader stamps with.
 pub async fn key_ring(client: &Client, settings: &Settings) -> KeyRing {
-    use crate::stamp_key::{SECRET_NAME, keys_from_secret};
+    use crate::stamp_key_secret::{SECRET_NAME, keys_from_secret};
     if settings.strategy != crate::core::plan::ReloadStrategy::Annotations {
         return KeyRing::Plain {
             reason: "the env-vars strategy stamps plain SHA-1 values".into(),
@@ -342,8 +342,8 @@ impl Scene {
         })
     }
 
-    fn decision(&self) -> DecisionOptions {
-        self.settings.decision_options()
+    fn dependency_options(&self) -> DependencyOptions {
+        self.settings.dependency_options()
     }
 
     fn plan_options(&self) -> PlanOptions {
@@ -567,7 +567,7 @@ fn why(scene: &Scene, workload: &Workload<'_>, kind: SourceKind, trigger: &Trigg
 
 /// The value the reloader would record for `source` now. Without the key, a Secret's plain
 /// SHA-1 is not shown: keyed stamps exist so that it is never published.
-fn current_value(scene: &Scene, keys: &StampKeys, source: &SourceRef, observed: &Observed) -> String {
+fn current_value(scene: &Scene, keys: &StampKeyRing, source: &SourceRef, observed: &Observed) -> String {
     match (observed, &scene.ring) {
         (Observed::Hash(_), KeyRing::Unreadable { .. }) if source.kind != SourceKind::ConfigMap => {
             "(keyed; the stamp key cannot be read)".to_string()
@@ -582,7 +582,7 @@ fn current_value(scene: &Scene, keys: &StampKeys, source: &SourceRef, observed: 
 fn source_report(
     scene: &Scene,
     workload: &Workload<'_>,
-    keys: &StampKeys,
+    keys: &StampKeyRing,
     assessment: &Assessment,
     container: Option<String>,
     referenced: bool,
@@ -785,13 +785,13 @@ pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -
         keys: &keys,
         namespace: &scene.namespace,
     };
-    let decision = scene.decision();
-    let evaluated = WorkloadPolicy::read(&workload, &decision).and_then(|policy| {
+    let dependency_options = scene.dependency_options();
+    let evaluated = WorkloadPolicy::read(&workload, &dependency_options).and_then(|policy| {
         evaluate(
             &workload,
             &policy,
             &scene.sources,
-            &decision,
+            &dependency_options,
             scene.plan_options(),
             stamping,
             // The engine's first sight of the workload is in its memory only.

@@ -1,5 +1,5 @@
 //! `reloader lint`: the validating webhook's judgement on manifests before they are applied,
-//! with no cluster needed. Every object is checked with [`crate::core::lint`] (the function the
+//! with no cluster needed. Every object is checked with [`crate::core::annotation_rules`] (the function the
 //! webhook calls), and the cross-reference rules run against the input itself (a reload list
 //! naming a ConfigMap or Secret the input does not define) or, given a cluster, against the
 //! input and the cluster. This module only finds the objects, positions the findings, and
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::core::lint::{
+use crate::core::annotation_rules::{
     Finding, Location, LookedIn, NamedSource, Rule, Severity, Subject, lint_object, marked_match, match_without_search,
     missing_source, reload_list_names, uses_search,
 };
@@ -40,7 +40,7 @@ pub const STDIN: &str = "<stdin>";
 #[derive(Clone, Debug)]
 pub struct LintOptions {
     /// The annotation keys, as the reloader's flags name them.
-    pub keys: AnnotationKeys,
+    pub annotations: AnnotationKeys,
     /// The namespace of objects that name none (what `kubectl apply -n` would use).
     pub namespace: String,
     /// Warnings are errors.
@@ -158,7 +158,7 @@ pub struct Analysis {
     documents: Vec<Vec<Document>>,
     report: Report,
     strict: bool,
-    keys: AnnotationKeys,
+    annotations: AnnotationKeys,
     /// Sources the input defines, by namespace.
     defined: BTreeSet<(String, SourceRef)>,
     /// Reload-list names of the workloads, by namespace.
@@ -182,7 +182,7 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
 pub fn analyse(inputs: Vec<Input>, options: &LintOptions) -> Analysis {
     let mut analysis = Analysis {
         strict: options.strict,
-        keys: options.keys.clone(),
+        annotations: options.annotations.clone(),
         ..Default::default()
     };
     for input in inputs {
@@ -254,7 +254,7 @@ impl Analysis {
             object: object_ref,
             subject,
         };
-        for finding in lint_object(&self.keys, subject, object) {
+        for finding in lint_object(&self.annotations, subject, object) {
             self.push(&place, finding);
         }
         match subject {
@@ -262,10 +262,10 @@ impl Analysis {
                 let workload = Workload::new(kind, object);
                 let metadata = workload.annotations();
                 let template = workload.template_annotations().unwrap_or_default();
-                if uses_search(&self.keys, &metadata, &template) {
+                if uses_search(&self.annotations, &metadata, &template) {
                     self.searching.insert(namespace);
                 }
-                for named in reload_list_names(&self.keys, &metadata, &template) {
+                for named in reload_list_names(&self.annotations, &metadata, &template) {
                     // Only ConfigMaps and Secrets are manifests one can define next to a workload.
                     if named.source.kind != SourceKind::SecretProviderClass {
                         self.named.push((place.clone(), named));
@@ -273,7 +273,7 @@ impl Analysis {
                 }
             }
             Subject::Source(_) => {
-                if marked_match(&self.keys, &string_map(object.at("/metadata/annotations"))) {
+                if marked_match(&self.annotations, &string_map(object.at("/metadata/annotations"))) {
                     self.matched.push(place);
                 }
             }
@@ -342,7 +342,7 @@ impl Analysis {
         let matched = std::mem::take(&mut self.matched);
         for place in matched {
             if !self.searching.contains(&place.object.namespace) {
-                let finding = match_without_search(&self.keys, &place.object.namespace);
+                let finding = match_without_search(&self.annotations, &place.object.namespace);
                 self.push(&place, finding);
             }
         }
@@ -419,7 +419,7 @@ mod tests {
 
     fn options() -> LintOptions {
         LintOptions {
-            keys: AnnotationKeys::default(),
+            annotations: AnnotationKeys::default(),
             namespace: "default".into(),
             strict: false,
         }

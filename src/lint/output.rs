@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::{InputError, Level, Problem, Report};
-use crate::core::lint::Rule;
+use crate::core::annotation_rules::Rule;
 use crate::manifests::Position;
 
 /// The rule id of input that could not be used, in the reports.
@@ -208,8 +208,8 @@ pub fn sarif(report: &Report) -> String {
         .iter()
         .map(|r| {
             let level = match r.severity() {
-                crate::core::lint::Severity::Deny => "error",
-                crate::core::lint::Severity::Warn => "warning",
+                crate::core::annotation_rules::Severity::Deny => "error",
+                crate::core::annotation_rules::Severity::Warn => "warning",
             };
             json!({
                 "id": r.id(),

@@ -331,7 +331,7 @@ async fn a_source_that_stops_being_ignored_is_adopted_and_then_reloads() {
 #[tokio::test]
 async fn plain_stamps_and_key_rotation_roll_nothing_and_the_next_change_is_keyed() {
     use reloader::core::hash::sha1_hex;
-    use reloader::stamp_key::SECRET_NAME;
+    use reloader::stamp_key_secret::SECRET_NAME;
 
     let f = Fixture::new("keyed").await;
     let home = TestNamespace::new(&f.client, "home").await;

@@ -5,8 +5,8 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use reloader::core::hash::sha1_hex;
+use reloader::core::hash_record::env_var_name;
 use reloader::core::source::{SourceKind, SourceRef};
-use reloader::core::stamp::env_var_name;
 use reloader::core::vocabulary::fixed;
 use serde_json::{Value, json};
 

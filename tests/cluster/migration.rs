@@ -9,8 +9,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use kube::api::PostParams;
 use reloader::core::hash::{configmap_hash_of, secret_hash_of};
+use reloader::core::hash_record::env_var_name;
 use reloader::core::source::{SourceKind, SourceRef};
-use reloader::core::stamp::env_var_name;
 use reloader::core::vocabulary::fixed;
 use serde_json::{Value, json};
 

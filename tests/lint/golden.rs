@@ -227,7 +227,7 @@ fn every_rule_and_every_output_format_is_covered() {
         .iter()
         .map(|p| p["rule"].as_str().unwrap())
         .collect();
-    for rule in reloader::core::lint::Rule::ALL {
+    for rule in reloader::core::annotation_rules::Rule::ALL {
         assert!(seen.contains(rule.id()), "no golden case for {}", rule.id());
     }
     let broken: Value =

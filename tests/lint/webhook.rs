@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::Request;
 use reloader::admission::{AdmissionContext, router};
+use reloader::core::annotation_rules::{Rule, Subject};
 use reloader::core::hash::sha1_hex;
-use reloader::core::lint::{Rule, Subject};
 use reloader::core::source::{SourceRef, SourceState};
 use reloader::core::vocabulary::AnnotationKeys;
 use reloader::lint::{Input, Level, LintOptions, analyse};
@@ -31,7 +31,7 @@ async fn lint_says_exactly_what_the_validating_webhook_says() {
     let (documents, errors) = reloader::manifests::parse(&bytes);
     assert!(errors.is_empty());
     let options = LintOptions {
-        keys: AnnotationKeys::default(),
+        annotations: AnnotationKeys::default(),
         namespace: "default".into(),
         strict: false,
     };

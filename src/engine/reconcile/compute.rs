@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Reconciled;
-use crate::core::decision::WorkloadPolicy;
+use crate::core::dependencies::WorkloadPolicy;
 use crate::core::evaluate::{Evaluation, evaluate};
 use crate::core::plan::{Action, Plan, Stamping};
 use crate::core::workload::Workload;
@@ -52,7 +52,7 @@ pub(super) fn compute(
     }
     let now = time::OffsetDateTime::now_utc();
     let generation = ctx.store.generation(&key.namespace);
-    let keys = ctx.options.keys.borrow().clone();
+    let keys = ctx.options.stamp_keys.borrow().clone();
     let stamping = Stamping {
         keys: &keys,
         namespace: &key.namespace,
@@ -63,13 +63,13 @@ pub(super) fn compute(
     let evaluated = {
         let workload = Workload::new(key.kind, &object);
         // Reload lists are compiled before the store's lock is taken.
-        WorkloadPolicy::read(&workload, &ctx.options.decision).and_then(|policy| {
+        WorkloadPolicy::read(&workload, &ctx.options.dependency).and_then(|policy| {
             let sources = ctx.store.sources(&key.namespace);
             evaluate(
                 &workload,
                 &policy,
                 sources.map(),
-                &ctx.options.decision,
+                &ctx.options.dependency,
                 ctx.options.plan,
                 stamping,
                 seen,

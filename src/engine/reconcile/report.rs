@@ -1,7 +1,7 @@
 //! The report phase: what a write did, told in Stakater's words: Kubernetes Events on the
 //! workload, Stakater's metrics, alerts, and the log line. Also what is wrong with the
 //! workload's reloader annotations, in the validating webhook's words (the same
-//! [`lint`](crate::core::lint::lint)), as a Warning Event per problem, once: the webhook fails
+//! [`lint`](crate::core::annotation_rules::lint)), as a Warning Event per problem, once: the webhook fails
 //! open, so this is where a typo that slipped past it is told. Failing to report never fails
 //! the reconcile.
 
@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
 use super::compute::Planned;
-use crate::core::lint::{Finding, Severity, Subject, annotations_of, lint};
+use crate::core::annotation_rules::{Finding, Severity, Subject, annotations_of, lint};
 use crate::core::plan::{Change, Plan, SourceChange};
 use crate::core::source::SourceKind;
 use crate::engine::context::Context;
@@ -164,7 +164,7 @@ pub(super) async fn annotation_problems(ctx: &Context, key: &WorkloadKey, object
     if reported.fingerprint == Some(fingerprint) {
         return;
     }
-    let findings = lint(&ctx.options.decision.keys, subject, &metadata, &template);
+    let findings = lint(&ctx.options.dependency.annotations, subject, &metadata, &template);
     let current: std::collections::BTreeSet<String> = findings.iter().map(|f| f.message.clone()).collect();
     // Fixed problems are forgotten, so bringing one back reports it again.
     reported.problems.retain(|p| current.contains(p));

@@ -243,9 +243,9 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
         store,
         Arc::new(Metrics::new(false)),
         ReconcileOptions {
-            decision: Default::default(),
+            dependency: Default::default(),
             plan: Default::default(),
-            keys: watch::channel(Arc::new(crate::core::keys::StampKeys::plain())).1,
+            stamp_keys: watch::channel(Arc::new(crate::core::keyed_hash::StampKeyRing::plain())).1,
             field_manager: "reloader".into(),
         },
         Outbound {

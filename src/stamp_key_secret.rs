@@ -1,4 +1,4 @@
-//! The per-install stamp key ([`crate::core::keys`]): kept in the Secret `reloader-stamp-key` in
+//! The per-install stamp key ([`crate::core::keyed_hash`]): kept in the Secret `reloader-stamp-key` in
 //! the reloader's own namespace, created once by whichever replica finds it missing (one create
 //! wins; the others read the winner's), shared by every replica, rotatable by hand, and
 //! published to the engine and the webhook as a key ring.
@@ -24,7 +24,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use thiserror::Error;
 use tokio::sync::watch;
 
-use crate::core::keys::{KeyError, MIN_KEY_LEN, StampKeys};
+use crate::core::keyed_hash::{KeyError, MIN_KEY_LEN, StampKeyRing};
 
 pub const SECRET_NAME: &str = "reloader-stamp-key";
 const CURRENT: &str = "current";
@@ -97,13 +97,13 @@ impl Ring {
         }
     }
 
-    fn stamp_keys(&self) -> Result<StampKeys, StampKeyError> {
-        Ok(StampKeys::new(&self.current, &self.keys)?)
+    fn stamp_keys(&self) -> Result<StampKeyRing, StampKeyError> {
+        Ok(StampKeyRing::new(&self.current, &self.keys)?)
     }
 }
 
 /// The key ring a key Secret holds (for tools and tests that check stamps).
-pub fn keys_from_secret(secret: &Secret) -> Result<StampKeys, StampKeyError> {
+pub fn keys_from_secret(secret: &Secret) -> Result<StampKeyRing, StampKeyError> {
     Ring::from_secret(secret)?.stamp_keys()
 }
 
@@ -126,7 +126,7 @@ async fn read_or_create(api: &Api<Secret>, namespace: &str) -> Result<Ring, Stam
 
 /// Loads (or creates) the key ring, trying for up to `patience`; `None` when it could not be,
 /// and stamps stay plain until [`maintain`] manages.
-pub async fn load(client: &Client, namespace: &str, patience: Duration) -> Option<StampKeys> {
+pub async fn load(client: &Client, namespace: &str, patience: Duration) -> Option<StampKeyRing> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(200);
@@ -148,7 +148,7 @@ pub async fn load(client: &Client, namespace: &str, patience: Duration) -> Optio
 
 /// Keeps `keys` current with the Secret (a rotation is picked up at once) and writes the ring
 /// back if the Secret is deleted.
-pub async fn maintain(client: Client, namespace: String, keys: watch::Sender<Arc<StampKeys>>) {
+pub async fn maintain(client: Client, namespace: String, keys: watch::Sender<Arc<StampKeyRing>>) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let mut held: Option<Ring> = None;
     let config = watcher::Config::default().fields(&format!("metadata.name={SECRET_NAME}"));
@@ -195,7 +195,7 @@ pub async fn maintain(client: Client, namespace: String, keys: watch::Sender<Arc
 }
 
 /// Publishes a valid ring; returns it, or `None` (and keeps the old one) when it is invalid.
-fn publish(ring: Ring, keys: &watch::Sender<Arc<StampKeys>>) -> Option<Ring> {
+fn publish(ring: Ring, keys: &watch::Sender<Arc<StampKeyRing>>) -> Option<Ring> {
     match ring.stamp_keys() {
         Ok(ring_keys) => {
             tracing::info!(current = %ring.current, keys = ring.keys.len(), "stamp key ring loaded");

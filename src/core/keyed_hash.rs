@@ -78,22 +78,22 @@ pub enum KeyError {
 /// The key ring stamps are made and checked with. Without a current key (the env-vars
 /// strategy, or no key available yet) stamps are plain SHA-1, as Stakater's.
 #[derive(Clone, Default)]
-pub struct StampKeys {
+pub struct StampKeyRing {
     current: Option<String>,
     keys: BTreeMap<String, hmac::Key>,
 }
 
-impl fmt::Debug for StampKeys {
+impl fmt::Debug for StampKeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key material.
-        f.debug_struct("StampKeys")
+        f.debug_struct("StampKeyRing")
             .field("current", &self.current)
             .field("ids", &self.keys.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
-impl StampKeys {
+impl StampKeyRing {
     /// Plain SHA-1 stamps; only plain values can be checked.
     pub fn plain() -> Self {
         Self::default()
@@ -193,12 +193,12 @@ pub(crate) mod tests {
         assert!(keys.verifies(&sealed, "shop", &source, &hash));
     }
 
-    pub fn ring(current: &str, ids: &[&str]) -> StampKeys {
+    pub fn ring(current: &str, ids: &[&str]) -> StampKeyRing {
         let keys = ids
             .iter()
             .map(|id| (id.to_string(), id.repeat(MIN_KEY_LEN).into_bytes()))
             .collect();
-        StampKeys::new(current, &keys).unwrap()
+        StampKeyRing::new(current, &keys).unwrap()
     }
 
     #[test]
@@ -218,7 +218,7 @@ pub(crate) mod tests {
         assert_ne!(rotated.seal("ns", &db, &h), Some(sealed.clone()));
         assert!(!ring("b", &["b"]).knows(&sealed));
         assert!(!sealed.to_string().contains(h.as_str()));
-        assert_eq!(StampKeys::plain().seal("ns", &db, &h), None);
+        assert_eq!(StampKeyRing::plain().seal("ns", &db, &h), None);
     }
 
     #[test]
@@ -233,11 +233,20 @@ pub(crate) mod tests {
             assert_eq!(KeyedHash::parse(bad), None, "{bad}");
         }
         let short: BTreeMap<String, Vec<u8>> = [("a".to_string(), vec![0; 8])].into();
-        assert_eq!(StampKeys::new("a", &short).unwrap_err(), KeyError::TooShort("a".into()));
+        assert_eq!(
+            StampKeyRing::new("a", &short).unwrap_err(),
+            KeyError::TooShort("a".into())
+        );
         let ok: BTreeMap<String, Vec<u8>> = [("a".to_string(), vec![0; 32])].into();
-        assert_eq!(StampKeys::new("b", &ok).unwrap_err(), KeyError::NoCurrent("b".into()));
+        assert_eq!(
+            StampKeyRing::new("b", &ok).unwrap_err(),
+            KeyError::NoCurrent("b".into())
+        );
         let bad_id: BTreeMap<String, Vec<u8>> = [("A".to_string(), vec![0; 32])].into();
-        assert_eq!(StampKeys::new("A", &bad_id).unwrap_err(), KeyError::BadId("A".into()));
+        assert_eq!(
+            StampKeyRing::new("A", &bad_id).unwrap_err(),
+            KeyError::BadId("A".into())
+        );
         assert!(
             !format!("{:?}", ring("a", &["a"])).contains("aaaa"),
             "Debug shows no key"

@@ -13,8 +13,8 @@ use super::workload::{Workload, WorkloadError, WorkloadKind};
 
 /// The options of the decision that come from flags.
 #[derive(Clone, Debug, Default)]
-pub struct DecisionOptions {
-    pub keys: AnnotationKeys,
+pub struct DependencyOptions {
+    pub annotations: AnnotationKeys,
     /// `--auto-reload-all`.
     pub auto_reload_all: bool,
     /// `--ignored-workload-types` (only Job and CronJob can be ignored).
@@ -129,7 +129,7 @@ impl KindPolicy {
     /// for a source that does not exist.
     pub fn trigger(
         &self,
-        options: &DecisionOptions,
+        options: &DependencyOptions,
         name: &str,
         source_annotations: &BTreeMap<String, String>,
     ) -> Option<Trigger> {
@@ -139,7 +139,7 @@ impl KindPolicy {
     /// [`KindPolicy::trigger`], with the reason when the workload does not reload on the source.
     pub fn judge(
         &self,
-        options: &DecisionOptions,
+        options: &DependencyOptions,
         name: &str,
         source_annotations: &BTreeMap<String, String>,
     ) -> Result<Trigger, Skip> {
@@ -148,12 +148,12 @@ impl KindPolicy {
         }
         if self.exclude.contains(name) {
             return Err(Skip::Excluded {
-                key: options.keys.exclude(self.kind),
+                key: options.annotations.exclude(self.kind),
             });
         }
-        if is_exact_true(source_annotations.get(&options.keys.ignore).map(String::as_str)) {
+        if is_exact_true(source_annotations.get(&options.annotations.ignore).map(String::as_str)) {
             return Err(Skip::Ignored {
-                key: options.keys.ignore.clone(),
+                key: options.annotations.ignore.clone(),
             });
         }
         if let Some(p) = self.reload.matches(name) {
@@ -161,7 +161,7 @@ impl KindPolicy {
                 pattern: p.item.clone(),
             });
         }
-        if self.search && is_exact_true(source_annotations.get(&options.keys.match_).map(String::as_str)) {
+        if self.search && is_exact_true(source_annotations.get(&options.annotations.match_).map(String::as_str)) {
             return Ok(Trigger::SearchMatch);
         }
         if self.auto {
@@ -256,7 +256,7 @@ pub fn should_reload(
     workload: &Workload<'_>,
     source: &SourceRef,
     source_annotations: &BTreeMap<String, String>,
-    options: &DecisionOptions,
+    options: &DependencyOptions,
 ) -> Result<Option<Dependency>, WorkloadError> {
     if options.ignored_workload_kinds.contains(&workload.kind) || options.ignored_source_kinds.contains(&source.kind) {
         return Ok(None);
@@ -265,9 +265,9 @@ pub fn should_reload(
     let template = workload.template_annotations()?;
     let spec = workload.pod_spec()?;
     let policy = KindPolicy::new(
-        &options.keys,
+        &options.annotations,
         source.kind,
-        &KindAnnotations::read(&options.keys, source.kind, &metadata, &template),
+        &KindAnnotations::read(&options.annotations, source.kind, &metadata, &template),
     );
     let Some(trigger) = policy.trigger(options, &source.name, source_annotations) else {
         return Ok(None);
@@ -319,7 +319,7 @@ pub struct WorkloadPolicy {
 }
 
 impl WorkloadPolicy {
-    pub fn read(workload: &Workload<'_>, options: &DecisionOptions) -> Result<Self, WorkloadError> {
+    pub fn read(workload: &Workload<'_>, options: &DependencyOptions) -> Result<Self, WorkloadError> {
         if options.ignored_workload_kinds.contains(&workload.kind) {
             return Ok(Self {
                 ignored: true,
@@ -334,9 +334,9 @@ impl WorkloadPolicy {
             .into_iter()
             .map(|kind| {
                 KindPolicy::new(
-                    &options.keys,
+                    &options.annotations,
                     kind,
-                    &KindAnnotations::read(&options.keys, kind, &metadata, &template),
+                    &KindAnnotations::read(&options.annotations, kind, &metadata, &template),
                 )
             })
             .collect();
@@ -362,7 +362,7 @@ impl WorkloadPolicy {
 
     /// Every source the workload reloads on, given the sources that exist in its namespace
     /// (see [`dependencies`]).
-    pub fn dependencies(&self, existing: &(impl SourceView + ?Sized), options: &DecisionOptions) -> Dependencies {
+    pub fn dependencies(&self, existing: &(impl SourceView + ?Sized), options: &DependencyOptions) -> Dependencies {
         let mut out = Dependencies::default();
         if self.ignored {
             return out;
@@ -436,7 +436,7 @@ impl WorkloadPolicy {
 pub fn dependencies(
     workload: &Workload<'_>,
     existing: &(impl SourceView + ?Sized),
-    options: &DecisionOptions,
+    options: &DependencyOptions,
 ) -> Result<Dependencies, WorkloadError> {
     Ok(WorkloadPolicy::read(workload, options)?.dependencies(existing, options))
 }
@@ -470,7 +470,7 @@ mod tests {
         }
     }
 
-    fn deps_of(object: &Value, existing: &[SourceState], options: &DecisionOptions) -> Vec<(String, Trigger)> {
+    fn deps_of(object: &Value, existing: &[SourceState], options: &DependencyOptions) -> Vec<(String, Trigger)> {
         dependencies(&Workload::new(WorkloadKind::Deployment, object), existing, options)
             .unwrap()
             .dependencies
@@ -479,7 +479,7 @@ mod tests {
             .collect()
     }
 
-    fn decide(object: &Value, source: &SourceState, options: &DecisionOptions) -> Option<Trigger> {
+    fn decide(object: &Value, source: &SourceState, options: &DependencyOptions) -> Option<Trigger> {
         should_reload(
             &Workload::new(WorkloadKind::Deployment, object),
             &source.source,
@@ -500,7 +500,7 @@ mod tests {
     #[test]
     fn auto_reloads_on_referenced_sources_only() {
         let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
         assert_eq!(decide(&w, &secret("db"), &o), Some(Trigger::Auto));
         assert_eq!(decide(&w, &cm("unused"), &o), None);
@@ -513,7 +513,7 @@ mod tests {
             json!({}),
             uses_cm_and_secret(),
         );
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::TypedAuto));
         assert_eq!(decide(&w, &secret("db"), &o), None);
         let w = deployment(json!({defaults::SECRET_AUTO: "true"}), json!({}), uses_cm_and_secret());
@@ -528,7 +528,7 @@ mod tests {
             json!({}),
             json!({"containers": [{"name": "first"}, {"name": "second"}]}),
         );
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         assert_eq!(
             decide(&w, &cm("app-config-prod"), &o),
             Some(Trigger::Named {
@@ -555,7 +555,7 @@ mod tests {
             json!({}),
             uses_cm_and_secret(),
         );
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         assert_eq!(
             decide(&w, &cm("cfg"), &o),
             Some(Trigger::Named { pattern: "cfg".into() })
@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn search_needs_match_on_the_source() {
         let w = deployment(json!({defaults::SEARCH: "true"}), json!({}), uses_cm_and_secret());
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         let matched = state(SourceKind::ConfigMap, "cfg", &[(defaults::MATCH, "true")]);
         assert_eq!(decide(&w, &matched, &o), Some(Trigger::SearchMatch));
         assert_eq!(decide(&w, &cm("cfg"), &o), None);
@@ -583,12 +583,12 @@ mod tests {
             uses_cm_and_secret(),
         );
         let ignored = state(SourceKind::ConfigMap, "cfg", &[(defaults::IGNORE, "true")]);
-        assert_eq!(decide(&w, &ignored, &DecisionOptions::default()), None);
+        assert_eq!(decide(&w, &ignored, &DependencyOptions::default()), None);
     }
 
     #[test]
     fn exclude_lists_come_from_metadata_only() {
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         let w = deployment(
             json!({defaults::AUTO: "true", fixed::CONFIGMAPS_EXCLUDE: "cfg"}),
             json!({}),
@@ -606,7 +606,7 @@ mod tests {
 
     #[test]
     fn template_fallback_is_all_or_nothing_per_kind() {
-        let o = DecisionOptions::default();
+        let o = DependencyOptions::default();
         // Only the template carries keys: they are read.
         let w = deployment(json!({}), json!({defaults::AUTO: "true"}), uses_cm_and_secret());
         assert_eq!(decide(&w, &cm("cfg"), &o), Some(Trigger::Auto));
@@ -630,7 +630,7 @@ mod tests {
 
     #[test]
     fn auto_reload_all_respects_explicit_values() {
-        let o = DecisionOptions {
+        let o = DependencyOptions {
             auto_reload_all: true,
             ..Default::default()
         };
@@ -650,12 +650,12 @@ mod tests {
 
     #[test]
     fn ignored_kinds() {
-        let mut o = DecisionOptions::default();
+        let mut o = DependencyOptions::default();
         o.ignored_source_kinds.insert(SourceKind::Secret);
         let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert_eq!(decide(&w, &secret("db"), &o), None);
         assert!(decide(&w, &cm("cfg"), &o).is_some());
-        let mut o = DecisionOptions::default();
+        let mut o = DependencyOptions::default();
         o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
         assert_eq!(decide(&w, &cm("cfg"), &o), None);
     }
@@ -668,7 +668,7 @@ mod tests {
             json!({}),
             uses_cm_and_secret(),
         );
-        assert_eq!(decide(&w, &cm(""), &DecisionOptions::default()), None);
+        assert_eq!(decide(&w, &cm(""), &DependencyOptions::default()), None);
     }
 
     #[test]
@@ -688,7 +688,7 @@ mod tests {
         let deps = dependencies(
             &Workload::new(WorkloadKind::Deployment, &w),
             &existing[..],
-            &DecisionOptions::default(),
+            &DependencyOptions::default(),
         )
         .unwrap();
         let summary: Vec<(String, Trigger, bool)> = deps
@@ -741,7 +741,7 @@ mod tests {
         let deps = dependencies(
             &Workload::new(WorkloadKind::Deployment, &w),
             &[cm("cfg-1"), secret("db")][..],
-            &DecisionOptions::default(),
+            &DependencyOptions::default(),
         )
         .unwrap();
         let sources: Vec<String> = deps.sources().map(|s| s.to_string()).collect();
@@ -758,12 +758,12 @@ mod tests {
     #[test]
     fn no_annotations_no_dependencies() {
         let w = deployment(json!({}), json!({}), uses_cm_and_secret());
-        assert!(deps_of(&w, &[cm("cfg"), secret("db")], &DecisionOptions::default()).is_empty());
+        assert!(deps_of(&w, &[cm("cfg"), secret("db")], &DependencyOptions::default()).is_empty());
     }
 
     #[test]
     fn ignored_workload_kind_has_no_dependencies() {
-        let mut o = DecisionOptions::default();
+        let mut o = DependencyOptions::default();
         o.ignored_workload_kinds.insert(WorkloadKind::Deployment);
         let w = deployment(json!({defaults::AUTO: "true"}), json!({}), uses_cm_and_secret());
         assert!(deps_of(&w, &[cm("cfg")], &o).is_empty());
@@ -782,7 +782,7 @@ mod tests {
             cm("cfg"),
             secret("db"),
         ];
-        let mut options = DecisionOptions::default();
+        let mut options = DependencyOptions::default();
         let deps = dependencies(&Workload::new(WorkloadKind::Deployment, &w), &existing[..], &options).unwrap();
         let why: Vec<(String, Skip, bool)> = deps
             .skipped

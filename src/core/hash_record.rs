@@ -4,7 +4,7 @@
 //!   it rolls the pods) and on the workload metadata ([`fixed::ACKNOWLEDGED_HASHES`], hashes
 //!   acknowledged without a rollout):
 //!   `configmap/app-config=<sha1>,secret/db=<sha1>,secret/optional=absent`, sorted by kind then
-//!   name; with a stamp key, each hash is a keyed value `k1.<key id>.<mac>` ([`super::keys`]).
+//!   name; with a stamp key, each hash is a keyed value `k1.<key id>.<mac>` ([`super::keyed_hash`]).
 //!   Object names cannot contain `,`, `=` or `/`, so the format is unambiguous.
 //! - Stakater's env vars `STAKATER_<NAME>_<TYPE>=<sha1>` (§3.3).
 //!
@@ -17,7 +17,7 @@ use std::fmt;
 use thiserror::Error;
 
 use super::hash::ContentHash;
-use super::keys::KeyedHash;
+use super::keyed_hash::KeyedHash;
 use super::source::{SourceKind, SourceRef};
 
 /// What a stamp says about one source.
@@ -189,7 +189,7 @@ mod tests {
         map.insert(SourceRef::new(SourceKind::ConfigMap, "z"), Observed::Absent);
         map.insert(SourceRef::new(SourceKind::ConfigMap, "a"), Observed::Hash(h.clone()));
         let mac = "0123456789abcdef0123456789abcdef01234567";
-        let keyed = crate::core::keys::KeyedHash::parse(&format!("k1.key1.{mac}")).unwrap();
+        let keyed = crate::core::keyed_hash::KeyedHash::parse(&format!("k1.key1.{mac}")).unwrap();
         map.insert(
             SourceRef::new(SourceKind::SecretProviderClass, "spc"),
             Observed::Keyed(keyed),

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::decision::KindAnnotations;
+use super::dependencies::KindAnnotations;
 use super::source::{SourceKind, SourceRef};
 use super::vocabulary::{AnnotationKeys, Classifier, KeyClass, KeySpec, Placement, check_value, is_exact_true};
 use super::workload::{Workload, WorkloadKind, string_map};
@@ -325,7 +325,7 @@ pub fn reload_list_names(
         } else {
             Location::Metadata
         };
-        let policy = super::decision::KindPolicy::new(keys, kind, &annotations);
+        let policy = super::dependencies::KindPolicy::new(keys, kind, &annotations);
         for name in policy.literal_names() {
             named.push(NamedSource {
                 source: SourceRef::new(kind, name),
