@@ -16,6 +16,8 @@ pub mod plan;
 pub mod pod;
 pub mod redact;
 pub mod references;
+pub mod rollout_status;
 pub mod source;
 pub mod vocabulary;
+pub mod wave_gate;
 pub mod workload;

@@ -269,6 +269,34 @@ pub fn assess(
     Ok(out)
 }
 
+/// Whether the workload's record for `source` (what its pods were rolled with, overlaid by what
+/// was acknowledged) is `current` (the source's content now; `None`: absent), compared as
+/// [`assess`] compares them: a keyed stamp of the current content counts, one whose key the
+/// ring lacks does not. For rollout waves: which dependents carry a source's new content.
+pub fn carries(
+    workload: &Workload<'_>,
+    source: &SourceRef,
+    current: Option<&ContentHash>,
+    strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
+) -> bool {
+    // Env-var stamps are looked up on any container (no chosen one), as for a moved choice.
+    let dependency = Dependency {
+        source: source.clone(),
+        trigger: Trigger::Auto,
+        container: None,
+        referenced: true,
+    };
+    let Ok(mut record) = recorded(workload, std::slice::from_ref(&dependency), strategy) else {
+        return false;
+    };
+    let now = current.map_or(Observed::Absent, |hash| Observed::Hash(hash.clone()));
+    record
+        .remove(source)
+        .and_then(|recorded| stamping.read(source, recorded, &now))
+        .is_some_and(|recorded| recorded == now)
+}
+
 /// Plans the workload against the current hashes of the sources in its namespace (a source
 /// missing from `current` is absent). `now` (RFC 3339) is used for Argo's `spec.restartAt` and
 /// `last-reloaded-from`.
@@ -1673,6 +1701,19 @@ mod tests {
                 let first = plan_with(kind, &obj, &current, options, &keys);
                 let applied = apply(&obj, &first.patch);
                 prop_assert_eq!(&applied, &first.desired);
+                // `carries` says what `assess` says: a source is carried when it is up to date,
+                // and after a roll every dependency is.
+                let d = deps(kind, &obj, &current);
+                let workload = Workload::new(kind, &obj);
+                let assessed = assess(&workload, &d, &current, options, stamping(&keys), None).unwrap();
+                for a in &assessed {
+                    let carried = carries(&workload, &a.source, current.content_hash(&a.source), options.strategy, stamping(&keys));
+                    prop_assert_eq!(carried, a.outcome == SourceOutcome::UpToDate, "{:?}", a);
+                    if first.action == Action::Roll {
+                        let rolled = Workload::new(kind, &applied);
+                        prop_assert!(carries(&rolled, &a.source, current.content_hash(&a.source), options.strategy, stamping(&keys)));
+                    }
+                }
                 let second = plan_with(kind, &applied, &current, options, &keys);
                 prop_assert_eq!(second.action, Action::UpToDate);
                 prop_assert!(second.patch.0.is_empty(), "second patch: {:?}", second.patch);
