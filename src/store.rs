@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use serde_json::Value;
 
+use crate::core::rollout_status::{RolloutFacts, RolloutStatus};
 use crate::core::source::{LastChange, SourceRef, SourceState};
 use crate::core::workload::WorkloadKind;
 
@@ -29,7 +30,12 @@ impl fmt::Display for WorkloadKey {
 /// What the index knows about one workload's dependencies.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// Every source a change of which must re-evaluate the workload: its dependencies and the
+    /// sources it names without depending on them.
     pub sources: BTreeSet<SourceRef>,
+    /// The sources it depends on (rolls for); counted among `sources` too. Kept as a mark on
+    /// each edge of the reverse index, so it costs no set per workload.
+    pub dependencies: BTreeSet<SourceRef>,
     /// The workload must be re-evaluated on any source change in its namespace (reload-list
     /// patterns or search/match can pick up sources it does not depend on yet).
     pub scans: bool,
@@ -43,10 +49,13 @@ struct Inner {
     /// reconciled. See `docs/engine.md`. Grouped by namespace, so what one namespace's
     /// question costs does not grow with the rest of the cluster.
     workloads: HashMap<String, HashMap<WorkloadKey, StoredWorkload>>,
+    /// Each indexed workload's entry, its `dependencies` left empty (they are the edges'
+    /// marks in `dependents`).
     entries: HashMap<WorkloadKey, IndexEntry>,
-    /// Sorted, without duplicates. A `Vec` rather than a `BTreeSet`: most sources have one or
-    /// a few dependents, and a B-tree's first node is sized for eleven.
-    dependents: HashMap<(String, SourceRef), Vec<WorkloadKey>>,
+    /// Sorted, without duplicates; each dependent marked whether it depends on the source (or
+    /// only names it). A `Vec` rather than a `BTreeSet`: most sources have one or a few
+    /// dependents, and a B-tree's first node is sized for eleven.
+    dependents: HashMap<(String, SourceRef), Vec<Edge>>,
     scanners: HashMap<String, BTreeSet<WorkloadKey>>,
     /// Bumped on every source change in a namespace, so a reconcile can tell whether the
     /// sources it read are still current when it records its index entry.
@@ -55,6 +64,17 @@ struct Inner {
     /// ([`SourceState::changed`]) against the first sight of each workload (`first_seen`).
     seq: u64,
     first_seen: HashMap<WorkloadKey, u64>,
+    /// The workload lists the watchers will make (kind, scope), and those made: until every
+    /// one is, some workload may not be known yet.
+    workload_lists: BTreeMap<(WorkloadKind, Option<String>), bool>,
+}
+
+/// One dependent in the reverse index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Edge {
+    key: WorkloadKey,
+    /// It depends on the source (rather than only naming it).
+    depends: bool,
 }
 
 /// Shared, synchronous store. Every operation holds the lock briefly and never across an await.
@@ -192,11 +212,16 @@ impl Store {
         self.read().generations.get(namespace).copied().unwrap_or(0)
     }
 
-    pub fn upsert_workload(&self, key: WorkloadKey, object: impl Into<StoredWorkload>) {
-        let text = object.into();
+    /// Records a workload as a watcher or a write delivers it; true when its rollout health
+    /// changed class (healthy, progressing, failed), which may open or halt a wave.
+    pub fn upsert_workload(&self, key: WorkloadKey, object: impl Into<StoredWorkload>) -> bool {
+        let object = object.into();
+        let class = object.rollout().class();
         let mut inner = self.write();
         inner.saw(&key);
-        inner.put_workload(key, text);
+        let before = inner.get_workload(&key).map(|w| w.rollout().class());
+        inner.put_workload(key, object);
+        before.is_some_and(|before| before != class)
     }
 
     pub fn remove_workload(&self, key: &WorkloadKey) {
@@ -216,6 +241,7 @@ impl Store {
         fresh: Vec<(WorkloadKey, StoredWorkload)>,
     ) -> Vec<WorkloadKey> {
         let mut inner = self.write();
+        inner.workload_lists.insert((kind, scope.map(str::to_string)), true);
         let keep: BTreeSet<WorkloadKey> = fresh.iter().map(|(k, _)| k.clone()).collect();
         let gone: Vec<WorkloadKey> = inner
             .workloads
@@ -311,6 +337,59 @@ impl Store {
         self.read().affected(namespace, source)
     }
 
+    /// Notes that a watcher will list the workloads of `kind` in `scope` (one namespace, or
+    /// `None` for all); [`Store::replace_workloads`] notes the list made.
+    pub fn expect_workload_list(&self, kind: WorkloadKind, scope: Option<&str>) {
+        self.write()
+            .workload_lists
+            .entry((kind, scope.map(str::to_string)))
+            .or_insert(false);
+    }
+
+    /// The workloads of `namespace` that depend on `source` (not those that only name it),
+    /// with what the store holds of each; `None` while they may not all be known: a workload
+    /// list not made yet, or a workload of the namespace not indexed yet (read but not yet
+    /// reconciled).
+    pub fn depending_on(&self, namespace: &str, source: &SourceRef) -> Option<Vec<(WorkloadKey, StoredWorkload)>> {
+        let inner = self.read();
+        if inner.workload_lists.values().any(|listed| !listed) {
+            return None;
+        }
+        let workloads = inner.workloads.get(namespace);
+        if workloads.is_some_and(|w| w.keys().any(|k| !inner.entries.contains_key(k))) {
+            return None;
+        }
+        let edges = inner.dependents.get(&(namespace.to_string(), source.clone()));
+        let members: Vec<(WorkloadKey, StoredWorkload)> = edges
+            .into_iter()
+            .flatten()
+            .filter(|edge| edge.depends)
+            .filter_map(|edge| Some((edge.key.clone(), inner.get_workload(&edge.key)?.clone())))
+            .collect();
+        self.visit(members.len());
+        Some(members)
+    }
+
+    /// The sources `key` depends on, as last indexed.
+    pub fn dependencies_of(&self, key: &WorkloadKey) -> Vec<SourceRef> {
+        let inner = self.read();
+        let Some(entry) = inner.entries.get(key) else {
+            return Vec::new();
+        };
+        entry
+            .sources
+            .iter()
+            .filter(|source| {
+                inner
+                    .dependents
+                    .get(&(key.namespace.clone(), (*source).clone()))
+                    .and_then(|edges| edges.iter().find(|e| &e.key == key))
+                    .is_some_and(|e| e.depends)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Counts for metrics and tests: (sources, workloads, index edges).
     pub fn sizes(&self) -> (usize, usize, usize) {
         let inner = self.read();
@@ -321,22 +400,51 @@ impl Store {
     }
 }
 
-/// A workload as the store keeps it: compact JSON text (see [`Inner::workloads`]). The
-/// watchers make it as each object is parsed, so an initial list never holds trees either.
+/// A workload as the store keeps it: compact JSON text (see [`Inner::workloads`]), and how its
+/// rollout is doing, read from its status before the status was dropped (for rollout waves;
+/// nothing kept when healthy). The watchers make it as each object is parsed, so an initial
+/// list never holds trees either.
 #[derive(Clone, Debug)]
-pub struct StoredWorkload(Arc<str>);
+pub struct StoredWorkload {
+    text: Arc<str>,
+    rollout: Option<Arc<RolloutStatus>>,
+}
+
+static HEALTHY: RolloutStatus = RolloutStatus::Healthy;
 
 impl StoredWorkload {
+    /// A workload of `kind` as the API server sent it: its rollout status read, then slimmed
+    /// ([`crate::kube_api::slim`]).
+    pub fn of(kind: WorkloadKind, object: Value) -> Self {
+        let rollout = RolloutStatus::of(kind, &RolloutFacts::read(&object));
+        Self::from(&crate::kube_api::slim(object)).with_rollout(rollout)
+    }
+
+    /// The same object with this rollout status.
+    pub fn with_rollout(mut self, rollout: RolloutStatus) -> Self {
+        self.rollout = (rollout != RolloutStatus::Healthy).then(|| Arc::new(rollout));
+        self
+    }
+
     /// The object; `None` only if the text were not our own serialization of a `Value`.
     pub fn parse(&self) -> Option<Value> {
-        serde_json::from_str(&self.0).ok()
+        serde_json::from_str(&self.text).ok()
+    }
+
+    /// How its rollout was doing when it was read.
+    pub fn rollout(&self) -> &RolloutStatus {
+        self.rollout.as_deref().unwrap_or(&HEALTHY)
     }
 }
 
 impl From<&Value> for StoredWorkload {
+    /// The object as it is, its rollout taken as healthy (it has no status to read).
     fn from(object: &Value) -> Self {
         // Serializing a `Value` cannot fail (its map keys are strings).
-        Self(serde_json::to_string(object).unwrap_or_default().into())
+        Self {
+            text: serde_json::to_string(object).unwrap_or_default().into(),
+            rollout: None,
+        }
     }
 }
 
@@ -394,7 +502,7 @@ impl Inner {
             .get(&(namespace.to_string(), source.clone()))
             .into_iter()
             .flatten()
-            .cloned()
+            .map(|edge| edge.key.clone())
             .collect();
         if let Some(scanners) = self.scanners.get(namespace) {
             out.extend(scanners.iter().cloned());
@@ -402,12 +510,14 @@ impl Inner {
         out
     }
 
-    fn set_entry(&mut self, key: &WorkloadKey, entry: IndexEntry) {
+    fn set_entry(&mut self, key: &WorkloadKey, mut entry: IndexEntry) {
+        let dependencies = std::mem::take(&mut entry.dependencies);
+        entry.sources.extend(dependencies.iter().cloned());
         let old = self.entries.insert(key.clone(), entry.clone()).unwrap_or_default();
         for source in old.sources.difference(&entry.sources) {
             let slot = (key.namespace.clone(), source.clone());
             if let Some(list) = self.dependents.get_mut(&slot) {
-                if let Ok(at) = list.binary_search(key) {
+                if let Ok(at) = list.binary_search_by(|e| e.key.cmp(key)) {
                     list.remove(at);
                 }
                 if list.is_empty() {
@@ -415,13 +525,21 @@ impl Inner {
                 }
             }
         }
-        for source in entry.sources.difference(&old.sources) {
+        for source in &entry.sources {
+            let depends = dependencies.contains(source);
             let list = self
                 .dependents
                 .entry((key.namespace.clone(), source.clone()))
                 .or_default();
-            if let Err(at) = list.binary_search(key) {
-                list.insert(at, key.clone());
+            match list.binary_search_by(|e| e.key.cmp(key)) {
+                Ok(at) => list[at].depends = depends,
+                Err(at) => list.insert(
+                    at,
+                    Edge {
+                        key: key.clone(),
+                        depends,
+                    },
+                ),
             }
         }
         if entry.scans {
@@ -442,6 +560,7 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::core::hash::sha1_hex;
+    use crate::core::rollout_status::HealthClass;
     use crate::core::source::SourceKind;
 
     fn key(name: &str) -> WorkloadKey {
@@ -462,13 +581,107 @@ mod tests {
     }
 
     fn entry(sources: &[&str], scans: bool) -> IndexEntry {
+        let sources: BTreeSet<SourceRef> = sources
+            .iter()
+            .map(|n| SourceRef::new(SourceKind::ConfigMap, *n))
+            .collect();
         IndexEntry {
-            sources: sources
-                .iter()
-                .map(|n| SourceRef::new(SourceKind::ConfigMap, *n))
-                .collect(),
+            dependencies: sources.clone(),
+            sources,
             scans,
         }
+    }
+
+    fn config_map(name: &str) -> SourceRef {
+        SourceRef::new(SourceKind::ConfigMap, name)
+    }
+
+    #[test]
+    fn wave_members_are_the_indexed_workloads_that_depend() {
+        let store = Store::default();
+        let depending = |store: &Store| {
+            store
+                .depending_on("ns", &config_map("cfg"))
+                .map(|m| m.into_iter().map(|(k, _)| k.name).collect::<Vec<_>>())
+        };
+        assert_eq!(depending(&store), Some(vec![]), "nothing known, nothing expected");
+        store.expect_workload_list(WorkloadKind::Deployment, None);
+        assert_eq!(depending(&store), None, "a list not made yet");
+        store.replace_workloads(
+            WorkloadKind::Deployment,
+            None,
+            vec![
+                (key("a"), serde_json::json!({"a": 1}).into()),
+                (key("b"), serde_json::json!({}).into()),
+                (key("named"), serde_json::json!({}).into()),
+            ],
+        );
+        assert_eq!(depending(&store), None, "listed, not indexed yet");
+        store.index(&key("a"), entry(&["cfg", "other"], false));
+        store.index(&key("b"), entry(&["other"], false));
+        // Names cfg (say, an ignored source) without depending on it.
+        store.index(
+            &key("named"),
+            IndexEntry {
+                sources: BTreeSet::from([config_map("cfg")]),
+                ..IndexEntry::default()
+            },
+        );
+        assert_eq!(depending(&store), Some(vec!["a".to_string()]));
+        let members = store.depending_on("ns", &config_map("cfg")).unwrap();
+        assert_eq!(members[0].1.parse().unwrap(), serde_json::json!({"a": 1}));
+        assert_eq!(
+            store.dependencies_of(&key("a")),
+            vec![config_map("cfg"), config_map("other")]
+        );
+        assert!(store.dependencies_of(&key("named")).is_empty());
+        // Both a dependency and a change of one are noticed by source changes as before.
+        assert_eq!(
+            store.upsert_source("ns", cm("cfg", "v1")),
+            BTreeSet::from([key("a"), key("named")])
+        );
+        // The mark follows re-indexing.
+        store.index(&key("named"), entry(&["cfg"], false));
+        assert_eq!(depending(&store), Some(vec!["a".to_string(), "named".to_string()]));
+        store.index(&key("a"), entry(&["other"], false));
+        assert_eq!(depending(&store), Some(vec!["named".to_string()]));
+        // A workload seen but not reconciled yet makes the members unknown again.
+        store.upsert_workload(key("new"), serde_json::json!({}));
+        assert_eq!(depending(&store), None);
+        store.index(&key("new"), IndexEntry::default());
+        assert!(depending(&store).is_some());
+        // Another namespace's unindexed workload does not matter.
+        let elsewhere = WorkloadKey {
+            namespace: "elsewhere".into(),
+            ..key("x")
+        };
+        store.upsert_workload(elsewhere, serde_json::json!({}));
+        assert!(depending(&store).is_some());
+    }
+
+    #[test]
+    fn rollout_health_is_kept_apart_and_its_changes_told() {
+        let store = Store::default();
+        let rolling = serde_json::json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
+                                        "status": {"observedGeneration": 1}});
+        let done = serde_json::json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
+                                     "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+                                                "readyReplicas": 1, "availableReplicas": 1}});
+        let stored = StoredWorkload::of(WorkloadKind::Deployment, rolling.clone());
+        assert_eq!(stored.rollout().class(), HealthClass::Progressing);
+        assert!(
+            stored.parse().unwrap().get("status").is_none(),
+            "the status is not kept"
+        );
+        assert!(!store.upsert_workload(key("a"), stored), "first sight");
+        assert!(!store.upsert_workload(key("a"), StoredWorkload::of(WorkloadKind::Deployment, rolling)));
+        assert!(store.upsert_workload(key("a"), StoredWorkload::of(WorkloadKind::Deployment, done.clone())));
+        let members = {
+            store.index(&key("a"), entry(&["cfg"], false));
+            store.depending_on("ns", &config_map("cfg")).unwrap()
+        };
+        assert_eq!(members[0].1.rollout(), &RolloutStatus::Healthy);
+        assert!(!store.upsert_workload(key("a"), StoredWorkload::of(WorkloadKind::Deployment, done)));
     }
 
     #[test]

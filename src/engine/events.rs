@@ -98,6 +98,34 @@ impl EventRecorder {
         }
     }
 
+    /// Posts one Event about `regarding` in the background from code that cannot wait (the
+    /// compute phase), whatever is already on its way: for rare Events only. Without a runtime
+    /// (never, in the engine) it is logged instead.
+    pub fn post_detached(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) {
+        let (namespace, event) = self.event(regarding, type_, reason, message, component);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(reason, message, "no runtime to post an event from");
+            return;
+        };
+        let client = self.client.clone();
+        let reason = reason.to_string();
+        // Counted among those in flight when there is room, so the shutdown waits for it.
+        let permit = self.in_flight.clone().try_acquire_owned().ok();
+        runtime.spawn(async move {
+            if let Err(error) = create(client, &namespace, &event).await {
+                tracing::warn!(%error, reason, "publishing an event failed");
+            }
+            drop(permit);
+        });
+    }
+
     /// Waits, at most `limit`, until every Event posted in the background has been answered
     /// (at shutdown, and in tests).
     pub async fn settled(&self, limit: Duration) {

@@ -103,6 +103,7 @@ pub(super) fn compute(
     );
     // A source that changed between the read above and this index entry found no
     // dependents: look again.
+            dependencies: deps.sources().cloned().collect(),
     if ctx.store.generation(&key.namespace) != generation {
         result.source_changed = true;
     }

@@ -18,7 +18,7 @@ use crate::core::plan::{Action, Plan};
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::Context;
 use crate::engine::pacing::Pace;
-use crate::kube_api::{api_resource, to_value};
+use crate::kube_api::{api_resource, stored};
 use crate::metrics::Outcome;
 use crate::store::WorkloadKey;
 
@@ -95,7 +95,9 @@ fn version(object: &Value) -> Option<String> {
 
 async fn refresh(ctx: &Context, api: &Api<DynamicObject>, key: &WorkloadKey) -> Result<(), kube::Error> {
     match api.get_opt(&key.name).await? {
-        Some(fresh) => ctx.store.upsert_workload(key.clone(), to_value(&fresh)),
+        Some(fresh) => {
+            ctx.store.upsert_workload(key.clone(), stored(key.kind, &fresh));
+        }
         None => ctx.store.remove_workload(key),
     }
     Ok(())
@@ -133,7 +135,7 @@ async fn apply(
     let patched = api
         .patch(&key.name, &params(ctx), &Patch::Json::<()>(guarded(object, plan)))
         .await?;
-    ctx.store.upsert_workload(key.clone(), to_value(&patched));
+    ctx.store.upsert_workload(key.clone(), stored(key.kind, &patched));
     if key.kind == WorkloadKind::CronJob && plan.action == Action::Roll {
         run_cronjob_now(ctx, key, &patched).await?;
     }
@@ -168,7 +170,7 @@ async fn recreate_job(
     loop {
         match api.create(&PostParams::default(), &fresh).await {
             Ok(created) => {
-                ctx.store.upsert_workload(key.clone(), to_value(&created));
+                ctx.store.upsert_workload(key.clone(), stored(key.kind, &created));
                 return Ok(());
             }
             Err(kube::Error::Api(s)) if s.code == 409 && Instant::now() < deadline => {
@@ -196,7 +198,7 @@ pub(super) async fn create_pending(ctx: &Context, key: &WorkloadKey) -> Result<b
         Ok(created) => {
             tracing::info!("created the pending Job");
             if key.kind == WorkloadKind::Job {
-                ctx.store.upsert_workload(key.clone(), to_value(&created));
+                ctx.store.upsert_workload(key.clone(), stored(key.kind, &created));
             }
             Ok(true)
         }
