@@ -224,6 +224,19 @@ impl Store {
         before.is_some_and(|before| before != class)
     }
 
+    /// [`Store::upsert_workload`] with what a write answered, kept only while the store still
+    /// holds the version the write was made over (`made_over`, its resourceVersion): an answer
+    /// never replaces a newer object a watcher delivered meanwhile (whose status would go back
+    /// in time, and with it the rollout health the waves read), nor brings back one deleted.
+    pub fn upsert_written(&self, key: WorkloadKey, object: impl Into<StoredWorkload>, made_over: Option<&str>) {
+        let object = object.into();
+        let mut inner = self.write();
+        let current = inner.get_workload(&key).map(StoredWorkload::version);
+        if current.is_some_and(|version| version.as_deref() == made_over) {
+            inner.put_workload(key, object);
+        }
+    }
+
     pub fn remove_workload(&self, key: &WorkloadKey) {
         let mut inner = self.write();
         inner.take_workload(key);
@@ -429,6 +442,23 @@ impl StoredWorkload {
     /// The object; `None` only if the text were not our own serialization of a `Value`.
     pub fn parse(&self) -> Option<Value> {
         serde_json::from_str(&self.text).ok()
+    }
+
+    /// Its `metadata.resourceVersion`, read from the text without building the object.
+    fn version(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Object {
+            metadata: Option<Meta>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            resource_version: Option<String>,
+        }
+        serde_json::from_str::<Object>(&self.text)
+            .ok()?
+            .metadata?
+            .resource_version
     }
 
     /// How its rollout was doing when it was read.
@@ -657,6 +687,25 @@ mod tests {
         };
         store.upsert_workload(elsewhere, serde_json::json!({}));
         assert!(depending(&store).is_some());
+    }
+
+    #[test]
+    fn a_write_answer_never_replaces_a_newer_object() {
+        let store = Store::default();
+        let at = |rv: &str| serde_json::json!({"metadata": {"resourceVersion": rv}, "spec": {"x": rv}});
+        let version = |store: &Store| store.workload(&key("a")).unwrap()["metadata"]["resourceVersion"].clone();
+        store.upsert_workload(key("a"), at("5"));
+        // The answer to a write made over version 5: kept.
+        store.upsert_written(key("a"), at("6"), Some("5"));
+        assert_eq!(version(&store), "6");
+        // The watcher delivered 8 before the answer to a write made over 6 came back.
+        store.upsert_workload(key("a"), at("8"));
+        store.upsert_written(key("a"), at("7"), Some("6"));
+        assert_eq!(version(&store), "8");
+        // Deleted meanwhile: not brought back.
+        store.remove_workload(&key("a"));
+        store.upsert_written(key("a"), at("9"), Some("8"));
+        assert!(!store.has_workload(&key("a")));
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub(super) async fn write(ctx: &Context, key: &WorkloadKey, planned: &Planned) -
     }
     tracing::debug!(%error, "conflict; re-reading");
     let before = version(&planned.object);
-    refresh(ctx, &api, key).await.map_err(ReconcileError::Reread)?;
+    refresh(ctx, &api, key, before.as_deref())
+        .await
+        .map_err(ReconcileError::Reread)?;
     // A 422 on an object nobody changed is a real rejection, not our version test.
     if ctx.store.workload(key).map(|o| version(&o)) == Some(before) {
         return Err(error.into());
@@ -93,11 +95,16 @@ fn version(object: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn refresh(ctx: &Context, api: &Api<DynamicObject>, key: &WorkloadKey) -> Result<(), kube::Error> {
+/// Reads the workload again after a conflict with the version `before` (unless a watcher
+/// brought a newer one meanwhile).
+async fn refresh(
+    ctx: &Context,
+    api: &Api<DynamicObject>,
+    key: &WorkloadKey,
+    before: Option<&str>,
+) -> Result<(), kube::Error> {
     match api.get_opt(&key.name).await? {
-        Some(fresh) => {
-            ctx.store.upsert_workload(key.clone(), stored(key.kind, &fresh));
-        }
+        Some(fresh) => ctx.store.upsert_written(key.clone(), stored(key.kind, &fresh), before),
         None => ctx.store.remove_workload(key),
     }
     Ok(())
@@ -135,7 +142,8 @@ async fn apply(
     let patched = api
         .patch(&key.name, &params(ctx), &Patch::Json::<()>(guarded(object, plan)))
         .await?;
-    ctx.store.upsert_workload(key.clone(), stored(key.kind, &patched));
+    ctx.store
+        .upsert_written(key.clone(), stored(key.kind, &patched), version(object).as_deref());
     if key.kind == WorkloadKind::CronJob && plan.action == Action::Roll {
         run_cronjob_now(ctx, key, &patched).await?;
     }
@@ -170,7 +178,9 @@ async fn recreate_job(
     loop {
         match api.create(&PostParams::default(), &fresh).await {
             Ok(created) => {
-                ctx.store.upsert_workload(key.clone(), stored(key.kind, &created));
+                let before = version(object);
+                ctx.store
+                    .upsert_written(key.clone(), stored(key.kind, &created), before.as_deref());
                 return Ok(());
             }
             Err(kube::Error::Api(s)) if s.code == 409 && Instant::now() < deadline => {
