@@ -9,7 +9,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY tools/link ./tools/link
 COPY src ./src
+# Even to build the binary alone, cargo needs the targets Cargo.toml names (the benches) and every
+# workspace member's manifest (tests/support/, the crate the tests and benches share).
 COPY benches ./benches
+COPY tests/support ./tests/support
 # Static glibc: no shared library in the runtime stage (name resolution from /etc/hosts and DNS
 # is built into glibc 2.36).
 RUN target="$(uname -m)-unknown-linux-gnu" \

@@ -4,9 +4,6 @@
 //! Every figure also goes to `target/bench/core.json`, which the cluster harness merges into
 //! `bench/results.json` and the README's table.
 
-// The shared review's managedFields are one deep `json!`.
-#![recursion_limit = "512"]
-
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,9 +11,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use reloader::admission::{AdmissionContext, router};
-use reloader::core::decision::{DecisionOptions, dependencies};
+use reloader::core::dependencies::{DependencyOptions, dependencies};
 use reloader::core::hash::{secret_hash_of, sha1_hex};
-use reloader::core::keys::StampKeys;
+use reloader::core::keyed_hash::StampKeyRing;
 use reloader::core::plan::{PlanOptions, Stamping, plan};
 use reloader::core::source::{SourceKind, SourceRef, SourceState};
 use reloader::core::workload::{Workload, WorkloadKind};
@@ -24,8 +21,7 @@ use reloader::store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-#[path = "support/review.rs"]
-mod review;
+use reloader_dev_support::review;
 
 const ROUNDS: usize = 15;
 
@@ -163,8 +159,8 @@ fn main() {
     let mut report = Report::default();
     for sources in [100, 10_000] {
         let ns = namespace(sources);
-        let options = DecisionOptions::default();
-        let keys = StampKeys::plain();
+        let options = DependencyOptions::default();
+        let keys = StampKeyRing::plain();
         for (id, label, annotations) in [
             ("decision_auto", "`auto`", json!({"reloader.stakater.com/auto": "true"})),
             (

@@ -23,9 +23,6 @@
 //! (the build of the binary to measure: `make bench` sets the release build; default, cargo's
 //! own build for this bench).
 
-// The review's managedFields are one deep `json!`.
-#![recursion_limit = "512"]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,8 +45,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
-#[path = "support/review.rs"]
-mod review;
+use reloader_dev_support::review;
 
 const NAMESPACE: &str = "webhook-bench";
 /// ConfigMaps and Secrets each in the namespace.

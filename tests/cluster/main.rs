@@ -8,7 +8,6 @@ mod engine;
 mod explain;
 mod faults;
 mod helm;
-mod helm_cli;
 mod image;
 mod install;
 mod kinds;
@@ -18,3 +17,5 @@ mod observability;
 mod scenarios;
 mod support;
 mod webhook;
+
+use reloader_dev_support::helm_cli;

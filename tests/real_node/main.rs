@@ -7,13 +7,11 @@
 //! so these tests are a test binary of their own (cargo runs test binaries one at a time) and
 //! take turns ([`one_at_a_time`]).
 
-#[path = "../cluster/helm_cli.rs"]
-mod helm_cli;
 mod install;
 mod node;
-#[allow(dead_code)]
-#[path = "../cluster/support.rs"]
-mod support;
+
+// The cluster tests' fixture and helm (tests/support/).
+use reloader_dev_support::{cluster as support, helm_cli};
 
 /// Held for the whole of each test: only one reloader is installed at a time.
 pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::support::unique_name;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+use crate::cluster::unique_name;
+use crate::repo;
 
 pub fn chart() -> String {
-    format!("{REPO}/manifests/helm/reloader")
+    repo().join("manifests/helm/reloader").display().to_string()
 }
 
 /// The helm binary: `RELOADER_HELM`, or the one tools/helm.sh builds once and caches.
@@ -20,7 +19,7 @@ fn helm_bin() -> &'static Path {
         if let Ok(path) = std::env::var("RELOADER_HELM") {
             return PathBuf::from(path);
         }
-        let out = Command::new(format!("{REPO}/tools/helm.sh"))
+        let out = Command::new(repo().join("tools/helm.sh"))
             .arg("--path")
             .output()
             .expect("running tools/helm.sh");
@@ -41,7 +40,7 @@ pub fn stakater_values() -> PathBuf {
     let candidates: Vec<PathBuf> = match std::env::var("RELOADER_STAKATER_VALUES") {
         Ok(path) => vec![PathBuf::from(path)],
         Err(_) => vec![
-            Path::new(REPO).join("../shared/fixtures").join(FILE),
+            repo().join("../shared/fixtures").join(FILE),
             Path::new("/work/shared/fixtures").join(FILE),
         ],
     };
@@ -53,9 +52,9 @@ pub fn helm(args: &[&str]) -> Output {
     Command::new(helm_bin())
         .args(args)
         // helm keeps its caches and config here, never in the user's home.
-        .env("HELM_CACHE_HOME", format!("{REPO}/target/helm/cache"))
-        .env("HELM_CONFIG_HOME", format!("{REPO}/target/helm/config"))
-        .env("HELM_DATA_HOME", format!("{REPO}/target/helm/data"))
+        .env("HELM_CACHE_HOME", repo().join("target/helm/cache"))
+        .env("HELM_CONFIG_HOME", repo().join("target/helm/config"))
+        .env("HELM_DATA_HOME", repo().join("target/helm/data"))
         .output()
         .expect("running helm")
 }
@@ -73,7 +72,7 @@ pub fn helm_ok(args: &[&str]) -> String {
 
 /// A values file under target/, for helm's `-f`.
 pub fn values_file(yaml: &str) -> PathBuf {
-    let dir = Path::new(REPO).join("target/helm/values");
+    let dir = repo().join("target/helm/values");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{}.yaml", unique_name("values")));
     std::fs::write(&path, yaml).unwrap();
