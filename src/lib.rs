@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod alerts;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod csi;

@@ -73,6 +73,8 @@ label_values! {
         Paced => "paced",
         /// Being deleted: nothing to reload.
         Deleting => "deleting",
+        /// A change waits for the workload's reload window or its wave.
+        Held => "held",
         /// Not ours to touch (namespace ignored or not selected).
         Excluded => "excluded",
         /// The object cannot be read as a workload (no pod template, invalid pod spec).
@@ -80,6 +82,34 @@ label_values! {
         /// The reconcile failed and is retried with backoff.
         Error => "error",
     }
+}
+
+label_values! {
+    /// Why changes wait (`reloader_held_workloads{reason}`).
+    pub enum HeldReason {
+        /// Outside the workload's reload window.
+        Window => "window",
+        /// Its wave has not started yet.
+        Wave => "wave",
+        /// An earlier wave failed.
+        Halted => "halted",
+    }
+}
+
+impl From<crate::core::hold::HoldReason> for HeldReason {
+    fn from(reason: crate::core::hold::HoldReason) -> Self {
+        use crate::core::hold::HoldReason as R;
+        match reason {
+            R::Window => HeldReason::Window,
+            R::Wave => HeldReason::Wave,
+            R::Halted => HeldReason::Halted,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HeldLabels {
+    pub reason: HeldReason,
 }
 
 label_values! {
@@ -380,6 +410,8 @@ pub struct Metrics {
     workqueue_depth: Gauge,
     /// `reloader_leader`: 1 while this replica leads (writes), 0 on a standby.
     leader: Gauge,
+    /// `reloader_held_workloads{reason}`: workloads with a change held now.
+    held_workloads: Family<HeldLabels, Gauge>,
     /// `reloader_reconciles_total{outcome}`.
     reconciles: Family<OutcomeLabels, Counter>,
     /// `reloader_watch_errors_total{resource_type}`.
@@ -562,6 +594,15 @@ impl Metrics {
             "1 while this replica leads and writes, 0 on a standby",
             leader.clone(),
         );
+        let held_workloads = Family::<HeldLabels, Gauge>::default();
+        for reason in crate::core::hold::HoldReason::ALL {
+            drop(held_workloads.get_or_create(&HeldLabels { reason: reason.into() }));
+        }
+        registry.register(
+            "held_workloads",
+            "Workloads with a change waiting for their reload window or wave, by reason",
+            held_workloads.clone(),
+        );
         let reconciles = Family::default();
         registry.register("reconciles", "Workload reconciles, by outcome", reconciles.clone());
         let watch_errors = Family::default();
@@ -663,6 +704,7 @@ impl Metrics {
             skipped,
             workqueue_depth,
             leader,
+            held_workloads,
             reconciles,
             watch_errors,
             alerts,
@@ -765,6 +807,17 @@ impl Metrics {
 
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
+    }
+
+    /// How many workloads each reason holds now.
+    pub fn set_held(&self, counts: &std::collections::BTreeMap<crate::core::hold::HoldReason, usize>) {
+        for (reason, count) in counts {
+            self.held_workloads
+                .get_or_create(&HeldLabels {
+                    reason: (*reason).into(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn workqueue_depth(&self, depth: usize) {

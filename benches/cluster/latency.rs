@@ -58,7 +58,11 @@ impl Bench {
         let n = self.samples;
         let mut api_rows = Vec::new();
         for who in self.contenders() {
-            let flags: &[&str] = if who == Who::Ours { &["--reload-window=0s"] } else { &[] };
+            let flags: &[&str] = if who == Who::Ours {
+                &["--coalesce-window=0s"]
+            } else {
+                &[]
+            };
             let measured = async {
                 let mut c = self.start(who, flags, "latency")?;
                 c.wait_ready(Instant::now(), Duration::from_secs(300)).await?;
@@ -90,7 +94,7 @@ impl Bench {
         let their = self.theirs.get("lat_p50").copied();
         let ratio = their.map(|t| p50 / t);
         let what = format!(
-            "Reload latency, ConfigMap PATCH → its Deployment's pod template patched (watch), `--reload-window=0s`, p50 of {n} changes, 1,000 Deployments present"
+            "Reload latency, ConfigMap PATCH → its Deployment's pod template patched (watch), `--coalesce-window=0s`, p50 of {n} changes, 1,000 Deployments present"
         );
         self.row(
             "latency.window0.p50",
@@ -142,7 +146,7 @@ impl Bench {
         let p99 = samples.p(0.99);
         self.row(
             "latency.window2s",
-            &format!("Reload latency at the default `--reload-window=2s`, p50 / p99 of {window_n} changes"),
+            &format!("Reload latency at the default `--coalesce-window=2s`, p50 / p99 of {window_n} changes"),
             format!("{} / {}", show(samples.p(0.5)), show(p99)),
             None,
             None,

@@ -64,7 +64,7 @@ impl Bench {
         self.figure("scale_latency_floor_before", floor_before.json());
 
         let started = Instant::now();
-        let mut c = self.start(Who::Ours, &["--reload-window=0s"], "scale")?;
+        let mut c = self.start(Who::Ours, &["--coalesce-window=0s"], "scale")?;
         let ready = c.wait_ready(started, Duration::from_secs(600)).await?;
         let settle = c.wait_settled(Duration::from_secs(1800)).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -107,7 +107,7 @@ impl Bench {
         let p99 = samples.p(0.99);
         self.row(
             "scale.latency",
-            &format!("Scale: reload latency p99 (p50), `--reload-window=0s`, {n} changes"),
+            &format!("Scale: reload latency p99 (p50), `--coalesce-window=0s`, {n} changes"),
             format!("{} ({})", show(p99), show(samples.p(0.5))),
             None,
             Some(p99 / small).filter(|r| r.is_finite()),

@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, Parser};
 
 use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
+use crate::core::waves::WaveSizes;
+use crate::core::window::ReloadWindow;
 
 /// Command-line flags: every flag of Stakater Reloader under its own name, type and default,
 /// then ours. Validation happens in [`Settings::from_cli`](super::Settings::from_cli).
@@ -158,12 +160,36 @@ pub struct Cli {
     /// Changes to one workload's sources within this window roll it once (Go duration).
     #[arg(
         long,
-        env = "RELOADER_RELOAD_WINDOW",
+        env = "RELOADER_COALESCE_WINDOW",
         value_name = "DURATION",
         value_parser = go_duration,
         default_value = "2s"
     )]
-    pub reload_window: Duration,
+    pub coalesce_window: Duration,
+
+    /// When rollouts may happen, for workloads whose own `reloader.stakater.com/reload-window`
+    /// and Namespace name none: `[DAYS ]HH:MM-HH:MM[ TIMEZONE]`, `;`-separated (e.g.
+    /// "Mon-Fri 02:00-04:00 Europe/Berlin"). Changes outside it are held until it opens.
+    #[arg(long, env = "RELOADER_RELOAD_WINDOW", value_name = "WINDOW", value_parser = reload_window)]
+    pub reload_window: Option<ReloadWindow>,
+
+    /// Roll the dependents of a changed source in waves, each after the previous one is
+    /// healthy, unless the source's `reloader.stakater.com/rollout-waves` says otherwise:
+    /// cumulative sizes, counts or percentages (e.g. "1,10%,100%").
+    #[arg(long, env = "RELOADER_ROLLOUT_WAVES", value_name = "SIZES", value_parser = wave_sizes)]
+    pub rollout_waves: Option<WaveSizes>,
+
+    /// How long a wave's workload may take to become healthy before the wave counts as
+    /// failed, when the workload has no deadline of its own (a Deployment's
+    /// `progressDeadlineSeconds`).
+    #[arg(
+        long,
+        env = "RELOADER_ROLLOUT_WAVE_DEADLINE",
+        value_name = "DURATION",
+        value_parser = go_duration,
+        default_value = "10m"
+    )]
+    pub rollout_wave_deadline: Duration,
 
     /// Rollouts started per second, cluster-wide.
     #[arg(
@@ -390,6 +416,23 @@ fn go_duration(value: &str) -> Result<Duration, String> {
     parse_go_duration("", value).map_err(|_| "not a duration (examples: 500ms, 2s, 1m30s)".to_string())
 }
 
+/// `--reload-window`: a reload window. It once took the coalescing window's duration: that is
+/// refused with the flag's new name rather than misread.
+fn reload_window(value: &str) -> Result<ReloadWindow, String> {
+    if parse_go_duration("", value).is_ok() {
+        return Err(
+            "a duration: the window within which changes are coalesced is now --coalesce-window; \
+             --reload-window names when rollouts may happen (e.g. \"Mon-Fri 02:00-04:00 Europe/Berlin\")"
+                .to_string(),
+        );
+    }
+    value.parse::<ReloadWindow>().map_err(|error| error.to_string())
+}
+
+fn wave_sizes(value: &str) -> Result<WaveSizes, String> {
+    value.parse::<WaveSizes>().map_err(|error| error.to_string())
+}
+
 /// A listen address: `IP:PORT`, or Go's `:PORT` for every interface.
 fn listen_addr(value: &str) -> Result<SocketAddr, String> {
     let parsed = match value.strip_prefix(':') {
@@ -478,7 +521,7 @@ mod tests {
     fn durations_and_addresses_are_typed_by_clap() {
         let c = cli(&[
             "--http-addr=:9091",
-            "--reload-window=1m30s",
+            "--coalesce-window=1m30s",
             "--lease-duration=0",
             "--admission-addr=[::1]:9443",
             "--admission-cert-lifetime=1.5h",
@@ -486,7 +529,7 @@ mod tests {
             "--admission-cert-check=500ms",
         ]);
         assert_eq!(c.http_addr, "0.0.0.0:9091".parse().unwrap());
-        assert_eq!(c.reload_window, Duration::from_secs(90));
+        assert_eq!(c.coalesce_window, Duration::from_secs(90));
         assert_eq!(c.lease_duration, Duration::ZERO);
         assert_eq!(c.admission.admission_addr, Some("[::1]:9443".parse().unwrap()));
         assert_eq!(c.admission.admission_cert_lifetime, Duration::from_secs(5400));
@@ -495,7 +538,9 @@ mod tests {
 
         let c = cli(&[]);
         assert_eq!(c.http_addr, "0.0.0.0:9090".parse().unwrap());
-        assert_eq!(c.reload_window, Duration::from_secs(2));
+        assert_eq!(c.coalesce_window, Duration::from_secs(2));
+        assert_eq!(c.reload_window, None);
+        assert_eq!(c.rollout_wave_deadline, Duration::from_secs(600));
         assert_eq!(c.lease_duration, Duration::from_secs(15));
         assert_eq!(c.admission.admission_addr, None);
         assert_eq!(c.admission.admission_cert_lifetime, Duration::from_secs(2160 * 3600));
@@ -506,7 +551,10 @@ mod tests {
             ("--http-addr=localhost", "(expected IP:PORT or :PORT)"),
             ("--http-addr=:http", "(expected IP:PORT or :PORT)"),
             ("--admission-addr=127.0.0.1", "(expected IP:PORT or :PORT)"),
-            ("--reload-window=2", "not a duration (examples: 500ms, 2s, 1m30s)"),
+            ("--coalesce-window=2", "not a duration (examples: 500ms, 2s, 1m30s)"),
+            ("--reload-window=2s", "now --coalesce-window"),
+            ("--reload-window=25:00-26:00", "reload window"),
+            ("--rollout-waves=0", "rollout-waves"),
             ("--lease-duration=-5s", "not a duration"),
             ("--admission-cert-lifetime=90d", "not a duration"),
             ("--admission-ca-lifetime=", "not a duration"),

@@ -10,12 +10,17 @@ use super::admission::{AdmissionSettings, NamespaceFilters, admission_settings};
 use super::lists::list_items;
 use super::selectors::label_selector;
 use super::{Cli, ConfigError};
+use crate::clock::{Clock, TEST_START_ENV};
 use crate::core::dependencies::DependencyOptions;
 use crate::core::names::{check_qualified_name, is_dns_label, is_dns_subdomain};
 use crate::core::plan::{PlanOptions, ReloadStrategy};
 use crate::core::source::SourceKind;
 use crate::core::vocabulary::AnnotationKeys;
+use crate::core::waves::WaveSizes;
+use crate::core::window::ReloadWindow;
 use crate::core::workload::WorkloadKind;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Which namespaces are watched, after Stakater's precedence: `--namespaces`, then
 /// `KUBERNETES_NAMESPACE`, then all namespaces.
@@ -201,8 +206,17 @@ pub struct Settings {
     pub log_level: LogLevel,
     /// `--http-addr`.
     pub http_addr: SocketAddr,
-    /// `--reload-window` (zero: no coalescing).
-    pub reload_window: Duration,
+    /// `--coalesce-window` (zero: no coalescing).
+    pub coalesce_window: Duration,
+    /// `--reload-window`: when rollouts may happen by default (docs/progressive.md).
+    pub reload_window: Option<ReloadWindow>,
+    /// `--rollout-waves`: the default waves.
+    pub rollout_waves: Option<WaveSizes>,
+    /// `--rollout-wave-deadline`.
+    pub rollout_wave_deadline: Duration,
+    /// The engine's clock: the system's, unless a test starts it elsewhere
+    /// ([`crate::clock::TEST_START_ENV`]).
+    pub clock: Clock,
     /// `--max-reloads-per-second`, `--max-reloads-per-second-per-namespace`, `--burst`.
     pub rate_limits: RateLimits,
     /// `--workers` (at least 1).
@@ -238,164 +252,63 @@ pub fn process_env(key: &str) -> Option<String> {
 
 impl Settings {
     /// Validates the flags together with the environment, read through `env` (use
-    /// [`process_env`] in the binary, a map in tests).
+    /// [`process_env`] in the binary, a map in tests). One area at a time, in this order (the
+    /// order of the warnings, and which error is reported first).
     pub fn from_cli(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut warnings = Vec::new();
         // Trimmed, and empty counts as unset.
         let var = |key: &str| env(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-
-        let annotation_keys = annotation_keys(&cli, &mut warnings);
-
-        let strategy = ReloadStrategy::from_flag(&cli.reload_strategy).ok_or_else(|| ConfigError::ReloadStrategy {
-            value: cli.reload_strategy.clone(),
-        })?;
-
-        let reload_on_create = exact_true("--reload-on-create", &cli.reload_on_create, &mut warnings);
-        let reload_on_delete = exact_true("--reload-on-delete", &cli.reload_on_delete, &mut warnings);
-        let argo_rollouts = exact_true("--is-Argo-Rollouts", &cli.is_argo_rollouts, &mut warnings);
-
-        let ignored_source_kinds = ignored_source_kinds(&cli.resources_to_ignore)?;
-        let ignored_workload_kinds = ignored_workload_kinds(&cli.ignored_workload_types)?;
-
-        let watch_scope = watch_scope(&cli.namespaces, var("KUBERNETES_NAMESPACE"))?;
-        let mut namespaces_to_ignore: BTreeSet<String> =
-            list_items("--namespaces-to-ignore", &cli.namespaces_to_ignore)?
-                .into_iter()
-                .collect();
-        let namespace_selector = if watch_scope.is_global() {
-            label_selector("--namespace-selector", &cli.namespace_selector)?
-        } else {
-            if !namespaces_to_ignore.is_empty() {
-                warnings.push(
-                    "--namespaces-to-ignore is honoured only when watching all namespaces; \
-                     ignoring it"
-                        .to_string(),
-                );
-                namespaces_to_ignore.clear();
-            }
-            if cli.namespace_selector.iter().any(|s| !s.trim().is_empty()) {
-                warnings.push(
-                    "--namespace-selector is honoured only when watching all namespaces; \
-                     ignoring it"
-                        .to_string(),
-                );
-            }
-            None
-        };
-        let resource_label_selector = label_selector("--resource-label-selector", &cli.resource_label_selector)?;
-
-        let webhook_url = Some(cli.webhook_url.trim().to_string()).filter(|u| !u.is_empty());
-
-        let log_format = match cli.log_format.as_str() {
-            "" | "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                warnings.push(format!(
-                    "--log-format: unsupported logging formatter {other:?}; using text"
-                ));
-                LogFormat::Text
-            }
-        };
-        let log_level = LogLevel::parse(&cli.log_level).unwrap_or_else(|| {
-            warnings.push(format!(
-                "--log-level: {:?} is not a level (trace, debug, info, warning, error, fatal, \
-                 panic); using info",
-                cli.log_level
-            ));
-            LogLevel::Info
-        });
-
-        if cli.enable_pprof {
-            warnings.push(format!(
-                "--enable-pprof is accepted for compatibility but pprof does not exist in this \
-                 implementation; nothing listens on {}",
-                cli.pprof_addr
-            ));
-        }
-
-        let rate_limits = RateLimits {
-            per_second: rate("--max-reloads-per-second", cli.max_reloads_per_second)?,
-            per_namespace_per_second: rate(
-                "--max-reloads-per-second-per-namespace",
-                cli.max_reloads_per_second_per_namespace,
-            )?,
-            burst: at_least_one("--burst", cli.burst)?,
-        };
-        let workers = at_least_one("--workers", cli.workers)?;
-        let field_manager = field_manager(&cli.field_manager)?;
-
-        if !is_dns_subdomain(&cli.lease_name) {
-            return Err(ConfigError::Value {
-                flag: "--lease-name",
-                value: cli.lease_name,
-                reason: "a Lease name must be a lower-case RFC 1123 subdomain".into(),
-            });
-        }
-        let lease_duration = cli.lease_duration;
-        if lease_duration < Duration::from_secs(1) {
-            return Err(ConfigError::Value {
-                flag: "--lease-duration",
-                value: format!("{lease_duration:?}"),
-                reason: "must be at least 1s".into(),
-            });
-        }
-
         let pod_name = var("POD_NAME");
         let pod_namespace = var("POD_NAMESPACE");
-        let leader_election = if cli.enable_ha {
-            let identity = pod_name.clone().ok_or(ConfigError::HaEnvMissing { var: "POD_NAME" })?;
-            let lease_namespace = pod_namespace
-                .clone()
-                .ok_or(ConfigError::HaEnvMissing { var: "POD_NAMESPACE" })?;
-            Some(LeaderElection {
-                lease_name: cli.lease_name,
-                lease_namespace,
-                identity,
-                lease_duration,
-                renew_deadline: lease_duration * 2 / 3,
-                retry_period: lease_duration * 2 / 15,
-            })
-        } else {
-            None
-        };
-
-        let alerts = alerts(&env, &var, &mut warnings);
         let reloader_namespace = var("RELOADER_NAMESPACE");
+
+        let annotation_keys = annotation_keys(&cli, &mut warnings);
+        let reloads = reloads(&cli, &mut warnings)?;
+        let scope = scope(&cli, var("KUBERNETES_NAMESPACE"), &mut warnings)?;
+        let (log_format, log_level) = logging(&cli, &mut warnings);
+        let pacing = pacing(&cli)?;
+        let clock = clock(&var, &mut warnings)?;
+        let leader_election = leader_election(&cli, pod_name.as_deref(), pod_namespace.as_deref())?;
+        let alerts = alerts(&env, &var, &mut warnings);
         let admission = admission_settings(
             &cli.admission,
             pod_namespace.as_deref(),
             reloader_namespace.as_deref(),
             NamespaceFilters {
-                scope: &watch_scope,
-                ignored: &namespaces_to_ignore,
-                selector: namespace_selector.as_deref(),
+                scope: &scope.watch_scope,
+                ignored: &scope.namespaces_to_ignore,
+                selector: scope.namespace_selector.as_deref(),
             },
         )?;
 
         Ok(Settings {
             annotation_keys,
             auto_reload_all: cli.auto_reload_all,
-            strategy,
-            reload_on_create,
-            reload_on_delete,
+            strategy: reloads.strategy,
+            reload_on_create: reloads.reload_on_create,
+            reload_on_delete: reloads.reload_on_delete,
             sync_after_restart: cli.sync_after_restart,
-            ignored_source_kinds,
-            ignored_workload_kinds,
-            argo_rollouts,
+            ignored_source_kinds: reloads.ignored_source_kinds,
+            ignored_workload_kinds: reloads.ignored_workload_kinds,
+            argo_rollouts: reloads.argo_rollouts,
             csi_integration: cli.enable_csi_integration,
-            watch_scope,
-            namespaces_to_ignore,
-            namespace_selector,
-            resource_label_selector,
-            webhook_url,
+            watch_scope: scope.watch_scope,
+            namespaces_to_ignore: scope.namespaces_to_ignore,
+            namespace_selector: scope.namespace_selector,
+            resource_label_selector: scope.resource_label_selector,
+            webhook_url: reloads.webhook_url,
             webhook_url_per_workload: cli.webhook_url_per_workload,
             log_format,
             log_level,
             http_addr: cli.http_addr,
+            coalesce_window: cli.coalesce_window,
             reload_window: cli.reload_window,
-            rate_limits,
-            workers,
-            field_manager,
+            rollout_waves: cli.rollout_waves,
+            rollout_wave_deadline: cli.rollout_wave_deadline,
+            clock,
+            rate_limits: pacing.rate_limits,
+            workers: pacing.workers,
+            field_manager: pacing.field_manager,
             kubeconfig: cli.kubeconfig,
             pod_name,
             pod_namespace,
@@ -516,6 +429,183 @@ fn annotation_keys(cli: &Cli, warnings: &mut Vec<String>) -> AnnotationKeys {
         }
     }
     keys
+}
+
+/// What reloads and how: the strategy, Stakater's string switches, the kinds ignored, and
+/// `--webhook-url` (announce instead of rolling).
+struct Reloads {
+    strategy: ReloadStrategy,
+    reload_on_create: bool,
+    reload_on_delete: bool,
+    argo_rollouts: bool,
+    ignored_source_kinds: BTreeSet<SourceKind>,
+    ignored_workload_kinds: BTreeSet<WorkloadKind>,
+    webhook_url: Option<String>,
+}
+
+fn reloads(cli: &Cli, warnings: &mut Vec<String>) -> Result<Reloads, ConfigError> {
+    let strategy = ReloadStrategy::from_flag(&cli.reload_strategy).ok_or_else(|| ConfigError::ReloadStrategy {
+        value: cli.reload_strategy.clone(),
+    })?;
+    let reload_on_create = exact_true("--reload-on-create", &cli.reload_on_create, warnings);
+    let reload_on_delete = exact_true("--reload-on-delete", &cli.reload_on_delete, warnings);
+    let argo_rollouts = exact_true("--is-Argo-Rollouts", &cli.is_argo_rollouts, warnings);
+    Ok(Reloads {
+        strategy,
+        reload_on_create,
+        reload_on_delete,
+        argo_rollouts,
+        ignored_source_kinds: ignored_source_kinds(&cli.resources_to_ignore)?,
+        ignored_workload_kinds: ignored_workload_kinds(&cli.ignored_workload_types)?,
+        webhook_url: Some(cli.webhook_url.trim().to_string()).filter(|u| !u.is_empty()),
+    })
+}
+
+/// Which namespaces and sources are watched.
+struct Scope {
+    watch_scope: WatchScope,
+    namespaces_to_ignore: BTreeSet<String>,
+    namespace_selector: Option<String>,
+    resource_label_selector: Option<String>,
+}
+
+/// The namespace filters are honoured only when watching all namespaces, as in Stakater:
+/// otherwise dropped, with a warning.
+fn scope(cli: &Cli, kubernetes_namespace: Option<String>, warnings: &mut Vec<String>) -> Result<Scope, ConfigError> {
+    let watch_scope = watch_scope(&cli.namespaces, kubernetes_namespace)?;
+    let mut namespaces_to_ignore: BTreeSet<String> = list_items("--namespaces-to-ignore", &cli.namespaces_to_ignore)?
+        .into_iter()
+        .collect();
+    let namespace_selector = if watch_scope.is_global() {
+        label_selector("--namespace-selector", &cli.namespace_selector)?
+    } else {
+        if !namespaces_to_ignore.is_empty() {
+            warnings.push(
+                "--namespaces-to-ignore is honoured only when watching all namespaces; \
+                 ignoring it"
+                    .to_string(),
+            );
+            namespaces_to_ignore.clear();
+        }
+        if cli.namespace_selector.iter().any(|s| !s.trim().is_empty()) {
+            warnings.push(
+                "--namespace-selector is honoured only when watching all namespaces; \
+                 ignoring it"
+                    .to_string(),
+            );
+        }
+        None
+    };
+    Ok(Scope {
+        watch_scope,
+        namespaces_to_ignore,
+        namespace_selector,
+        resource_label_selector: label_selector("--resource-label-selector", &cli.resource_label_selector)?,
+    })
+}
+
+/// The log format and level, each falling back with a warning; `--enable-pprof` only warns.
+fn logging(cli: &Cli, warnings: &mut Vec<String>) -> (LogFormat, LogLevel) {
+    let log_format = match cli.log_format.as_str() {
+        "" | "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            warnings.push(format!(
+                "--log-format: unsupported logging formatter {other:?}; using text"
+            ));
+            LogFormat::Text
+        }
+    };
+    let log_level = LogLevel::parse(&cli.log_level).unwrap_or_else(|| {
+        warnings.push(format!(
+            "--log-level: {:?} is not a level (trace, debug, info, warning, error, fatal, \
+             panic); using info",
+            cli.log_level
+        ));
+        LogLevel::Info
+    });
+    if cli.enable_pprof {
+        warnings.push(format!(
+            "--enable-pprof is accepted for compatibility but pprof does not exist in this \
+             implementation; nothing listens on {}",
+            cli.pprof_addr
+        ));
+    }
+    (log_format, log_level)
+}
+
+/// How the engine paces and writes.
+struct Pacing {
+    rate_limits: RateLimits,
+    workers: usize,
+    field_manager: String,
+}
+
+/// The engine's clock, started elsewhere only by a test; said loudly when it is.
+fn clock(var: &impl Fn(&str) -> Option<String>, warnings: &mut Vec<String>) -> Result<Clock, ConfigError> {
+    let Some(start) = var(TEST_START_ENV) else {
+        return Ok(Clock::system());
+    };
+    let start = OffsetDateTime::parse(&start, &Rfc3339).map_err(|error| ConfigError::Value {
+        flag: TEST_START_ENV,
+        value: start.clone(),
+        reason: format!("not an RFC 3339 time: {error}"),
+    })?;
+    warnings.push(format!(
+        "{TEST_START_ENV} is set: the engine's clock started at {start} (for tests only)"
+    ));
+    Ok(Clock::starting_at(start))
+}
+
+fn pacing(cli: &Cli) -> Result<Pacing, ConfigError> {
+    Ok(Pacing {
+        rate_limits: RateLimits {
+            per_second: rate("--max-reloads-per-second", cli.max_reloads_per_second)?,
+            per_namespace_per_second: rate(
+                "--max-reloads-per-second-per-namespace",
+                cli.max_reloads_per_second_per_namespace,
+            )?,
+            burst: at_least_one("--burst", cli.burst)?,
+        },
+        workers: at_least_one("--workers", cli.workers)?,
+        field_manager: field_manager(&cli.field_manager)?,
+    })
+}
+
+/// `--enable-ha`'s Lease; the Lease flags are validated with or without it.
+fn leader_election(
+    cli: &Cli,
+    pod_name: Option<&str>,
+    pod_namespace: Option<&str>,
+) -> Result<Option<LeaderElection>, ConfigError> {
+    if !is_dns_subdomain(&cli.lease_name) {
+        return Err(ConfigError::Value {
+            flag: "--lease-name",
+            value: cli.lease_name.clone(),
+            reason: "a Lease name must be a lower-case RFC 1123 subdomain".into(),
+        });
+    }
+    let lease_duration = cli.lease_duration;
+    if lease_duration < Duration::from_secs(1) {
+        return Err(ConfigError::Value {
+            flag: "--lease-duration",
+            value: format!("{lease_duration:?}"),
+            reason: "must be at least 1s".into(),
+        });
+    }
+    if !cli.enable_ha {
+        return Ok(None);
+    }
+    let identity = pod_name.ok_or(ConfigError::HaEnvMissing { var: "POD_NAME" })?;
+    let lease_namespace = pod_namespace.ok_or(ConfigError::HaEnvMissing { var: "POD_NAMESPACE" })?;
+    Ok(Some(LeaderElection {
+        lease_name: cli.lease_name.clone(),
+        lease_namespace: lease_namespace.to_string(),
+        identity: identity.to_string(),
+        lease_duration,
+        renew_deadline: lease_duration * 2 / 3,
+        retry_period: lease_duration * 2 / 15,
+    }))
 }
 
 /// Stakater's `== "true"` string flags; other values are off, with a warning unless `false`.
@@ -674,7 +764,9 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.log_level, LogLevel::Info);
         assert_eq!(s.http_addr, "0.0.0.0:9090".parse().unwrap());
-        assert_eq!(s.reload_window, Duration::from_secs(2));
+        assert_eq!(s.coalesce_window, Duration::from_secs(2));
+        assert_eq!(s.reload_window, None);
+        assert!(s.clock.is_system());
         assert_eq!(
             s.rate_limits,
             RateLimits {
@@ -1006,7 +1098,7 @@ mod tests {
     fn our_flags() {
         let s = settings(&[
             "--http-addr=127.0.0.1:8080",
-            "--reload-window=500ms",
+            "--coalesce-window=500ms",
             "--max-reloads-per-second=2.5",
             "--max-reloads-per-second-per-namespace=1",
             "--burst=7",
@@ -1015,7 +1107,7 @@ mod tests {
             "--kubeconfig=/tmp/kc",
         ]);
         assert_eq!(s.http_addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(s.reload_window, Duration::from_millis(500));
+        assert_eq!(s.coalesce_window, Duration::from_millis(500));
         assert_eq!(
             s.rate_limits,
             RateLimits {
@@ -1028,7 +1120,7 @@ mod tests {
         assert_eq!(s.field_manager, "me");
         assert_eq!(s.kubeconfig, Some(PathBuf::from("/tmp/kc")));
         assert_eq!(settings(&["--http-addr=:9091"]).http_addr.port(), 9091);
-        assert_eq!(settings(&["--reload-window=0"]).reload_window, Duration::ZERO);
+        assert_eq!(settings(&["--coalesce-window=0"]).coalesce_window, Duration::ZERO);
 
         // Malformed addresses and durations are clap's errors (flags.rs); these are values.
         for (bad, flag) in [

@@ -4,16 +4,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use kube::api::DynamicObject;
 
+use super::gate::{Holds, NamespaceWindows};
 use super::pacing::WriteGate;
 use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
+use crate::clock::Clock;
 use crate::core::dependencies::DependencyOptions;
+use crate::core::hold::Hold;
 use crate::core::keyed_hash::StampKeyRing;
 use crate::core::plan::PlanOptions;
+use crate::core::waves::WaveSizes;
+use crate::core::window::ReloadWindow;
 use crate::metrics::Metrics;
 use crate::scope::NamespaceScope;
 use crate::store::{Store, WorkloadKey};
@@ -26,6 +32,14 @@ pub struct ReconcileOptions {
     /// The key ring stamps are made and checked with, kept current by its owner.
     pub stamp_keys: watch::Receiver<Arc<StampKeyRing>>,
     pub field_manager: String,
+    /// `--rollout-waves`: the waves of sources whose own annotation names none.
+    pub default_waves: Option<WaveSizes>,
+    /// How long a workload rolled in a wave may take to be healthy where its controller reports
+    /// no deadline itself ([`crate::core::rollout_status`]).
+    pub wave_deadline: Duration,
+    /// `--reload-window`: the reload window of workloads whose own annotation and Namespace
+    /// name none.
+    pub default_window: Option<ReloadWindow>,
 }
 
 /// Where the engine reports what it did, besides the workload itself.
@@ -48,10 +62,17 @@ pub struct Context {
     pub outbound: Outbound,
     pub scope: Arc<NamespaceScope>,
     pub gate: WriteGate,
+    /// Reload windows, waves and `--reload-window` hours are read at this clock.
+    pub clock: Clock,
+    pub namespace_windows: NamespaceWindows,
+    /// What is held now (see [`super::gate`]).
+    holds: Holds,
     /// Jobs to create for a workload (a re-created Job, a CronJob's run) whose create failed.
     pending_creates: Mutex<HashMap<WorkloadKey, DynamicObject>>,
     /// The annotation problems already reported on each workload.
     reported: Mutex<HashMap<WorkloadKey, Reported>>,
+    /// The halted waves already reported.
+    pub(super) halts: super::waves::HaltReports,
 }
 
 /// What was reported on one workload, so each problem is reported once (per process).
@@ -86,6 +107,26 @@ impl Context {
             gate,
             pending_creates: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            clock: Clock::system(),
+            namespace_windows: NamespaceWindows::default(),
+            holds: Holds::default(),
+            halts: super::waves::HaltReports::default(),
+        }
+    }
+
+    /// Notes `key` as held by `hold`; true when that is news (to be told).
+    pub(super) fn note_hold(&self, key: &WorkloadKey, hold: &Hold) -> bool {
+        let news = self.holds.hold(key, hold);
+        if news {
+            self.metrics.set_held(&self.holds.counts());
+        }
+        news
+    }
+
+    /// Notes `key` as not held (any more).
+    pub fn release_hold(&self, key: &WorkloadKey) {
+        if self.holds.release(key) {
+            self.metrics.set_held(&self.holds.counts());
         }
     }
 

@@ -11,11 +11,13 @@
 pub mod context;
 pub mod csi;
 pub mod events;
+pub mod gate;
 pub mod pacing;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduler;
 pub mod watch;
+pub(crate) mod waves;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,10 +28,13 @@ use kube::runtime::watcher;
 use tokio::sync::watch as signal;
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::core::dependencies::DependencyOptions;
 use crate::core::keyed_hash::StampKeyRing;
 use crate::core::plan::PlanOptions;
 use crate::core::source::SourceKind;
+use crate::core::waves::WaveSizes;
+use crate::core::window::ReloadWindow;
 use crate::core::workload::WorkloadKind;
 use crate::metrics::Metrics;
 use crate::scope::NamespaceScope;
@@ -49,7 +54,15 @@ pub struct EngineOptions {
     pub stamp_keys: signal::Receiver<Arc<StampKeyRing>>,
     pub field_manager: String,
     /// Events for one workload within this window are answered by one reconcile.
-    pub window: Duration,
+    pub coalesce_window: Duration,
+    /// `--reload-window`: when rollouts may happen, unless a workload or Namespace says.
+    pub default_window: Option<ReloadWindow>,
+    /// The clock windows and waves are read at.
+    pub clock: Clock,
+    /// `--rollout-waves`: the waves of sources whose own annotation names none.
+    pub default_waves: Option<WaveSizes>,
+    /// `--rollout-wave-deadline`.
+    pub wave_deadline: Duration,
     pub workers: usize,
     /// Namespaces to watch; `None` in the list means the whole cluster.
     pub scopes: Vec<Option<String>>,
@@ -95,7 +108,11 @@ impl Engine {
             plan,
             stamp_keys,
             field_manager,
-            window,
+            coalesce_window,
+            default_window,
+            clock,
+            default_waves,
+            wave_deadline,
             workers,
             scopes,
             namespaces_to_ignore,
@@ -109,7 +126,7 @@ impl Engine {
         } = options;
         let scheduler = Arc::new(Scheduler::new(
             SchedulerOptions {
-                window,
+                window: coalesce_window,
                 workers,
                 max_reloads_per_second,
                 max_reloads_per_second_per_namespace,
@@ -125,7 +142,7 @@ impl Engine {
             namespaces_to_ignore,
             namespace_selector.is_some(),
         ));
-        let ctx = Arc::new(Context::new(
+        let mut ctx = Context::new(
             client,
             store,
             metrics,
@@ -134,11 +151,16 @@ impl Engine {
                 plan,
                 stamp_keys,
                 field_manager,
+                default_waves,
+                wave_deadline,
+                default_window,
             },
             outbound,
             scope,
             scheduler.gate(),
-        ));
+        );
+        ctx.clock = clock;
+        let ctx = Arc::new(ctx);
         Arc::new(Self {
             ctx,
             scheduler,
@@ -215,6 +237,12 @@ impl Engine {
         if let Some(selector) = self.watch.namespace_selector.clone() {
             let span = tracing::info_span!("watch", kind = "Namespace", scope = "*");
             watchers.spawn(watch::watch_namespaces(self.clone(), selector).instrument(span));
+        }
+        // Namespaces' reload windows: read cluster-wide only (a namespaced install may not
+        // read Namespaces; its workloads and `--reload-window` still name windows).
+        if self.watch.scopes.contains(&None) {
+            let span = tracing::info_span!("watch", kind = "Namespace", scope = "*", what = "reload-window");
+            watchers.spawn(watch::watch_namespace_windows(self.clone()).instrument(span));
         }
         self.scheduler.clone().run(self.ctx.clone(), shutdown).await;
         watchers.abort_all();

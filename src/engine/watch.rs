@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::Engine;
 use crate::core::hash::{configmap_hash, secret_hash};
+use crate::core::rollout_status::{RolloutFacts, RolloutStatus};
 use crate::core::source::{SourceKind, SourceRef, SourceState, kept_annotations};
 use crate::core::workload::WorkloadKind;
 use crate::kube_api::{api_resource, slim};
@@ -162,12 +163,21 @@ impl<'de> Deserialize<'de> for WatchedSource<Secret> {
     }
 }
 
-/// A workload as the workload watchers parse it: the stored JSON (see [`slim`]) and the
-/// identity the watcher machinery reads.
+/// A workload as the workload watchers parse it: the stored JSON (see [`slim`]), what its
+/// rollout health is read from (taken before the status is dropped; the kind, which the health
+/// depends on, is the watcher's), and the identity the watcher machinery reads.
 #[derive(Clone, Debug)]
 pub struct WatchedWorkload {
     meta: ObjectMeta,
     pub object: StoredWorkload,
+    pub rollout: RolloutFacts,
+}
+
+impl WatchedWorkload {
+    /// What the store keeps of a workload of `kind`.
+    fn stored(self, kind: WorkloadKind) -> StoredWorkload {
+        self.object.with_rollout(RolloutStatus::of(kind, &self.rollout))
+    }
 }
 
 impl Resource for WatchedWorkload {
@@ -205,7 +215,9 @@ impl Resource for WatchedWorkload {
 
 impl<'de> Deserialize<'de> for WatchedWorkload {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let object = slim(Value::deserialize(deserializer)?);
+        let object = Value::deserialize(deserializer)?;
+        let rollout = RolloutFacts::read(&object);
+        let object = slim(object);
         let text = |field: &str| {
             object
                 .at(&format!("/metadata/{field}"))
@@ -221,6 +233,7 @@ impl<'de> Deserialize<'de> for WatchedWorkload {
         Ok(Self {
             meta,
             object: StoredWorkload::from(&object),
+            rollout,
         })
     }
 }
@@ -388,8 +401,20 @@ pub fn workload_key(kind: WorkloadKind, obj: &impl Resource) -> WorkloadKey {
     }
 }
 
-/// Watches one workload kind in one scope until the task is dropped.
-pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>, streaming: bool) {
+/// Watches one workload kind in one scope until the task is dropped. The store learns at once
+/// (before the task first runs) that this list is to come: no wave is computed before it is
+/// made.
+pub fn watch_workloads(
+    engine: Arc<Engine>,
+    kind: WorkloadKind,
+    scope: Option<String>,
+    streaming: bool,
+) -> impl Future<Output = ()> + Send + 'static {
+    engine.ctx.store.expect_workload_list(kind, scope.as_deref());
+    watching_workloads(engine, kind, scope, streaming)
+}
+
+async fn watching_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Option<String>, streaming: bool) {
     let resource = api_resource(kind);
     let api: Api<WatchedWorkload> = match &scope {
         Some(ns) => Api::namespaced_with(engine.ctx.client.clone(), ns, &resource),
@@ -406,16 +431,23 @@ pub async fn watch_workloads(engine: Arc<Engine>, kind: WorkloadKind, scope: Opt
             }
             Ok(Event::Apply(obj)) => {
                 let key = workload_key(kind, &obj);
-                engine.ctx.store.upsert_workload(key.clone(), obj.object);
+                let health_changed = engine.ctx.store.upsert_workload(key.clone(), obj.stored(kind));
+                if health_changed {
+                    // The next wave of its sources may open, or theirs halt.
+                    engine
+                        .scheduler
+                        .enqueue_all(super::waves::wave_dependents(&engine.ctx, &key));
+                }
                 engine.scheduler.enqueue(key);
             }
             Ok(Event::Delete(obj)) => {
                 let key = workload_key(kind, &obj);
                 engine.ctx.store.remove_workload(&key);
                 engine.ctx.forget_reported(&key);
+                engine.ctx.release_hold(&key);
             }
             Ok(Event::Init) => relist.clear(),
-            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), obj.object)),
+            Ok(Event::InitApply(obj)) => relist.push((workload_key(kind, &obj), obj.stored(kind))),
             Ok(Event::InitDone) => {
                 let fresh = std::mem::take(&mut relist);
                 tracing::info!(workloads = fresh.len(), "workloads listed");
@@ -452,6 +484,41 @@ pub async fn watch_namespaces(engine: Arc<Engine>, selector: String) {
             Ok(Event::InitDone) => {
                 for ns in engine.ctx.scope.replace_selected(std::mem::take(&mut relist)) {
                     engine.enqueue_namespace(&ns);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps each Namespace's `reload-window` annotation (metadata only); a change reconciles the
+/// Namespace's workloads, so what a window held rolls when it is removed or widened.
+pub async fn watch_namespace_windows(engine: Arc<Engine>) {
+    use crate::core::vocabulary::fixed::RELOAD_WINDOW;
+    let api: Api<kube::core::PartialObjectMeta<Namespace>> = Api::all(engine.ctx.client.clone());
+    let window_of = |ns: &kube::core::PartialObjectMeta<Namespace>| ns.annotations().get(RELOAD_WINDOW).cloned();
+    let mut relist: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Err(error) => tracing::warn!(%error, "namespace watch failed; retrying with backoff"),
+            Ok(Event::Apply(ns)) => {
+                if engine.ctx.namespace_windows.set(&ns.name_any(), window_of(&ns)) {
+                    engine.enqueue_namespace(&ns.name_any());
+                }
+            }
+            Ok(Event::Delete(ns)) => {
+                engine.ctx.namespace_windows.set(&ns.name_any(), None);
+            }
+            Ok(Event::Init) => relist.clear(),
+            Ok(Event::InitApply(ns)) => {
+                relist.insert(ns.name_any(), window_of(&ns));
+            }
+            Ok(Event::InitDone) => {
+                for (ns, window) in std::mem::take(&mut relist) {
+                    if engine.ctx.namespace_windows.set(&ns, window) {
+                        engine.enqueue_namespace(&ns);
+                    }
                 }
             }
         }

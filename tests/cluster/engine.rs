@@ -239,7 +239,7 @@ async fn a_configmap_and_a_secret_changed_together_roll_once() {
     f.config_map("cfg", json!({"k": "v1"})).await;
     f.secret("db", json!({"password": "p1"})).await;
     f.deployment("app", auto(), uses("cfg", "db")).await;
-    let reloader = Reloader::start(&f.ns.name, &["--reload-window=3s"]);
+    let reloader = Reloader::start(&f.ns.name, &["--coalesce-window=3s"]);
     f.wait_acknowledged("app").await;
     f.set_config_map("cfg", json!({"k": "v2"})).await;
     f.set_secret("db", json!({"password": "p2"})).await;
@@ -450,7 +450,7 @@ async fn without_the_webhook_a_change_right_after_creation_rolls_once() {
 
     let f = Fixture::new("race-engine").await;
     // The default window: the engine first reconciles a new workload 2 s after seeing it.
-    let reloader = Reloader::start(&f.ns.name, &["--reload-window=2s", "--reload-on-create=true"]);
+    let reloader = Reloader::start(&f.ns.name, &["--coalesce-window=2s", "--reload-on-create=true"]);
     reloader.wait_ready().await;
     let api = |kind: WorkloadKind| -> Api<DynamicObject> {
         Api::namespaced_with(f.client.clone(), &f.ns.name, &api_resource(kind))

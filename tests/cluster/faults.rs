@@ -96,7 +96,7 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing() {
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p"})).await;
     let apps = f.apps(8).await;
-    let mut first = Reloader::start(&f.ns.name, &["--reload-window=100ms"]);
+    let mut first = Reloader::start(&f.ns.name, &["--coalesce-window=100ms"]);
     for app in &apps {
         f.wait_acknowledged(app).await;
     }
@@ -105,7 +105,7 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing() {
         f.set_config_map("cfg", json!({"k": format!("v{v}")})).await;
         if v == 5 {
             first.kill();
-            second = Some(Reloader::start(&f.ns.name, &["--reload-window=100ms"]));
+            second = Some(Reloader::start(&f.ns.name, &["--coalesce-window=100ms"]));
         }
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
@@ -166,7 +166,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p"})).await;
     let apps = f.apps(4).await;
-    let mut replicas = ha_pair(&f, &["--enable-ha", "--lease-duration=4s", "--reload-window=100ms"]);
+    let mut replicas = ha_pair(&f, &["--enable-ha", "--lease-duration=4s", "--coalesce-window=100ms"]);
     let holder = || lease_holder(&f);
     let leader = eventually("a lease holder", holder).await;
     for app in &apps {
@@ -217,7 +217,7 @@ async fn a_standby_leads_within_two_seconds_of_the_leaders_sigterm() {
     f.config_map("cfg", json!({"k": "v0"})).await;
     let apps = f.apps(2).await;
     // The default Lease (15 s): a takeover on expiry could not pass.
-    let mut replicas = ha_pair(&f, &["--enable-ha", "--reload-window=100ms"]);
+    let mut replicas = ha_pair(&f, &["--enable-ha", "--coalesce-window=100ms"]);
     let holder = || lease_holder(&f);
     let leader = eventually("a lease holder", holder).await;
     for app in &apps {

@@ -319,7 +319,11 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
         !env.contains_key("RELOADER_ADMISSION_OWNER_CLUSTER_ROLE"),
         "the chart's configurations are deleted by helm uninstall, not collected"
     );
-    assert_eq!(env["RELOADER_RELOAD_WINDOW"], "2s");
+    assert_eq!(env["RELOADER_COALESCE_WINDOW"], "2s");
+    assert!(
+        !env.contains_key("RELOADER_RELOAD_WINDOW"),
+        "no reload window by default"
+    );
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "10");
     r.get("Service", "rel-reloader-webhook");
 
@@ -418,7 +422,9 @@ reloader:
     from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]
   webhook:
     failurePolicy: Fail
-  reloadWindow: 5s
+  coalesceWindow: 5s
+  reloadWindow: "Mon-Fri 02:00-04:00 Europe/Berlin"
+  rolloutWaves: "1,50%"
   rateLimits: {maxReloadsPerSecond: 20, maxReloadsPerSecondPerNamespace: 2, burst: 10}
   workers: 8
   prometheusRule: {enabled: true, labels: {release: kube-prometheus-stack}}
@@ -489,7 +495,9 @@ fn a_customised_global_values_file_renders_each_value() {
     );
     assert_eq!(env["NODE_NAME"], field_ref("spec.nodeName"));
     assert_eq!(env["RELOADER_ADMISSION_FAILURE_POLICY"], "Fail");
-    assert_eq!(env["RELOADER_RELOAD_WINDOW"], "5s");
+    assert_eq!(env["RELOADER_COALESCE_WINDOW"], "5s");
+    assert_eq!(env["RELOADER_RELOAD_WINDOW"], "Mon-Fri 02:00-04:00 Europe/Berlin");
+    assert_eq!(env["RELOADER_ROLLOUT_WAVES"], "1,50%");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "20");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND_PER_NAMESPACE"], "2");
     assert_eq!(env["RELOADER_BURST"], "10");
@@ -784,8 +792,8 @@ impl Release {
             }
         }
         let mut args = r.args();
-        // Faster coalescing for the test; the chart's own value is in RELOADER_RELOAD_WINDOW.
-        args.push("--reload-window=300ms".into());
+        // Faster coalescing for the test; the chart's own value is in RELOADER_COALESCE_WINDOW.
+        args.push("--coalesce-window=300ms".into());
         let webhook = env.iter().any(|(k, _)| k == "RELOADER_ADMISSION_ADDR");
         if webhook {
             // The API server reaches the webhook on loopback, by URL, instead of the Service.

@@ -156,7 +156,7 @@ async fn the_image_is_one_static_binary_run_as_non_root_and_it_reloads() {
     let reloader = Reloader::start_binary(
         &binary,
         crate::support::kubeconfig(),
-        &[format!("--namespaces={}", f.ns.name), "--reload-window=300ms".into()],
+        &[format!("--namespaces={}", f.ns.name), "--coalesce-window=300ms".into()],
         &[],
     );
     reloader.wait_ready().await;

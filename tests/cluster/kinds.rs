@@ -176,7 +176,7 @@ async fn a_concurrent_writer_keeps_its_changes_and_the_final_stamp_is_current() 
     f.config_map("cfg", json!({"k": "v0"})).await;
     f.secret("db", json!({"password": "p1"})).await;
     f.deployment("app", auto(), uses("cfg", "db")).await;
-    let _reloader = Reloader::start(&f.ns.name, &["--reload-window=0"]);
+    let _reloader = Reloader::start(&f.ns.name, &["--coalesce-window=0"]);
     f.wait_acknowledged("app").await;
 
     // Another controller keeps writing the same object while the config changes.

@@ -17,5 +17,6 @@ mod observability;
 mod scenarios;
 mod support;
 mod webhook;
+mod windows;
 
 use reloader_dev_support::helm_cli;

@@ -851,7 +851,7 @@ impl Run {
             "--burst=1000",
             // No row reloads on two sources changed in one step, so nothing relies on
             // coalescing; a short window only makes the steps faster.
-            "--reload-window=50ms",
+            "--coalesce-window=50ms",
         ];
         if self.table.strategy == Strategy::EnvVars {
             args.push("--reload-strategy=env-vars");

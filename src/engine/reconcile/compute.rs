@@ -9,9 +9,11 @@ use serde_json::Value;
 use super::Reconciled;
 use crate::core::dependencies::WorkloadPolicy;
 use crate::core::evaluate::{Evaluation, evaluate};
+use crate::core::hold::{Hold, consume_reload_now};
 use crate::core::plan::{Action, Plan, Stamping};
 use crate::core::workload::Workload;
 use crate::engine::context::Context;
+use crate::engine::gate::{Passage, pass};
 use crate::metrics::{Outcome, SkipReason};
 use crate::store::{IndexEntry, WorkloadKey};
 
@@ -34,6 +36,13 @@ pub(super) enum Computed {
     /// Nothing to write.
     Settled(Outcome),
     Planned(Planned),
+    /// A change would roll the workload, and waits (its window, its wave); `news` when it was
+    /// not held so before.
+    Held {
+        object: Arc<Value>,
+        hold: Hold,
+        news: bool,
+    },
 }
 
 /// Computes the plan for `key` (as the store holds it: `object`) and indexes its dependencies;
@@ -98,12 +107,12 @@ pub(super) fn compute(
         key,
         IndexEntry {
             sources: watched,
+            dependencies: deps.sources().cloned().collect(),
             scans: deps.scans,
         },
     );
     // A source that changed between the read above and this index entry found no
     // dependents: look again.
-            dependencies: deps.sources().cloned().collect(),
     if ctx.store.generation(&key.namespace) != generation {
         result.source_changed = true;
     }
@@ -125,6 +134,15 @@ pub(super) fn compute(
         Action::Resume => Outcome::Resumed,
         Action::Notify => Outcome::Notified,
     };
+    let mut planned = planned;
+    match pass(ctx, key, &Workload::new(key.kind, &object), &planned) {
+        Passage::Proceed => {}
+        Passage::Override => consume_reload_now(&mut planned, &Workload::new(key.kind, &object)),
+        Passage::Held { hold, news, look_again } => {
+            result.look_again_after = Some(result.look_again_after.map_or(look_again, |t| t.min(look_again)));
+            return Computed::Held { object, hold, news };
+        }
+    }
     Computed::Planned(Planned {
         object,
         plan: planned,

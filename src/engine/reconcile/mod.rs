@@ -91,7 +91,17 @@ pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, R
             tracing::info_span!("compute", attempt).in_scope(|| compute::compute(ctx, key, object, &mut result));
         let planned = match computed {
             Computed::Settled(outcome) => {
+                ctx.release_hold(key);
                 result.outcome = outcome;
+                return Ok(result);
+            }
+            Computed::Held { object, hold, news } => {
+                if news {
+                    report::held(ctx, key, &object, &hold)
+                        .instrument(tracing::info_span!("report"))
+                        .await;
+                }
+                result.outcome = Outcome::Held;
                 return Ok(result);
             }
             Computed::Planned(planned) => planned,

@@ -247,6 +247,9 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             plan: Default::default(),
             stamp_keys: watch::channel(Arc::new(crate::core::keyed_hash::StampKeyRing::plain())).1,
             field_manager: "reloader".into(),
+            default_waves: None,
+            default_window: None,
+            wave_deadline: std::time::Duration::from_secs(600),
         },
         Outbound {
             events: EventRecorder::new(client, None),

@@ -249,7 +249,7 @@ impl Reloader {
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args((!namespace.is_empty()).then(|| format!("--namespaces={namespace}")))
             .arg(HTTP_ANY_PORT)
-            .arg("--reload-window=300ms")
+            .arg("--coalesce-window=300ms")
             .args(args)
             .env("RELOADER_LOG", "info,reloader=debug")
             .envs(env.iter().copied())
