@@ -110,7 +110,7 @@ impl Rule {
             Rule::UnknownAnnotation => "An annotation under a reloader domain that the reloader does not know.",
             Rule::NearMissDomain => "An annotation whose key or domain is a small edit away from a reloader key.",
             Rule::InvalidValue => {
-                "A reloader annotation whose value does not parse (boolean, regex list, duration, strategy)."
+                "A reloader annotation whose value does not parse (boolean, regex list, duration, strategy, reload window, wave sizes)."
             }
             Rule::NotAString => "A reloader annotation whose value is not a string; the API server refuses the object.",
             Rule::Misplaced => "A valid reloader annotation where the reloader never reads it.",
@@ -409,9 +409,21 @@ fn misplaced(spec: &KeySpec, subject: Subject, location: Location) -> Option<Str
         (Placement::WorkloadOrTemplate, Subject::Source(kind), _) => ignored(&format!("a {kind}")),
         (Placement::Source, Subject::Source(_), Location::Metadata) => None,
         (Placement::Source, subject, _) => ignored(&format!("a {subject}")),
-        (Placement::WorkloadMetadata, Subject::Workload(_), Location::Metadata) => None,
-        (Placement::WorkloadMetadata, Subject::Workload(_), Location::PodTemplate) => ignored("a pod template"),
-        (Placement::WorkloadMetadata, subject, _) => ignored(&format!("a {subject}")),
+        // A Namespace is no subject (the webhook validates none): on the objects that are, a
+        // window has the rules of a workload-metadata key.
+        (
+            Placement::WorkloadMetadata | Placement::WorkloadMetadataOrNamespace,
+            Subject::Workload(_),
+            Location::Metadata,
+        ) => None,
+        (
+            Placement::WorkloadMetadata | Placement::WorkloadMetadataOrNamespace,
+            Subject::Workload(_),
+            Location::PodTemplate,
+        ) => ignored("a pod template"),
+        (Placement::WorkloadMetadata | Placement::WorkloadMetadataOrNamespace, subject, _) => {
+            ignored(&format!("a {subject}"))
+        }
         (Placement::DeploymentMetadata, Subject::Workload(WorkloadKind::Deployment), Location::Metadata) => None,
         (Placement::DeploymentMetadata, Subject::Workload(WorkloadKind::Deployment), _) => ignored("a pod template"),
         (Placement::DeploymentMetadata, subject, _) => ignored(&format!("a {subject}")),
@@ -540,6 +552,96 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    fn configmap(metadata: &[(&str, &str)]) -> Vec<Finding> {
+        lint(
+            &AnnotationKeys::default(),
+            Subject::Source(SourceKind::ConfigMap),
+            &map(metadata),
+            &map(&[]),
+        )
+    }
+
+    #[test]
+    fn windows_and_waves_are_checked() {
+        // Good examples pass.
+        assert_eq!(
+            deployment(
+                &[
+                    (
+                        fixed::RELOAD_WINDOW,
+                        "Mon-Fri 02:00-04:00 Europe/Berlin; Sat,Sun 00:00-23:59 UTC"
+                    ),
+                    (fixed::RELOAD_NOW, "true"),
+                    (fixed::FIRST_WAVE, "true"),
+                ],
+                &[],
+            ),
+            vec![]
+        );
+        assert_eq!(configmap(&[(fixed::ROLLOUT_WAVES, "1,10%,100%")]), vec![]);
+        // A bad schedule and an empty wave are denied, saying what is wrong.
+        let f = deployment(&[(fixed::RELOAD_WINDOW, "Mon-Fri 02:00-02:00")], &[]);
+        assert_eq!(
+            messages(&f, Severity::Deny),
+            vec![
+                "reloader.stakater.com/reload-window: window \"Mon-Fri 02:00-02:00\": start and end are both 02:00: \
+                 an empty window or a whole day? Use 00:00-24:00 for a whole day"
+            ]
+        );
+        assert_eq!(f[0].rule, Rule::InvalidValue);
+        let f = deployment(&[(fixed::RELOAD_WINDOW, "weekdays 2am-4am CET")], &[]);
+        let denied = messages(&f, Severity::Deny);
+        assert!(
+            denied[0].contains("\"weekdays\" is not a day")
+                && denied[0].contains("expected [DAYS ]HH:MM-HH:MM[ TIMEZONE]"),
+            "{denied:?}"
+        );
+        let f = configmap(&[(fixed::ROLLOUT_WAVES, "0")]);
+        assert_eq!(
+            messages(&f, Severity::Deny),
+            vec![
+                "reloader.stakater.com/rollout-waves: wave \"0\" adds nobody: a wave is a count of at least 1 or a \
+                 percentage from 1% to 100%"
+            ]
+        );
+        assert_eq!(
+            messages(&configmap(&[(fixed::ROLLOUT_WAVES, "1,101%")]), Severity::Deny).len(),
+            1
+        );
+        let f = deployment(&[(fixed::RELOAD_NOW, "yes"), (fixed::FIRST_WAVE, "True")], &[]);
+        assert_eq!(messages(&f, Severity::Deny).len(), 2, "{f:?}");
+        // Typos are denied with a suggestion.
+        let f = deployment(&[("reloader.stakater.com/reload-windows", "22:00-06:00")], &[]);
+        assert_eq!(f[0].suggestion.as_deref(), Some(fixed::RELOAD_WINDOW));
+        assert_eq!(
+            messages(&f, Severity::Deny),
+            vec![
+                "unknown annotation reloader.stakater.com/reload-windows: did you mean reloader.stakater.com/reload-window?"
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_and_waves_where_they_are_never_read_warn() {
+        let f = deployment(
+            &[(fixed::ROLLOUT_WAVES, "10%")],
+            &[(fixed::RELOAD_WINDOW, "22:00-06:00"), (fixed::FIRST_WAVE, "true")],
+        );
+        assert!(messages(&f, Severity::Deny).is_empty(), "{f:?}");
+        assert_eq!(
+            messages(&f, Severity::Warn),
+            vec![
+                "reloader.stakater.com/first-wave has no effect on a pod template; it belongs on workload metadata",
+                "reloader.stakater.com/reload-window has no effect on a pod template; it belongs on workload metadata \
+                 or its Namespace",
+                "reloader.stakater.com/rollout-waves has no effect on a Deployment; it belongs on a ConfigMap, Secret or \
+                 SecretProviderClass",
+            ]
+        );
+        let f = configmap(&[(fixed::RELOAD_WINDOW, "22:00-06:00"), (fixed::RELOAD_NOW, "true")]);
+        assert_eq!(messages(&f, Severity::Warn).len(), 2, "{f:?}");
     }
 
     #[test]

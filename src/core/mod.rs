@@ -20,4 +20,6 @@ pub mod rollout_status;
 pub mod source;
 pub mod vocabulary;
 pub mod wave_gate;
+pub mod waves;
+pub mod window;
 pub mod workload;

@@ -12,6 +12,8 @@ use thiserror::Error;
 
 use super::names::{MAX_QUALIFIED_NAME_LEN, is_dns_subdomain};
 use super::source::SourceKind;
+use super::waves::{WaveError, WaveSizes};
+use super::window::{ReloadWindow, WindowError};
 
 /// The annotation domain of Stakater Reloader; every default key lives under it or a subdomain.
 pub const DOMAIN: &str = "reloader.stakater.com";
@@ -30,6 +32,17 @@ pub mod fixed {
     pub const TEMPLATE_HASHES: &str = "reloader.stakater.com/hashes";
     /// Ours: workload-metadata annotation with hashes acknowledged without a rollout.
     pub const ACKNOWLEDGED_HASHES: &str = "reloader.stakater.com/acknowledged-hashes";
+    /// Ours: when a workload may roll ([`crate::core::window`]); on the workload's metadata or
+    /// its Namespace.
+    pub const RELOAD_WINDOW: &str = "reloader.stakater.com/reload-window";
+    /// Ours: `"true"` on workload metadata lets a change held by a window or a wave through now;
+    /// the reloader removes it when it rolls the workload.
+    pub const RELOAD_NOW: &str = "reloader.stakater.com/reload-now";
+    /// Ours: on a source, the cumulative sizes of the waves its dependents roll in
+    /// ([`crate::core::waves`]).
+    pub const ROLLOUT_WAVES: &str = "reloader.stakater.com/rollout-waves";
+    /// Ours: `"true"` on workload metadata puts the workload in the first wave (canaries).
+    pub const FIRST_WAVE: &str = "reloader.stakater.com/first-wave";
 }
 
 /// Default values of the renameable keys (Stakater's `internal/pkg/options/flags.go`).
@@ -54,6 +67,9 @@ pub enum Placement {
     WorkloadOrTemplate,
     /// Workload metadata only (exclude lists).
     WorkloadMetadata,
+    /// Workload metadata, or the annotations of the workload's Namespace (reload windows). The
+    /// webhook validates no Namespaces; on workloads the rules are those of `WorkloadMetadata`.
+    WorkloadMetadataOrNamespace,
     /// A ConfigMap, Secret or SecretProviderClass.
     Source,
     /// Deployment metadata only.
@@ -79,6 +95,14 @@ pub enum ValueSyntax {
     Duration,
     /// `restart`, or anything else for the default rollout behaviour.
     RolloutStrategy,
+    /// `"true"` switches it on, `"false"` (or no annotation) leaves it off; anything else is an
+    /// error. Our own switches: no Stakater habit to stay compatible with, so a `True` or `yes`
+    /// that would silently mean "off" is refused instead.
+    TrueOrFalse,
+    /// A reload window ([`crate::core::window::ReloadWindow`]).
+    ReloadWindow,
+    /// Cumulative wave sizes ([`crate::core::waves::WaveSizes`]).
+    WaveSizes,
     /// Opaque content written by a reloader.
     Opaque,
 }
@@ -110,6 +134,10 @@ pub enum Role {
     LastReloadedFrom,
     TemplateHashes,
     AcknowledgedHashes,
+    ReloadWindow,
+    ReloadNow,
+    RolloutWaves,
+    FirstWave,
 }
 
 /// The renameable keys, as configured by Stakater's flags (defaults when not renamed).
@@ -239,6 +267,22 @@ impl AnnotationKeys {
                 Opaque,
                 None,
             ),
+            spec(
+                fixed::RELOAD_WINDOW,
+                Role::ReloadWindow,
+                WorkloadMetadataOrNamespace,
+                ValueSyntax::ReloadWindow,
+                None,
+            ),
+            spec(fixed::RELOAD_NOW, Role::ReloadNow, WorkloadMetadata, TrueOrFalse, None),
+            spec(
+                fixed::ROLLOUT_WAVES,
+                Role::RolloutWaves,
+                Source,
+                ValueSyntax::WaveSizes,
+                None,
+            ),
+            spec(fixed::FIRST_WAVE, Role::FirstWave, WorkloadMetadata, TrueOrFalse, None),
         ];
         for kind in SourceKind::ALL {
             let (auto_flag, reload_flag) = match kind {
@@ -486,6 +530,20 @@ pub enum ValueError {
         len: usize,
         max: usize,
     },
+    #[error("{key}: {value:?} is not a switch (use \"true\", or \"false\" or no annotation for off)")]
+    BadSwitch { key: String, value: String },
+    #[error("{key}: {error}")]
+    BadWindow {
+        key: String,
+        #[source]
+        error: WindowError,
+    },
+    #[error("{key}: {error}")]
+    BadWaves {
+        key: String,
+        #[source]
+        error: WaveError,
+    },
 }
 
 /// Reload lists with more items than this are invalid as a whole: the decision skips the list
@@ -538,6 +596,33 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, ValueError> {
 /// Stakater's "exact true" switches (`search`, `match`, `ignore`).
 pub fn is_exact_true(value: Option<&str>) -> bool {
     value == Some("true")
+}
+
+/// Our own switches ([`ValueSyntax::TrueOrFalse`]: `reload-now`, `first-wave`): `"true"` is on,
+/// `"false"` off, anything else an error (which the engine reads as off).
+pub fn parse_switch(key: &str, value: &str) -> Result<bool, ValueError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ValueError::BadSwitch {
+            key: key.into(),
+            value: quoted(value),
+        }),
+    }
+}
+
+/// A `reload-window` value, with the key in its error.
+pub fn parse_reload_window(key: &str, value: &str) -> Result<ReloadWindow, ValueError> {
+    value
+        .parse()
+        .map_err(|error| ValueError::BadWindow { key: key.into(), error })
+}
+
+/// A `rollout-waves` value, with the key in its error.
+pub fn parse_wave_sizes(key: &str, value: &str) -> Result<WaveSizes, ValueError> {
+    value
+        .parse()
+        .map_err(|error| ValueError::BadWaves { key: key.into(), error })
 }
 
 /// One item of a reload list: a whole-name regular expression.
@@ -854,6 +939,9 @@ pub fn check_value(spec: &KeySpec, value: &str) -> Result<(), ValueError> {
         },
         ValueSyntax::Duration => parse_go_duration(&spec.key, value).map(drop),
         ValueSyntax::RolloutStrategy => parse_rollout_strategy(&spec.key, value).map(drop),
+        ValueSyntax::TrueOrFalse => parse_switch(&spec.key, value).map(drop),
+        ValueSyntax::ReloadWindow => parse_reload_window(&spec.key, value).map(drop),
+        ValueSyntax::WaveSizes => parse_wave_sizes(&spec.key, value).map(drop),
         ValueSyntax::ExactTrue | ValueSyntax::NameList | ValueSyntax::Opaque => Ok(()),
     }
 }
@@ -863,6 +951,7 @@ impl fmt::Display for Placement {
         f.write_str(match self {
             Placement::WorkloadOrTemplate => "a workload or its pod template",
             Placement::WorkloadMetadata => "workload metadata",
+            Placement::WorkloadMetadataOrNamespace => "workload metadata or its Namespace",
             Placement::Source => "a ConfigMap, Secret or SecretProviderClass",
             Placement::DeploymentMetadata => "Deployment metadata",
             Placement::RolloutMetadata => "Argo Rollout metadata",
@@ -896,12 +985,16 @@ mod tests {
             (fixed::SPC_EXCLUDE, None),
             (fixed::ROLLOUT_STRATEGY, None),
             (fixed::LAST_RELOADED_FROM, None),
+            (fixed::RELOAD_WINDOW, None),
+            (fixed::RELOAD_NOW, None),
+            (fixed::ROLLOUT_WAVES, None),
+            (fixed::FIRST_WAVE, None),
         ];
         for (key, flag) in cases {
             let spec = keys.spec(key).unwrap_or_else(|| panic!("{key} unknown"));
             assert_eq!(spec.flag, flag, "{key}");
         }
-        assert_eq!(keys.specs().len(), 19);
+        assert_eq!(keys.specs().len(), 23);
     }
 
     #[test]
@@ -1244,5 +1337,109 @@ mod tests {
         assert!(check_value(&spec(defaults::PAUSE_PERIOD), "5 minutes").is_err());
         assert!(check_value(&spec(fixed::ROLLOUT_STRATEGY), "restrat").is_err());
         assert!(check_value(&spec(defaults::SEARCH), "whatever").is_ok());
+    }
+
+    #[test]
+    fn reload_windows_and_waves_are_ours_and_checked() {
+        let keys = AnnotationKeys::default();
+        let spec = |k| keys.spec(k).unwrap();
+        let window = spec(fixed::RELOAD_WINDOW);
+        assert_eq!(
+            (window.placement, window.syntax, window.flag),
+            (Placement::WorkloadMetadataOrNamespace, ValueSyntax::ReloadWindow, None)
+        );
+        assert_eq!(spec(fixed::ROLLOUT_WAVES).placement, Placement::Source);
+        assert_eq!(spec(fixed::RELOAD_NOW).placement, Placement::WorkloadMetadata);
+        assert_eq!(spec(fixed::FIRST_WAVE).syntax, ValueSyntax::TrueOrFalse);
+        for good in [
+            "Mon-Fri 02:00-04:00 Europe/Berlin",
+            "22:00-06:00",
+            "Mon-Fri 02:00-04:00; Sat,Sun 00:00-23:59 UTC",
+        ] {
+            assert_eq!(check_value(&window, good), Ok(()), "{good}");
+        }
+        let bad = check_value(&window, "Mon-Fri 02:00-02:00").unwrap_err().to_string();
+        assert!(
+            bad.starts_with("reloader.stakater.com/reload-window: window \"Mon-Fri 02:00-02:00\": start and end"),
+            "{bad}"
+        );
+        assert!(check_value(&window, "weekdays 2-4").is_err());
+        let waves = spec(fixed::ROLLOUT_WAVES);
+        assert_eq!(check_value(&waves, "1,10%,100%"), Ok(()));
+        assert_eq!(
+            check_value(&waves, "0").unwrap_err().to_string(),
+            "reloader.stakater.com/rollout-waves: wave \"0\" adds nobody: a wave is a count of at least 1 or a \
+             percentage from 1% to 100%"
+        );
+        for key in [fixed::RELOAD_NOW, fixed::FIRST_WAVE] {
+            assert_eq!(check_value(&spec(key), "true"), Ok(()));
+            assert_eq!(check_value(&spec(key), "false"), Ok(()));
+            for bad in ["True", "yes", "1", ""] {
+                assert_eq!(
+                    check_value(&spec(key), bad),
+                    Err(ValueError::BadSwitch {
+                        key: key.into(),
+                        value: bad.into()
+                    })
+                );
+            }
+        }
+        assert_eq!(
+            parse_switch("k", "yes").unwrap_err().to_string(),
+            "k: \"yes\" is not a switch (use \"true\", or \"false\" or no annotation for off)"
+        );
+        assert_eq!(
+            parse_wave_sizes("k", "1,50%").map(|w| w.boundaries(4)),
+            Ok(vec![1, 2, 4])
+        );
+        assert_eq!(parse_reload_window("k", "01:00-02:00").map(|w| w.len()), Ok(1));
+    }
+
+    #[test]
+    fn the_annotations_page_lists_every_key() {
+        let page = include_str!("../../docs/annotations.md");
+        for spec in AnnotationKeys::default().specs() {
+            assert!(
+                page.contains(&format!("| `{}` |", spec.key)),
+                "docs/annotations.md lacks {}",
+                spec.key
+            );
+        }
+    }
+
+    #[test]
+    fn typos_of_the_window_and_wave_keys_get_suggestions() {
+        let keys = AnnotationKeys::default();
+        for (typo, meant) in [
+            ("reloader.stakater.com/reload-windows", fixed::RELOAD_WINDOW),
+            ("reloader.stakater.com/reload-widnow", fixed::RELOAD_WINDOW),
+            ("reloader.stakater.com/reloadwindow", fixed::RELOAD_WINDOW),
+            ("reloader.stakater.com/reloadnow", fixed::RELOAD_NOW),
+            ("reloader.stakater.com/rollout-wave", fixed::ROLLOUT_WAVES),
+            ("reloader.stakater.com/rolout-waves", fixed::ROLLOUT_WAVES),
+            ("reloader.stakater.com/first-waves", fixed::FIRST_WAVE),
+        ] {
+            assert_eq!(
+                keys.classify(typo),
+                KeyClass::UnknownInDomain {
+                    suggestion: Some(meant.into())
+                },
+                "{typo}"
+            );
+        }
+        assert_eq!(
+            keys.classify("reloader.stakatar.com/rollout-waves"),
+            KeyClass::NearMiss {
+                suggestion: Some(fixed::ROLLOUT_WAVES.into())
+            }
+        );
+        for key in [
+            fixed::RELOAD_WINDOW,
+            fixed::RELOAD_NOW,
+            fixed::ROLLOUT_WAVES,
+            fixed::FIRST_WAVE,
+        ] {
+            assert!(matches!(keys.classify(key), KeyClass::Known(_)), "{key}");
+        }
     }
 }

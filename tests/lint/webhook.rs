@@ -62,14 +62,16 @@ async fn lint_says_exactly_what_the_validating_webhook_says() {
                 };
                 let _ = store.upsert_source(&ns, state);
             }
-            Some(Subject::Workload(kind)) => store.upsert_workload(
-                WorkloadKey {
-                    kind,
-                    namespace: ns,
-                    name,
-                },
-                o.clone(),
-            ),
+            Some(Subject::Workload(kind)) => {
+                let _ = store.upsert_workload(
+                    WorkloadKey {
+                        kind,
+                        namespace: ns,
+                        name,
+                    },
+                    o.clone(),
+                );
+            }
             None => {}
         }
     }
