@@ -8,6 +8,7 @@ pub mod diff;
 pub mod evaluate;
 pub mod hash;
 pub mod hash_record;
+pub mod hold;
 pub mod json;
 pub mod keyed_hash;
 pub mod names;
