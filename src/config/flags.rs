@@ -478,7 +478,10 @@ mod tests {
         let command = Cli::command();
         let ours = [
             "http-addr",
+            "coalesce-window",
             "reload-window",
+            "rollout-waves",
+            "rollout-wave-deadline",
             "max-reloads-per-second",
             "max-reloads-per-second-per-namespace",
             "burst",
@@ -553,7 +556,7 @@ mod tests {
             ("--admission-addr=127.0.0.1", "(expected IP:PORT or :PORT)"),
             ("--coalesce-window=2", "not a duration (examples: 500ms, 2s, 1m30s)"),
             ("--reload-window=2s", "now --coalesce-window"),
-            ("--reload-window=25:00-26:00", "reload window"),
+            ("--reload-window=25:00-26:00", "is not a time range HH:MM-HH:MM"),
             ("--rollout-waves=0", "rollout-waves"),
             ("--lease-duration=-5s", "not a duration"),
             ("--admission-cert-lifetime=90d", "not a duration"),

@@ -194,6 +194,8 @@ fn default_workload_rules() -> Vec<Rule> {
             &["get", "list", "watch", "patch", "create", "delete"],
         ),
         rule(&["", "events.k8s.io"], &["events"], &[], &["create", "patch"]),
+        // Each Namespace's reload window (and --namespace-selector's selection).
+        rule(&[""], &["namespaces"], &[], &["get", "list", "watch"]),
     ]
 }
 
@@ -675,6 +677,9 @@ fn the_schema_rejects_misspelled_keys_and_the_chart_rejects_contradictions() {
     assert!(error.contains("would watch nothing"), "{error}");
     let error = template_error(&[], &["--set", "reloader.namespaces={a}"]);
     assert!(error.contains("set reloader.watchGlobally=false"), "{error}");
+    // The coalescing window's old value name, still holding a duration: refused, not misread.
+    let error = template_error(&[], &["--set", "reloader.reloadWindow=2s"]);
+    assert!(error.contains("reloader.coalesceWindow"), "{error}");
     // Parent charts put their own keys under global: accepted.
     template("rel", "ns", &[], &["--set", "global.someParentValue=x"]);
 }
