@@ -1,8 +1,7 @@
-//! The webhook's tracing spans, read back from the JSON log. A test binary of its own: a
-//! subscriber set for one thread is not reliably seen while other tests' threads, with none,
-//! hit the same callsites.
+//! The webhook's tracing spans, read back from the JSON log. A test binary of its own, for the
+//! global subscriber (see `span_capture`).
 
-use std::sync::{Arc, Mutex};
+mod span_capture;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -10,21 +9,9 @@ use reloader::admission::{AdmissionContext, router};
 use reloader::core::vocabulary::defaults;
 use reloader::store::Store;
 use serde_json::{Value, json};
+use span_capture::Capture;
 use tokio::sync::watch;
 use tower::ServiceExt;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn post(app: &axum::Router, path: &str, body: Vec<u8>) -> StatusCode {
     let request = Request::post(path)
@@ -38,14 +25,7 @@ async fn post(app: &axum::Router, path: &str, body: Vec<u8>) -> StatusCode {
 /// trace of a slow review shows where its time went.
 #[tokio::test]
 async fn every_review_has_a_span_with_what_it_was_about_and_how_it_ended() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let capture = Capture::install();
     let (_ready, ready) = watch::channel(true);
     let app = router(AdmissionContext::standalone(Store::default(), ready));
     let review = json!({
@@ -70,10 +50,10 @@ async fn every_review_has_a_span_with_what_it_was_about_and_how_it_ended() {
         post(&app, "/validate", b"not a review".to_vec()).await,
         StatusCode::BAD_REQUEST
     );
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let closed: Vec<Value> = text
+    let text = capture.text();
+    let closed: Vec<Value> = capture
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .into_iter()
         .filter(|line| line["fields"]["message"] == "close" && line["span"]["name"] == "review")
         .collect();
     assert_eq!(closed.len(), 2, "{text}");

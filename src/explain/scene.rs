@@ -1,0 +1,253 @@
+//! What `explain` reads from the cluster: the [`Scene`] (what the engine would hold about a
+//! namespace: its sources as the engine filters them, the CSI classes, the namespace rules, the
+//! key ring) and, per workload, its last reload Events and the named sources that exist but
+//! the engine does not see.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
+use kube::api::{DynamicObject, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::{EventReport, ExplainError, Explanation, KeyRing, OptionsOrigin, api_error, key_ring};
+use crate::admission::lookup::SourceLookup;
+use crate::config::{Settings, WatchScope};
+use crate::core::dependencies::DependencyOptions;
+use crate::core::plan::PlanOptions;
+use crate::core::source::{SECRET_FIELD_SELECTOR, SourceKind, SourceRef, SourceState};
+use crate::core::workload::WorkloadKind;
+use crate::scope::{NamespaceExclusion, NamespaceScope};
+
+/// Everything about one namespace that every workload in it shares.
+pub struct Scene {
+    pub client: Client,
+    pub settings: Settings,
+    pub origin: OptionsOrigin,
+    pub ring: KeyRing,
+    pub namespace: String,
+    /// Why the reloader leaves the namespace alone, if it does.
+    pub namespace_excluded: Option<String>,
+    /// The namespace's sources as the engine sees them.
+    pub sources: BTreeMap<SourceRef, SourceState>,
+    /// Notes about sources the engine cannot see (CSI not served, …).
+    pub notes: Vec<String>,
+    pub events: usize,
+}
+
+impl Scene {
+    /// Reads what the engine would know about `namespace`.
+    pub async fn load(
+        client: Client,
+        settings: Settings,
+        origin: OptionsOrigin,
+        namespace: &str,
+        events: usize,
+    ) -> Result<Self, ExplainError> {
+        let ring = key_ring(&client, &settings).await;
+        let namespace_excluded = namespace_exclusion(&client, &settings, namespace).await?;
+        let lookup = SourceLookup::new(client.clone(), settings.resource_label_selector.clone());
+        let mut sources: BTreeMap<SourceRef, SourceState> = lookup
+            .all(namespace)
+            .await
+            .map_err(api_error(format!("listing the ConfigMaps and Secrets of {namespace}")))?
+            .into_iter()
+            .filter(|s| settings.source_kind_excluded_by(s.source.kind).is_none())
+            .map(|s| (s.source.clone(), s))
+            .collect();
+        let mut notes = Vec::new();
+        if settings.csi_integration {
+            match csi_sources(&client, namespace).await {
+                Ok(found) => sources.extend(found.into_iter().map(|s| (s.source.clone(), s))),
+                Err(error) => notes.push(format!(
+                    "SecretProviderClasses could not be read ({error}); they count as absent"
+                )),
+            }
+        }
+        Ok(Self {
+            client,
+            settings,
+            origin,
+            ring,
+            namespace: namespace.to_string(),
+            namespace_excluded,
+            sources,
+            notes,
+            events,
+        })
+    }
+
+    pub(super) fn dependency_options(&self) -> DependencyOptions {
+        self.settings.dependency_options()
+    }
+
+    pub(super) fn plan_options(&self) -> PlanOptions {
+        self.settings.plan_options()
+    }
+}
+
+/// Why workloads in `namespace` are left alone, by the same rules as the engine.
+async fn namespace_exclusion(
+    client: &Client,
+    settings: &Settings,
+    namespace: &str,
+) -> Result<Option<String>, ExplainError> {
+    if !settings.watch_scope.contains(namespace) {
+        return Ok(Some(format!(
+            "namespace {namespace} is not watched (--namespaces or KUBERNETES_NAMESPACE)"
+        )));
+    }
+    let watched = match &settings.watch_scope {
+        WatchScope::All => None,
+        WatchScope::Namespaces(set) => Some(set.clone()),
+    };
+    let scope = NamespaceScope::new(
+        watched,
+        settings.namespaces_to_ignore.clone(),
+        settings.namespace_selector.is_some(),
+    );
+    if let Some(selector) = &settings.namespace_selector {
+        // The engine watches namespaces with this selector, server-side; so does this.
+        let params = ListParams::default()
+            .labels(selector)
+            .fields(&format!("metadata.name={namespace}"));
+        let matched = Api::<Namespace>::all(client.clone())
+            .list(&params)
+            .await
+            .map_err(api_error("listing namespaces with --namespace-selector"))?;
+        scope.select(namespace.to_string(), !matched.items.is_empty());
+    }
+    Ok(scope.exclusion(namespace).map(|e| match e {
+        NamespaceExclusion::NotWatched => {
+            format!("namespace {namespace} is not watched (--namespaces or KUBERNETES_NAMESPACE)")
+        }
+        NamespaceExclusion::Ignored => format!("namespace {namespace} is in --namespaces-to-ignore"),
+        NamespaceExclusion::NotSelected => format!(
+            "namespace {namespace} does not match --namespace-selector={}",
+            settings.namespace_selector.as_deref().unwrap_or_default()
+        ),
+    }))
+}
+
+/// SecretProviderClasses of the namespace, as the CSI watchers would publish them: the content
+/// most pod statuses report, and the class's annotations.
+async fn csi_sources(client: &Client, namespace: &str) -> Result<Vec<SourceState>, kube::Error> {
+    use crate::csi::{class_hash, class_resource, pod_status_resource, read_pod_status};
+    let statuses: Vec<_> = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &pod_status_resource())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter_map(|o| read_pod_status(&serde_json::to_value(o).unwrap_or(Value::Null)))
+        .collect();
+    let classes = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &class_resource())
+        .list(&ListParams::default())
+        .await?;
+    let annotations: BTreeMap<String, BTreeMap<String, String>> = classes
+        .items
+        .iter()
+        .map(|c| {
+            (
+                c.metadata.name.clone().unwrap_or_default(),
+                c.metadata.annotations.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let names: BTreeSet<&str> = statuses.iter().map(|s| s.class.as_str()).collect();
+    Ok(names
+        .into_iter()
+        .filter_map(|class| {
+            Some(SourceState {
+                source: SourceRef::new(SourceKind::SecretProviderClass, class),
+                annotations: annotations.get(class).cloned().unwrap_or_default(),
+                hash: class_hash(&statuses, class)?,
+                changed: None,
+            })
+        })
+        .collect())
+}
+
+/// Notes on named sources the engine does not see although they exist: filtered out by
+/// `--resource-label-selector`, or Secrets of a type it never watches.
+pub(super) async fn unseen_sources(scene: &Scene, explanation: &Explanation) -> Vec<String> {
+    let mut notes = Vec::new();
+    let absent = explanation
+        .sources
+        .iter()
+        .filter(|s| s.current == "absent")
+        .map(|s| s.source.clone());
+    for text in absent {
+        let Some((tag, name)) = text.split_once('/') else {
+            continue;
+        };
+        let client = scene.client.clone();
+        let ns = scene.namespace.as_str();
+        let found = match SourceKind::from_tag(tag) {
+            Some(SourceKind::ConfigMap) => Api::<ConfigMap>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .map(|_| None),
+            Some(SourceKind::Secret) => Api::<Secret>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.type_),
+            _ => None,
+        };
+        let Some(secret_type) = found else { continue };
+        let hidden_type = secret_type.filter(|t| SECRET_FIELD_SELECTOR.contains(&format!("type!={t}")));
+        let reason = match (hidden_type, &scene.settings.resource_label_selector) {
+            (Some(t), _) => format!("Secrets of type {t} are never watched"),
+            (None, Some(selector)) => format!("its labels do not match --resource-label-selector={selector}"),
+            (None, None) => "it appeared after the sources were listed".into(),
+        };
+        notes.push(format!("{text} exists but the reloader does not see it: {reason}"));
+    }
+    notes
+}
+
+fn event_time(event: &Event) -> String {
+    let micro = event
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
+        .or(event.event_time.as_ref())
+        .map(|t| t.0);
+    let time = micro
+        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    time.map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The last `Reloaded` and `ReloadFail` Events on the workload, newest first.
+pub(super) async fn last_reloads(scene: &Scene, kind: WorkloadKind, name: &str) -> Vec<EventReport> {
+    if scene.events == 0 {
+        return Vec::new();
+    }
+    let params = ListParams::default().fields(&format!("involvedObject.kind={kind},involvedObject.name={name}"));
+    let Ok(list) = Api::<Event>::namespaced(scene.client.clone(), &scene.namespace)
+        .list(&params)
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut events: Vec<EventReport> = list
+        .items
+        .iter()
+        .filter(|e| matches!(e.reason.as_deref(), Some("Reloaded" | "ReloadFail")))
+        .map(|e| EventReport {
+            time: event_time(e),
+            reason: e.reason.clone().unwrap_or_default(),
+            message: e.message.clone().unwrap_or_default(),
+            count: e.series.as_ref().and_then(|s| s.count).or(e.count).filter(|c| *c > 1),
+        })
+        .collect();
+    events.sort_by(|a, b| b.time.cmp(&a.time));
+    events.truncate(scene.events);
+    events
+}
