@@ -131,6 +131,7 @@ fn namespace(sources: usize) -> BTreeMap<SourceRef, SourceState> {
                     source,
                     annotations: BTreeMap::new(),
                     hash: sha1_hex(format!("{prefix}{i}").as_bytes()),
+                    keys: Default::default(),
                     changed: None,
                 },
             );
@@ -241,6 +242,7 @@ fn main() {
                     source,
                     annotations: BTreeMap::new(),
                     hash,
+                    keys: Default::default(),
                     changed: None,
                 },
             );

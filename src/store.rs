@@ -606,6 +606,7 @@ mod tests {
             source: SourceRef::new(SourceKind::ConfigMap, name),
             annotations: BTreeMap::new(),
             hash: sha1_hex(content.as_bytes()),
+            keys: Default::default(),
             changed: None,
         }
     }

@@ -45,6 +45,7 @@ fn app_full(ready: bool, scope: NamespaceScope, limits: AdmissionLimits) -> Rout
             source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
             annotations: BTreeMap::new(),
             hash: sha1_hex(b"a=1"),
+            keys: Default::default(),
             changed: None,
         },
     );
@@ -644,6 +645,7 @@ async fn a_forged_review_learns_nothing_of_a_secret() {
                     source: SourceRef::new(SourceKind::Secret, "db"),
                     annotations: BTreeMap::new(),
                     hash: sha1_hex(b"password=hunter2"),
+                    keys: Default::default(),
                     changed: None,
                 },
             );

@@ -83,6 +83,7 @@ fn context(limits: AdmissionLimits) -> AdmissionContext {
             source: SourceRef::new(SourceKind::ConfigMap, "cfg"),
             annotations: BTreeMap::new(),
             hash: sha1_hex(b"a=1"),
+            keys: Default::default(),
             changed: None,
         },
     );

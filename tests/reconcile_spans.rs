@@ -118,6 +118,7 @@ async fn a_reconcile_that_writes_has_compute_write_and_report_spans_inside_its_r
             source: SourceRef::new(SourceKind::ConfigMap, "app-config"),
             annotations: Default::default(),
             hash: sha1_hex(b"new"),
+            keys: Default::default(),
             changed: None,
         },
     );

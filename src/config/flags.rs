@@ -127,6 +127,12 @@ pub struct Cli {
     #[arg(long, env = "RELOADER_WEBHOOK_URL_PER_WORKLOAD")]
     pub webhook_url_per_workload: bool,
 
+    /// Per-key reloads for workloads whose `reloader.stakater.com/per-key` does not say: a
+    /// workload is stamped with a hash of only the keys it reads of each ConfigMap and Secret
+    /// (`configMapKeyRef`, `secretKeyRef`, volume `items`), so changes to other keys roll nothing.
+    #[arg(long, env = "RELOADER_PER_KEY_RELOADS")]
+    pub per_key_reloads: bool,
+
     /// Log format: empty for text, or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "")]
     pub log_format: String,
@@ -506,6 +512,7 @@ mod tests {
             "admission-owner-cluster-role",
             "admission-client-ca",
             "webhook-url-per-workload",
+            "per-key-reloads",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };

@@ -200,6 +200,9 @@ pub struct Settings {
     pub webhook_url: Option<String>,
     /// `--webhook-url-per-workload`: our recorded per-workload announcements.
     pub webhook_url_per_workload: bool,
+    /// `--per-key-reloads`: per-key reloads unless a workload's `reloader.stakater.com/per-key`
+    /// says otherwise.
+    pub per_key_reloads: bool,
     /// `--log-format`.
     pub log_format: LogFormat,
     /// `--log-level`.
@@ -298,6 +301,7 @@ impl Settings {
             resource_label_selector: scope.resource_label_selector,
             webhook_url: reloads.webhook_url,
             webhook_url_per_workload: cli.webhook_url_per_workload,
+            per_key_reloads: cli.per_key_reloads,
             log_format,
             log_level,
             http_addr: cli.http_addr,
@@ -343,6 +347,7 @@ impl Settings {
                 .into_iter()
                 .filter(|k| self.source_kind_excluded_by(*k).is_some())
                 .collect(),
+            per_key_reloads: self.per_key_reloads,
         }
     }
 

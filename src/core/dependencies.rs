@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::references::{Reference, first_container, references};
+use super::per_key::KeySet;
+use super::references::{Reference, first_container, keys_read, references};
 use super::source::{SourceKind, SourceRef, SourceView};
 use super::vocabulary::{
-    AnnotationKeys, NameRegexList, ValueError, is_exact_true, parse_go_bool, parse_name_list, parse_name_regex_list,
+    AnnotationKeys, NameRegexList, ValueError, fixed, is_exact_true, parse_go_bool, parse_name_list,
+    parse_name_regex_list, parse_switch,
 };
 use super::workload::{Workload, WorkloadError, WorkloadKind};
 
@@ -21,6 +23,9 @@ pub struct DependencyOptions {
     pub ignored_workload_kinds: BTreeSet<WorkloadKind>,
     /// `--resources-to-ignore`.
     pub ignored_source_kinds: BTreeSet<SourceKind>,
+    /// `--per-key-reloads`: per-key reloads for workloads whose `reloader.stakater.com/per-key`
+    /// does not say.
+    pub per_key_reloads: bool,
 }
 
 /// Why a workload reloads on a source.
@@ -227,6 +232,29 @@ pub struct Dependency {
     pub container: Option<String>,
     /// Whether the pod template uses the source.
     pub referenced: bool,
+    /// The keys the pod template reads from the source when it reads only some of them
+    /// ([`keys_read`]); `None` when it uses the whole object, or names it without using it.
+    pub keys: Option<KeySet>,
+    /// Per-key reloads are on for the workload: with [`Dependency::keys`], its stamp for the
+    /// source covers those keys only ([`Dependency::stamped_keys`]).
+    pub per_key: bool,
+}
+
+impl Dependency {
+    /// The keys the workload's stamp for the source covers; `None`: the whole content.
+    pub fn stamped_keys(&self) -> Option<&KeySet> {
+        self.keys.as_ref().filter(|_| self.per_key)
+    }
+}
+
+/// Whether per-key reloads are on for a workload: its `reloader.stakater.com/per-key` (`"true"`
+/// or `"false"`), else `default` (`--per-key-reloads`; also for a value that is neither, which
+/// the validating webhook refuses).
+pub fn per_key(metadata: &BTreeMap<String, String>, default: bool) -> bool {
+    metadata
+        .get(fixed::PER_KEY)
+        .and_then(|value| parse_switch(fixed::PER_KEY, value).ok())
+        .unwrap_or(default)
 }
 
 /// The complete dependency set of a workload, plus the annotation errors met on the way.
@@ -273,12 +301,23 @@ pub fn should_reload(
         return Ok(None);
     };
     let reference = super::references::find_reference(&spec, source);
+    let reads = Reads {
+        keys: keys_read(&spec).remove(source),
+        per_key: per_key(&metadata, options.per_key_reloads),
+    };
     Ok(dependency(
         source.clone(),
         trigger,
         reference.as_ref(),
         first_container(&spec),
+        reads,
     ))
+}
+
+/// What a dependency's stamp covers: the keys read, and whether per-key reloads are on.
+struct Reads {
+    keys: Option<KeySet>,
+    per_key: bool,
 }
 
 fn dependency(
@@ -286,22 +325,22 @@ fn dependency(
     trigger: Trigger,
     reference: Option<&Reference>,
     first: Option<String>,
+    reads: Reads,
 ) -> Option<Dependency> {
-    match reference {
-        Some(r) => Some(Dependency {
-            source,
-            trigger,
-            container: r.container.clone(),
-            referenced: true,
-        }),
-        None if trigger.needs_reference() => None,
-        None => Some(Dependency {
-            source,
-            trigger,
-            container: first,
-            referenced: false,
-        }),
-    }
+    let (container, referenced) = match reference {
+        Some(r) => (r.container.clone(), true),
+        None if trigger.needs_reference() => return None,
+        None => (first, false),
+    };
+    Some(Dependency {
+        source,
+        trigger,
+        container,
+        referenced,
+        // A source the pods do not use is covered whole: nothing says what they read of it.
+        keys: reads.keys.filter(|_| referenced),
+        per_key: reads.per_key,
+    })
 }
 
 /// What the decision reads from one workload, parsed once: its policies per source kind (reload
@@ -316,6 +355,10 @@ pub struct WorkloadPolicy {
     /// Sorted by source.
     refs: Vec<Reference>,
     first: Option<String>,
+    /// The sources the pod template reads only some keys of ([`keys_read`]).
+    keys_read: BTreeMap<SourceRef, KeySet>,
+    /// Per-key reloads are on for the workload ([`per_key`]).
+    per_key: bool,
 }
 
 impl WorkloadPolicy {
@@ -345,6 +388,8 @@ impl WorkloadPolicy {
             policies,
             refs: references(&spec),
             first: first_container(&spec),
+            keys_read: keys_read(&spec),
+            per_key: per_key(&metadata, options.per_key_reloads),
         })
     }
 
@@ -415,7 +460,11 @@ impl WorkloadPolicy {
                         continue;
                     }
                 };
-                if let Some(d) = dependency(source, trigger, reference, self.first.clone()) {
+                let reads = Reads {
+                    keys: self.keys_read.get(&source).cloned(),
+                    per_key: self.per_key,
+                };
+                if let Some(d) = dependency(source, trigger, reference, self.first.clone(), reads) {
                     out.dependencies.push(d);
                 }
             }
@@ -466,6 +515,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             hash: sha1_hex(name.as_bytes()),
+            keys: Default::default(),
             changed: None,
         }
     }

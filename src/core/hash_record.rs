@@ -5,8 +5,11 @@
 //!   acknowledged without a rollout):
 //!   `configmap/app-config=<sha1>,secret/db=<sha1>,secret/optional=absent`, sorted by kind then
 //!   name; with a stamp key, each hash is a keyed value `k1.<key id>.<mac>` ([`super::keyed_hash`]).
+//!   Under per-key reloads ([`super::per_key`]) the hash of only the keys a workload reads is
+//!   recorded as `keys.<key set id>.<sha1 or keyed value>`.
 //!   Object names cannot contain `,`, `=` or `/`, so the format is unambiguous.
-//! - Stakater's env vars `STAKATER_<NAME>_<TYPE>=<sha1>` (§3.3).
+//! - Stakater's env vars `STAKATER_<NAME>_<TYPE>=<sha1>` (§3.3); under per-key reloads, the
+//!   plain `keys.<key set id>.<sha1>` form.
 //!
 //! [`fixed::TEMPLATE_HASHES`]: super::vocabulary::fixed::TEMPLATE_HASHES
 //! [`fixed::ACKNOWLEDGED_HASHES`]: super::vocabulary::fixed::ACKNOWLEDGED_HASHES
@@ -18,6 +21,7 @@ use thiserror::Error;
 
 use super::hash::ContentHash;
 use super::keyed_hash::KeyedHash;
+use super::per_key::KeySetId;
 use super::source::{SourceKind, SourceRef};
 
 /// What a stamp says about one source.
@@ -29,9 +33,64 @@ pub enum Observed {
     Keyed(KeyedHash),
     /// The source did not exist.
     Absent,
+    /// Per-key reloads: the hash of only the keys of the identified set, as a plain
+    /// [`Observed::Hash`] or a [`Observed::Keyed`] value (never another form; see
+    /// [`Observed::subset`]).
+    Subset(KeySetId, Box<Observed>),
 }
 
 const ABSENT: &str = "absent";
+const SUBSET: &str = "keys.";
+
+impl Observed {
+    /// A subset record; `None` unless `value` is a plain or keyed hash.
+    pub fn subset(keys: KeySetId, value: Observed) -> Option<Self> {
+        matches!(value, Observed::Hash(_) | Observed::Keyed(_)).then(|| Observed::Subset(keys, Box::new(value)))
+    }
+
+    /// Parses one recorded value: `absent`, a SHA-1, a keyed value, or a subset of either.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value == ABSENT {
+            return Some(Observed::Absent);
+        }
+        if let Some(rest) = value.strip_prefix(SUBSET) {
+            let (id, inner) = rest.split_once('.')?;
+            let inner = Self::parse(inner).filter(|o| !matches!(o, Observed::Absent))?;
+            return Self::subset(KeySetId::parse(id)?, inner);
+        }
+        ContentHash::parse(value)
+            .map(Observed::Hash)
+            .or_else(|| KeyedHash::parse(value).map(Observed::Keyed))
+    }
+
+    /// The keyed value this is, or holds (a keyed subset).
+    pub fn keyed(&self) -> Option<&KeyedHash> {
+        match self {
+            Observed::Keyed(keyed) => Some(keyed),
+            Observed::Subset(_, inner) => inner.keyed(),
+            Observed::Hash(_) | Observed::Absent => None,
+        }
+    }
+
+    /// The plain content hash this is, or holds (a plain subset); `None` for a keyed value or
+    /// an absent source.
+    pub fn content(&self) -> Option<&ContentHash> {
+        match self {
+            Observed::Hash(hash) => Some(hash),
+            Observed::Subset(_, inner) => inner.content(),
+            Observed::Keyed(_) | Observed::Absent => None,
+        }
+    }
+
+    /// Whether this is readable content, not a keyed value: a plain hash, or a subset of one.
+    pub fn is_plain(&self) -> bool {
+        match self {
+            Observed::Hash(_) => true,
+            Observed::Subset(_, inner) => inner.is_plain(),
+            Observed::Keyed(_) | Observed::Absent => false,
+        }
+    }
+}
 
 impl fmt::Display for Observed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,6 +98,7 @@ impl fmt::Display for Observed {
             Observed::Hash(h) => f.write_str(h.as_str()),
             Observed::Keyed(k) => k.fmt(f),
             Observed::Absent => f.write_str(ABSENT),
+            Observed::Subset(keys, inner) => write!(f, "{SUBSET}{keys}.{inner}"),
         }
     }
 }
@@ -50,7 +110,7 @@ pub struct HashRecord(pub BTreeMap<SourceRef, Observed>);
 /// A hash annotation that does not parse. The engine treats it as no record at all (and
 /// rewrites it on the next write), so a hand-edited value can never wedge a workload.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("entry {entry:?} is not <kind>/<name>=<sha1|keyed hash|absent>")]
+#[error("entry {entry:?} is not <kind>/<name>=<sha1|keyed hash|keys.<id>.<sha1|keyed hash>|absent>")]
 pub struct RecordError {
     pub entry: String,
 }
@@ -66,13 +126,7 @@ impl HashRecord {
             if name.is_empty() {
                 return Err(bad());
             }
-            let observed = if value == ABSENT {
-                Observed::Absent
-            } else if let Some(hash) = ContentHash::parse(value) {
-                Observed::Hash(hash)
-            } else {
-                Observed::Keyed(KeyedHash::parse(value).ok_or_else(bad)?)
-            };
+            let observed = Observed::parse(value).ok_or_else(bad)?;
             record.insert(SourceRef::new(kind, name), observed);
         }
         Ok(Self(record))
@@ -95,8 +149,8 @@ impl HashRecord {
                 Observed::Hash(hash) => out.push_str(hash.as_str()),
                 Observed::Absent => out.push_str(ABSENT),
                 // Writing into a String cannot fail.
-                Observed::Keyed(keyed) => {
-                    let _ = write!(out, "{keyed}");
+                other => {
+                    let _ = write!(out, "{other}");
                 }
             }
         }
@@ -201,6 +255,39 @@ mod tests {
             format!("configmap/a={h},configmap/z=absent,secret/db={h},secretproviderclass/spc=k1.key1.{mac}")
         );
         assert_eq!(HashRecord::parse(&text).unwrap(), record);
+    }
+
+    #[test]
+    fn subset_records_round_trip_plain_and_keyed() {
+        let h = sha1_hex(b"x");
+        let id = crate::core::per_key::KeySetId::parse("0123abcd").unwrap();
+        let mac = "0123456789abcdef0123456789abcdef01234567";
+        let keyed = Observed::Keyed(crate::core::keyed_hash::KeyedHash::parse(&format!("k1.key1.{mac}")).unwrap());
+        let mut map = BTreeMap::new();
+        let plain = Observed::subset(id, Observed::Hash(h.clone())).unwrap();
+        assert!(plain.is_plain());
+        map.insert(SourceRef::new(SourceKind::ConfigMap, "app"), plain);
+        let sealed = Observed::subset(id, keyed).unwrap();
+        assert!(!sealed.is_plain());
+        map.insert(SourceRef::new(SourceKind::Secret, "db"), sealed);
+        let record = HashRecord(map);
+        let text = record.render();
+        assert_eq!(
+            text,
+            format!("configmap/app=keys.0123abcd.{h},secret/db=keys.0123abcd.k1.key1.{mac}")
+        );
+        assert_eq!(HashRecord::parse(&text).unwrap(), record);
+        assert_eq!(Observed::subset(id, Observed::Absent), None);
+        for bad in [
+            "configmap/a=keys.0123abcd.absent",
+            "configmap/a=keys.0123abcd",
+            "configmap/a=keys.0123ABCD.{h}",
+            "configmap/a=keys.0123abcd.keys.0123abcd.{h}",
+            "configmap/a=keys..{h}",
+        ] {
+            let bad = bad.replace("{h}", h.as_str());
+            assert!(HashRecord::parse(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod json;
 pub mod keyed_hash;
 pub mod names;
 pub mod pause;
+pub mod per_key;
 pub mod plan;
 pub mod pod;
 pub mod redact;

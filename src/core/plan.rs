@@ -23,6 +23,14 @@
 //! would had the first reconcile come sooner. Sources as found at start-up carry no such
 //! change, so installing rolls nothing.
 //!
+//! Per-key reloads ([`super::per_key`]) record, for a source the workload reads only some keys
+//! of, the hash of those keys (`keys.<id>.<hash>`). A record in the other form, whole content
+//! where the plan now stamps keys or the reverse (per-key turned on or off), or keys of another
+//! set (the template now reads other keys, which rolled the pods anyway), is compared as far as
+//! it can be: one that records the content the pods read now is adopted without a rollout
+//! ([`Reading::Reform`]), like a keyed record of a plain hash; one that records other content
+//! rolls.
+//!
 //! A roll restamps every dependency, so the result is up to date by construction; applying the
 //! patch and planning again yields an empty patch. Under the annotations strategy a roll also
 //! writes Stakater's `last-reloaded-from` (which change it answers, and when), in the same write;
@@ -36,11 +44,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use super::dependencies::{Dependency, Trigger};
+use super::dependencies::{Dependency, Trigger, per_key};
 use super::hash::ContentHash;
 use super::hash_record::{HashRecord, Observed, env_var_name, is_stamp_env_var};
 use super::keyed_hash::StampKeyRing;
-use super::source::{LastChange, SourceRef, SourceView};
+use super::references::keys_read;
+use super::source::{LastChange, SourceRef, SourceState, SourceView};
 use super::vocabulary::{RolloutStrategy, fixed, parse_rollout_strategy};
 use super::workload::{Workload, WorkloadError, WorkloadKind};
 
@@ -77,7 +86,8 @@ pub struct PlanOptions {
     pub notify_only: bool,
 }
 
-/// Why one source makes a workload roll. `from` is what the workload recorded (plain or keyed).
+/// Why one source makes a workload roll. `from` is what the workload recorded (plain or keyed);
+/// `to` the content hash now, of the keys it reads under per-key reloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     Changed { from: Observed, to: ContentHash },
@@ -93,18 +103,64 @@ pub struct Stamping<'a> {
     pub namespace: &'a str,
 }
 
+/// A recorded value read against the content of its source now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Reading {
+    /// Records the content now, in the form the plan writes.
+    Current,
+    /// Records the content the pods read now, in another form: the whole content where the
+    /// plan stamps the keys read, or the reverse (per-key reloads turned on or off), or the
+    /// keys of another set (the template reads other keys now, a change that rolled the pods).
+    /// Adopted without a rollout.
+    Reform,
+    /// Records other content (or the source absent): the value as written.
+    Other(Observed),
+    /// A keyed value whose key the ring lacks: it cannot be checked, so it counts as no record.
+    Unknown,
+}
+
 impl Stamping<'_> {
-    /// A recorded value as the plan compares it with `current`: a keyed value that stamps the
-    /// current content reads as that content; one whose key the ring lacks reads as no record.
-    fn read(&self, source: &SourceRef, recorded: Observed, current: &Observed) -> Option<Observed> {
-        match (&recorded, current) {
-            (Observed::Keyed(keyed), _) if !self.keys.knows(keyed) => None,
-            (Observed::Keyed(keyed), Observed::Hash(hash))
-                if self.keys.verifies(keyed, self.namespace, source, hash) =>
-            {
-                Some(current.clone())
+    /// A recorded value read against the source's `state` now (`None`: absent), for
+    /// `dependency`: a keyed value is checked with its key, a subset against the keys the
+    /// dependency reads (see [`Reading`]).
+    fn reading(&self, dependency: &Dependency, recorded: Observed, state: Option<&SourceState>) -> Reading {
+        if recorded.keyed().is_some_and(|keyed| !self.keys.knows(keyed)) {
+            return Reading::Unknown;
+        }
+        let Some(state) = state else {
+            return Reading::Other(recorded);
+        };
+        let source = &dependency.source;
+        // Whether a plain or keyed value records `hash`.
+        let records = |value: &Observed, hash: &ContentHash| match value {
+            Observed::Hash(plain) => plain == hash,
+            Observed::Keyed(keyed) => self.keys.verifies(keyed, self.namespace, source, hash),
+            Observed::Absent | Observed::Subset(..) => false,
+        };
+        let stamps_keys = dependency.stamped_keys().is_some();
+        match &recorded {
+            Observed::Hash(_) | Observed::Keyed(_) if records(&recorded, &state.hash) => {
+                if stamps_keys {
+                    Reading::Reform
+                } else {
+                    Reading::Current
+                }
             }
-            _ => Some(recorded),
+            Observed::Subset(id, value) => match &dependency.keys {
+                Some(keys) if keys.id() == *id => {
+                    if !records(value, &state.keys.subset_hash(keys)) {
+                        Reading::Other(recorded)
+                    } else if stamps_keys {
+                        Reading::Current
+                    } else {
+                        Reading::Reform
+                    }
+                }
+                // Made for other keys, or for keys of a source the template now uses whole:
+                // the template changed since, and its pods started with the content now.
+                _ => Reading::Reform,
+            },
+            _ => Reading::Other(recorded),
         }
     }
 
@@ -116,7 +172,7 @@ impl Stamping<'_> {
         let mut sealed = self.seal(record);
         sealed
             .0
-            .retain(|source, observed| !(source.kind.is_confidential() && matches!(observed, Observed::Hash(_))));
+            .retain(|source, observed| !(source.kind.is_confidential() && observed.is_plain()));
         sealed
     }
 
@@ -126,15 +182,20 @@ impl Stamping<'_> {
             record
                 .0
                 .iter()
-                .map(|(source, observed)| {
-                    let sealed = match observed {
-                        Observed::Hash(hash) => self.keys.seal(self.namespace, source, hash).map(Observed::Keyed),
-                        _ => None,
-                    };
-                    (source.clone(), sealed.unwrap_or_else(|| observed.clone()))
-                })
+                .map(|(source, observed)| (source.clone(), self.seal_one(source, observed)))
                 .collect(),
         )
+    }
+
+    fn seal_one(&self, source: &SourceRef, observed: &Observed) -> Observed {
+        match observed {
+            Observed::Hash(hash) => self
+                .keys
+                .seal(self.namespace, source, hash)
+                .map_or_else(|| observed.clone(), Observed::Keyed),
+            Observed::Subset(keys, inner) => Observed::Subset(*keys, Box::new(self.seal_one(source, inner))),
+            Observed::Keyed(_) | Observed::Absent => observed.clone(),
+        }
     }
 }
 
@@ -224,12 +285,23 @@ pub fn assess(
     let unrecorded_since = seen.filter(|_| recorded.is_empty());
     let mut out = Vec::with_capacity(dependencies.len());
     for dep in dependencies {
-        let now_observed = observed(current, &dep.source);
+        let state = current.get(&dep.source);
+        let now_observed = observed(state, dep);
         let raw = recorded.get(&dep.source).cloned();
-        let was = raw.clone().and_then(|r| stamping.read(&dep.source, r, &now_observed));
-        let outcome = match (was.as_ref(), &now_observed) {
-            (Some(r), n) if r == n => SourceOutcome::UpToDate,
-            (None, Observed::Hash(to)) => match changed_after(current, &dep.source, unrecorded_since) {
+        let reading = raw.clone().map(|r| stamping.reading(dep, r, state));
+        let reform = reading == Some(Reading::Reform);
+        let was = match reading {
+            Some(Reading::Current) => Some(now_observed.clone()),
+            Some(Reading::Other(other)) => Some(other),
+            Some(Reading::Reform | Reading::Unknown) | None => None,
+        };
+        // The current state is plain content or absent, never keyed.
+        let outcome = match (was.as_ref(), now_observed.content()) {
+            _ if reform => SourceOutcome::Adopt(now_observed.clone()),
+            (Some(r), _) if *r == now_observed => SourceOutcome::UpToDate,
+            // Under per-key reloads the hash before a change is the whole content's: which
+            // keys changed is not known, so the change counts (docs/engine.md).
+            (None, Some(to)) => match changed_after(current, &dep.source, unrecorded_since) {
                 Some(LastChange {
                     previous: Some(from), ..
                 }) => SourceOutcome::Change(Change::Changed {
@@ -241,22 +313,20 @@ pub fn assess(
                 }
                 _ => SourceOutcome::Adopt(now_observed.clone()),
             },
-            (None, Observed::Absent) if options.reload_on_create => SourceOutcome::Adopt(Observed::Absent),
-            (None, Observed::Absent) => SourceOutcome::Absent,
-            (Some(Observed::Absent), Observed::Hash(to)) if options.reload_on_create => {
+            (None, None) if options.reload_on_create => SourceOutcome::Adopt(Observed::Absent),
+            (None, None) => SourceOutcome::Absent,
+            (Some(Observed::Absent), Some(to)) if options.reload_on_create => {
                 SourceOutcome::Change(Change::Created { to: to.clone() })
             }
-            (Some(Observed::Absent), Observed::Hash(_)) => SourceOutcome::Adopt(now_observed.clone()),
-            (Some(from), Observed::Absent) if options.reload_on_delete => {
+            (Some(Observed::Absent), Some(_)) => SourceOutcome::Adopt(now_observed.clone()),
+            (Some(from), None) if options.reload_on_delete => {
                 SourceOutcome::Change(Change::Deleted { from: from.clone() })
             }
-            (Some(_), Observed::Absent) => SourceOutcome::DeletedKept,
-            (Some(from), Observed::Hash(to)) => SourceOutcome::Change(Change::Changed {
+            (Some(_), None) => SourceOutcome::DeletedKept,
+            (Some(from), Some(to)) => SourceOutcome::Change(Change::Changed {
                 from: from.clone(),
                 to: to.clone(),
             }),
-            // The current state is a plain hash or absent, never keyed.
-            (_, Observed::Keyed(_)) => SourceOutcome::UpToDate,
         };
         out.push(Assessment {
             source: dep.source.clone(),
@@ -270,13 +340,29 @@ pub fn assess(
 }
 
 /// Whether the workload's record for `source` (what its pods were rolled with, overlaid by what
-/// was acknowledged) is `current` (the source's content now; `None`: absent), compared as
+/// was acknowledged) is `current` (the source's content hash now; `None`: absent), compared as
 /// [`assess`] compares them: a keyed stamp of the current content counts, one whose key the
 /// ring lacks does not. For rollout waves: which dependents carry a source's new content.
+/// Whole contents only: [`carries_state`] also reads per-key records.
 pub fn carries(
     workload: &Workload<'_>,
     source: &SourceRef,
     current: Option<&ContentHash>,
+    strategy: ReloadStrategy,
+    stamping: Stamping<'_>,
+) -> bool {
+    let state = current.map(|hash| SourceState::new(source.clone(), BTreeMap::new(), hash.clone()));
+    carries_state(workload, source, state.as_ref(), false, strategy, stamping)
+}
+
+/// [`carries`], with the source's `current` state (`None`: absent), so that under per-key
+/// reloads (`per_key_default`: `--per-key-reloads`) the keys the workload reads are what
+/// counts: a member whose keys did not change carries the source's new content.
+pub fn carries_state(
+    workload: &Workload<'_>,
+    source: &SourceRef,
+    current: Option<&SourceState>,
+    per_key_default: bool,
     strategy: ReloadStrategy,
     stamping: Stamping<'_>,
 ) -> bool {
@@ -286,15 +372,20 @@ pub fn carries(
         trigger: Trigger::Auto,
         container: None,
         referenced: true,
+        keys: workload
+            .pod_spec()
+            .ok()
+            .and_then(|spec| keys_read(&spec).remove(source)),
+        per_key: per_key(&workload.annotations(), per_key_default),
     };
     let Ok(mut record) = recorded(workload, std::slice::from_ref(&dependency), strategy) else {
         return false;
     };
-    let now = current.map_or(Observed::Absent, |hash| Observed::Hash(hash.clone()));
-    record
-        .remove(source)
-        .and_then(|recorded| stamping.read(source, recorded, &now))
-        .is_some_and(|recorded| recorded == now)
+    match record.remove(source).map(|r| stamping.reading(&dependency, r, current)) {
+        Some(Reading::Current | Reading::Reform) => true,
+        Some(Reading::Other(other)) => other == observed(current, &dependency),
+        Some(Reading::Unknown) | None => false,
+    }
 }
 
 /// Plans the workload against the current hashes of the sources in its namespace (a source
@@ -630,17 +721,23 @@ fn changed_after<'a>(
         .filter(|change| change.seq > since)
 }
 
-fn observed(current: &(impl SourceView + ?Sized), source: &SourceRef) -> Observed {
-    current
-        .content_hash(source)
-        .map_or(Observed::Absent, |h| Observed::Hash(h.clone()))
+/// What the plan records for `dependency` whose source is `state` now (`None`: absent): its
+/// content hash, or under per-key reloads the hash of the keys it reads.
+fn observed(state: Option<&SourceState>, dependency: &Dependency) -> Observed {
+    match (state, dependency.stamped_keys()) {
+        (None, _) => Observed::Absent,
+        (Some(state), None) => Observed::Hash(state.hash.clone()),
+        (Some(state), Some(keys)) => {
+            Observed::Subset(keys.id(), Box::new(Observed::Hash(state.keys.subset_hash(keys))))
+        }
+    }
 }
 
 fn full_record(dependencies: &[Dependency], current: &(impl SourceView + ?Sized)) -> HashRecord {
     HashRecord(
         dependencies
             .iter()
-            .map(|d| (d.source.clone(), observed(current, &d.source)))
+            .map(|d| (d.source.clone(), observed(current.get(&d.source), d)))
             .collect(),
     )
 }
@@ -703,6 +800,7 @@ fn env_stamps(template: &Value, dependencies: &[Dependency]) -> BTreeMap<SourceR
     let mut out = BTreeMap::new();
     for dep in dependencies {
         let var = env_var_name(&dep.source);
+        // Stakater's SHA-1, or the plain `keys.<id>.<sha1>` of per-key reloads.
         let value_on = |c: &Value| {
             c.get("env")?
                 .as_array()?
@@ -710,14 +808,15 @@ fn env_stamps(template: &Value, dependencies: &[Dependency]) -> BTreeMap<SourceR
                 .find(|e| e.get("name").and_then(Value::as_str) == Some(var.as_str()))?
                 .get("value")?
                 .as_str()
-                .and_then(ContentHash::parse)
+                .and_then(Observed::parse)
+                .filter(Observed::is_plain)
         };
         let chosen = containers(template).find(|c| container_name(c) == dep.container.as_deref());
         let found = chosen
             .and_then(value_on)
             .or_else(|| containers(template).find_map(value_on));
-        if let Some(hash) = found {
-            out.insert(dep.source.clone(), Observed::Hash(hash));
+        if let Some(observed) = found {
+            out.insert(dep.source.clone(), observed);
         }
     }
     out
@@ -816,8 +915,10 @@ fn write_template_stamp(
 fn write_env_stamps(containers: &mut [Value], dependencies: &[Dependency], full: &HashRecord) {
     let mut wanted: BTreeMap<(String, String), String> = BTreeMap::new();
     for dep in dependencies {
-        if let (Some(container), Some(Observed::Hash(h))) = (&dep.container, full.0.get(&dep.source)) {
-            wanted.insert((container.clone(), env_var_name(&dep.source)), h.to_string());
+        if let (Some(container), Some(observed)) = (&dep.container, full.0.get(&dep.source))
+            && observed.is_plain()
+        {
+            wanted.insert((container.clone(), env_var_name(&dep.source)), observed.to_string());
         }
     }
     for c in containers.iter_mut() {
@@ -965,6 +1066,7 @@ mod tests {
             source: s.clone(),
             annotations: BTreeMap::new(),
             hash,
+            keys: Default::default(),
             changed: None,
         };
         (s.clone(), state)
@@ -1633,6 +1735,334 @@ mod tests {
         assert_eq!(ReloadStrategy::from_flag("default"), None);
     }
 
+    /// Per-key reloads: a Deployment reading `DB_HOST` of ConfigMap `cfg` (`configMapKeyRef`,
+    /// and `FEATURE`, optional and absent) and `password` of Secret `db` (volume `items`).
+    mod per_key {
+        use super::*;
+        use crate::core::hash::configmap_hash;
+        use crate::core::per_key::{KeyDigests, KeySet};
+
+        pub(super) fn reader(kind: WorkloadKind, per_key: Option<&str>) -> Value {
+            let mut obj = app(kind);
+            let pointer = format!("{}/spec", kind.template_pointer());
+            let spec = obj.at_mut(&pointer).unwrap();
+            spec["containers"][1] = json!({"name": "app", "image": "app:1",
+                "env": [{"name": "DB_HOST", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "DB_HOST"}}},
+                        {"name": "FEATURE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "FEATURE", "optional": true}}}],
+                "volumeMounts": [{"name": "db", "mountPath": "/db"}]});
+            spec["volumes"] =
+                json!([{"name": "db", "secret": {"secretName": "db", "items": [{"key": "password", "path": "p"}]}}]);
+            if let Some(value) = per_key {
+                obj["metadata"]["annotations"][fixed::PER_KEY] = json!(value);
+            }
+            obj
+        }
+
+        /// A source with these keys, its hashes computed as the watchers compute them.
+        pub(super) fn data(s: &SourceRef, pairs: &[(&str, &str)]) -> (SourceRef, SourceState) {
+            let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let (hash, keys) = if s.kind == SourceKind::ConfigMap {
+                (configmap_hash(&map, []), KeyDigests::of_config_map(&map, []))
+            } else {
+                let bytes = map.iter().map(|(k, v)| (k, v.as_bytes()));
+                (
+                    crate::core::hash::secret_hash(bytes.clone()),
+                    KeyDigests::of_secret(bytes),
+                )
+            };
+            let state = SourceState {
+                source: s.clone(),
+                annotations: BTreeMap::new(),
+                hash,
+                keys,
+                changed: None,
+            };
+            (s.clone(), state)
+        }
+
+        pub(super) fn sources(host: &str, port: &str, password: &str, user: &str) -> Current {
+            [
+                data(&cm("cfg"), &[("DB_HOST", host), ("DB_PORT", port), ("LOG", "info")]),
+                data(&secret("db"), &[("password", password), ("user", user)]),
+            ]
+            .into_iter()
+            .collect()
+        }
+
+        fn options(strategy: ReloadStrategy) -> PlanOptions {
+            PlanOptions {
+                strategy,
+                ..Default::default()
+            }
+        }
+
+        fn strategies() -> [(ReloadStrategy, StampKeyRing); 3] {
+            [
+                (ReloadStrategy::Annotations, ring("a", &["a"])),
+                (ReloadStrategy::Annotations, StampKeyRing::plain()),
+                (ReloadStrategy::EnvVars, StampKeyRing::plain()),
+            ]
+        }
+
+        /// The object after `plan`'s patch, checked to be settled.
+        fn settle(
+            kind: WorkloadKind,
+            obj: &Value,
+            current: &Current,
+            options: PlanOptions,
+            keys: &StampKeyRing,
+        ) -> Value {
+            let p = plan_with(kind, obj, current, options, keys);
+            let after = apply(obj, &p.patch);
+            assert_eq!(plan_with(kind, &after, current, options, keys).action, Action::UpToDate);
+            after
+        }
+
+        #[test]
+        fn an_unread_key_changing_is_up_to_date_and_a_read_key_changing_rolls_once() {
+            let kind = WorkloadKind::Deployment;
+            let obj = reader(kind, Some("true"));
+            let v1 = sources("db1", "5432", "p1", "admin");
+            for (strategy, keys) in strategies() {
+                let o = options(strategy);
+                let p = plan_with(kind, &obj, &v1, o, &keys);
+                assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
+                let acked = apply(&obj, &p.patch);
+                // Keys it does not read: nothing to do.
+                let unread = sources("db1", "6543", "p1", "root");
+                assert_eq!(
+                    plan_with(kind, &acked, &unread, o, &keys).action,
+                    Action::UpToDate,
+                    "{strategy:?}"
+                );
+                // A key it reads: one roll, stamped with the hashes of the keys it reads.
+                for read in [
+                    sources("db2", "6543", "p1", "root"),
+                    sources("db1", "6543", "p2", "root"),
+                ] {
+                    let p = plan_with(kind, &acked, &read, o, &keys);
+                    assert_eq!(p.action, Action::Roll, "{strategy:?}");
+                    assert_eq!(p.changes.len(), 1);
+                    let rolled = apply(&acked, &p.patch);
+                    assert_eq!(plan_with(kind, &rolled, &read, o, &keys).action, Action::UpToDate);
+                    let id = ["DB_HOST", "FEATURE"].into_iter().collect::<KeySet>().id();
+                    let cfg = format!("keys.{id}.");
+                    match strategy {
+                        ReloadStrategy::Annotations => {
+                            let stamp = template_stamp(&rolled);
+                            assert!(stamp.starts_with(&format!("configmap/cfg={cfg}")), "{stamp}");
+                            assert!(stamp.contains("secret/db=keys."), "{stamp}");
+                            assert_eq!(stamp.contains(".k1.a."), keys.current().is_some(), "{stamp}");
+                        }
+                        ReloadStrategy::EnvVars => {
+                            let env = &rolled["spec"]["template"]["spec"]["containers"][1]["env"];
+                            let var = env
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .find(|e| e["name"] == "STAKATER_CFG_CONFIGMAP");
+                            let value = var.unwrap()["value"].as_str().unwrap();
+                            let subset = read[&cm("cfg")]
+                                .keys
+                                .subset_hash(&["DB_HOST", "FEATURE"].into_iter().collect());
+                            assert_eq!(value, format!("{cfg}{subset}"));
+                        }
+                    }
+                }
+                // An optional key it reads appearing rolls.
+                let mut featured = v1.clone();
+                featured.extend([data(
+                    &cm("cfg"),
+                    &[
+                        ("DB_HOST", "db1"),
+                        ("DB_PORT", "5432"),
+                        ("LOG", "info"),
+                        ("FEATURE", "on"),
+                    ],
+                )]);
+                assert_eq!(
+                    plan_with(kind, &acked, &featured, o, &keys).action,
+                    Action::Roll,
+                    "{strategy:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn turning_per_key_on_or_off_adopts_without_a_rollout() {
+            let kind = WorkloadKind::StatefulSet;
+            let v1 = sources("db1", "5432", "p1", "admin");
+            for (strategy, keys) in strategies() {
+                let o = options(strategy);
+                // Recorded whole (per-key off), then turned on: adopted, no rollout.
+                let whole = settle(kind, &reader(kind, None), &v1, o, &keys);
+                let mut on = whole.clone();
+                on["metadata"]["annotations"][fixed::PER_KEY] = json!("true");
+                let p = plan_with(kind, &on, &v1, o, &keys);
+                assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
+                assert_eq!(p.acknowledged, vec![cm("cfg"), secret("db")]);
+                let on = apply(&on, &p.patch);
+                let unread = sources("db1", "6543", "p1", "root");
+                assert_eq!(
+                    plan_with(kind, &on, &unread, o, &keys).action,
+                    Action::UpToDate,
+                    "{strategy:?}"
+                );
+                // Turned on with a whole record of other content: that content changed since,
+                // and which keys is not known: it rolls, as it would have before.
+                let mut stale_on = whole.clone();
+                stale_on["metadata"]["annotations"][fixed::PER_KEY] = json!("true");
+                assert_eq!(plan_with(kind, &stale_on, &unread, o, &keys).action, Action::Roll);
+
+                // Recorded per key, then turned off: adopted (the keys it reads are the same).
+                let mut off = on.clone();
+                off["metadata"]["annotations"][fixed::PER_KEY] = json!("false");
+                let p = plan_with(kind, &off, &unread, o, &keys);
+                assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
+                let off = apply(&off, &p.patch);
+                // Now whole again: any change rolls.
+                assert_eq!(
+                    plan_with(kind, &off, &v1, o, &keys).action,
+                    Action::Roll,
+                    "{strategy:?}"
+                );
+                // Turned off after a key it reads changed: it rolls.
+                let mut late = on.clone();
+                late["metadata"]["annotations"][fixed::PER_KEY] = json!("false");
+                let read = sources("db2", "5432", "p1", "admin");
+                assert_eq!(
+                    plan_with(kind, &late, &read, o, &keys).action,
+                    Action::Roll,
+                    "{strategy:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn the_flag_is_the_default_and_the_annotation_wins() {
+            let kind = WorkloadKind::Deployment;
+            let v1 = sources("db1", "5432", "p1", "admin");
+            let unread = sources("db1", "6543", "p1", "root");
+            let planned = |obj: &Value, current: &Current, flag: bool| {
+                let options = DependencyOptions {
+                    per_key_reloads: flag,
+                    ..Default::default()
+                };
+                let d = dependencies(&Workload::new(kind, obj), current, &options)
+                    .unwrap()
+                    .dependencies;
+                let keys = StampKeyRing::plain();
+                plan(
+                    &Workload::new(kind, obj),
+                    &d,
+                    current,
+                    PlanOptions::default(),
+                    stamping(&keys),
+                    NOW,
+                )
+                .unwrap()
+            };
+            for (annotation, flag, per_key) in [
+                (None, false, false),
+                (None, true, true),
+                (Some("true"), false, true),
+                (Some("false"), true, false),
+                // Neither "true" nor "false" (the webhook refuses it): the flag decides.
+                (Some("yes"), false, false),
+            ] {
+                let obj = reader(kind, annotation);
+                let acked = apply(&obj, &planned(&obj, &v1, flag).patch);
+                let action = planned(&acked, &unread, flag).action;
+                let want = if per_key { Action::UpToDate } else { Action::Roll };
+                assert_eq!(action, want, "{annotation:?} {flag}");
+            }
+        }
+
+        #[test]
+        fn reading_other_keys_adopts_and_whole_uses_stay_whole() {
+            let kind = WorkloadKind::Deployment;
+            let v1 = sources("db1", "5432", "p1", "admin");
+            let keys = ring("a", &["a"]);
+            let o = options(ReloadStrategy::Annotations);
+            let stamped = settle(kind, &reader(kind, Some("true")), &v1, o, &keys);
+            // The template now reads DB_PORT too (a template change, which rolls the pods with
+            // the content now): the record for other keys is adopted, not rolled for.
+            let mut more = stamped.clone();
+            more["spec"]["template"]["spec"]["containers"][1]["env"][1]["valueFrom"]["configMapKeyRef"]["key"] =
+                json!("DB_PORT");
+            let p = plan_with(kind, &more, &v1, o, &keys);
+            assert_eq!(
+                (p.action, p.acknowledged.clone()),
+                (Action::Acknowledge, vec![cm("cfg")])
+            );
+            // envFrom of the same ConfigMap reads all of it: whole content.
+            let mut whole = stamped.clone();
+            whole["spec"]["template"]["spec"]["containers"][1]["envFrom"] = json!([{"configMapRef": {"name": "cfg"}}]);
+            let p = plan_with(kind, &whole, &v1, o, &keys);
+            assert_eq!(p.action, Action::Acknowledge);
+            let whole = apply(&whole, &p.patch);
+            let stamp = whole["metadata"]["annotations"][fixed::ACKNOWLEDGED_HASHES]
+                .as_str()
+                .unwrap();
+            assert!(
+                stamp.starts_with("configmap/cfg=k1.a.") && stamp.contains("secret/db=keys."),
+                "{stamp}"
+            );
+            assert_eq!(
+                plan_with(kind, &whole, &sources("db1", "6543", "p1", "admin"), o, &keys).action,
+                Action::Roll
+            );
+        }
+
+        #[test]
+        fn stamped_by_the_webhook_per_key_is_up_to_date() {
+            let kind = WorkloadKind::Deployment;
+            let obj = reader(kind, Some("true"));
+            let v1 = sources("db1", "5432", "p1", "admin");
+            let keys = ring("a", &["a"]);
+            for strategy in [ReloadStrategy::Annotations, ReloadStrategy::EnvVars] {
+                let admitted = stamp_with(kind, &obj, &v1, strategy, &keys);
+                let text = serde_json::to_string(&admitted).unwrap();
+                assert!(
+                    text.contains("configmap/cfg=keys.") && text.contains("secret/db=keys."),
+                    "{text}"
+                );
+                let o = options(strategy);
+                assert_eq!(
+                    plan_with(kind, &admitted, &v1, o, &keys).action,
+                    Action::UpToDate,
+                    "{strategy:?}"
+                );
+                let unread = sources("db1", "6543", "p1", "root");
+                assert_eq!(plan_with(kind, &admitted, &unread, o, &keys).action, Action::UpToDate);
+                // Without a key the Secret's plain subset hash is left out, as its whole hash is.
+                let plain = stamp_with(kind, &obj, &v1, strategy, &StampKeyRing::plain());
+                let text = serde_json::to_string(&plain).unwrap();
+                assert!(
+                    text.contains("configmap/cfg=keys.") && !text.contains("secret/db"),
+                    "{text}"
+                );
+            }
+        }
+
+        #[test]
+        fn waves_count_a_member_whose_keys_did_not_change_as_carrying() {
+            let kind = WorkloadKind::Deployment;
+            let v1 = sources("db1", "5432", "p1", "admin");
+            let unread = sources("db1", "6543", "p1", "root");
+            let read = sources("db2", "5432", "p1", "admin");
+            for (strategy, keys) in strategies() {
+                let stamped = settle(kind, &reader(kind, Some("true")), &v1, options(strategy), &keys);
+                let w = Workload::new(kind, &stamped);
+                let carried = |current: &Current, s: &SourceRef| {
+                    carries_state(&w, s, current.get(s), false, strategy, stamping(&keys))
+                };
+                assert!(carried(&v1, &cm("cfg")) && carried(&unread, &cm("cfg")) && carried(&unread, &secret("db")));
+                assert!(!carried(&read, &cm("cfg")), "{strategy:?}");
+            }
+        }
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -1718,6 +2148,77 @@ mod tests {
                 prop_assert_eq!(second.action, Action::UpToDate);
                 prop_assert!(second.patch.0.is_empty(), "second patch: {:?}", second.patch);
                 prop_assert_eq!(first.patch.0.is_empty(), first.action == Action::UpToDate);
+            }
+
+            /// Per-key reloads, turned on or off or left, with any content before and after: a
+            /// change to a key the workload reads always rolls, nothing else ever does, planning
+            /// again after the patch finds nothing to do, and `carries_state` says what `assess`
+            /// says.
+            #[test]
+            fn per_key_rolls_exactly_for_the_keys_read(
+                kind in kinds(),
+                keyed in any::<bool>(),
+                env_strategy in any::<bool>(),
+                flag in any::<bool>(),
+                before in prop::option::of(any::<bool>()),
+                after in prop::option::of(any::<bool>()),
+                was in prop::collection::vec(0u8..2, 5),
+                now in prop::collection::vec(0u8..2, 5),
+            ) {
+                use super::per_key::{data, reader};
+                let content = |v: &[u8]| -> Current {
+                    let feature: &[(&str, &str)] = if v[4] == 1 { &[("FEATURE", "on")] } else { &[] };
+                    let host = ["db1", "db2"][usize::from(v[0])];
+                    let port = ["5432", "6543"][usize::from(v[1])];
+                    let mut cfg = vec![("DB_HOST", host), ("DB_PORT", port)];
+                    cfg.extend_from_slice(feature);
+                    let password = ["p1", "p2"][usize::from(v[2])];
+                    let user = ["admin", "root"][usize::from(v[3])];
+                    [data(&cm("cfg"), &cfg), data(&secret("db"), &[("password", password), ("user", user)])]
+                        .into_iter()
+                        .collect()
+                };
+                let switch = |on: Option<bool>| on.map(|b| if b { "true" } else { "false" });
+                let strategy = if env_strategy { ReloadStrategy::EnvVars } else { ReloadStrategy::Annotations };
+                let options = PlanOptions { strategy, ..Default::default() };
+                let keys = if keyed { ring("a", &["a"]) } else { StampKeyRing::plain() };
+                let dependency_options = DependencyOptions { per_key_reloads: flag, ..Default::default() };
+                let planned = |obj: &Value, current: &Current| {
+                    let w = Workload::new(kind, obj);
+                    let d = dependencies(&w, current, &dependency_options).unwrap().dependencies;
+                    let assessed = assess(&w, &d, current, options, stamping(&keys), None).unwrap();
+                    let p = plan_assessed(&w, &d, &assessed, current, options, stamping(&keys), NOW);
+                    (assessed, p)
+                };
+                let (c1, c2) = (content(&was), content(&now));
+                let first = reader(kind, switch(before));
+                let settled = apply(&first, &planned(&first, &c1).1.patch);
+                prop_assert_eq!(planned(&settled, &c1).1.action, Action::UpToDate);
+
+                let mut obj = settled.clone();
+                match switch(after) {
+                    Some(v) => { obj["metadata"]["annotations"][fixed::PER_KEY] = json!(v); }
+                    None => { obj["metadata"]["annotations"].as_object_mut().unwrap().remove(fixed::PER_KEY); }
+                }
+                let (assessed, p) = planned(&obj, &c2);
+                // The keys it reads: DB_HOST, FEATURE (optional), password.
+                let read_changed = was[0] != now[0] || was[2] != now[2] || was[4] != now[4];
+                let whole_changed = was != now;
+                let per_key_before = before.unwrap_or(flag);
+                // Recorded per key, its keys unchanged: no rollout, whether per-key stays on or
+                // not. Recorded whole: any change of the whole content rolls, as it always did.
+                let rolls = read_changed || (!per_key_before && whole_changed);
+                prop_assert_eq!(p.action == Action::Roll, rolls, "{:?}", p.action);
+                let applied = apply(&obj, &p.patch);
+                let again = planned(&applied, &c2).1;
+                prop_assert_eq!(again.action, Action::UpToDate);
+                prop_assert!(again.patch.0.is_empty(), "second patch: {:?}", again.patch);
+                let w = Workload::new(kind, &obj);
+                for a in &assessed {
+                    let carried = carries_state(&w, &a.source, c2.get(&a.source), flag, strategy, stamping(&keys));
+                    let current = matches!(a.outcome, SourceOutcome::UpToDate | SourceOutcome::Adopt(_));
+                    prop_assert_eq!(carried, current, "{:?}", a);
+                }
             }
 
             /// The webhook's patch, made from copies of only the parts stamping touches, is the

@@ -1,5 +1,5 @@
 //! The part of a pod spec the rules read: containers' names with their `env`, `envFrom` and
-//! `volumeMounts`, and the volumes backed by sources. Read straight from the workload's JSON;
+//! `volumeMounts`, and the volumes backed by sources (with the keys they project). Read straight from the workload's JSON;
 //! every other field is skipped without being built (k8s-openapi's `PodSpec` builds all of them,
 //! images, probes and resources included, which was most of a decision's cost).
 //!
@@ -45,8 +45,33 @@ pub struct EnvVar {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarSource {
-    pub config_map_key_ref: Option<NameRef>,
-    pub secret_key_ref: Option<NameRef>,
+    pub config_map_key_ref: Option<KeyRef>,
+    pub secret_key_ref: Option<KeyRef>,
+}
+
+/// One key of a ConfigMap or Secret (`configMapKeyRef`, `secretKeyRef`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct KeyRef {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub key: String,
+}
+
+/// A ConfigMap volume or a projection of a ConfigMap or Secret: by name, with the keys it
+/// projects (`items`; none or an empty list projects every key).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ItemsRef {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    pub items: Option<Vec<KeyItem>>,
+}
+
+/// One projected key (`items[]`); only which key matters.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct KeyItem {
+    #[serde(default, deserialize_with = "nullable")]
+    pub key: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -56,7 +81,7 @@ pub struct EnvFromSource {
     pub secret_ref: Option<NameRef>,
 }
 
-/// Any reference by `name` (key selectors, env sources, projections, configMap volumes).
+/// A reference by `name` alone (env sources).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NameRef {
     #[serde(default, deserialize_with = "nullable")]
@@ -74,7 +99,7 @@ pub struct VolumeMount {
 pub struct Volume {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    pub config_map: Option<NameRef>,
+    pub config_map: Option<ItemsRef>,
     pub secret: Option<SecretVolume>,
     pub projected: Option<Projected>,
     pub csi: Option<Csi>,
@@ -84,6 +109,7 @@ pub struct Volume {
 #[serde(rename_all = "camelCase")]
 pub struct SecretVolume {
     pub secret_name: Option<String>,
+    pub items: Option<Vec<KeyItem>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -94,8 +120,8 @@ pub struct Projected {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Projection {
-    pub config_map: Option<NameRef>,
-    pub secret: Option<NameRef>,
+    pub config_map: Option<ItemsRef>,
+    pub secret: Option<ItemsRef>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::pod::{Container, PodSpec, Volume};
+use super::per_key::KeySet;
+use super::pod::{Container, KeyItem, PodSpec, Volume};
 
 use super::source::{SourceKind, SourceRef};
 
@@ -161,6 +162,85 @@ fn volume_sources(volumes: &[Volume]) -> Vec<(&str, SourceRef)> {
     }
     out.retain(|(_, s)| !s.name.is_empty());
     out
+}
+
+/// The ConfigMaps and Secrets the pod spec reads only some keys of, with those keys (per-key
+/// reloads, [`super::per_key`]): keys selected by `env[].valueFrom` (`configMapKeyRef`,
+/// `secretKeyRef`) and by the `items` of `configMap` and `secret` volumes and of projections,
+/// in containers and init containers alike. A source it also uses whole (`envFrom`, a volume or
+/// projection without `items` or with an empty list, which project every key) is not in the
+/// answer. Every volume counts, mounted or not: what a volume projects is the pod's, whichever
+/// container reads it.
+pub fn keys_read(spec: &PodSpec) -> BTreeMap<SourceRef, KeySet> {
+    let mut keys: BTreeMap<SourceRef, KeySet> = BTreeMap::new();
+    let mut whole: Vec<SourceRef> = Vec::new();
+    let mut note = |source: SourceRef, items: Option<&[KeyItem]>| match items {
+        Some(items) if !items.is_empty() => {
+            let set = keys.entry(source).or_default();
+            for item in items {
+                set.insert(item.key.clone());
+            }
+        }
+        _ => whole.push(source),
+    };
+    let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+    for container in containers {
+        for from in container.env.iter().flatten().filter_map(|v| v.value_from.as_ref()) {
+            let selectors = [
+                (SourceKind::ConfigMap, &from.config_map_key_ref),
+                (SourceKind::Secret, &from.secret_key_ref),
+            ];
+            for (kind, selector) in selectors {
+                if let Some(r) = selector {
+                    let item = KeyItem { key: r.key.clone() };
+                    note(SourceRef::new(kind, r.name.clone()), Some(std::slice::from_ref(&item)));
+                }
+            }
+        }
+        for from in container.env_from.iter().flatten() {
+            if let Some(r) = &from.config_map_ref {
+                note(SourceRef::new(SourceKind::ConfigMap, r.name.clone()), None);
+            }
+            if let Some(r) = &from.secret_ref {
+                note(SourceRef::new(SourceKind::Secret, r.name.clone()), None);
+            }
+        }
+    }
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(cm) = &volume.config_map {
+            note(
+                SourceRef::new(SourceKind::ConfigMap, cm.name.clone()),
+                cm.items.as_deref(),
+            );
+        }
+        if let Some(secret) = &volume.secret
+            && let Some(name) = &secret.secret_name
+        {
+            note(
+                SourceRef::new(SourceKind::Secret, name.clone()),
+                secret.items.as_deref(),
+            );
+        }
+        for p in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(cm) = &p.config_map {
+                note(
+                    SourceRef::new(SourceKind::ConfigMap, cm.name.clone()),
+                    cm.items.as_deref(),
+                );
+            }
+            if let Some(secret) = &p.secret {
+                note(
+                    SourceRef::new(SourceKind::Secret, secret.name.clone()),
+                    secret.items.as_deref(),
+                );
+            }
+        }
+    }
+    for source in whole {
+        keys.remove(&source);
+    }
+    keys.retain(|source, _| !source.name.is_empty());
+    keys
 }
 
 /// Sources a container uses through `env[].valueFrom` and `envFrom`.
@@ -339,6 +419,86 @@ mod tests {
             let got = find_reference(&spec(row.spec), &row.source).map(|r| (r.usage, r.container));
             let want = row.expect.map(|(u, c)| (u, c.map(str::to_string)));
             assert_eq!(got, want, "{}", row.what);
+        }
+    }
+
+    /// Which keys each kind of reference reads, and what makes a use whole.
+    #[test]
+    fn keys_read_by_kind_of_reference() {
+        let rows: Vec<(&str, serde_json::Value, Vec<(SourceRef, Vec<&str>)>)> = vec![
+            (
+                "configMapKeyRef and secretKeyRef, in a container and an init container",
+                json!({"initContainers": [{"name": "i", "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password", "optional": true}}}]}],
+                       "containers": [{"name": "a", "env": [
+                           {"name": "H", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "DB_HOST"}}},
+                           {"name": "P", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "DB_PORT"}}},
+                           {"name": "U", "valueFrom": {"secretKeyRef": {"name": "db", "key": "user"}}},
+                           {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}]}),
+                vec![
+                    (cm("cfg"), vec!["DB_HOST", "DB_PORT"]),
+                    (secret("db"), vec!["password", "user"]),
+                ],
+            ),
+            (
+                "volume items, configMap and secret, mounted or not",
+                json!({"containers": [{"name": "a", "volumeMounts": [{"name": "c", "mountPath": "/c"}]}],
+                       "volumes": [{"name": "c", "configMap": {"name": "cfg", "items": [{"key": "app.yaml", "path": "app.yaml"}]}},
+                                   {"name": "s", "secret": {"secretName": "tls", "items": [{"key": "tls.crt", "path": "crt"}, {"key": "tls.key", "path": "key"}]}}]}),
+                vec![
+                    (cm("cfg"), vec!["app.yaml"]),
+                    (secret("tls"), vec!["tls.crt", "tls.key"]),
+                ],
+            ),
+            (
+                "projected items, merged with a key reference",
+                json!({"containers": [{"name": "a", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "user"}}}]}],
+                       "volumes": [{"name": "p", "projected": {"sources": [
+                           {"configMap": {"name": "cfg", "items": [{"key": "a", "path": "a"}]}},
+                           {"secret": {"name": "db", "items": [{"key": "password", "path": "p"}]}}]}}]}),
+                vec![(cm("cfg"), vec!["a"]), (secret("db"), vec!["password", "user"])],
+            ),
+            (
+                "envFrom reads the whole object, whatever keys are also selected",
+                json!({"containers": [{"name": "a", "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                                       "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
+                                               {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "db", "key": "k"}}}]}],
+                       "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "db"}}]}]}),
+                vec![],
+            ),
+            (
+                "a volume or projection without items, or with an empty list, is whole",
+                json!({"containers": [{"name": "a", "env": [
+                           {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
+                           {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "db", "key": "k"}}},
+                           {"name": "Z", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "k"}}}]}],
+                       "volumes": [{"name": "c", "configMap": {"name": "cfg"}},
+                                   {"name": "s", "secret": {"secretName": "db", "items": []}},
+                                   {"name": "p", "projected": {"sources": [{"configMap": {"name": "other"}}]}}]}),
+                vec![],
+            ),
+            (
+                "a same-named Secret and ConfigMap are apart",
+                json!({"containers": [{"name": "a", "envFrom": [{"secretRef": {"name": "x"}}],
+                                       "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}}]}]}),
+                vec![(cm("x"), vec!["k"])],
+            ),
+            (
+                "CSI volumes are never by key",
+                json!({"containers": [{"name": "a"}],
+                       "volumes": [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"secretProviderClass": "vault"}}}]}),
+                vec![],
+            ),
+        ];
+        for (what, value, want) in rows {
+            let got: Vec<(SourceRef, Vec<String>)> = keys_read(&spec(value))
+                .into_iter()
+                .map(|(source, keys)| (source, keys.iter().map(str::to_string).collect()))
+                .collect();
+            let want: Vec<(SourceRef, Vec<String>)> = want
+                .into_iter()
+                .map(|(source, keys)| (source, keys.into_iter().map(str::to_string).collect()))
+                .collect();
+            assert_eq!(got, want, "{what}");
         }
     }
 

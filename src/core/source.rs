@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::hash::{ContentHash, configmap_hash, secret_hash};
+use super::per_key::KeyDigests;
 
 /// Secret types never worth watching: Helm release payloads (large, many) and service-account
 /// tokens. A server-side field selector, so they never reach our memory; a source of these
@@ -118,6 +119,9 @@ pub struct SourceState {
     pub source: SourceRef,
     pub annotations: BTreeMap<String, String>,
     pub hash: ContentHash,
+    /// Its content per key, for per-key reloads (16 bytes a key; empty for a
+    /// SecretProviderClass, whose content is never read by key).
+    pub keys: KeyDigests,
     /// Its last content change the reloader saw happen (none for what was found at start-up).
     pub changed: Option<LastChange>,
 }
@@ -135,23 +139,36 @@ pub struct LastChange {
 impl SourceState {
     /// A ConfigMap's state; its data is hashed and not kept.
     pub fn of_config_map(cm: &ConfigMap) -> Self {
+        let data = || cm.data.iter().flatten();
+        let binary = || cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
         Self {
             source: SourceRef::new(SourceKind::ConfigMap, cm.metadata.name.clone().unwrap_or_default()),
             annotations: kept_annotations(cm.metadata.annotations.clone().unwrap_or_default()),
-            hash: configmap_hash(
-                cm.data.iter().flatten(),
-                cm.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
-            ),
+            hash: configmap_hash(data(), binary()),
+            keys: KeyDigests::of_config_map(data(), binary()),
             changed: None,
         }
     }
 
     /// A Secret's state; its data is hashed and not kept.
     pub fn of_secret(secret: &Secret) -> Self {
+        let data = || secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
         Self {
             source: SourceRef::new(SourceKind::Secret, secret.metadata.name.clone().unwrap_or_default()),
             annotations: kept_annotations(secret.metadata.annotations.clone().unwrap_or_default()),
-            hash: secret_hash(secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()))),
+            hash: secret_hash(data()),
+            keys: KeyDigests::of_secret(data()),
+            changed: None,
+        }
+    }
+
+    /// A state with no per-key content (tests, SecretProviderClasses).
+    pub fn new(source: SourceRef, annotations: BTreeMap<String, String>, hash: ContentHash) -> Self {
+        Self {
+            source,
+            annotations,
+            hash,
+            keys: KeyDigests::default(),
             changed: None,
         }
     }
@@ -216,11 +233,8 @@ mod tests {
 
     #[test]
     fn an_overlay_adds_sources_without_duplicates() {
-        let state = |kind, name: &str, h: &str| SourceState {
-            source: SourceRef::new(kind, name),
-            annotations: BTreeMap::new(),
-            hash: sha1_hex(h.as_bytes()),
-            changed: None,
+        let state = |kind, name: &str, h: &str| {
+            SourceState::new(SourceRef::new(kind, name), BTreeMap::new(), sha1_hex(h.as_bytes()))
         };
         let base: BTreeMap<_, _> = [state(SourceKind::ConfigMap, "a", "1")]
             .into_iter()
@@ -249,12 +263,8 @@ mod tests {
 
     #[test]
     fn map_view_ranges_by_kind() {
-        let state = |kind, name: &str| SourceState {
-            source: SourceRef::new(kind, name),
-            annotations: BTreeMap::new(),
-            hash: sha1_hex(name.as_bytes()),
-            changed: None,
-        };
+        let state =
+            |kind, name: &str| SourceState::new(SourceRef::new(kind, name), BTreeMap::new(), sha1_hex(name.as_bytes()));
         let all = [
             state(SourceKind::ConfigMap, "a"),
             state(SourceKind::ConfigMap, "b"),

@@ -43,6 +43,10 @@ pub mod fixed {
     pub const ROLLOUT_WAVES: &str = "reloader.stakater.com/rollout-waves";
     /// Ours: `"true"` on workload metadata puts the workload in the first wave (canaries).
     pub const FIRST_WAVE: &str = "reloader.stakater.com/first-wave";
+    /// Ours: `"true"` on workload metadata stamps it with hashes of only the keys it reads of
+    /// each source ([`crate::core::per_key`]); `"false"` with whole contents, whatever
+    /// `--per-key-reloads` says.
+    pub const PER_KEY: &str = "reloader.stakater.com/per-key";
 }
 
 /// Default values of the renameable keys (Stakater's `internal/pkg/options/flags.go`).
@@ -138,6 +142,7 @@ pub enum Role {
     ReloadNow,
     RolloutWaves,
     FirstWave,
+    PerKey,
 }
 
 /// The renameable keys, as configured by Stakater's flags (defaults when not renamed).
@@ -283,6 +288,7 @@ impl AnnotationKeys {
                 None,
             ),
             spec(fixed::FIRST_WAVE, Role::FirstWave, WorkloadMetadata, TrueOrFalse, None),
+            spec(fixed::PER_KEY, Role::PerKey, WorkloadMetadata, TrueOrFalse, None),
         ];
         for kind in SourceKind::ALL {
             let (auto_flag, reload_flag) = match kind {
@@ -598,7 +604,7 @@ pub fn is_exact_true(value: Option<&str>) -> bool {
     value == Some("true")
 }
 
-/// Our own switches ([`ValueSyntax::TrueOrFalse`]: `reload-now`, `first-wave`): `"true"` is on,
+/// Our own switches ([`ValueSyntax::TrueOrFalse`]: `reload-now`, `first-wave`, `per-key`): `"true"` is on,
 /// `"false"` off, anything else an error (which the engine reads as off).
 pub fn parse_switch(key: &str, value: &str) -> Result<bool, ValueError> {
     match value {
@@ -989,12 +995,13 @@ mod tests {
             (fixed::RELOAD_NOW, None),
             (fixed::ROLLOUT_WAVES, None),
             (fixed::FIRST_WAVE, None),
+            (fixed::PER_KEY, None),
         ];
         for (key, flag) in cases {
             let spec = keys.spec(key).unwrap_or_else(|| panic!("{key} unknown"));
             assert_eq!(spec.flag, flag, "{key}");
         }
-        assert_eq!(keys.specs().len(), 23);
+        assert_eq!(keys.specs().len(), 24);
     }
 
     #[test]
@@ -1371,7 +1378,7 @@ mod tests {
             "reloader.stakater.com/rollout-waves: wave \"0\" adds nobody: a wave is a count of at least 1 or a \
              percentage from 1% to 100%"
         );
-        for key in [fixed::RELOAD_NOW, fixed::FIRST_WAVE] {
+        for key in [fixed::RELOAD_NOW, fixed::FIRST_WAVE, fixed::PER_KEY] {
             assert_eq!(check_value(&spec(key), "true"), Ok(()));
             assert_eq!(check_value(&spec(key), "false"), Ok(()));
             for bad in ["True", "yes", "1", ""] {
@@ -1418,6 +1425,8 @@ mod tests {
             ("reloader.stakater.com/rollout-wave", fixed::ROLLOUT_WAVES),
             ("reloader.stakater.com/rolout-waves", fixed::ROLLOUT_WAVES),
             ("reloader.stakater.com/first-waves", fixed::FIRST_WAVE),
+            ("reloader.stakater.com/perkey", fixed::PER_KEY),
+            ("reloader.stakater.com/per-keys", fixed::PER_KEY),
         ] {
             assert_eq!(
                 keys.classify(typo),

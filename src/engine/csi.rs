@@ -47,6 +47,7 @@ impl CsiState {
             source: SourceRef::new(SourceKind::SecretProviderClass, class),
             annotations: self.annotations.get(&key).cloned().unwrap_or_default(),
             hash,
+            keys: Default::default(),
             changed: None,
         })
     }

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::Engine;
 use crate::core::hash::{configmap_hash, secret_hash};
+use crate::core::per_key::KeyDigests;
 use crate::core::rollout_status::{RolloutFacts, RolloutStatus};
 use crate::core::source::{SourceKind, SourceRef, SourceState, kept_annotations};
 use crate::core::workload::WorkloadKind;
@@ -83,12 +84,13 @@ pub struct WatchedSource<K> {
 }
 
 impl<K> WatchedSource<K> {
-    fn new(kind: SourceKind, meta: WatchedMeta, hash: crate::core::hash::ContentHash) -> Self {
+    fn new(kind: SourceKind, meta: WatchedMeta, hash: crate::core::hash::ContentHash, keys: KeyDigests) -> Self {
         let (meta, annotations) = meta.split();
         let state = SourceState {
             source: SourceRef::new(kind, meta.name.clone().unwrap_or_default()),
             annotations: kept_annotations(annotations),
             hash,
+            keys,
             changed: None,
         };
         Self {
@@ -142,11 +144,11 @@ impl<'de> Deserialize<'de> for WatchedSource<ConfigMap> {
             binary_data: Option<BTreeMap<String, ByteString>>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let hash = configmap_hash(
-            raw.data.iter().flatten(),
-            raw.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())),
-        );
-        Ok(Self::new(SourceKind::ConfigMap, raw.metadata, hash))
+        let data = || raw.data.iter().flatten();
+        let binary = || raw.binary_data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
+        let hash = configmap_hash(data(), binary());
+        let keys = KeyDigests::of_config_map(data(), binary());
+        Ok(Self::new(SourceKind::ConfigMap, raw.metadata, hash, keys))
     }
 }
 
@@ -158,8 +160,9 @@ impl<'de> Deserialize<'de> for WatchedSource<Secret> {
             data: Option<BTreeMap<String, ByteString>>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let hash = secret_hash(raw.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice())));
-        Ok(Self::new(SourceKind::Secret, raw.metadata, hash))
+        let data = || raw.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
+        let keys = KeyDigests::of_secret(data());
+        Ok(Self::new(SourceKind::Secret, raw.metadata, secret_hash(data()), keys))
     }
 }
 

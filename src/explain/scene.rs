@@ -161,6 +161,7 @@ async fn csi_sources(client: &Client, namespace: &str) -> Result<Vec<SourceState
                 source: SourceRef::new(SourceKind::SecretProviderClass, class),
                 annotations: annotations.get(class).cloned().unwrap_or_default(),
                 hash: class_hash(&statuses, class)?,
+                keys: Default::default(),
                 changed: None,
             })
         })

@@ -58,6 +58,7 @@ async fn lint_says_exactly_what_the_validating_webhook_says() {
                     source: SourceRef::new(source_kind, &name),
                     annotations: serde_json::from_value(o["metadata"]["annotations"].clone()).unwrap_or_default(),
                     hash: sha1_hex(name.as_bytes()),
+                    keys: Default::default(),
                     changed: None,
                 };
                 let _ = store.upsert_source(&ns, state);

@@ -228,6 +228,7 @@ fn harness(kind: WorkloadKind, object: Value) -> Harness {
             source: SourceRef::new(SourceKind::ConfigMap, "app-config"),
             annotations: Default::default(),
             hash: sha1_hex(b"new"),
+            keys: Default::default(),
             changed: None,
         },
     );
