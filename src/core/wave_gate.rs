@@ -36,6 +36,25 @@ pub struct Member {
 }
 
 impl Member {
+    /// `workload` as a member of `source`'s waves: whether its record for the source is the
+    /// source's `current` content (as [`super::plan::assess`] compares), and its `health`.
+    pub fn of(
+        workload: &super::workload::Workload<'_>,
+        source: &super::source::SourceRef,
+        current: Option<&super::hash::ContentHash>,
+        strategy: super::plan::ReloadStrategy,
+        stamping: super::plan::Stamping<'_>,
+        health: RolloutHealth,
+    ) -> Self {
+        Self {
+            kind: workload.kind,
+            name: workload.name().to_string(),
+            first_wave: workload.annotation(super::vocabulary::fixed::FIRST_WAVE) == Some("true"),
+            carries_current: super::plan::carries(workload, source, current, strategy, stamping),
+            health,
+        }
+    }
+
     /// The member's place in the waves' order.
     fn order(&self) -> (bool, WorkloadKind, &str) {
         (!self.first_wave, self.kind, &self.name)
@@ -66,6 +85,7 @@ pub fn short_kind(kind: WorkloadKind) -> &'static str {
         WorkloadKind::Job => "job",
         WorkloadKind::Rollout => "rollout",
         WorkloadKind::DeploymentConfig => "dc",
+        WorkloadKind::Extra(extra) => extra.short(),
     }
 }
 

@@ -30,7 +30,6 @@ use kube::api::{DynamicObject, ListParams};
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
-use time::OffsetDateTime;
 
 use crate::config::commands::FlagsError;
 use crate::core::workload::{Workload, WorkloadKind};
@@ -153,6 +152,15 @@ pub enum Verdict {
     Unreadable { reason: String },
     /// Being deleted: left alone.
     Deleting,
+    /// A rollout is due and waits: for the reload window (`until` its opening) or for a wave
+    /// (`until` none: when the wave before is healthy), or a wave failed (`halted`).
+    Held {
+        reason: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
+        why: String,
+        pending: Vec<ChangeReport>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -206,7 +214,8 @@ pub struct EventReport {
 
 /// Explains one workload object of the scene's namespace.
 pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -> Explanation {
-    let now = OffsetDateTime::now_utc();
+    // Now, by this process's clock (a test may start it elsewhere, as it does the engine's).
+    let now = crate::clock::Clock::from_env().unwrap_or_default().now();
     let workload = Workload::new(kind, object);
     let name = workload.name().to_string();
     let mut explanation = Explanation {

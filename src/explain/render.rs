@@ -21,6 +21,8 @@ fn verdict_color(verdict: &Verdict) -> &'static str {
         | Verdict::Acknowledge { .. }
         | Verdict::WouldResume
         | Verdict::Paused { .. } => "33",
+        Verdict::Held { reason, .. } if *reason == "halted" => "31",
+        Verdict::Held { .. } => "33",
         Verdict::CannotVerify { .. } | Verdict::Unreadable { .. } => "31",
         Verdict::Excluded { .. } | Verdict::Deleting => "2",
     }

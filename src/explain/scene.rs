@@ -16,7 +16,9 @@ use crate::config::{Settings, WatchScope};
 use crate::core::dependencies::DependencyOptions;
 use crate::core::plan::PlanOptions;
 use crate::core::source::{SECRET_FIELD_SELECTOR, SourceKind, SourceRef, SourceState};
+use crate::core::vocabulary::fixed;
 use crate::core::workload::WorkloadKind;
+use crate::kube_api::api_resource;
 use crate::scope::{NamespaceExclusion, NamespaceScope};
 
 /// Everything about one namespace that every workload in it shares.
@@ -33,6 +35,11 @@ pub struct Scene {
     /// Notes about sources the engine cannot see (CSI not served, …).
     pub notes: Vec<String>,
     pub events: usize,
+    /// The Namespace's `reload-window` annotation.
+    pub namespace_window: Option<String>,
+    /// The namespace's workloads, with their status: read only when some source has waves,
+    /// for the wave gate's members.
+    pub workloads: Vec<(WorkloadKind, Value)>,
 }
 
 impl Scene {
@@ -64,6 +71,28 @@ impl Scene {
                 )),
             }
         }
+        // The engine reads Namespaces' windows only cluster-wide (a namespaced install may not).
+        let namespace_window = match &settings.watch_scope {
+            WatchScope::Namespaces(_) => None,
+            WatchScope::All => match Api::<Namespace>::all(client.clone()).get_opt(namespace).await {
+                Ok(found) => found.and_then(|ns| ns.metadata.annotations?.remove(fixed::RELOAD_WINDOW)),
+                Err(error) => {
+                    notes.push(format!(
+                        "the Namespace could not be read ({error}); its reload window, if any, is not shown"
+                    ));
+                    None
+                }
+            },
+        };
+        let waves = settings.rollout_waves.is_some()
+            || sources
+                .values()
+                .any(|s| s.annotations.contains_key(fixed::ROLLOUT_WAVES));
+        let workloads = if waves {
+            namespace_workloads(&client, &settings, namespace, &mut notes).await
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             client,
             settings,
@@ -74,6 +103,8 @@ impl Scene {
             sources,
             notes,
             events,
+            namespace_window,
+            workloads,
         })
     }
 
@@ -84,6 +115,35 @@ impl Scene {
     pub(super) fn plan_options(&self) -> PlanOptions {
         self.settings.plan_options()
     }
+}
+
+/// Every workload of `namespace` the engine would watch, with its status (the wave gate reads
+/// the members' rollout health).
+async fn namespace_workloads(
+    client: &Client,
+    settings: &Settings,
+    namespace: &str,
+    notes: &mut Vec<String>,
+) -> Vec<(WorkloadKind, Value)> {
+    let mut out = Vec::new();
+    for kind in WorkloadKind::ALL {
+        if settings.workload_kind_excluded_by(kind).is_some() {
+            continue;
+        }
+        let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &api_resource(kind));
+        match api.list(&ListParams::default()).await {
+            Ok(list) => out.extend(
+                list.items
+                    .iter()
+                    .filter_map(|o| serde_json::to_value(o).ok())
+                    .map(|o| (kind, o)),
+            ),
+            Err(error) => notes.push(format!(
+                "{kind}s could not be listed ({error}); the waves are shown without them"
+            )),
+        }
+    }
+    out
 }
 
 /// Why workloads in `namespace` are left alone, by the same rules as the engine.

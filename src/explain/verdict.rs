@@ -7,11 +7,17 @@ use super::{ChangeReport, Explanation, KeyRing, Scene, SkipReport, SourceReport,
 use crate::core::dependencies::{KindAnnotations, Skip, Trigger, WorkloadPolicy};
 use crate::core::evaluate::{Evaluation, evaluate, rfc3339};
 use crate::core::hash_record::Observed;
+use crate::core::hold::{Gate, gate, instant, window_for};
 use crate::core::json::JsonAt;
 use crate::core::keyed_hash::StampKeyRing;
 use crate::core::pause::PauseState;
+use crate::core::plan::Plan;
 use crate::core::plan::{Action, Assessment, Change, SourceOutcome, Stamping};
+use crate::core::rollout_status::{RolloutHealth, rollout_health};
 use crate::core::source::{SourceKind, SourceRef};
+use crate::core::vocabulary::fixed;
+use crate::core::wave_gate::{Member, WaveWait, wave_wait};
+use crate::core::waves::WaveSizes;
 use crate::core::workload::Workload;
 
 /// Evaluates the workload as the engine does and words the result into `explanation`: its
@@ -73,10 +79,91 @@ pub(super) fn judge(scene: &Scene, workload: &Workload<'_>, now: OffsetDateTime,
                 for error in &deps.errors {
                     explanation.notes.push(format!("skipped, as the engine does: {error}"));
                 }
-                verdict(scene, evaluation, &explanation.sources, now)
+                let verdict = verdict(scene, evaluation, &explanation.sources, now);
+                held(scene, workload, evaluation, stamping, now, &mut explanation.notes).unwrap_or(verdict)
             }
         }
     };
+}
+
+/// The hold on a due rollout, as the engine's gate decides it: the workload's reload window
+/// (its own, its Namespace's, the default) and the waves of the sources it rolls for.
+fn held(
+    scene: &Scene,
+    workload: &Workload<'_>,
+    evaluation: &Evaluation,
+    stamping: Stamping<'_>,
+    now: OffsetDateTime,
+    notes: &mut Vec<String>,
+) -> Option<Verdict> {
+    let window = window_for(
+        &workload.annotations(),
+        scene.namespace_window.as_deref(),
+        scene.settings.reload_window.as_ref(),
+    );
+    let wave = wave_hold(scene, workload, &evaluation.plan, stamping, now);
+    match gate(&evaluation.plan, workload, window.as_ref(), wave, instant(now)) {
+        Gate::Proceed => None,
+        Gate::Override => {
+            notes.push(format!(
+                "{} lets this rollout through now, and is removed with it",
+                fixed::RELOAD_NOW
+            ));
+            None
+        }
+        Gate::Held(hold) => Some(Verdict::Held {
+            reason: hold.reason().as_str(),
+            until: hold.ends_at().map(|at| at.to_string()),
+            why: hold.describe(),
+            pending: changes(evaluation),
+        }),
+    }
+}
+
+/// The first wave that holds the plan, computed from the namespace's workloads as read.
+fn wave_hold(
+    scene: &Scene,
+    workload: &Workload<'_>,
+    plan: &Plan,
+    stamping: Stamping<'_>,
+    now: OffsetDateTime,
+) -> Option<(SourceRef, WaveWait)> {
+    let options = scene.dependency_options();
+    let strategy = scene.plan_options().strategy;
+    plan.changes.iter().find_map(|change| {
+        let source = &change.source;
+        let state = scene.sources.get(source);
+        let sizes = state
+            .and_then(|s| s.annotations.get(fixed::ROLLOUT_WAVES))
+            .and_then(|v| v.parse::<WaveSizes>().ok())
+            .or_else(|| scene.settings.rollout_waves.clone())?;
+        let current = state.map(|s| &s.hash);
+        let mut members: Vec<Member> = scene
+            .workloads
+            .iter()
+            .map(|(kind, object)| Workload::new(*kind, object))
+            .filter(|w| {
+                WorkloadPolicy::read(w, &options)
+                    .is_ok_and(|p| p.dependencies(&scene.sources, &options).sources().any(|s| s == source))
+            })
+            .map(|w| {
+                let health = rollout_health(w.kind, w.object, now, scene.settings.rollout_wave_deadline);
+                Member::of(&w, source, current, strategy, stamping, health)
+            })
+            .collect();
+        if !members
+            .iter()
+            .any(|m| m.kind == workload.kind && m.name == workload.name())
+        {
+            // Explained from a file, or created since the list: count it as not yet rolled.
+            let mut asking = Member::of(workload, source, None, strategy, stamping, RolloutHealth::Healthy);
+            asking.carries_current = false;
+            members.push(asking);
+        }
+        let boundaries = sizes.boundaries(members.len());
+        let wait = wave_wait(&boundaries, &members, (workload.kind, workload.name()))?;
+        Some((source.clone(), wait))
+    })
 }
 
 fn change_name(change: &Change) -> &'static str {
@@ -293,6 +380,7 @@ pub fn summary(verdict: &Verdict) -> String {
         Verdict::Excluded { by } => format!("excluded: {by}"),
         Verdict::Unreadable { reason } => format!("not a workload the reloader can read: {reason}"),
         Verdict::Deleting => "being deleted: left alone".into(),
+        Verdict::Held { why, pending, .. } => format!("{why}; then rolls out: {}", list(pending)),
     }
 }
 

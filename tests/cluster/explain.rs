@@ -18,8 +18,14 @@ use crate::support::{Reloader, eventually, kubeconfig, wait_for};
 
 /// `reloader explain <target> -n <ns> -o json [extra] -- <flags>`, parsed.
 fn explain(ns: &str, target: &str, extra: &[&str], flags: &[&str]) -> Value {
+    explain_with(ns, target, extra, flags, &[])
+}
+
+/// [`explain`] with extra environment (a test clock).
+pub fn explain_with(ns: &str, target: &str, extra: &[&str], flags: &[&str], env: &[(&str, &str)]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_reloader"))
         .args(["explain", target, "-n", ns, "-o", "json"])
+        .envs(env.iter().copied())
         .arg(format!("--kubeconfig={}", kubeconfig().display()))
         .args(extra)
         .arg("--")

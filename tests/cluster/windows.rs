@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::engine::{Fixture, auto, uses};
+use crate::explain::explain_with;
 use crate::support::{Reloader, eventually, kubeconfig};
 
 const CLOCK: &str = "RELOADER_TEST_CLOCK_START";
@@ -163,6 +164,24 @@ async fn reload_now_lets_a_held_change_through_once() {
     .await;
     assert!(held.contains("held until Wed 22:00 CET"), "{held}");
     assert_eq!(f.revisions("app").await, 1);
+    // `explain` says the same, at the same clock.
+    let now = clock.now();
+    let v = explain_with(
+        &f.ns.name,
+        "deploy/app",
+        &[],
+        &["--reload-window=22:00-06:00 Europe/Berlin"],
+        &[(CLOCK, &now)],
+    );
+    assert_eq!(v["verdict"]["verdict"], "held", "{v:#}");
+    assert_eq!(v["verdict"]["reason"], "window");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            "held until Wed 22:00 CET (reload window 22:00-06:00 Europe/Berlin); then rolls out: configmap/cfg changed"
+        ),
+        "{summary}"
+    );
 
     annotate(&f, "app", fixed::RELOAD_NOW, "true").await;
     f.wait_revisions("app", 2).await;
