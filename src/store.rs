@@ -49,9 +49,8 @@ struct Inner {
     /// reconciled. See `docs/engine.md`. Grouped by namespace, so what one namespace's
     /// question costs does not grow with the rest of the cluster.
     workloads: HashMap<String, HashMap<WorkloadKey, StoredWorkload>>,
-    /// Each indexed workload's entry, its `dependencies` left empty (they are the edges'
-    /// marks in `dependents`).
-    entries: HashMap<WorkloadKey, IndexEntry>,
+    /// Each indexed workload's entry (its dependencies are the edges' marks in `dependents`).
+    entries: HashMap<WorkloadKey, Indexed>,
     /// Sorted, without duplicates; each dependent marked whether it depends on the source (or
     /// only names it). A `Vec` rather than a `BTreeSet`: most sources have one or a few
     /// dependents, and a B-tree's first node is sized for eleven.
@@ -67,6 +66,14 @@ struct Inner {
     /// The workload lists the watchers will make (kind, scope), and those made: until every
     /// one is, some workload may not be known yet.
     workload_lists: BTreeMap<(WorkloadKind, Option<String>), bool>,
+}
+
+/// What the store keeps of an [`IndexEntry`]: which of its sources are dependencies is marked
+/// on the edges instead, so no second set is kept per workload.
+#[derive(Clone, Debug, Default)]
+struct Indexed {
+    sources: BTreeSet<SourceRef>,
+    scans: bool,
 }
 
 /// One dependent in the reverse index.
@@ -540,9 +547,14 @@ impl Inner {
         out
     }
 
-    fn set_entry(&mut self, key: &WorkloadKey, mut entry: IndexEntry) {
-        let dependencies = std::mem::take(&mut entry.dependencies);
-        entry.sources.extend(dependencies.iter().cloned());
+    fn set_entry(&mut self, key: &WorkloadKey, entry: IndexEntry) {
+        let IndexEntry {
+            mut sources,
+            dependencies,
+            scans,
+        } = entry;
+        sources.extend(dependencies.iter().cloned());
+        let entry = Indexed { sources, scans };
         let old = self.entries.insert(key.clone(), entry.clone()).unwrap_or_default();
         for source in old.sources.difference(&entry.sources) {
             let slot = (key.namespace.clone(), source.clone());

@@ -57,6 +57,9 @@ pub(super) fn compute(
         return Computed::Settled(Outcome::Gone);
     };
     if object.at("/metadata/deletionTimestamp").is_some() {
+        // Indexed as depending on nothing: counted as known (rollout waves wait for every
+        // workload of the namespace to be), never as a wave's member.
+        ctx.store.index(key, IndexEntry::default());
         return Computed::Settled(Outcome::Deleting);
     }
     let now = time::OffsetDateTime::now_utc();
