@@ -830,3 +830,89 @@ async fn lookups_over_the_shared_budget_are_answered_at_once_from_the_cache() {
         "the refused lookups reached the API server"
     );
 }
+
+/// Per-key reloads: a workload reading one key of a ConfigMap and one of a Secret is stamped
+/// with the hashes of those keys (`keys.<id>.<hash>`), whether its annotation or the flag turns
+/// them on; without a stamp key the Secret's plain hash of its keys is left out, as its whole
+/// hash is; a value that is not a switch is denied.
+#[tokio::test]
+async fn per_key_workloads_are_stamped_with_the_keys_they_read() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use reloader::core::dependencies::DependencyOptions;
+    use reloader::core::keyed_hash::StampKeyRing;
+    use reloader::core::per_key::KeySet;
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "cfg"},
+        "data": {"DB_HOST": "db1", "DB_PORT": "5432", "LOG": "info"}}))
+    .unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "db"},
+        "data": {"password": "cDE=", "user": "YWRtaW4="}}))
+    .unwrap();
+    let (cfg, db) = (SourceState::of_config_map(&cm), SourceState::of_secret(&secret));
+    let host: KeySet = ["DB_HOST"].into_iter().collect();
+    let password: KeySet = ["password"].into_iter().collect();
+    let cfg_stamp = format!("configmap/cfg=keys.{}.{}", host.id(), cfg.keys.subset_hash(&host));
+    let reader = |annotations: Value| {
+        let mut object = deployment(annotations);
+        object["spec"]["template"]["spec"] = json!({
+            "containers": [{"name": "web", "image": "web:1",
+                            "env": [{"name": "DB_HOST", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "DB_HOST"}}}],
+                            "volumeMounts": [{"name": "db", "mountPath": "/db"}]}],
+            "volumes": [{"name": "db", "secret": {"secretName": "db", "items": [{"key": "password", "path": "p"}]}}]});
+        object
+    };
+    let keyed = StampKeyRing::new("a", &BTreeMap::from([("a".to_string(), vec![7u8; 32])])).unwrap();
+    for (annotation, flag) in [(Some("true"), false), (None, true)] {
+        for keys in [keyed.clone(), StampKeyRing::plain()] {
+            let store = Store::default();
+            store.upsert_source("shop", cfg.clone());
+            store.upsert_source("shop", db.clone());
+            let (_tx, ready) = watch::channel(true);
+            let router = router(AdmissionContext {
+                dependency: DependencyOptions {
+                    per_key_reloads: flag,
+                    ..Default::default()
+                },
+                stamp_keys: watch::channel(Arc::new(keys.clone())).1,
+                ..AdmissionContext::standalone(store, ready)
+            });
+            let mut annotations = json!({defaults::AUTO: "true"});
+            if let Some(value) = annotation {
+                annotations[fixed::PER_KEY] = json!(value);
+            }
+            let (_, body) = post(
+                &router,
+                "/mutate",
+                review("CREATE", reader(annotations), None, "a", false),
+            )
+            .await;
+            let patch = patch_of(&body).unwrap();
+            let stamp = patch[0]["value"][fixed::TEMPLATE_HASHES].as_str().unwrap();
+            if keys.current().is_some() {
+                let id = password.id();
+                assert!(
+                    stamp.starts_with(&format!("configmap/cfg=keys.{}.k1.a.", host.id())),
+                    "{stamp}"
+                );
+                assert!(stamp.contains(&format!(",secret/db=keys.{id}.k1.a.")), "{stamp}");
+            } else {
+                assert_eq!(stamp, cfg_stamp, "{annotation:?} {flag}");
+                let plain = db.keys.subset_hash(&password).to_string();
+                assert!(!body.to_string().contains(&plain), "{body}");
+            }
+        }
+    }
+    let (_, body) = post(
+        &app(true),
+        "/validate",
+        review("CREATE", reader(json!({fixed::PER_KEY: "yes"})), None, "a", false),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], false);
+    assert!(
+        body["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(fixed::PER_KEY),
+        "{body}"
+    );
+}

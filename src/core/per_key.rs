@@ -259,6 +259,16 @@ mod tests {
         assert!(KeyDigests::default().is_empty());
     }
 
+    /// What a source's per-key content costs in the store (docs/engine.md, Memory): 16 bytes in
+    /// its state, and 16 a key in one allocation (none for a source without keys).
+    #[test]
+    fn a_source_costs_16_bytes_and_16_a_key() {
+        assert_eq!(std::mem::size_of::<KeyDigests>(), 16);
+        let d = digests(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        assert_eq!(std::mem::size_of_val(&*d.0), 3 * 16);
+        assert_eq!(std::mem::size_of_val(&*KeyDigests::default().0), 0);
+    }
+
     #[test]
     fn key_set_ids_parse_back_and_tell_sets_apart() {
         let id = keys(&["a", "b"]).id();

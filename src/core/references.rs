@@ -422,10 +422,13 @@ mod tests {
         }
     }
 
+    /// What a pod spec reads only by key: per source, its keys.
+    type KeysBySource<'a> = Vec<(SourceRef, Vec<&'a str>)>;
+
     /// Which keys each kind of reference reads, and what makes a use whole.
     #[test]
     fn keys_read_by_kind_of_reference() {
-        let rows: Vec<(&str, serde_json::Value, Vec<(SourceRef, Vec<&str>)>)> = vec![
+        let rows: Vec<(&str, serde_json::Value, KeysBySource)> = vec![
             (
                 "configMapKeyRef and secretKeyRef, in a container and an init container",
                 json!({"initContainers": [{"name": "i", "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password", "optional": true}}}]}],

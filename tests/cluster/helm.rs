@@ -326,6 +326,10 @@ fn stakaters_default_values_render_the_reloader_with_stakaters_flags_and_least_r
         !env.contains_key("RELOADER_RELOAD_WINDOW"),
         "no reload window by default"
     );
+    assert!(
+        !env.contains_key("RELOADER_PER_KEY_RELOADS"),
+        "whole-content hashes by default"
+    );
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "10");
     r.get("Service", "rel-reloader-webhook");
 
@@ -427,6 +431,7 @@ reloader:
   coalesceWindow: 5s
   reloadWindow: "Mon-Fri 02:00-04:00 Europe/Berlin"
   rolloutWaves: "1,50%"
+  perKeyReloads: true
   rateLimits: {maxReloadsPerSecond: 20, maxReloadsPerSecondPerNamespace: 2, burst: 10}
   workers: 8
   prometheusRule: {enabled: true, labels: {release: kube-prometheus-stack}}
@@ -500,6 +505,7 @@ fn a_customised_global_values_file_renders_each_value() {
     assert_eq!(env["RELOADER_COALESCE_WINDOW"], "5s");
     assert_eq!(env["RELOADER_RELOAD_WINDOW"], "Mon-Fri 02:00-04:00 Europe/Berlin");
     assert_eq!(env["RELOADER_ROLLOUT_WAVES"], "1,50%");
+    assert_eq!(env["RELOADER_PER_KEY_RELOADS"], "true");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "20");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND_PER_NAMESPACE"], "2");
     assert_eq!(env["RELOADER_BURST"], "10");
