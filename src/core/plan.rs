@@ -340,25 +340,12 @@ pub fn assess(
 }
 
 /// Whether the workload's record for `source` (what its pods were rolled with, overlaid by what
-/// was acknowledged) is `current` (the source's content hash now; `None`: absent), compared as
+/// was acknowledged) is the source's content now (`current`; `None`: absent), compared as
 /// [`assess`] compares them: a keyed stamp of the current content counts, one whose key the
-/// ring lacks does not. For rollout waves: which dependents carry a source's new content.
-/// Whole contents only: [`carries_state`] also reads per-key records.
+/// ring lacks does not; under per-key reloads (`per_key_default`: `--per-key-reloads`) the keys
+/// the workload reads are what counts, so a member whose keys did not change carries the
+/// source's new content. For rollout waves: which dependents carry a source's new content.
 pub fn carries(
-    workload: &Workload<'_>,
-    source: &SourceRef,
-    current: Option<&ContentHash>,
-    strategy: ReloadStrategy,
-    stamping: Stamping<'_>,
-) -> bool {
-    let state = current.map(|hash| SourceState::new(source.clone(), BTreeMap::new(), hash.clone()));
-    carries_state(workload, source, state.as_ref(), false, strategy, stamping)
-}
-
-/// [`carries`], with the source's `current` state (`None`: absent), so that under per-key
-/// reloads (`per_key_default`: `--per-key-reloads`) the keys the workload reads are what
-/// counts: a member whose keys did not change carries the source's new content.
-pub fn carries_state(
     workload: &Workload<'_>,
     source: &SourceRef,
     current: Option<&SourceState>,
@@ -2054,9 +2041,8 @@ mod tests {
             for (strategy, keys) in strategies() {
                 let stamped = settle(kind, &reader(kind, Some("true")), &v1, options(strategy), &keys);
                 let w = Workload::new(kind, &stamped);
-                let carried = |current: &Current, s: &SourceRef| {
-                    carries_state(&w, s, current.get(s), false, strategy, stamping(&keys))
-                };
+                let carried =
+                    |current: &Current, s: &SourceRef| carries(&w, s, current.get(s), false, strategy, stamping(&keys));
                 assert!(carried(&v1, &cm("cfg")) && carried(&unread, &cm("cfg")) && carried(&unread, &secret("db")));
                 assert!(!carried(&read, &cm("cfg")), "{strategy:?}");
             }
@@ -2137,11 +2123,11 @@ mod tests {
                 let workload = Workload::new(kind, &obj);
                 let assessed = assess(&workload, &d, &current, options, stamping(&keys), None).unwrap();
                 for a in &assessed {
-                    let carried = carries(&workload, &a.source, current.content_hash(&a.source), options.strategy, stamping(&keys));
+                    let carried = carries(&workload, &a.source, current.get(&a.source), false, options.strategy, stamping(&keys));
                     prop_assert_eq!(carried, a.outcome == SourceOutcome::UpToDate, "{:?}", a);
                     if first.action == Action::Roll {
                         let rolled = Workload::new(kind, &applied);
-                        prop_assert!(carries(&rolled, &a.source, current.content_hash(&a.source), options.strategy, stamping(&keys)));
+                        prop_assert!(carries(&rolled, &a.source, current.get(&a.source), false, options.strategy, stamping(&keys)));
                     }
                 }
                 let second = plan_with(kind, &applied, &current, options, &keys);
@@ -2152,7 +2138,7 @@ mod tests {
 
             /// Per-key reloads, turned on or off or left, with any content before and after: a
             /// change to a key the workload reads always rolls, nothing else ever does, planning
-            /// again after the patch finds nothing to do, and `carries_state` says what `assess`
+            /// again after the patch finds nothing to do, and `carries` says what `assess`
             /// says.
             #[test]
             fn per_key_rolls_exactly_for_the_keys_read(
@@ -2215,7 +2201,7 @@ mod tests {
                 prop_assert!(again.patch.0.is_empty(), "second patch: {:?}", again.patch);
                 let w = Workload::new(kind, &obj);
                 for a in &assessed {
-                    let carried = carries_state(&w, &a.source, c2.get(&a.source), flag, strategy, stamping(&keys));
+                    let carried = carries(&w, &a.source, c2.get(&a.source), flag, strategy, stamping(&keys));
                     let current = matches!(a.outcome, SourceOutcome::UpToDate | SourceOutcome::Adopt(_));
                     prop_assert_eq!(carried, current, "{:?}", a);
                 }

@@ -37,11 +37,13 @@ pub struct Member {
 
 impl Member {
     /// `workload` as a member of `source`'s waves: whether its record for the source is the
-    /// source's `current` content (as [`super::plan::assess`] compares), and its `health`.
+    /// source's `current` content (as [`super::plan::assess`] compares; `per_key_default`:
+    /// `--per-key-reloads`), and its `health`.
     pub fn of(
         workload: &super::workload::Workload<'_>,
         source: &super::source::SourceRef,
-        current: Option<&super::hash::ContentHash>,
+        current: Option<&super::source::SourceState>,
+        per_key_default: bool,
         strategy: super::plan::ReloadStrategy,
         stamping: super::plan::Stamping<'_>,
         health: RolloutHealth,
@@ -50,7 +52,7 @@ impl Member {
             kind: workload.kind,
             name: workload.name().to_string(),
             first_wave: workload.annotation(super::vocabulary::fixed::FIRST_WAVE) == Some("true"),
-            carries_current: super::plan::carries(workload, source, current, strategy, stamping),
+            carries_current: super::plan::carries(workload, source, current, per_key_default, strategy, stamping),
             health,
         }
     }

@@ -90,6 +90,9 @@ fn wait_for(
         keys: &keys,
         namespace: &key.namespace,
     };
+    // Its keys too: under per-key reloads a member whose keys did not change carries it.
+    let state = ctx.store.sources(&key.namespace).map().get(source).cloned();
+    let per_key = ctx.options.dependency.per_key_reloads;
     let now = time::OffsetDateTime::now_utc();
     let mut members: Vec<Member> = stored
         .iter()
@@ -100,7 +103,14 @@ fn wait_for(
                 kind: member.kind,
                 name: member.name.clone(),
                 first_wave: view.annotation(fixed::FIRST_WAVE) == Some("true"),
-                carries_current: carries(&view, source, current, ctx.options.plan.strategy, stamping),
+                carries_current: carries(
+                    &view,
+                    source,
+                    state.as_ref(),
+                    per_key,
+                    ctx.options.plan.strategy,
+                    stamping,
+                ),
                 health: workload.rollout().health(now, ctx.options.wave_deadline),
             })
         })

@@ -137,7 +137,6 @@ fn wave_hold(
             .and_then(|s| s.annotations.get(fixed::ROLLOUT_WAVES))
             .and_then(|v| v.parse::<WaveSizes>().ok())
             .or_else(|| scene.settings.rollout_waves.clone())?;
-        let current = state.map(|s| &s.hash);
         let mut members: Vec<Member> = scene
             .workloads
             .iter()
@@ -148,7 +147,7 @@ fn wave_hold(
             })
             .map(|w| {
                 let health = rollout_health(w.kind, w.object, now, scene.settings.rollout_wave_deadline);
-                Member::of(&w, source, current, strategy, stamping, health)
+                Member::of(&w, source, state, options.per_key_reloads, strategy, stamping, health)
             })
             .collect();
         if !members
@@ -156,7 +155,15 @@ fn wave_hold(
             .any(|m| m.kind == workload.kind && m.name == workload.name())
         {
             // Explained from a file, or created since the list: count it as not yet rolled.
-            let mut asking = Member::of(workload, source, None, strategy, stamping, RolloutHealth::Healthy);
+            let mut asking = Member::of(
+                workload,
+                source,
+                None,
+                options.per_key_reloads,
+                strategy,
+                stamping,
+                RolloutHealth::Healthy,
+            );
             asking.carries_current = false;
             members.push(asking);
         }
