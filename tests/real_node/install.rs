@@ -297,13 +297,13 @@ fn write_during(
 }
 
 /// A Helm release of the chart, uninstalled when dropped.
-struct Release {
-    name: String,
-    namespace: String,
+pub(crate) struct Release {
+    pub name: String,
+    pub namespace: String,
 }
 
 impl Release {
-    fn helm(&self, verb: &str, files: &[&Path]) {
+    pub fn helm(&self, verb: &str, files: &[&Path]) {
         let chart = chart();
         let config = kubeconfig().display().to_string();
         let mut args = vec![verb, &self.name, &chart, "-n", &self.namespace, "--kubeconfig", &config];
@@ -337,11 +337,18 @@ impl Drop for Release {
 /// The values a user of the real node adds to Stakater's file: the image (built locally, no
 /// registry) and the node's placement; HA with two replicas, so that a leader is elected.
 fn node_values(node: &RealNode, extra: &str) -> std::path::PathBuf {
+    node_values_with(node, 2, extra)
+}
+
+/// [`node_values`] with `replicas` replicas (HA above one).
+pub(crate) fn node_values_with(node: &RealNode, replicas: usize, extra: &str) -> std::path::PathBuf {
     let (repository, tag) = reloader_image();
     let placement = node.placement();
     values_file(&format!(
-        "image: {{repository: {repository}, tag: \"{tag}\"}}\nreloader:\n  enableHA: true\n{extra}  deployment:\n    replicas: 2\n    nodeSelector: {}\n    tolerations: {}\n",
-        placement["nodeSelector"], placement["tolerations"]
+        "image: {{repository: {repository}, tag: \"{tag}\"}}\nreloader:\n  enableHA: {}\n{extra}  deployment:\n    replicas: {replicas}\n    nodeSelector: {}\n    tolerations: {}\n",
+        replicas > 1,
+        placement["nodeSelector"],
+        placement["tolerations"]
     ))
 }
 

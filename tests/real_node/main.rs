@@ -9,6 +9,7 @@
 
 mod install;
 mod node;
+mod waves;
 
 // The cluster tests' fixture and helm (tests/support/).
 use reloader_dev_support::{cluster as support, helm_cli};
