@@ -187,7 +187,9 @@ impl Stamping<'_> {
         )
     }
 
-    fn seal_one(&self, source: &SourceRef, observed: &Observed) -> Observed {
+    /// One value as it is written: a plain hash, or the plain hash in a subset, keyed when the
+    /// ring has a current key.
+    pub fn seal_one(&self, source: &SourceRef, observed: &Observed) -> Observed {
         match observed {
             Observed::Hash(hash) => self
                 .keys

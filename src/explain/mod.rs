@@ -188,10 +188,24 @@ pub struct SourceReport {
     /// The value recorded on the workload, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded: Option<String>,
+    /// Per-key reloads: the keys its stamp covers, when it covers only those.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<KeysReport>,
     /// `up-to-date`, `changed`, `created`, `deleted`, `not-recorded`, `recorded-absent`,
-    /// `absent`, `deleted-kept`, `unknown-key` or `cannot-verify`.
+    /// `recorded-other-form`, `absent`, `deleted-kept`, `unknown-key` or `cannot-verify`.
     pub state: &'static str,
     pub detail: String,
+}
+
+/// The keys a workload reads of a source, under per-key reloads.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeysReport {
+    /// Every key it reads, sorted.
+    pub read: Vec<String>,
+    /// Those the source does not have (optional keys not there yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -74,6 +74,14 @@ pub fn human(e: &Explanation, color: bool) -> String {
             let _ = writeln!(out, "    {}  {via}", paint(color, "1", &s.source));
             let _ = writeln!(out, "      current   {}", s.current);
             let _ = writeln!(out, "      recorded  {}", s.recorded.as_deref().unwrap_or("(nothing)"));
+            if let Some(keys) = &s.keys {
+                let absent = if keys.absent.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not in the source: {})", keys.absent.join(", "))
+                };
+                let _ = writeln!(out, "      keys      {}{absent}", keys.read.join(", "));
+            }
             let _ = writeln!(out, "      {}: {}", s.state.replace('-', " "), s.detail);
         }
     } else if matches!(e.verdict, Verdict::UpToDate) {

@@ -3,13 +3,12 @@
 
 use time::OffsetDateTime;
 
-use super::{ChangeReport, Explanation, KeyRing, Scene, SkipReport, SourceReport, Verdict};
-use crate::core::dependencies::{KindAnnotations, Skip, Trigger, WorkloadPolicy};
+use super::{ChangeReport, Explanation, KeyRing, KeysReport, Scene, SkipReport, SourceReport, Verdict};
+use crate::core::dependencies::{Dependency, KindAnnotations, Skip, Trigger, WorkloadPolicy};
 use crate::core::evaluate::{Evaluation, evaluate, rfc3339};
 use crate::core::hash_record::Observed;
 use crate::core::hold::{Gate, gate, instant, window_for};
 use crate::core::json::JsonAt;
-use crate::core::keyed_hash::StampKeyRing;
 use crate::core::pause::PauseState;
 use crate::core::plan::Plan;
 use crate::core::plan::{Action, Assessment, Change, SourceOutcome, Stamping};
@@ -60,14 +59,9 @@ pub(super) fn judge(scene: &Scene, workload: &Workload<'_>, now: OffsetDateTime,
                 explanation.scans = deps.scans;
                 for assessment in &evaluation.assessments {
                     let dep = deps.dependencies.iter().find(|d| d.source == assessment.source);
-                    explanation.sources.push(source_report(
-                        scene,
-                        workload,
-                        &keys,
-                        assessment,
-                        dep.and_then(|d| d.container.clone()),
-                        dep.is_some_and(|d| d.referenced),
-                    ));
+                    explanation
+                        .sources
+                        .push(source_report(scene, workload, stamping, assessment, dep));
                 }
                 for skipped in &deps.skipped {
                     explanation.not_reloaded_on.push(SkipReport {
@@ -200,32 +194,59 @@ fn why(scene: &Scene, workload: &Workload<'_>, kind: SourceKind, trigger: &Trigg
 }
 
 /// The value the reloader would record for `source` now. Without the key, a Secret's plain
-/// SHA-1 is not shown: keyed stamps exist so that it is never published.
-fn current_value(scene: &Scene, keys: &StampKeyRing, source: &SourceRef, observed: &Observed) -> String {
-    match (observed, &scene.ring) {
-        (Observed::Hash(_), KeyRing::Unreadable { .. }) if source.kind != SourceKind::ConfigMap => {
+/// SHA-1 (of its content, or of the keys read) is not shown: keyed stamps exist so that it is
+/// never published.
+fn current_value(scene: &Scene, stamping: Stamping<'_>, source: &SourceRef, observed: &Observed) -> String {
+    match &scene.ring {
+        KeyRing::Unreadable { .. } if source.kind != SourceKind::ConfigMap && observed.is_plain() => {
             "(keyed; the stamp key cannot be read)".to_string()
         }
-        (Observed::Hash(hash), _) => keys
-            .seal(&scene.namespace, source, hash)
-            .map_or_else(|| hash.to_string(), |k| k.to_string()),
-        (other, _) => other.to_string(),
+        _ => stamping.seal_one(source, observed).to_string(),
+    }
+}
+
+/// The keys a dependency's stamp covers under per-key reloads, and those its source lacks.
+fn keys_report(scene: &Scene, dependency: &Dependency) -> Option<KeysReport> {
+    let keys = dependency.stamped_keys()?;
+    let state = scene.sources.get(&dependency.source);
+    Some(KeysReport {
+        read: keys.iter().map(str::to_string).collect(),
+        absent: keys
+            .iter()
+            .filter(|key| !state.is_some_and(|s| s.keys.contains(key)))
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// What changed, for a per-key dependency: the key, when it reads one; which of several is not
+/// recorded (the stamp holds one hash for them all).
+fn changed_detail(keys: Option<&KeysReport>) -> String {
+    match keys.map(|k| k.read.as_slice()) {
+        None => "changed since the pods were rolled".to_string(),
+        Some([key]) => format!("{key}, the key it reads, changed since the pods were rolled"),
+        Some(read) => format!(
+            "one or more of the keys it reads ({}) changed since the pods were rolled; which is not recorded",
+            read.join(", ")
+        ),
     }
 }
 
 fn source_report(
     scene: &Scene,
     workload: &Workload<'_>,
-    keys: &StampKeyRing,
+    stamping: Stamping<'_>,
     assessment: &Assessment,
-    container: Option<String>,
-    referenced: bool,
+    dependency: Option<&Dependency>,
 ) -> SourceReport {
     let options = scene.plan_options();
-    let unknown_key = match &assessment.recorded {
-        Some(Observed::Keyed(keyed)) if !keys.knows(keyed) => Some(keyed.key_id().to_string()),
-        _ => None,
-    };
+    let keys_read = dependency.and_then(|d| keys_report(scene, d));
+    let unknown_key = assessment
+        .recorded
+        .as_ref()
+        .and_then(Observed::keyed)
+        .filter(|keyed| !stamping.keys.knows(keyed))
+        .map(|keyed| keyed.key_id().to_string());
     let (state, detail) = match (&scene.ring, &unknown_key, &assessment.outcome) {
         (KeyRing::Unreadable { reason, .. }, Some(_), _) => (
             "cannot-verify",
@@ -242,7 +263,7 @@ fn source_report(
         (_, None, SourceOutcome::UpToDate) => ("up-to-date", "recorded at its current content".to_string()),
         (_, None, SourceOutcome::Change(change)) => {
             let detail = match change {
-                Change::Changed { .. } => "changed since the pods were rolled".to_string(),
+                Change::Changed { .. } => changed_detail(keys_read.as_ref()),
                 Change::Created { .. } => "created since it was recorded absent (--reload-on-create)".to_string(),
                 Change::Deleted { .. } => "deleted since it was recorded (--reload-on-delete)".to_string(),
             };
@@ -258,7 +279,13 @@ fn source_report(
                 "created since it was recorded absent: recorded without a rollout (--reload-on-create is off)"
                     .to_string(),
             ),
-            _ => (
+            Some(_) => (
+                "recorded-other-form",
+                "recorded as the content its pods read, in another form (whole content, or other keys: per-key \
+                 reloads turned on or off, or the template reads other keys now): recorded again without a rollout"
+                    .to_string(),
+            ),
+            None => (
                 "not-recorded",
                 "never recorded on the workload: recorded without a rollout".to_string(),
             ),
@@ -279,10 +306,11 @@ fn source_report(
     SourceReport {
         source: assessment.source.to_string(),
         why: why(scene, workload, assessment.source.kind, &assessment.trigger),
-        container,
-        referenced,
-        current: current_value(scene, keys, &assessment.source, &assessment.current),
+        container: dependency.and_then(|d| d.container.clone()),
+        referenced: dependency.is_some_and(|d| d.referenced),
+        current: current_value(scene, stamping, &assessment.source, &assessment.current),
         recorded: assessment.recorded.as_ref().map(ToString::to_string),
+        keys: keys_read,
         state,
         detail,
     }
