@@ -25,10 +25,11 @@ pub enum Subject {
 
 impl Subject {
     /// The subject of an object of API `group` and `kind`, if its annotations are ours to check:
-    /// the workload kinds (in their own API group), ConfigMaps and Secrets.
+    /// the workload kinds (in their own API group; extra ones as registered), ConfigMaps and
+    /// Secrets.
     pub fn of(group: &str, kind: &str) -> Option<Self> {
-        if let Some(workload) = WorkloadKind::from_kind(kind) {
-            return (workload.resource().0 == group).then_some(Subject::Workload(workload));
+        if let Some(workload) = WorkloadKind::of(group, kind) {
+            return Some(Subject::Workload(workload));
         }
         match (group, kind) {
             ("", "ConfigMap") => Some(Subject::Source(SourceKind::ConfigMap)),
@@ -658,6 +659,31 @@ mod tests {
         assert_eq!(Subject::of("", "Secret"), Some(Subject::Source(SourceKind::Secret)));
         assert_eq!(Subject::of("", "Service"), None);
         assert_eq!(Subject::of("secrets-store.csi.x-k8s.io", "SecretProviderClass"), None);
+    }
+
+    #[test]
+    fn extra_kinds_are_workloads_checked_at_their_template() {
+        let spec = "rules.test.io/v1/App=spec.deploy.podTemplate".parse().unwrap();
+        let kind = WorkloadKind::Extra(crate::core::workload::extra::register(&spec).unwrap());
+        assert_eq!(Subject::of("rules.test.io", "App"), Some(Subject::Workload(kind)));
+        assert_eq!(Subject::of("other.test.io", "App"), None);
+        let object = serde_json::json!({
+            "metadata": {"annotations": {defaults::PAUSE_PERIOD: "5m"}},
+            "spec": {"deploy": {"podTemplate": {"metadata": {"annotations": {"reloader.stakater.com/atuo": "true",
+                                                                              defaults::AUTO: true}}}}}
+        });
+        let findings = lint_object(&AnnotationKeys::default(), Subject::Workload(kind), &object);
+        assert_eq!(
+            messages(&findings, Severity::Deny),
+            [
+                "unknown annotation reloader.stakater.com/atuo: did you mean reloader.stakater.com/auto?",
+                "reloader.stakater.com/auto: true is a boolean, not a string; quote it (\"true\")"
+            ]
+        );
+        assert_eq!(
+            messages(&findings, Severity::Warn),
+            ["deployment.reloader.stakater.com/pause-period has no effect on a App; it belongs on Deployment metadata"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | DeploymentConfig | observed; updated = available = current replicas = `spec.replicas` | `Progressing=False`, or not healthy within the deadline |
 //! | Job | `Complete`, or a pod ready or succeeded | `Failed=True` (its backoff limit), or no pod ready within the deadline |
 //! | CronJob | always: its template is read at its next run, which no wave waits for | never |
+//! | extra kind (`--extra-workload-kinds`) | observed, when it reports `observedGeneration`; no `Ready` condition other than `True`; `updatedReplicas` and `readyReplicas`, when it reports both, at `spec.replicas` | not healthy within the deadline |
 //!
 //! StatefulSets and DaemonSets with `updateStrategy: OnDelete` are healthy once their controller
 //! observed the template: their pods take it when someone deletes them, which no wave waits for.
@@ -148,6 +149,8 @@ impl RolloutStatus {
         let written = DeadlineClock::from(facts.last_write);
         if let (Some(generation), observed) = (facts.generation, facts.observed_generation)
             && kind != Job
+            // An extra kind's controller may report no observed generation at all.
+            && (observed.is_some() || kind.extra().is_none())
             && observed.is_none_or(|o| o < generation)
         {
             // Argo Rollouts once wrote a hash there: a value that is no number is not compared.
@@ -267,6 +270,29 @@ impl RolloutStatus {
                 }
             }
             CronJob => RolloutStatus::Healthy,
+            // Any kind with a pod template: what most controllers report, read if reported.
+            Extra(_) => {
+                if let Some(c) = facts.condition("Ready").filter(|c| c.status != "True") {
+                    let reason = if c.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", c.reason)
+                    };
+                    return RolloutStatus::Progressing {
+                        why: format!("Ready is {}{reason}", c.status),
+                        clock: DeadlineClock::from(c.last_update.or(facts.last_write)),
+                    };
+                }
+                if let (Some(updated), Some(ready)) = (facts.updated, facts.ready)
+                    && (updated < want || ready < want)
+                {
+                    return RolloutStatus::Progressing {
+                        why: format!("{updated} of {want} replicas updated, {ready} ready"),
+                        clock: written,
+                    };
+                }
+                RolloutStatus::Healthy
+            }
         }
     }
 }
@@ -676,6 +702,40 @@ mod tests {
         let rolling = dc(json!({"observedGeneration": 2, "replicas": 1, "conditions": [
             {"type": "Progressing", "status": "True", "lastUpdateTime": "2026-03-01T11:59:00Z"}]}));
         assert!(progressing(&health(DeploymentConfig, &rolling)));
+    }
+
+    #[test]
+    fn extra_kinds_are_judged_by_what_they_report() {
+        let spec = "rollout-status.test.io/v1alpha1/CloneSet".parse().unwrap();
+        let kind = WorkloadKind::Extra(crate::core::workload::extra::register(&spec).unwrap());
+        let set = |status: Value| json!({"metadata": {"generation": 3}, "spec": {"replicas": 2}, "status": status});
+        assert_eq!(
+            health(kind, &set(json!({}))),
+            RolloutHealth::Healthy,
+            "nothing reported"
+        );
+        let done = set(json!({"observedGeneration": 3, "updatedReplicas": 2, "readyReplicas": 2}));
+        assert_eq!(health(kind, &done), RolloutHealth::Healthy);
+        let unobserved = set(json!({"observedGeneration": 2, "updatedReplicas": 2, "readyReplicas": 2}));
+        assert!(progressing(&health(kind, &unobserved)));
+        let rolling = set(json!({"observedGeneration": 3, "updatedReplicas": 1, "readyReplicas": 2}));
+        assert_eq!(
+            RolloutStatus::of(kind, &RolloutFacts::read(&rolling)),
+            RolloutStatus::Progressing {
+                why: "1 of 2 replicas updated, 2 ready".into(),
+                clock: DeadlineClock::Unknown
+            }
+        );
+        let not_ready = set(
+            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "Rolling",
+                                                   "lastTransitionTime": "2026-03-01T11:00:00Z"}]}),
+        );
+        assert_eq!(
+            health(kind, &not_ready),
+            RolloutHealth::Failed(
+                "DeadlineExceeded: not healthy 600s after its rollout started (Ready is False (Rolling))".into()
+            )
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Workload kinds and read access to a workload held as untyped JSON, so that fields this
 //! version does not know (newer APIs, CRDs such as Argo Rollouts) survive every rewrite.
+//! Kinds beyond the built-in ones come from `--extra-workload-kinds` ([`extra`]).
+
+pub mod extra;
 
 use crate::core::json::JsonAt;
 use std::collections::BTreeMap;
@@ -9,6 +12,8 @@ use super::pod::PodSpec;
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
+
+pub use extra::ExtraKind;
 
 /// Every kind the reloader can roll.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,9 +27,13 @@ pub enum WorkloadKind {
     Rollout,
     /// OpenShift `apps.openshift.io/v1`.
     DeploymentConfig,
+    /// A kind of `--extra-workload-kinds` (a CloneSet, a CRD of one's own): rolled like a
+    /// Deployment, its pod template where the flag says.
+    Extra(ExtraKind),
 }
 
 impl WorkloadKind {
+    /// The built-in kinds (extra ones are [`WorkloadKind::Extra`]).
     pub const ALL: [WorkloadKind; 7] = [
         WorkloadKind::Deployment,
         WorkloadKind::StatefulSet,
@@ -35,9 +44,11 @@ impl WorkloadKind {
         WorkloadKind::DeploymentConfig,
     ];
 
-    /// (group, version, plural) of the API resource.
+    /// (group, version, plural) of the API resource; an extra kind's plural is empty until
+    /// discovery found it ([`WorkloadKind::plural`]).
     pub fn resource(self) -> (&'static str, &'static str, &'static str) {
         match self {
+            WorkloadKind::Extra(extra) => (extra.group(), extra.version(), extra.plural().unwrap_or_default()),
             WorkloadKind::Deployment => ("apps", "v1", "deployments"),
             WorkloadKind::StatefulSet => ("apps", "v1", "statefulsets"),
             WorkloadKind::DaemonSet => ("apps", "v1", "daemonsets"),
@@ -48,9 +59,19 @@ impl WorkloadKind {
         }
     }
 
-    /// The API kind, as written in manifests (`Deployment`).
+    /// The resource's plural: always known for a built-in kind, once discovered for an extra one.
+    pub fn plural(self) -> Option<&'static str> {
+        match self {
+            WorkloadKind::Extra(extra) => extra.plural(),
+            _ => Some(self.resource().2),
+        }
+    }
+
+    /// The API kind, as written in manifests (`Deployment`); an extra kind's name
+    /// ([`ExtraKind::name`]: its kind, qualified by its group when a built-in kind has its name).
     pub fn as_str(self) -> &'static str {
         match self {
+            WorkloadKind::Extra(extra) => extra.name(),
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
             WorkloadKind::DaemonSet => "DaemonSet",
@@ -61,8 +82,25 @@ impl WorkloadKind {
         }
     }
 
+    /// The built-in kind named `kind`.
     pub fn from_kind(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The kind of objects of API `group` and `kind`: a built-in one, or an extra one registered.
+    pub fn of(group: &str, kind: &str) -> Option<Self> {
+        match Self::from_kind(kind) {
+            Some(builtin) if builtin.resource().0 == group => Some(builtin),
+            _ => ExtraKind::find(group, kind).map(WorkloadKind::Extra),
+        }
+    }
+
+    /// The extra kind, if this is one.
+    pub fn extra(self) -> Option<ExtraKind> {
+        match self {
+            WorkloadKind::Extra(extra) => Some(extra),
+            _ => None,
+        }
     }
 
     /// The name `--ignored-workload-types` uses for this kind, if it can be ignored.
@@ -77,6 +115,7 @@ impl WorkloadKind {
     /// JSON pointer of the pod template inside the object.
     pub fn template_pointer(self) -> &'static str {
         match self {
+            WorkloadKind::Extra(extra) => extra.template_pointer(),
             WorkloadKind::CronJob => "/spec/jobTemplate/spec/template",
             _ => "/spec/template",
         }
@@ -273,5 +312,47 @@ mod tests {
         assert_eq!(WorkloadKind::Job.ignore_name(), Some("jobs"));
         assert_eq!(WorkloadKind::CronJob.ignore_name(), Some("cronjobs"));
         assert_eq!(WorkloadKind::Deployment.ignore_name(), None);
+    }
+
+    #[test]
+    fn extra_kinds_read_their_template_where_the_flag_says() {
+        let nested = extra::register(&"workload.test.io/v1/Nested=spec.deploy.podTemplate".parse().unwrap()).unwrap();
+        let plain = extra::register(&"workload.test.io/v1beta1/Plain".parse().unwrap()).unwrap();
+        let (nested, plain) = (WorkloadKind::Extra(nested), WorkloadKind::Extra(plain));
+        let object = json!({"spec": {"deploy": {"podTemplate": {"metadata": {"annotations": {"a": "1"}},
+                            "spec": {"containers": [{"name": "n"}]}}},
+                            "template": {"spec": {"containers": [{"name": "p"}]}}}});
+        let w = Workload::new(nested, &object);
+        assert_eq!(w.template_annotation("a").unwrap(), Some("1"));
+        assert_eq!(w.pod_spec().unwrap().containers[0].name, "n");
+        assert_eq!(
+            Workload::new(plain, &object).pod_spec().unwrap().containers[0].name,
+            "p"
+        );
+        let missing = json!({"spec": {"deploy": {}}});
+        let error = Workload::new(nested, &missing).template().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Nested has no pod template at /spec/deploy/podTemplate"
+        );
+
+        assert_eq!(WorkloadKind::of("workload.test.io", "Nested"), Some(nested));
+        assert_eq!(WorkloadKind::of("other.test.io", "Nested"), None);
+        assert_eq!(WorkloadKind::of("apps", "Deployment"), Some(WorkloadKind::Deployment));
+        assert_eq!(WorkloadKind::of("extensions", "Deployment"), None);
+        assert_eq!(
+            WorkloadKind::from_kind("Nested"),
+            None,
+            "from_kind names built-in kinds"
+        );
+        assert_eq!(nested.to_string(), "Nested");
+        assert_eq!(serde_json::to_value(nested).unwrap(), json!("Nested"));
+        assert_eq!(nested.resource(), ("workload.test.io", "v1", ""));
+        assert_eq!(nested.plural(), None);
+        assert!(nested.extra().unwrap().resolve_plural("nesteds"));
+        assert_eq!(nested.resource(), ("workload.test.io", "v1", "nesteds"));
+        assert_eq!(nested.plural(), Some("nesteds"));
+        assert_eq!(nested.ignore_name(), None);
+        assert_eq!(WorkloadKind::Deployment.plural(), Some("deployments"));
     }
 }
