@@ -1,11 +1,12 @@
 //! Small helpers over the Kubernetes API that the engine, the webhook and `reloader explain`
-//! share: a workload kind's API resource, and a workload as the reloader keeps it.
+//! share: a workload kind's API resource (an extra kind's plural found by discovery), and a
+//! workload as the reloader keeps it.
 
 use kube::api::{ApiResource, DynamicObject};
 use serde_json::Value;
 
 use crate::core::source::LAST_APPLIED;
-use crate::core::workload::WorkloadKind;
+use crate::core::workload::{ExtraKind, WorkloadKind};
 use crate::store::StoredWorkload;
 
 /// A workload as the store keeps it: without what the engine never reads and that costs memory
@@ -35,7 +36,8 @@ pub fn stored(kind: WorkloadKind, obj: &DynamicObject) -> StoredWorkload {
     StoredWorkload::of(kind, serde_json::to_value(obj).unwrap_or(Value::Null))
 }
 
-/// The API resource of a workload kind.
+/// The API resource of a workload kind (an extra kind's plural is empty until [`discover`]
+/// found it).
 pub fn api_resource(kind: WorkloadKind) -> ApiResource {
     let (group, version, plural) = kind.resource();
     let api_version = if group.is_empty() {
@@ -50,4 +52,63 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
         kind: kind.to_string(),
         plural: plural.into(),
     }
+}
+
+/// Why an extra kind cannot be watched (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("{kind:?} is not served by the API server (yet)")]
+    NotServed { kind: ExtraKind },
+    #[error("{kind:?} is cluster-scoped; only namespaced kinds are workloads")]
+    ClusterScoped { kind: ExtraKind },
+    #[error("{kind:?} is served as {found:?} now, not {kept:?} as before; restart the reloader to follow it")]
+    PluralChanged {
+        kind: ExtraKind,
+        kept: &'static str,
+        found: String,
+    },
+    #[error("discovering {kind:?}: {source}")]
+    Api {
+        kind: ExtraKind,
+        #[source]
+        source: Box<kube::Error>,
+    },
+}
+
+impl DiscoveryError {
+    /// Whether asking again later may succeed: the kind is not served yet, or the API server
+    /// did not answer.
+    pub fn retryable(&self) -> bool {
+        matches!(self, DiscoveryError::NotServed { .. } | DiscoveryError::Api { .. })
+    }
+}
+
+/// Finds an extra kind's plural through discovery (one request, for its group version) and
+/// records it in the registry; the plural is what its watchers, patches and webhook rules use.
+pub async fn discover(client: &kube::Client, kind: ExtraKind) -> Result<&'static str, DiscoveryError> {
+    use kube::core::GroupVersionKind;
+    use kube::discovery::{Scope, pinned_kind};
+    let gvk = GroupVersionKind::gvk(kind.group(), kind.version(), kind.kind());
+    let (resource, capabilities) = match pinned_kind(client, &gvk).await {
+        Ok(found) => found,
+        Err(kube::Error::Api(status)) if status.code == 404 => return Err(DiscoveryError::NotServed { kind }),
+        Err(kube::Error::Discovery(_)) => return Err(DiscoveryError::NotServed { kind }),
+        Err(source) => {
+            return Err(DiscoveryError::Api {
+                kind,
+                source: Box::new(source),
+            });
+        }
+    };
+    if capabilities.scope != Scope::Namespaced {
+        return Err(DiscoveryError::ClusterScoped { kind });
+    }
+    if !kind.resolve_plural(&resource.plural) {
+        return Err(DiscoveryError::PluralChanged {
+            kind,
+            kept: kind.plural().unwrap_or_default(),
+            found: resource.plural,
+        });
+    }
+    Ok(kind.plural().unwrap_or_default())
 }

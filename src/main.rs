@@ -129,6 +129,8 @@ async fn engine_options(settings: &Settings, client: &kube::Client, stamp_keys: 
     if api_exists(client, "apps.openshift.io/v1").await {
         workload_kinds.push(WorkloadKind::DeploymentConfig);
     }
+    // Watched once discovery finds them served (`engine::extra`).
+    workload_kinds.extend(settings.extra_workload_kinds.iter().copied());
     let mut source_kinds = source_kinds;
     if settings.csi_integration {
         // Both of the driver's kinds are needed: pod statuses (content) and classes (annotations).

@@ -69,28 +69,52 @@ pub fn created_by_reloader(meta: &ObjectMeta) -> bool {
 /// Whether an annotation key concerns the reloader (CEL, over a key `k`).
 const RELOADER_KEY: &str = "(k.contains('reloader') || k.contains('stakater'))";
 
+/// Where the reloader's annotations may sit, as CEL selections under `object`: the metadata,
+/// the pod template of the built-in kinds (`spec.template`, a CronJob's), and that of every
+/// extra kind whose template is elsewhere (`--extra-workload-kinds`), each once.
+fn annotation_places(s: &AdmissionSettings) -> Vec<String> {
+    let mut places: Vec<String> = [
+        "metadata.?annotations",
+        "spec.?template.?metadata.?annotations",
+        "spec.?jobTemplate.?spec.?template.?metadata.?annotations",
+    ]
+    .map(str::to_string)
+    .into();
+    for extra in s.extra_kinds.iter().filter_map(|k| k.extra()) {
+        let place = extra.cel_template_annotations();
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    places
+}
+
 /// Validation is sent only objects that mention the reloader in an annotation (metadata or pod
 /// template), so an outage never concerns unrelated writes.
-fn mentions_reloader() -> String {
+fn mentions_reloader(s: &AdmissionSettings) -> String {
+    let places: Vec<String> = annotation_places(s)
+        .iter()
+        .map(|place| format!("object.?{place}"))
+        .collect();
     format!(
-        "[object.?metadata.?annotations, object.?spec.?template.?metadata.?annotations, \
-         object.?spec.?jobTemplate.?spec.?template.?metadata.?annotations]\
-         .exists(a, a.orValue({{}}).exists(k, {RELOADER_KEY}))"
+        "[{}].exists(a, a.orValue({{}}).exists(k, {RELOADER_KEY}))",
+        places.join(", ")
     )
 }
 
 /// An UPDATE is validated only when its reloader annotations differ from the old object's, at
-/// any of the three places (a key added, removed or changed): what did not change cannot have
+/// any of the places (a key added, removed or changed): what did not change cannot have
 /// become wrong (problems an object already had only warn anyway).
-fn reloader_annotations_changed() -> String {
-    let pair = |path: &str| format!("[object.?{path}.orValue({{}}), oldObject.?{path}.orValue({{}})]");
+fn reloader_annotations_changed(s: &AdmissionSettings) -> String {
+    let pairs: Vec<String> = annotation_places(s)
+        .iter()
+        .map(|path| format!("[object.?{path}.orValue({{}}), oldObject.?{path}.orValue({{}})]"))
+        .collect();
     format!(
-        "request.operation != 'UPDATE' || [{}, {}, {}].exists(p, \
+        "request.operation != 'UPDATE' || [{}].exists(p, \
          p[0].exists(k, {RELOADER_KEY} && (!(k in p[1]) || p[1][k] != p[0][k])) || \
          p[1].exists(k, {RELOADER_KEY} && !(k in p[0])))",
-        pair("metadata.?annotations"),
-        pair("spec.?template.?metadata.?annotations"),
-        pair("spec.?jobTemplate.?spec.?template.?metadata.?annotations"),
+        pairs.join(", "),
     )
 }
 
@@ -113,10 +137,13 @@ fn client_config(endpoint: &AdmissionEndpoint, namespace: &str, path: &str, bund
     }
 }
 
-fn workload_rules() -> Vec<Value> {
+/// The built-in kinds, then the extra ones whose plural discovery found (a kind not served
+/// yet joins at the next check after it is), one rule per group and version.
+fn workload_rules(s: &AdmissionSettings) -> Vec<Value> {
     let mut by_group: Vec<(&str, &str, Vec<&str>)> = Vec::new();
-    for kind in WorkloadKind::ALL {
-        let (group, version, plural) = kind.resource();
+    let kinds = WorkloadKind::ALL.iter().chain(&s.extra_kinds);
+    for (kind, plural) in kinds.filter_map(|k| Some((k, k.plural()?))) {
+        let (group, version, _) = kind.resource();
         match by_group.iter_mut().find(|(g, v, _)| *g == group && *v == version) {
             Some((_, _, plurals)) => plurals.push(plural),
             None => by_group.push((group, version, vec![plural])),
@@ -199,7 +226,7 @@ pub fn mutating(name: &str, t: &Target<'_>) -> Value {
         "webhooks": [{
             "name": MUTATING_WEBHOOK,
             "clientConfig": client_config(&s.endpoint, &s.namespace, MUTATE_PATH, t.bundle),
-            "rules": workload_rules(),
+            "rules": workload_rules(s),
             "namespaceSelector": namespace_selector(s),
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
@@ -218,13 +245,13 @@ pub fn mutating(name: &str, t: &Target<'_>) -> Value {
 pub fn validating(name: &str, t: &Target<'_>) -> Value {
     let s = t.settings;
     let conditions: Vec<Value> = [
-        json!({"name": "mentions-reloader", "expression": mentions_reloader()}),
-        json!({"name": "reloader-annotations-changed", "expression": reloader_annotations_changed()}),
+        json!({"name": "mentions-reloader", "expression": mentions_reloader(s)}),
+        json!({"name": "reloader-annotations-changed", "expression": reloader_annotations_changed(s)}),
     ]
     .into_iter()
     .chain(not_the_reloader(s))
     .collect();
-    let mut rules = workload_rules();
+    let mut rules = workload_rules(s);
     rules.push(
         json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                       "resources": ["configmaps", "secrets"], "scope": "Namespaced"}),
@@ -895,7 +922,8 @@ mod tests {
 
     #[test]
     fn match_conditions_are_cel_over_the_three_annotation_places() {
-        let changed = reloader_annotations_changed();
+        let s = settings(&["--admission-addr=:9443"]);
+        let changed = reloader_annotations_changed(&s);
         assert!(changed.starts_with("request.operation != 'UPDATE' || "), "{changed}");
         for place in [
             "metadata.?annotations",
@@ -908,6 +936,61 @@ mod tests {
                 "{place}"
             );
         }
-        assert!(!mentions_reloader().contains("{{"));
+        assert!(!mentions_reloader(&s).contains("{{"));
+    }
+
+    #[test]
+    fn extra_kinds_join_the_rules_and_the_conditions_once_served() {
+        let s = settings(&[
+            "--admission-addr=:9443",
+            "--extra-workload-kinds=register.test.io/v1/Flat,register.test.io/v1/Deep=spec.deploy.podTemplate",
+            "--extra-workload-kinds=register-other.test.io/v2/Other",
+        ]);
+        let rules = |s: &AdmissionSettings| {
+            let target = Target {
+                settings: s,
+                bundle: "",
+                owner: None,
+            };
+            mutating("r", &target)["webhooks"][0]["rules"].clone()
+        };
+        let builtin = rules(&settings(&["--admission-addr=:9443"]));
+        assert_eq!(rules(&s), builtin, "no plural discovered yet: no rule");
+        s.extra_kinds[0].extra().unwrap().resolve_plural("flats");
+        s.extra_kinds[1].extra().unwrap().resolve_plural("deeps");
+        s.extra_kinds[2].extra().unwrap().resolve_plural("others");
+        let mut expected = builtin.as_array().unwrap().clone();
+        for (group, version, plurals) in [
+            ("register.test.io", "v1", json!(["flats", "deeps"])),
+            ("register-other.test.io", "v2", json!(["others"])),
+        ] {
+            expected.push(
+                json!({"apiGroups": [group], "apiVersions": [version], "operations": ["CREATE", "UPDATE"],
+                                 "resources": plurals, "scope": "Namespaced"}),
+            );
+        }
+        assert_eq!(rules(&s), Value::Array(expected));
+        // The nested template is a place of the conditions, once; `spec.template` already is.
+        let deep = "spec.?deploy.?podTemplate.?metadata.?annotations";
+        assert!(mentions_reloader(&s).contains(&format!("object.?{deep}].exists(")));
+        assert_eq!(
+            mentions_reloader(&s)
+                .matches("object.?spec.?template.?metadata")
+                .count(),
+            1
+        );
+        assert!(reloader_annotations_changed(&s).contains(&format!("oldObject.?{deep}.orValue({{}})")));
+        let validating_rules = {
+            let target = Target {
+                settings: &s,
+                bundle: "",
+                owner: None,
+            };
+            validating("r", &target)["webhooks"][0]["rules"].clone()
+        };
+        assert_eq!(
+            validating_rules.as_array().unwrap().len(),
+            builtin.as_array().unwrap().len() + 3
+        );
     }
 }

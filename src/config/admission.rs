@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::flags::FailurePolicy;
 use super::selectors::{SelectorRequirement, selector_requirements};
 use super::{AdmissionCli, ConfigError, WatchScope};
+use crate::core::workload::WorkloadKind;
 
 /// Where the API server reaches the webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct AdmissionSettings {
     pub owner_cluster_role: Option<String>,
     /// `--admission-client-ca`: callers must present a certificate chaining to these CAs.
     pub client_ca: Option<PathBuf>,
+    /// `--extra-workload-kinds`: the configurations' rules name them too (those whose plural
+    /// discovery found).
+    pub extra_kinds: Vec<WorkloadKind>,
 }
 
 /// The engine's namespace filters, which the webhook honours too.
@@ -61,6 +65,8 @@ pub(super) struct NamespaceFilters<'a> {
     pub scope: &'a WatchScope,
     pub ignored: &'a BTreeSet<String>,
     pub selector: Option<&'a str>,
+    /// Not a filter: the extra kinds, which the webhook covers as the engine rolls them.
+    pub extra_kinds: &'a [WorkloadKind],
 }
 
 /// The webhook's settings from its flags, `None` when `--admission-addr` is unset.
@@ -137,6 +143,7 @@ pub(super) fn admission_settings(
         failure_policy: cli.admission_failure_policy,
         owner_cluster_role: Some(cli.admission_owner_cluster_role.trim().to_string()).filter(|n| !n.is_empty()),
         client_ca: cli.admission_client_ca.clone(),
+        extra_kinds: filters.extra_kinds.to_vec(),
     }))
 }
 

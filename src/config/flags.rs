@@ -12,6 +12,7 @@ use clap::{Arg, ArgAction, Parser};
 use crate::core::vocabulary::{defaults, parse_go_bool, parse_go_duration};
 use crate::core::waves::WaveSizes;
 use crate::core::window::ReloadWindow;
+use crate::core::workload::extra::{self, ExtraKindSpec};
 
 /// Command-line flags: every flag of Stakater Reloader under its own name, type and default,
 /// then ours. Validation happens in [`Settings::from_cli`](super::Settings::from_cli).
@@ -132,6 +133,18 @@ pub struct Cli {
     /// (`configMapKeyRef`, `secretKeyRef`, volume `items`), so changes to other keys roll nothing.
     #[arg(long, env = "RELOADER_PER_KEY_RELOADS")]
     pub per_key_reloads: bool,
+
+    /// More kinds to roll like Deployments, any with a pod template: `GROUP/VERSION/KIND[=PATH]`,
+    /// comma-separated, with PATH the dotted path of the pod template (default `spec.template`),
+    /// e.g. "apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate".
+    #[arg(
+        long,
+        env = "RELOADER_EXTRA_WORKLOAD_KINDS",
+        value_name = "KINDS",
+        value_parser = extra_workload_kinds,
+        action = ArgAction::Append
+    )]
+    pub extra_workload_kinds: Vec<ExtraKinds>,
 
     /// Log format: empty for text, or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "")]
@@ -435,6 +448,16 @@ fn reload_window(value: &str) -> Result<ReloadWindow, String> {
     value.parse::<ReloadWindow>().map_err(|error| error.to_string())
 }
 
+/// One occurrence of `--extra-workload-kinds`: its kinds, each checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraKinds(pub Vec<ExtraKindSpec>);
+
+fn extra_workload_kinds(value: &str) -> Result<ExtraKinds, String> {
+    extra::parse_list(value)
+        .map(ExtraKinds)
+        .map_err(|error| error.to_string())
+}
+
 fn wave_sizes(value: &str) -> Result<WaveSizes, String> {
     value.parse::<WaveSizes>().map_err(|error| error.to_string())
 }
@@ -513,6 +536,7 @@ mod tests {
             "admission-client-ca",
             "webhook-url-per-workload",
             "per-key-reloads",
+            "extra-workload-kinds",
         ];
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
@@ -565,6 +589,12 @@ mod tests {
             ("--reload-window=2s", "now --coalesce-window"),
             ("--reload-window=25:00-26:00", "is not a time range HH:MM-HH:MM"),
             ("--rollout-waves=0", "rollout-waves"),
+            ("--extra-workload-kinds=CloneSet", "is not GROUP/VERSION/KIND[=PATH]"),
+            (
+                "--extra-workload-kinds=x.io/v1/App=spec.pod-template",
+                "is not dotted field names",
+            ),
+            ("--extra-workload-kinds=apps/v1/Deployment", "is built in"),
             ("--lease-duration=-5s", "not a duration"),
             ("--admission-cert-lifetime=90d", "not a duration"),
             ("--admission-ca-lifetime=", "not a duration"),

@@ -27,7 +27,7 @@ mod testing;
 
 pub use admission::{AdmissionEndpoint, AdmissionSettings, CertSource};
 pub use error::ConfigError;
-pub use flags::{AdmissionCli, Cli, FailurePolicy};
+pub use flags::{AdmissionCli, Cli, ExtraKinds, FailurePolicy};
 pub use selectors::{SelectorOperator, SelectorRequirement};
 pub use settings::{
     AlertSettings, AlertSink, LeaderElection, LogFormat, LogLevel, RateLimits, Settings, WatchScope, process_env,

@@ -19,6 +19,7 @@ use crate::core::vocabulary::AnnotationKeys;
 use crate::core::waves::WaveSizes;
 use crate::core::window::ReloadWindow;
 use crate::core::workload::WorkloadKind;
+use crate::core::workload::extra::{self, ExtraKindError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -183,6 +184,8 @@ pub struct Settings {
     pub ignored_workload_kinds: BTreeSet<WorkloadKind>,
     /// `--is-Argo-Rollouts == "true"`.
     pub argo_rollouts: bool,
+    /// `--extra-workload-kinds`, registered ([`crate::core::workload::extra`]), in the flag's order.
+    pub extra_workload_kinds: Vec<WorkloadKind>,
     /// `--enable-csi-integration`.
     pub csi_integration: bool,
     /// `--namespaces`, else `KUBERNETES_NAMESPACE`, else all.
@@ -267,6 +270,7 @@ impl Settings {
 
         let annotation_keys = annotation_keys(&cli, &mut warnings);
         let reloads = reloads(&cli, &mut warnings)?;
+        let extra_workload_kinds = extra_workload_kinds(&cli)?;
         let scope = scope(&cli, var("KUBERNETES_NAMESPACE"), &mut warnings)?;
         let (log_format, log_level) = logging(&cli, &mut warnings);
         let pacing = pacing(&cli)?;
@@ -281,6 +285,7 @@ impl Settings {
                 scope: &scope.watch_scope,
                 ignored: &scope.namespaces_to_ignore,
                 selector: scope.namespace_selector.as_deref(),
+                extra_kinds: &extra_workload_kinds,
             },
         )?;
 
@@ -294,6 +299,7 @@ impl Settings {
             ignored_source_kinds: reloads.ignored_source_kinds,
             ignored_workload_kinds: reloads.ignored_workload_kinds,
             argo_rollouts: reloads.argo_rollouts,
+            extra_workload_kinds,
             csi_integration: cli.enable_csi_integration,
             watch_scope: scope.watch_scope,
             namespaces_to_ignore: scope.namespaces_to_ignore,
@@ -399,6 +405,29 @@ impl Settings {
             notify_only: self.webhook_url.is_some() && self.webhook_url_per_workload,
         }
     }
+}
+
+/// `--extra-workload-kinds`, every occurrence, registered: each kind once, in order; the same
+/// kind with another version or template path is an error.
+fn extra_workload_kinds(cli: &Cli) -> Result<Vec<WorkloadKind>, ConfigError> {
+    const FLAG: &str = "--extra-workload-kinds";
+    let mut kinds: Vec<WorkloadKind> = Vec::new();
+    for spec in cli.extra_workload_kinds.iter().flat_map(|list| &list.0) {
+        let kind = extra::register(spec).map_err(|error| ConfigError::List {
+            flag: FLAG,
+            reason: error.to_string(),
+        })?;
+        if !kinds.contains(&WorkloadKind::Extra(kind)) {
+            kinds.push(WorkloadKind::Extra(kind));
+        }
+    }
+    if kinds.len() > extra::MAX_EXTRA_KINDS {
+        return Err(ConfigError::List {
+            flag: FLAG,
+            reason: ExtraKindError::TooMany.to_string(),
+        });
+    }
+    Ok(kinds)
 }
 
 fn annotation_keys(cli: &Cli, warnings: &mut Vec<String>) -> AnnotationKeys {
@@ -930,6 +959,43 @@ mod tests {
             }
         );
         assert!(e.to_string().starts_with("--ignored-workload-types"), "{e}");
+    }
+
+    #[test]
+    fn extra_workload_kinds_are_registered_in_order_once_each() {
+        let names = |s: &Settings| -> Vec<String> {
+            s.extra_workload_kinds
+                .iter()
+                .map(|k| format!("{:?}", k.extra().unwrap()))
+                .collect()
+        };
+        let s = settings(&[
+            "--extra-workload-kinds=settings.test.io/v1/Web, settings.test.io/v1/Batch=spec.run.podTemplate",
+            "--extra-workload-kinds=settings.test.io/v1/Web",
+        ]);
+        assert_eq!(names(&s), ["settings.test.io/v1/Web", "settings.test.io/v1/Batch"]);
+        assert_eq!(s.extra_workload_kinds[1].template_pointer(), "/spec/run/podTemplate");
+        assert_eq!(
+            s.admission, None,
+            "the webhook's settings carry them only when it is on"
+        );
+        let with_webhook = settings(&[
+            "--admission-addr=:9443",
+            "--extra-workload-kinds=settings.test.io/v1/Web",
+        ]);
+        assert_eq!(
+            with_webhook.admission.unwrap().extra_kinds,
+            &s.extra_workload_kinds[..1]
+        );
+        // Two occurrences naming one kind differently: refused, saying both.
+        let e = error(&[
+            "--extra-workload-kinds=settings.test.io/v1/Web",
+            "--extra-workload-kinds=settings.test.io/v2/Web",
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "--extra-workload-kinds: Web of settings.test.io is named twice, as \"settings.test.io/v1/Web\" and as \"settings.test.io/v2/Web\""
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! desired state.
 //!
 //! - [`watch`], [`csi`]: one task per kind and scope, feeding the store and the scheduler;
+//!   [`extra`]: an extra kind's watchers, started once discovery finds the kind served;
 //! - [`scheduler`]: when reconciles run (queue, retries, pacing, leadership, readiness, shutdown);
 //! - [`context`]: what a reconcile needs (client, store, reporting, options);
 //! - [`reconcile`]: one workload, in phases (compute, write, report);
@@ -11,6 +12,7 @@
 pub mod context;
 pub mod csi;
 pub mod events;
+pub mod extra;
 pub mod gate;
 pub mod pacing;
 pub mod queue;
@@ -202,6 +204,9 @@ impl Engine {
         let label_selector = self.watch.resource_label_selector.clone();
         let first_scope = self.watch.scopes.first().cloned().flatten();
         let streaming = watch::streaming_lists_served(self.ctx.client.clone(), first_scope.as_deref()).await;
+        // Extra kinds start once discovery finds them served (`extra.rs`).
+        let (extra_kinds, builtin_kinds): (Vec<WorkloadKind>, Vec<WorkloadKind>) =
+            self.watch.workload_kinds.iter().partition(|k| k.extra().is_some());
         for scope in self.watch.scopes.clone() {
             let scope_label = scope.clone().unwrap_or_else(|| "*".into());
             for kind in self.watch.source_kinds.clone() {
@@ -229,10 +234,15 @@ impl Engine {
                     }
                 }
             }
-            for kind in self.watch.workload_kinds.clone() {
+            for kind in builtin_kinds.iter().copied() {
                 let span = tracing::info_span!("watch", %kind, scope = %scope_label);
                 watchers.spawn(watch::watch_workloads(self.clone(), kind, scope.clone(), streaming).instrument(span));
             }
+        }
+        for kind in extra_kinds {
+            let span = tracing::info_span!("discover", %kind);
+            let task = extra::watch_when_served(self.clone(), kind, self.watch.scopes.clone(), streaming);
+            watchers.spawn(task.instrument(span));
         }
         if let Some(selector) = self.watch.namespace_selector.clone() {
             let span = tracing::info_span!("watch", kind = "Namespace", scope = "*");
