@@ -14,6 +14,7 @@ mod kinds;
 mod lint;
 mod migration;
 mod observability;
+mod per_key;
 mod scenarios;
 mod support;
 mod webhook;
