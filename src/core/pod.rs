@@ -224,6 +224,68 @@ mod tests {
         assert!(volumes[5].secret.as_ref().unwrap().secret_name.is_none());
     }
 
+    /// The keys per-key reloads read: key selectors' `key`, and `items[].key` of volumes and
+    /// projections, as k8s-openapi reads them.
+    #[test]
+    fn reads_the_keys_k8s_openapi_reads() {
+        let spec = json!({
+            "containers": [{"name": "web", "env": [
+                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a", "optional": true}}},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "b"}}}]}],
+            "volumes": [
+                {"name": "v1", "configMap": {"name": "cm", "items": [{"key": "c", "path": "c", "mode": 256}]}},
+                {"name": "v2", "secret": {"secretName": "s", "items": [{"key": "d", "path": "d"}]}},
+                {"name": "v3", "projected": {"sources": [
+                    {"configMap": {"name": "cm", "items": [{"key": "e", "path": "e"}]}},
+                    {"secret": {"name": "s", "items": null}}]}}
+            ]
+        });
+        let ours: PodSpec = serde_json::from_value(spec.clone()).unwrap();
+        let theirs: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(spec).unwrap();
+        let env = |c: &Container| -> Vec<String> {
+            c.env
+                .iter()
+                .flatten()
+                .filter_map(|v| v.value_from.as_ref())
+                .filter_map(|f| f.config_map_key_ref.as_ref().or(f.secret_key_ref.as_ref()))
+                .map(|r| r.key.clone())
+                .collect()
+        };
+        let their_env: Vec<String> = theirs.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|v| v.value_from.as_ref())
+            .filter_map(|f| {
+                f.config_map_key_ref
+                    .as_ref()
+                    .map(|r| r.key.clone())
+                    .or(f.secret_key_ref.as_ref().map(|r| r.key.clone()))
+            })
+            .collect();
+        assert_eq!(env(&ours.containers[0]), their_env);
+        assert_eq!(their_env, ["a", "b"]);
+        let volumes = ours.volumes.as_deref().unwrap();
+        let keys = |items: Option<&Vec<KeyItem>>| items.map(|i| i.iter().map(|k| k.key.clone()).collect::<Vec<_>>());
+        assert_eq!(
+            keys(volumes[0].config_map.as_ref().unwrap().items.as_ref()),
+            Some(vec!["c".to_string()])
+        );
+        assert_eq!(
+            keys(volumes[1].secret.as_ref().unwrap().items.as_ref()),
+            Some(vec!["d".to_string()])
+        );
+        let projected = volumes[2].projected.as_ref().unwrap().sources.as_deref().unwrap();
+        assert_eq!(
+            keys(projected[0].config_map.as_ref().unwrap().items.as_ref()),
+            Some(vec!["e".to_string()])
+        );
+        assert_eq!(keys(projected[1].secret.as_ref().unwrap().items.as_ref()), None);
+        let their_volumes = theirs.volumes.unwrap();
+        let their_items = their_volumes[0].config_map.as_ref().unwrap().items.as_ref().unwrap();
+        assert_eq!(their_items[0].key, "c");
+    }
+
     #[test]
     fn nulls_and_missing_fields_are_defaults_and_other_fields_are_not_read() {
         let spec: PodSpec = serde_json::from_value(json!({

@@ -551,6 +551,9 @@ mod tests {
         let slim: WatchedSource<Secret> = serde_json::from_value(secret_json()).unwrap();
         let full: Secret = serde_json::from_value(secret_json()).unwrap();
         assert_eq!(slim.state, SourceState::of_secret(&full));
+        // Per key too, for per-key reloads.
+        assert!(slim.state.keys.contains("password") && slim.state.keys.contains("user"));
+        assert_eq!(slim.state.keys.len(), 2);
         assert_eq!(slim.meta.resource_version.as_deref(), Some("7"));
         assert_eq!(slim.namespace().as_deref(), Some("ns"));
         // kubectl's copy of the data is not kept; other annotations are.
@@ -567,6 +570,7 @@ mod tests {
         let slim: WatchedSource<ConfigMap> = serde_json::from_value(cm.clone()).unwrap();
         let full: ConfigMap = serde_json::from_value(cm).unwrap();
         assert_eq!(slim.state, SourceState::of_config_map(&full));
+        assert!(slim.state.keys.contains("a") && slim.state.keys.contains("b"));
         assert!(slim.state.annotations.is_empty());
     }
 
