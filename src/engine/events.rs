@@ -11,9 +11,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::core::json::JsonAt;
 use crate::core::source::SourceKind;
+use crate::store::WorkloadKey;
 
 /// Normal or Warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +32,23 @@ pub fn component(kind: Option<SourceKind>) -> &'static str {
         Some(SourceKind::Secret) => "reloader-secrets",
         Some(SourceKind::SecretProviderClass) => "reloader-secretproviderclasspodstatuses",
         None => "reloader",
+    }
+}
+
+/// The Event reference of a workload (`object`: as stored, for its uid).
+pub fn workload_reference(key: &WorkloadKey, object: &Value) -> ObjectReference {
+    let (group, version, _) = key.kind.resource();
+    ObjectReference {
+        api_version: Some(if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        }),
+        kind: Some(key.kind.to_string()),
+        name: Some(key.name.clone()),
+        namespace: Some(key.namespace.clone()),
+        uid: object.at("/metadata/uid").and_then(Value::as_str).map(str::to_string),
+        ..Default::default()
     }
 }
 
@@ -79,14 +99,7 @@ impl EventRecorder {
         message: &str,
         component: &str,
     ) {
-        let (namespace, event) = self.event(regarding, type_, reason, message, component);
-        let client = self.client.clone();
-        let reason = reason.to_string();
-        let send = async move {
-            if let Err(error) = create(client, &namespace, &event).await {
-                tracing::warn!(%error, reason, "publishing an event failed");
-            }
-        };
+        let send = self.sending(regarding, type_, reason, message, component);
         match self.in_flight.clone().try_acquire_owned() {
             Ok(permit) => {
                 tokio::spawn(async move {
@@ -109,21 +122,36 @@ impl EventRecorder {
         message: &str,
         component: &str,
     ) {
-        let (namespace, event) = self.event(regarding, type_, reason, message, component);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(reason, message, "no runtime to post an event from");
             return;
         };
-        let client = self.client.clone();
-        let reason = reason.to_string();
+        let send = self.sending(regarding, type_, reason, message, component);
         // Counted among those in flight when there is room, so the shutdown waits for it.
         let permit = self.in_flight.clone().try_acquire_owned().ok();
         runtime.spawn(async move {
+            send.await;
+            drop(permit);
+        });
+    }
+
+    /// The create of one Event, a failure logged.
+    fn sending(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (namespace, event) = self.event(regarding, type_, reason, message, component);
+        let client = self.client.clone();
+        let reason = reason.to_string();
+        async move {
             if let Err(error) = create(client, &namespace, &event).await {
                 tracing::warn!(%error, reason, "publishing an event failed");
             }
-            drop(permit);
-        });
+        }
     }
 
     /// Waits, at most `limit`, until every Event posted in the background has been answered

@@ -18,10 +18,10 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
 use super::context::Context;
-use super::events::{EventType, component};
+use super::events::{EventType, component, workload_reference};
 use crate::core::hash::ContentHash;
-use crate::core::json::JsonAt;
-use crate::core::plan::{Action, Plan, Stamping, carries};
+use crate::core::plan::{Action, Plan, Stamping};
+use crate::core::rollout_status::RolloutHealth;
 use crate::core::source::{SourceKind, SourceRef};
 use crate::core::vocabulary::fixed;
 use crate::core::wave_gate::{Member, WaveWait, label, wave_wait};
@@ -94,40 +94,24 @@ fn wait_for(
     let state = ctx.store.sources(&key.namespace).map().get(source).cloned();
     let per_key = ctx.options.dependency.per_key_reloads;
     let now = time::OffsetDateTime::now_utc();
+    let member = |key: &WorkloadKey, object: &Value, health| {
+        let workload = Workload::new(key.kind, object);
+        let strategy = ctx.options.plan.strategy;
+        Member::of(&workload, source, state.as_ref(), per_key, strategy, stamping, health)
+    };
     let mut members: Vec<Member> = stored
         .iter()
-        .filter_map(|(member, workload)| {
-            let object = workload.parse()?;
-            let view = Workload::new(member.kind, &object);
-            Some(Member {
-                kind: member.kind,
-                name: member.name.clone(),
-                first_wave: view.annotation(fixed::FIRST_WAVE) == Some("true"),
-                carries_current: carries(
-                    &view,
-                    source,
-                    state.as_ref(),
-                    per_key,
-                    ctx.options.plan.strategy,
-                    stamping,
-                ),
-                health: workload.rollout().health(now, ctx.options.wave_deadline),
-            })
+        .filter_map(|(key, workload)| {
+            let health = workload.rollout().health(now, ctx.options.wave_deadline);
+            Some(member(key, &workload.parse()?, health))
         })
         .collect();
     // The asking workload depends on the source (it rolls for it); its index entry is written
-    // before its plan, but be sure it is counted.
-    if !stored.iter().any(|(member, _)| member == key) {
-        let object = ctx.store.workload(key);
-        members.push(Member {
-            kind: key.kind,
-            name: key.name.clone(),
-            first_wave: object
-                .as_deref()
-                .is_some_and(|o| Workload::new(key.kind, o).annotation(fixed::FIRST_WAVE) == Some("true")),
-            carries_current: false,
-            health: crate::core::rollout_status::RolloutHealth::Healthy,
-        });
+    // before its plan, but be sure it is counted (its health does not matter).
+    if !stored.iter().any(|(member, _)| member == key)
+        && let Some(object) = ctx.store.workload(key)
+    {
+        members.push(member(key, &object, RolloutHealth::Healthy));
     }
     let boundaries = sizes.boundaries(members.len());
     let wait = wave_wait(&boundaries, &members, (key.kind, &key.name))?;
@@ -189,11 +173,9 @@ fn report_halt(
         &message,
         from,
     );
-    let uid = workload
-        .parse()
-        .and_then(|o| o.at("/metadata/uid").and_then(Value::as_str).map(str::to_string));
+    let object = workload.parse().unwrap_or_default();
     events.post_detached(
-        &workload_reference(failed, uid),
+        &workload_reference(failed, &object),
         EventType::Warning,
         HALTED_REASON,
         &message,
@@ -211,22 +193,6 @@ fn source_reference(namespace: &str, source: &SourceRef) -> ObjectReference {
         kind: Some(source.kind.to_string()),
         name: Some(source.name.clone()),
         namespace: Some(namespace.to_string()),
-        ..Default::default()
-    }
-}
-
-fn workload_reference(key: &WorkloadKey, uid: Option<String>) -> ObjectReference {
-    let (group, version, _) = key.kind.resource();
-    ObjectReference {
-        api_version: Some(if group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{group}/{version}")
-        }),
-        kind: Some(key.kind.to_string()),
-        name: Some(key.name.clone()),
-        namespace: Some(key.namespace.clone()),
-        uid,
         ..Default::default()
     }
 }

@@ -38,19 +38,7 @@ pub(super) async fn written(ctx: &Context, key: &WorkloadKey, planned: &Planned)
 }
 
 fn reference(key: &WorkloadKey, object: &Value) -> ObjectReference {
-    let (group, version, _) = key.kind.resource();
-    ObjectReference {
-        api_version: Some(if group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{group}/{version}")
-        }),
-        kind: Some(key.kind.to_string()),
-        name: Some(key.name.clone()),
-        namespace: Some(key.namespace.clone()),
-        uid: object.at("/metadata/uid").and_then(Value::as_str).map(str::to_string),
-        ..Default::default()
-    }
+    crate::engine::events::workload_reference(key, object)
 }
 
 /// Stakater's message: "Changes detected in '<res>' of type '<TYPE>' in namespace '<ns>',
