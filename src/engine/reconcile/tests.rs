@@ -519,3 +519,114 @@ async fn ineffective_annotations_are_reported_as_such() {
         events[0]["message"]
     );
 }
+
+/// Rollout waves through a reconcile: `app` (the harness's) comes second in the order of the
+/// source's dependents, behind `aaa`; it waits while `aaa` has not rolled, and while `aaa`
+/// carries the new content but is not healthy; a failed `aaa` halts it, told once on the source
+/// and on `aaa`; a healthy one lets it roll.
+#[tokio::test]
+async fn a_wave_holds_halts_and_lets_through_as_its_members_stand() {
+    use crate::core::rollout_status::RolloutStatus;
+    use crate::core::vocabulary::fixed::ROLLOUT_WAVES;
+    use crate::store::{IndexEntry, StoredWorkload};
+
+    let h = harness(WorkloadKind::Deployment, deployment(&old()));
+    let store = &h.ctx.store;
+    let source = SourceRef::new(SourceKind::ConfigMap, "app-config");
+    store.upsert_source(
+        NS,
+        SourceState {
+            source: source.clone(),
+            annotations: [(ROLLOUT_WAVES.to_string(), "1,100%".to_string())].into(),
+            hash: sha1_hex(b"new"),
+            keys: Default::default(),
+            changed: None,
+        },
+    );
+    let aaa = WorkloadKey {
+        name: "aaa".into(),
+        ..h.key.clone()
+    };
+    let member = |recorded: &str, status: Value| {
+        let mut object = deployment(recorded);
+        object["metadata"]["name"] = json!("aaa");
+        object["metadata"]["uid"] = json!("u-aaa");
+        object["metadata"]["generation"] = json!(2);
+        object["status"] = status;
+        StoredWorkload::of(WorkloadKind::Deployment, object)
+    };
+    let done = json!({"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+                      "availableReplicas": 1});
+    let failed = json!({"observedGeneration": 2, "conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
+    store.upsert_workload(aaa.clone(), member(&old(), done.clone()));
+    store.index(
+        &aaa,
+        IndexEntry {
+            sources: [source.clone()].into(),
+            dependencies: [source.clone()].into(),
+            scans: false,
+        },
+    );
+    let halted_about = |name: &str| {
+        h.fake
+            .events()
+            .iter()
+            .filter(|e| e["reason"] == "ReloadHalted" && e["involvedObject"]["name"] == name)
+            .count()
+    };
+
+    // aaa has not rolled: app waits for the first wave.
+    assert_eq!(
+        reconcile(&h.key, &h.ctx).await.expect("reconciled").outcome,
+        Outcome::Held
+    );
+    // aaa rolled, not healthy yet: app still waits.
+    let rolling = json!({"observedGeneration": 1});
+    store.upsert_workload(aaa.clone(), member(&new(), rolling));
+    assert_eq!(
+        reconcile(&h.key, &h.ctx).await.expect("reconciled").outcome,
+        Outcome::Held
+    );
+    assert_eq!(halted_about("app-config"), 0);
+    // aaa failed with the new content: halted, told once on the source and on aaa.
+    store.upsert_workload(aaa.clone(), member(&new(), failed));
+    assert_eq!(
+        reconcile(&h.key, &h.ctx).await.expect("reconciled").outcome,
+        Outcome::Held
+    );
+    assert_eq!(
+        reconcile(&h.key, &h.ctx).await.expect("reconciled").outcome,
+        Outcome::Held
+    );
+    assert_eq!((halted_about("app-config"), halted_about("aaa")), (1, 1));
+    let on_source = h
+        .fake
+        .events()
+        .into_iter()
+        .find(|e| e["involvedObject"]["name"] == "app-config")
+        .unwrap();
+    assert_eq!(on_source["involvedObject"]["kind"], "ConfigMap");
+    assert_eq!(on_source["type"], "Warning");
+    let message = on_source["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("deploy/aaa failed with it (ProgressDeadlineExceeded)"),
+        "{message}"
+    );
+    assert!(
+        h.fake.calls().is_empty(),
+        "nothing written while held: {:?}",
+        h.fake.calls()
+    );
+    // aaa healthy with the new content: app rolls.
+    store.upsert_workload(aaa.clone(), member(&new(), done));
+    assert_eq!(
+        store.depending_on(NS, &source).unwrap()[0].1.rollout(),
+        &RolloutStatus::Healthy
+    );
+    assert_eq!(
+        reconcile(&h.key, &h.ctx).await.expect("reconciled").outcome,
+        Outcome::Rolled
+    );
+    assert_eq!(h.fake.calls(), [format!("PATCH {DEPLOYMENT}")]);
+}
