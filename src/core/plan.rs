@@ -1778,6 +1778,10 @@ mod tests {
             .collect()
         }
 
+        fn action(kind: WorkloadKind, obj: &Value, current: &Current, o: PlanOptions, keys: &StampKeyRing) -> Action {
+            plan_with(kind, obj, current, o, keys).action
+        }
+
         fn options(strategy: ReloadStrategy) -> PlanOptions {
             PlanOptions {
                 strategy,
@@ -1820,7 +1824,7 @@ mod tests {
                 // Keys it does not read: nothing to do.
                 let unread = sources("db1", "6543", "p1", "root");
                 assert_eq!(
-                    plan_with(kind, &acked, &unread, o, &keys).action,
+                    action(kind, &acked, &unread, o, &keys),
                     Action::UpToDate,
                     "{strategy:?}"
                 );
@@ -1833,7 +1837,7 @@ mod tests {
                     assert_eq!(p.action, Action::Roll, "{strategy:?}");
                     assert_eq!(p.changes.len(), 1);
                     let rolled = apply(&acked, &p.patch);
-                    assert_eq!(plan_with(kind, &rolled, &read, o, &keys).action, Action::UpToDate);
+                    assert_eq!(action(kind, &rolled, &read, o, &keys), Action::UpToDate);
                     let id = ["DB_HOST", "FEATURE"].into_iter().collect::<KeySet>().id();
                     let cfg = format!("keys.{id}.");
                     match strategy {
@@ -1869,11 +1873,7 @@ mod tests {
                         ("FEATURE", "on"),
                     ],
                 )]);
-                assert_eq!(
-                    plan_with(kind, &acked, &featured, o, &keys).action,
-                    Action::Roll,
-                    "{strategy:?}"
-                );
+                assert_eq!(action(kind, &acked, &featured, o, &keys), Action::Roll, "{strategy:?}");
             }
         }
 
@@ -1892,16 +1892,12 @@ mod tests {
                 assert_eq!(p.acknowledged, vec![cm("cfg"), secret("db")]);
                 let on = apply(&on, &p.patch);
                 let unread = sources("db1", "6543", "p1", "root");
-                assert_eq!(
-                    plan_with(kind, &on, &unread, o, &keys).action,
-                    Action::UpToDate,
-                    "{strategy:?}"
-                );
+                assert_eq!(action(kind, &on, &unread, o, &keys), Action::UpToDate, "{strategy:?}");
                 // Turned on with a whole record of other content: that content changed since,
                 // and which keys is not known: it rolls, as it would have before.
                 let mut stale_on = whole.clone();
                 stale_on["metadata"]["annotations"][fixed::PER_KEY] = json!("true");
-                assert_eq!(plan_with(kind, &stale_on, &unread, o, &keys).action, Action::Roll);
+                assert_eq!(action(kind, &stale_on, &unread, o, &keys), Action::Roll);
 
                 // Recorded per key, then turned off: adopted (the keys it reads are the same).
                 let mut off = on.clone();
@@ -1910,20 +1906,12 @@ mod tests {
                 assert_eq!(p.action, Action::Acknowledge, "{strategy:?}");
                 let off = apply(&off, &p.patch);
                 // Now whole again: any change rolls.
-                assert_eq!(
-                    plan_with(kind, &off, &v1, o, &keys).action,
-                    Action::Roll,
-                    "{strategy:?}"
-                );
+                assert_eq!(action(kind, &off, &v1, o, &keys), Action::Roll, "{strategy:?}");
                 // Turned off after a key it reads changed: it rolls.
                 let mut late = on.clone();
                 late["metadata"]["annotations"][fixed::PER_KEY] = json!("false");
                 let read = sources("db2", "5432", "p1", "admin");
-                assert_eq!(
-                    plan_with(kind, &late, &read, o, &keys).action,
-                    Action::Roll,
-                    "{strategy:?}"
-                );
+                assert_eq!(action(kind, &late, &read, o, &keys), Action::Roll, "{strategy:?}");
             }
         }
 
@@ -2017,13 +2005,9 @@ mod tests {
                     "{text}"
                 );
                 let o = options(strategy);
-                assert_eq!(
-                    plan_with(kind, &admitted, &v1, o, &keys).action,
-                    Action::UpToDate,
-                    "{strategy:?}"
-                );
+                assert_eq!(action(kind, &admitted, &v1, o, &keys), Action::UpToDate, "{strategy:?}");
                 let unread = sources("db1", "6543", "p1", "root");
-                assert_eq!(plan_with(kind, &admitted, &unread, o, &keys).action, Action::UpToDate);
+                assert_eq!(action(kind, &admitted, &unread, o, &keys), Action::UpToDate);
                 // Without a key the Secret's plain subset hash is left out, as its whole hash is.
                 let plain = stamp_with(kind, &obj, &v1, strategy, &StampKeyRing::plain());
                 let text = serde_json::to_string(&plain).unwrap();
