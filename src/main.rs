@@ -551,19 +551,7 @@ fn lint(args: LintArgs) -> ExitCode {
 }
 
 fn explain(args: ExplainArgs) -> ExitCode {
-    let target = match args
-        .workload
-        .as_deref()
-        .map(reloader::explain::parse_target)
-        .transpose()
-    {
-        Ok(target) => target,
-        Err(error) => {
-            eprintln!("reloader explain: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = current_thread_runtime().and_then(|rt| rt.block_on(explain_run(&args, target)));
+    let result = current_thread_runtime().and_then(|rt| rt.block_on(explain_run(&args)));
     match result {
         Ok(text) => {
             print!("{text}");
@@ -571,16 +559,19 @@ fn explain(args: ExplainArgs) -> ExitCode {
         }
         Err(error) => {
             eprintln!("reloader explain: {error:#}");
-            ExitCode::FAILURE
+            let target = matches!(
+                error.downcast_ref::<reloader::explain::ExplainError>(),
+                Some(reloader::explain::ExplainError::Target(_))
+            );
+            if target { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
 
-async fn explain_run(
-    args: &ExplainArgs,
-    target: Option<(reloader::core::workload::WorkloadKind, String)>,
-) -> anyhow::Result<String> {
-    use reloader::explain::{Scene, explain, explain_all, render, settings_from_deployment, settings_from_flags};
+async fn explain_run(args: &ExplainArgs) -> anyhow::Result<String> {
+    use reloader::explain::{
+        Scene, explain, explain_all, parse_target, render, settings_from_deployment, settings_from_flags,
+    };
     let client = tool_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let namespace = args
         .namespace
@@ -595,6 +586,17 @@ async fn explain_run(
         }
         None => settings_from_flags(&args.reloader_flags, &args.reloader_namespace)?,
     };
+    for extra in settings.extra_workload_kinds.iter().filter_map(|k| k.extra()) {
+        if let Err(error) = reloader::kube_api::discover(&client, extra).await {
+            tracing::debug!(%error, "extra workload kind not served");
+        }
+    }
+    // Read once the reloader's flags are: they name the extra kinds.
+    let target = args
+        .workload
+        .as_deref()
+        .map(|t| parse_target(t, &settings.extra_workload_kinds))
+        .transpose()?;
     let scene = Scene::load(client, settings, origin, &namespace, args.events).await?;
     let color = color(args.color);
     Ok(match target {

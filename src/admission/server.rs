@@ -217,11 +217,34 @@ impl Maintainer {
             if leader.wait_for(|l| *l).await.is_err() {
                 return;
             }
+            let unserved = self.discover_extra_kinds().await;
             if let Err(error) = self.tick().await {
                 tracing::warn!(%error, "certificate maintenance failed; retrying");
             }
-            tokio::time::sleep(self.settings.cert_check).await;
+            // An extra kind's rule joins the configurations soon after it is served.
+            let pause = if unserved {
+                self.settings.cert_check.min(crate::engine::extra::MAX_RETRY)
+            } else {
+                self.settings.cert_check
+            };
+            tokio::time::sleep(pause).await;
         }
+    }
+
+    /// Asks discovery for the extra kinds whose plural is not known yet (the engine asks too;
+    /// whichever learns it first), so the configurations' rules can name them. Returns whether
+    /// any is still unknown.
+    async fn discover_extra_kinds(&self) -> bool {
+        let mut unserved = false;
+        for extra in self.settings.extra_kinds.iter().filter_map(|k| k.extra()) {
+            if extra.plural().is_none()
+                && let Err(error) = crate::kube_api::discover(&self.client, extra).await
+            {
+                tracing::debug!(%error, "extra workload kind not in the webhook's rules yet");
+                unserved |= error.retryable();
+            }
+        }
+        unserved
     }
 
     /// Keeps both configurations trusting `bundle`, merged into the live caBundle (CAs someone

@@ -42,7 +42,7 @@ pub use verdict::summary;
 #[derive(Debug, Error)]
 pub enum ExplainError {
     #[error(
-        "{0:?} is not KIND/NAME of a kind the reloader rolls (deploy/app, sts/db, ds/agent, cronjob/report, job/migrate, rollout/web, dc/legacy)"
+        "{0:?} is not KIND/NAME of a kind the reloader rolls (deploy/app, sts/db, ds/agent, cronjob/report, job/migrate, rollout/web, dc/legacy, or a kind of --extra-workload-kinds)"
     )]
     Target(String),
     #[error("--from-deployment {0}")]
@@ -55,6 +55,8 @@ pub enum ExplainError {
         #[source]
         source: Box<kube::Error>,
     },
+    #[error("{0} is not served by this cluster (--extra-workload-kinds names it; is its CRD installed?)")]
+    NotServed(WorkloadKind),
     #[error("{kind} {namespace}/{name} not found")]
     NotFound {
         kind: WorkloadKind,
@@ -71,31 +73,39 @@ fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ExplainErro
     }
 }
 
-/// `deploy/app`, `deployments.apps/app`, `StatefulSet/db`, … as a kind and a name.
-pub fn parse_target(text: &str) -> Result<(WorkloadKind, String), ExplainError> {
+/// `deploy/app`, `deployments.apps/app`, `StatefulSet/db`, … as a kind and a name; the kinds
+/// of `--extra-workload-kinds` (`extra`) by their kind (`cloneset/web`, `CloneSet/web`) or plural
+/// once discovered, with their group to tell them from a built-in kind of the same name
+/// (`statefulset.apps.kruise.io/db`).
+pub fn parse_target(text: &str, extra: &[WorkloadKind]) -> Result<(WorkloadKind, String), ExplainError> {
     let bad = || ExplainError::Target(text.to_string());
     let (kind, name) = text.split_once('/').ok_or_else(bad)?;
     if name.is_empty() || name.contains('/') {
         return Err(bad());
     }
     let kind = kind.to_ascii_lowercase();
-    let resource = kind.split_once('.').map_or(kind.as_str(), |(r, _)| r);
-    let found = match resource {
-        "deploy" | "deployment" | "deployments" => WorkloadKind::Deployment,
-        "sts" | "statefulset" | "statefulsets" => WorkloadKind::StatefulSet,
-        "ds" | "daemonset" | "daemonsets" => WorkloadKind::DaemonSet,
-        "cj" | "cronjob" | "cronjobs" => WorkloadKind::CronJob,
-        "job" | "jobs" => WorkloadKind::Job,
-        "ro" | "rollout" | "rollouts" => WorkloadKind::Rollout,
-        "dc" | "deploymentconfig" | "deploymentconfigs" => WorkloadKind::DeploymentConfig,
-        _ => return Err(bad()),
+    let (resource, group) = match kind.split_once('.') {
+        Some((resource, group)) => (resource, Some(group)),
+        None => (kind.as_str(), None),
     };
+    let builtin = match resource {
+        "deploy" | "deployment" | "deployments" => Some(WorkloadKind::Deployment),
+        "sts" | "statefulset" | "statefulsets" => Some(WorkloadKind::StatefulSet),
+        "ds" | "daemonset" | "daemonsets" => Some(WorkloadKind::DaemonSet),
+        "cj" | "cronjob" | "cronjobs" => Some(WorkloadKind::CronJob),
+        "job" | "jobs" => Some(WorkloadKind::Job),
+        "ro" | "rollout" | "rollouts" => Some(WorkloadKind::Rollout),
+        "dc" | "deploymentconfig" | "deploymentconfigs" => Some(WorkloadKind::DeploymentConfig),
+        _ => None,
+    };
+    let extra = extra.iter().copied().filter_map(|k| Some((k, k.extra()?)));
+    let named = |k: crate::core::workload::ExtraKind| k.short() == resource || k.plural() == Some(resource);
     // A group, when given, must be the kind's own.
-    if let Some((_, group)) = kind.split_once('.')
-        && group != found.resource().0
-    {
-        return Err(bad());
-    }
+    let same_group = |k: WorkloadKind| group.is_none_or(|g| g == k.resource().0);
+    let found = builtin
+        .filter(|k| same_group(*k))
+        .or_else(|| extra.filter(|(k, e)| named(*e) && same_group(*k)).map(|(k, _)| k).next())
+        .ok_or_else(bad)?;
     Ok((found, name.to_string()))
 }
 
@@ -257,6 +267,9 @@ pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -
 
 /// Reads one workload and explains it.
 pub async fn explain(scene: &Scene, kind: WorkloadKind, name: &str) -> Result<Explanation, ExplainError> {
+    if kind.plural().is_none() {
+        return Err(ExplainError::NotServed(kind));
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(scene.client.clone(), &scene.namespace, &api_resource(kind));
     let object = api
         .get_opt(name)
@@ -273,11 +286,13 @@ pub async fn explain(scene: &Scene, kind: WorkloadKind, name: &str) -> Result<Ex
 /// Explains every workload of the namespace, of every kind the cluster serves, by kind then name.
 pub async fn explain_all(scene: &Scene) -> Result<Vec<Explanation>, ExplainError> {
     let mut out = Vec::new();
-    for kind in WorkloadKind::ALL {
+    // Extra kinds whose plural discovery did not find are not served.
+    let extra = scene.settings.extra_workload_kinds.iter().filter(|k| k.plural().is_some());
+    for kind in WorkloadKind::ALL.iter().chain(extra).copied() {
         let api: Api<DynamicObject> = Api::namespaced_with(scene.client.clone(), &scene.namespace, &api_resource(kind));
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
-            // Argo Rollouts, DeploymentConfigs: not served by every cluster.
+            // Argo Rollouts, DeploymentConfigs, extra kinds: not served by every cluster.
             Err(kube::Error::Api(status)) if status.code == 404 && kind.resource().0.contains('.') => continue,
             Err(error) => return Err(api_error(format!("listing {kind}s in {}", scene.namespace))(error)),
         };
@@ -307,10 +322,36 @@ mod tests {
             ("rollouts.argoproj.io/app", WorkloadKind::Rollout),
             ("dc/app", WorkloadKind::DeploymentConfig),
         ] {
-            assert_eq!(parse_target(text).unwrap(), (kind, "app".to_string()), "{text}");
+            assert_eq!(parse_target(text, &[]).unwrap(), (kind, "app".to_string()), "{text}");
         }
         for bad in ["app", "deploy/", "svc/app", "deployments.batch/app", "deploy/a/b"] {
-            assert!(parse_target(bad).is_err(), "{bad}");
+            assert!(parse_target(bad, &[]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn extra_kinds_are_targets_by_kind_plural_or_with_their_group() {
+        use crate::core::workload::extra::register;
+        let clones = WorkloadKind::Extra(register(&"explain.test.io/v1alpha1/CloneSet".parse().unwrap()).unwrap());
+        let sts = WorkloadKind::Extra(register(&"explain.test.io/v1beta1/StatefulSet".parse().unwrap()).unwrap());
+        let extra = [clones, sts];
+        for (text, kind) in [
+            ("cloneset/app", clones),
+            ("CloneSet/app", clones),
+            ("cloneset.explain.test.io/app", clones),
+            ("statefulset/app", WorkloadKind::StatefulSet),
+            ("statefulset.apps/app", WorkloadKind::StatefulSet),
+            ("statefulset.explain.test.io/app", sts),
+        ] {
+            assert_eq!(parse_target(text, &extra).unwrap(), (kind, "app".to_string()), "{text}");
+        }
+        for bad in ["clonesets/app", "cloneset.apps/app", "cloneset/"] {
+            assert!(parse_target(bad, &extra).is_err(), "{bad}");
+        }
+        assert!(parse_target("cloneset/app", &[]).is_err(), "not named by the flags");
+        // The plural, once discovery found it.
+        clones.extra().unwrap().resolve_plural("clonesets");
+        assert_eq!(parse_target("clonesets/app", &extra).unwrap().0, clones);
+        assert_eq!(parse_target("clonesets.explain.test.io/app", &extra).unwrap().0, clones);
     }
 }

@@ -126,7 +126,8 @@ async fn namespace_workloads(
     notes: &mut Vec<String>,
 ) -> Vec<(WorkloadKind, Value)> {
     let mut out = Vec::new();
-    for kind in WorkloadKind::ALL {
+    let extra = settings.extra_workload_kinds.iter().filter(|k| k.plural().is_some());
+    for kind in WorkloadKind::ALL.iter().chain(extra).copied() {
         if settings.workload_kind_excluded_by(kind).is_some() {
             continue;
         }

@@ -151,6 +151,39 @@ const CASES: &[Case] = &[
         ext: "txt",
     },
     Case {
+        name: "extra-kinds",
+        args: &[
+            "lint",
+            "tests/lint/corpus/extra-kinds.yaml",
+            "--",
+            "--extra-workload-kinds=apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate",
+        ],
+        stdin: None,
+        code: 1,
+        ext: "txt",
+    },
+    Case {
+        name: "extra-kinds",
+        args: &[
+            "lint",
+            "tests/lint/corpus/extra-kinds.yaml",
+            "-o",
+            "json",
+            "--",
+            "--extra-workload-kinds=apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate",
+        ],
+        stdin: None,
+        code: 1,
+        ext: "json",
+    },
+    Case {
+        name: "extra-kinds-without-the-flag",
+        args: &["lint", "tests/lint/corpus/extra-kinds.yaml"],
+        stdin: None,
+        code: 0,
+        ext: "txt",
+    },
+    Case {
         name: "namespace-default",
         args: &["lint", "tests/lint/corpus/namespaced.yaml"],
         stdin: None,
@@ -266,6 +299,14 @@ fn usage_errors_exit_2() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--reload-strategy"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
+    let run = reloader(&["lint", RULES, "--", "--extra-workload-kinds=apps.kruise.io/CloneSet"], None);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("\"apps.kruise.io/CloneSet\" is not GROUP/VERSION/KIND[=PATH]"),
+        "{}",
+        run.stderr
+    );
     let run = reloader(&["lint", RULES, "--", "--no-such-flag"], None);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let run = reloader(&["lint", "--help"], None);
