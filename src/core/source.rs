@@ -162,7 +162,7 @@ impl SourceState {
         }
     }
 
-    /// A state with no per-key content (tests, SecretProviderClasses).
+    /// A state with no per-key content: a SecretProviderClass (never read by key), or a test's.
     pub fn new(source: SourceRef, annotations: BTreeMap<String, String>, hash: ContentHash) -> Self {
         Self {
             source,

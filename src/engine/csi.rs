@@ -43,13 +43,11 @@ impl CsiState {
             self.last.insert(key.clone(), hash.clone());
         }
         let hash = voted.or_else(|| self.last.get(&key).cloned())?;
-        Some(SourceState {
-            source: SourceRef::new(SourceKind::SecretProviderClass, class),
-            annotations: self.annotations.get(&key).cloned().unwrap_or_default(),
+        Some(SourceState::new(
+            SourceRef::new(SourceKind::SecretProviderClass, class),
+            self.annotations.get(&key).cloned().unwrap_or_default(),
             hash,
-            keys: Default::default(),
-            changed: None,
-        })
+        ))
     }
 
     /// Every class state: classes some pod mounts, and classes known from before.

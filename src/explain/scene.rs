@@ -218,13 +218,11 @@ async fn csi_sources(client: &Client, namespace: &str) -> Result<Vec<SourceState
     Ok(names
         .into_iter()
         .filter_map(|class| {
-            Some(SourceState {
-                source: SourceRef::new(SourceKind::SecretProviderClass, class),
-                annotations: annotations.get(class).cloned().unwrap_or_default(),
-                hash: class_hash(&statuses, class)?,
-                keys: Default::default(),
-                changed: None,
-            })
+            Some(SourceState::new(
+                SourceRef::new(SourceKind::SecretProviderClass, class),
+                annotations.get(class).cloned().unwrap_or_default(),
+                class_hash(&statuses, class)?,
+            ))
         })
         .collect())
 }
