@@ -916,3 +916,52 @@ async fn per_key_workloads_are_stamped_with_the_keys_they_read() {
         "{body}"
     );
 }
+
+/// A review of an object of API `group` (its kind in the object).
+fn review_of_group(group: &str, operation: &str, object: Value) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&review(operation, object, None, "alice", false)).unwrap();
+    review["request"]["kind"]["group"] = json!(group);
+    review["request"]["resource"]["group"] = json!(group);
+    serde_json::to_vec(&review).unwrap()
+}
+
+#[tokio::test]
+async fn extra_kinds_are_stamped_and_checked_at_their_template() {
+    use reloader::core::workload::extra::register;
+    register(&"router.test.io/v1/App=spec.deploy.podTemplate".parse().unwrap()).unwrap();
+    let router = app(true);
+    let app_object = |annotations: Value| {
+        json!({
+            "apiVersion": "router.test.io/v1", "kind": "App",
+            "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+            "spec": {"deploy": {"podTemplate": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                 "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}}
+        })
+    };
+    let object = app_object(json!({defaults::AUTO: "true"}));
+    let (_, body) = post(&router, "/mutate", review_of_group("router.test.io", "CREATE", object)).await;
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let expected = format!("configmap/cfg={}", sha1_hex(b"a=1"));
+    assert_eq!(
+        patch_of(&body),
+        Some(
+            json!([{"op": "add", "path": "/spec/deploy/podTemplate/metadata/annotations",
+                     "value": {fixed::TEMPLATE_HASHES: expected}}])
+        )
+    );
+    let typo = app_object(json!({"reloader.stakater.com/atuo": "true"}));
+    let (_, body) = post(&router, "/validate", review_of_group("router.test.io", "CREATE", typo)).await;
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+    assert!(
+        body["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean reloader.stakater.com/auto?"),
+        "{body}"
+    );
+    // Another group's App is no workload of ours: admitted untouched.
+    let other = app_object(json!({defaults::AUTO: "true"}));
+    let (_, body) = post(&router, "/mutate", review_of_group("other.test.io", "CREATE", other)).await;
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(body["response"].get("patch").is_none(), "{body}");
+}

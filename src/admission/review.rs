@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::core::source::LAST_APPLIED;
+use crate::core::workload::extra::{self, SpecField};
 
 /// The versions an API server may send; the answer is in the request's version.
 const VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
@@ -171,7 +172,8 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
 /// skipped while parsing instead of being built into a tree, cloned, compared and dropped.
 /// Skipped outright: `status`, `metadata.managedFields`, the content of `kubectl apply`'s copy
 /// of the object ([`LAST_APPLIED`](crate::core::source::LAST_APPLIED)), and the workload spec's
-/// fields around its pod template (replicas, selector, strategy; `paused` is read). Inside the
+/// fields around its pod template (replicas, selector, strategy; `paused` is read; what holds an
+/// extra kind's template elsewhere in its spec is kept whole, [`extra::spec_field`]). Inside the
 /// pod template, the pod spec's and its containers' fields that no rule reads (images, probes,
 /// resources, affinity, ...) are each kept as a [`Fingerprint`] of their text. The applied copy
 /// stays as an empty string, as in the engine's store: its annotation map is never seen empty,
@@ -291,10 +293,15 @@ fn pruned_map<'de, A: MapAccess<'de>>(place: Place, mut map: A) -> Result<Value,
             (Place::WorkloadSpec, "template") => map.next_value_seed(Kept(Place::Template))?,
             (Place::WorkloadSpec, "jobTemplate") => map.next_value_seed(Kept(Place::JobTemplate))?,
             (Place::WorkloadSpec, "paused") => map.next_value()?,
-            (Place::WorkloadSpec, _) => {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
+            // An extra kind's template elsewhere in its spec (`--extra-workload-kinds`).
+            (Place::WorkloadSpec, field) => match extra::spec_field(field) {
+                Some(SpecField::Template) => map.next_value_seed(Kept(Place::Template))?,
+                Some(SpecField::Holds) => map.next_value()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            },
             (Place::Template, "spec") => map.next_value_seed(Kept(Place::PodSpec))?,
             (Place::PodSpec, "containers" | "initContainers") => map.next_value_seed(Kept(Place::Containers))?,
             (Place::PodSpec, "volumes") | (Place::Container, "name" | "env" | "envFrom" | "volumeMounts") => {

@@ -346,6 +346,33 @@ pub fn register(spec: &ExtraKindSpec) -> Result<ExtraKind, ExtraKindError> {
     Ok(kind)
 }
 
+/// What the webhook's review parser keeps of a field of a workload's `spec` that no built-in
+/// kind's template is under (it skips those): see [`spec_field`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecField {
+    /// An extra kind's pod template (`spec.<field>`): read as a template.
+    Template,
+    /// Holds an extra kind's pod template deeper down (`spec.<field>.…`): kept whole.
+    Holds,
+}
+
+/// Whether `spec.<field>` is, or holds, the pod template of a registered extra kind.
+pub fn spec_field(field: &str) -> Option<SpecField> {
+    let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+    let mut found = None;
+    for kind in registry.iter() {
+        let Some(rest) = kind.0.path.strip_prefix("spec.") else {
+            continue;
+        };
+        match rest.split_once('.') {
+            Some((first, _)) if first == field => return Some(SpecField::Holds),
+            None if rest == field => found = Some(SpecField::Template),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Registers every kind of the flag, in its order.
 pub fn register_all(specs: &[ExtraKindSpec]) -> Result<Vec<ExtraKind>, ExtraKindError> {
     specs.iter().map(register).collect()
@@ -535,6 +562,13 @@ mod tests {
         let other = register(&spec("registry-other.test.io/v1/Widget")).unwrap();
         assert_eq!(other.name(), "Widget.registry-other.test.io");
         assert!(a < other, "ordered by registration");
+
+        // What the webhook's parser keeps of a spec.
+        assert_eq!(spec_field("deploy"), Some(SpecField::Holds));
+        assert_eq!(spec_field("podTemplate"), None);
+        register(&spec("registry.test.io/v1/Direct=spec.podTemplate")).unwrap();
+        assert_eq!(spec_field("podTemplate"), Some(SpecField::Template));
+        assert_eq!(spec_field("replicas"), None);
 
         // The plural: unknown until discovery says, then kept.
         let p = register(&spec("registry.test.io/v1/Plural")).unwrap();
