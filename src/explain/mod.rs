@@ -104,7 +104,12 @@ pub fn parse_target(text: &str, extra: &[WorkloadKind]) -> Result<(WorkloadKind,
     let same_group = |k: WorkloadKind| group.is_none_or(|g| g == k.resource().0);
     let found = builtin
         .filter(|k| same_group(*k))
-        .or_else(|| extra.filter(|(k, e)| named(*e) && same_group(*k)).map(|(k, _)| k).next())
+        .or_else(|| {
+            extra
+                .filter(|(k, e)| named(*e) && same_group(*k))
+                .map(|(k, _)| k)
+                .next()
+        })
         .ok_or_else(bad)?;
     Ok((found, name.to_string()))
 }
@@ -287,7 +292,11 @@ pub async fn explain(scene: &Scene, kind: WorkloadKind, name: &str) -> Result<Ex
 pub async fn explain_all(scene: &Scene) -> Result<Vec<Explanation>, ExplainError> {
     let mut out = Vec::new();
     // Extra kinds whose plural discovery did not find are not served.
-    let extra = scene.settings.extra_workload_kinds.iter().filter(|k| k.plural().is_some());
+    let extra = scene
+        .settings
+        .extra_workload_kinds
+        .iter()
+        .filter(|k| k.plural().is_some());
     for kind in WorkloadKind::ALL.iter().chain(extra).copied() {
         let api: Api<DynamicObject> = Api::namespaced_with(scene.client.clone(), &scene.namespace, &api_resource(kind));
         let list = match api.list(&ListParams::default()).await {

@@ -299,7 +299,10 @@ fn usage_errors_exit_2() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--reload-strategy"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
-    let run = reloader(&["lint", RULES, "--", "--extra-workload-kinds=apps.kruise.io/CloneSet"], None);
+    let run = reloader(
+        &["lint", RULES, "--", "--extra-workload-kinds=apps.kruise.io/CloneSet"],
+        None,
+    );
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
