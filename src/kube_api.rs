@@ -54,6 +54,17 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
     }
 }
 
+/// Whether the API server serves `group_version` (`argoproj.io/v1alpha1`): one request, for
+/// the list of API groups.
+pub async fn served(client: &kube::Client, group_version: &str) -> Result<bool, kube::Error> {
+    let groups = client.list_api_groups().await?;
+    Ok(groups
+        .groups
+        .iter()
+        .flat_map(|g| &g.versions)
+        .any(|v| v.group_version == group_version))
+}
+
 /// Why an extra kind cannot be watched (yet).
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -83,22 +94,27 @@ impl DiscoveryError {
     }
 }
 
-/// Finds an extra kind's plural through discovery (one request, for its group version) and
+/// Finds an extra kind's plural through discovery (the API groups, then its group version) and
 /// records it in the registry; the plural is what its watchers, patches and webhook rules use.
 pub async fn discover(client: &kube::Client, kind: ExtraKind) -> Result<&'static str, DiscoveryError> {
     use kube::core::GroupVersionKind;
     use kube::discovery::{Scope, pinned_kind};
+    let api_error = |source| DiscoveryError::Api {
+        kind,
+        source: Box::new(source),
+    };
+    // The group list first: asking for a group version not served is a 404, which the client
+    // logs as a warning each time.
+    let group_version = format!("{}/{}", kind.group(), kind.version());
+    if !served(client, &group_version).await.map_err(api_error)? {
+        return Err(DiscoveryError::NotServed { kind });
+    }
     let gvk = GroupVersionKind::gvk(kind.group(), kind.version(), kind.kind());
     let (resource, capabilities) = match pinned_kind(client, &gvk).await {
         Ok(found) => found,
         Err(kube::Error::Api(status)) if status.code == 404 => return Err(DiscoveryError::NotServed { kind }),
         Err(kube::Error::Discovery(_)) => return Err(DiscoveryError::NotServed { kind }),
-        Err(source) => {
-            return Err(DiscoveryError::Api {
-                kind,
-                source: Box::new(source),
-            });
-        }
+        Err(source) => return Err(api_error(source)),
     };
     if capabilities.scope != Scope::Namespaced {
         return Err(DiscoveryError::ClusterScoped { kind });

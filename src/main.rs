@@ -90,14 +90,7 @@ async fn kube_client(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Resu
 /// Whether the API server serves `group/version` (Argo Rollouts, OpenShift, CSI). One discovery
 /// call; an unreachable server counts as "not served" and the watchers report the real error.
 async fn api_exists(client: &kube::Client, group_version: &str) -> bool {
-    let Ok(groups) = client.list_api_groups().await else {
-        return false;
-    };
-    groups
-        .groups
-        .iter()
-        .flat_map(|g| g.versions.iter())
-        .any(|v| v.group_version == group_version)
+    reloader::kube_api::served(client, group_version).await.unwrap_or(false)
 }
 
 async fn engine_options(settings: &Settings, client: &kube::Client, stamp_keys: StampKeyRingView) -> EngineOptions {

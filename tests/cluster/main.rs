@@ -6,6 +6,7 @@ mod control_plane;
 mod crds;
 mod engine;
 mod explain;
+mod extra_kinds;
 mod faults;
 mod helm;
 mod image;

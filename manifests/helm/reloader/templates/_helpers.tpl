@@ -204,6 +204,12 @@ docs/security.md explain each rule.
   resources: [deploymentconfigs]
   verbs: [get, list, watch, patch]
 {{- end }}
+{{- range $r.extraWorkloadKinds }}
+# --extra-workload-kinds: {{ .kind }}, rolled like a Deployment.
+- apiGroups: [{{ .group | quote }}]
+  resources: [{{ .plural | quote }}]
+  verbs: [get, list, watch, patch]
+{{- end }}
 {{- if $r.enableCSIIntegration }}
 - apiGroups: [secrets-store.csi.x-k8s.io]
   resources: [secretproviderclasspodstatuses, secretproviderclasses]
@@ -234,4 +240,18 @@ with "keepSelector" true (pod templates), where the Deployment's selector labels
 {{/* CEL: every webhook of the configuration is the old one but for its caBundle (webhook-policy.yaml). */}}
 {{- define "reloader.caBundleOnly" -}}
 object.webhooks.size() == oldObject.webhooks.size() && object.webhooks.all(w, oldObject.webhooks.exists(o, o.name == w.name && o.clientConfig.?service == w.clientConfig.?service && o.clientConfig.?url == w.clientConfig.?url && o.?rules == w.?rules && o.?namespaceSelector == w.?namespaceSelector && o.?objectSelector == w.?objectSelector && o.?matchConditions == w.?matchConditions && o.?failurePolicy == w.?failurePolicy && o.?matchPolicy == w.?matchPolicy && o.?sideEffects == w.?sideEffects && o.?timeoutSeconds == w.?timeoutSeconds && o.?admissionReviewVersions == w.?admissionReviewVersions && o.?reinvocationPolicy == w.?reinvocationPolicy))
+{{- end -}}
+
+{{/*
+--extra-workload-kinds from reloader.extraWorkloadKinds: GROUP/VERSION/KIND[=PATH], comma-separated
+(the plural is the binary's to discover; the chart uses it for RBAC and the webhook's rules).
+*/}}
+{{- define "reloader.extraWorkloadKinds" -}}
+{{- $items := list -}}
+{{- range .Values.reloader.extraWorkloadKinds -}}
+{{- $item := printf "%s/%s/%s" .group .version .kind -}}
+{{- if and .templatePath (ne .templatePath "spec.template") }}{{ $item = printf "%s=%s" $item .templatePath }}{{ end -}}
+{{- $items = append $items $item -}}
+{{- end -}}
+{{- join "," $items -}}
 {{- end -}}
