@@ -343,3 +343,39 @@ fn the_chart_renders_extra_kinds_into_the_flag_the_rbac_and_the_webhook_rules() 
         );
     }
 }
+
+/// Installed by the chart in namespaced mode (Roles only) with an extra kind, the reloader,
+/// run under the chart's ServiceAccount, adopts and rolls it: the chart's RBAC suffices.
+#[tokio::test]
+async fn under_the_charts_identity_an_extra_kind_rolls() {
+    use crate::helm::{Release, stakater_values};
+    use crate::support::TestNamespace;
+    let f = Fixture::new("hextra").await;
+    ensure_crd(&f.client, FLAT_GROUP, FLAT.1, FLAT.2, FLAT.0).await;
+    let home = TestNamespace::new(&f.client, "rlhome").await;
+    let (version, kind, plural) = FLAT;
+    let values = values_file(&format!(
+        "reloader:\n  watchGlobally: false\n  namespaces: [{}]\n  extraWorkloadKinds:\n    \
+         - {{group: {FLAT_GROUP}, version: {version}, kind: {kind}, plural: {plural}}}\n",
+        f.ns.name
+    ));
+    let release = Release::install(&unique_name("x"), &home.name, &[&stakater_values(), &values]);
+    f.config_map("cfg", json!({"k": "v1"})).await;
+    let flats: Api<DynamicObject> = Api::namespaced_with(f.client.clone(), &f.ns.name, &resource(FLAT_GROUP, FLAT));
+    let web = object(
+        &resource(FLAT_GROUP, FLAT),
+        "web",
+        &["spec", "template"],
+        json!({defaults::AUTO: "true"}),
+        json!({}),
+    );
+    flats.create(&PostParams::default(), &web).await.unwrap();
+    let local = release.run(&[]);
+    local.reloader.wait_ready().await;
+    let acked = "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes";
+    eventually("the Flat adopted", || at(&flats, "web", acked)).await;
+    f.set_config_map("cfg", json!({"k": "v2"})).await;
+    let stamped = stamp_pointer("spec.template");
+    eventually("the Flat rolled", || at(&flats, "web", &stamped)).await;
+    local.assert_no_denials();
+}
