@@ -49,7 +49,7 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
         group: group.into(),
         version: version.into(),
         api_version,
-        kind: kind.to_string(),
+        kind: kind.api_kind().to_string(),
         plural: plural.into(),
     }
 }

@@ -82,6 +82,15 @@ impl WorkloadKind {
         }
     }
 
+    /// The kind as the API names it, for object references (`CloneSet`, where [`Self::as_str`]
+    /// may be `StatefulSet.apps.kruise.io` to tell an extra kind from a built-in one).
+    pub fn api_kind(self) -> &'static str {
+        match self {
+            WorkloadKind::Extra(extra) => extra.kind(),
+            _ => self.as_str(),
+        }
+    }
+
     /// The built-in kind named `kind`.
     pub fn from_kind(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == kind)
@@ -346,6 +355,7 @@ mod tests {
             "from_kind names built-in kinds"
         );
         assert_eq!(nested.to_string(), "Nested");
+        assert_eq!(nested.api_kind(), "Nested");
         assert_eq!(serde_json::to_value(nested).unwrap(), json!("Nested"));
         assert_eq!(nested.resource(), ("workload.test.io", "v1", ""));
         assert_eq!(nested.plural(), None);

@@ -44,7 +44,7 @@ pub fn workload_reference(key: &WorkloadKey, object: &Value) -> ObjectReference 
         } else {
             format!("{group}/{version}")
         }),
-        kind: Some(key.kind.to_string()),
+        kind: Some(key.kind.api_kind().to_string()),
         name: Some(key.name.clone()),
         namespace: Some(key.namespace.clone()),
         uid: object.at("/metadata/uid").and_then(Value::as_str).map(str::to_string),

@@ -559,6 +559,7 @@ mod tests {
         // A name a built-in kind or an earlier extra kind has is qualified by the group.
         let sts = register(&spec("registry-kruise.test.io/v1beta1/StatefulSet")).unwrap();
         assert_eq!(sts.name(), "StatefulSet.registry-kruise.test.io");
+        assert_eq!(super::super::WorkloadKind::Extra(sts).api_kind(), "StatefulSet");
         let other = register(&spec("registry-other.test.io/v1/Widget")).unwrap();
         assert_eq!(other.name(), "Widget.registry-other.test.io");
         assert!(a < other, "ordered by registration");
