@@ -289,7 +289,10 @@ pub(super) async fn last_reloads(scene: &Scene, kind: WorkloadKind, name: &str) 
     if scene.events == 0 {
         return Vec::new();
     }
-    let params = ListParams::default().fields(&format!("involvedObject.kind={kind},involvedObject.name={name}"));
+    let params = ListParams::default().fields(&format!(
+        "involvedObject.kind={},involvedObject.name={name}",
+        kind.api_kind()
+    ));
     let Ok(list) = Api::<Event>::namespaced(scene.client.clone(), &scene.namespace)
         .list(&params)
         .await

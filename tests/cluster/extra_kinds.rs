@@ -245,6 +245,13 @@ async fn stand_in_crds_of_two_shapes_are_stamped_at_create_and_roll_like_deploym
         ))
     };
     assert_eq!((metric("Flat"), metric("Deep")), (2.0, 1.0), "by kind");
+    // Its Reloaded Event, by its API kind, as explain finds it.
+    eventually("the Reloaded Event of a Flat", || async {
+        let v = explain_with(&f.ns.name, "flat/made", &home, &[&flag], &[]);
+        let reason = v["lastReloads"][0]["reason"].clone();
+        (v["verdict"]["verdict"] == "up-to-date" && reason == "Reloaded").then_some(())
+    })
+    .await;
     drop(deep_crd);
 }
 
