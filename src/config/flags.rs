@@ -134,6 +134,14 @@ pub struct Cli {
     #[arg(long, env = "RELOADER_PER_KEY_RELOADS")]
     pub per_key_reloads: bool,
 
+    /// Pod restarts: evict, one at a time, the pods of an `updateStrategy: OnDelete`
+    /// StatefulSet or DaemonSet that still run the template before a reload, and of a
+    /// Deployment, StatefulSet or DaemonSet annotated `reloader.stakater.com/rollout-strategy:
+    /// restart` (whose template is then left alone). Needs `pods` list and `pods/eviction`
+    /// create; `=false` without them.
+    #[arg(long, env = "RELOADER_POD_RESTARTS", pflag_bool(), default_value = "true")]
+    pub pod_restarts: bool,
+
     /// More kinds to roll like Deployments, any with a pod template: `GROUP/VERSION/KIND[=PATH]`,
     /// comma-separated, with PATH the dotted path of the pod template (default `spec.template`),
     /// e.g. "apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate".
@@ -536,6 +544,7 @@ mod tests {
             "admission-client-ca",
             "webhook-url-per-workload",
             "per-key-reloads",
+            "pod-restarts",
             "extra-workload-kinds",
         ];
         for arg in command.get_arguments() {

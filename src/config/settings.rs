@@ -206,6 +206,9 @@ pub struct Settings {
     /// `--per-key-reloads`: per-key reloads unless a workload's `reloader.stakater.com/per-key`
     /// says otherwise.
     pub per_key_reloads: bool,
+    /// `--pod-restarts`: OnDelete workloads and `rollout-strategy: restart` restart their pods
+    /// ([`crate::core::pod_restart`]).
+    pub pod_restarts: bool,
     /// `--log-format`.
     pub log_format: LogFormat,
     /// `--log-level`.
@@ -308,6 +311,7 @@ impl Settings {
             webhook_url: reloads.webhook_url,
             webhook_url_per_workload: cli.webhook_url_per_workload,
             per_key_reloads: cli.per_key_reloads,
+            pod_restarts: cli.pod_restarts,
             log_format,
             log_level,
             http_addr: cli.http_addr,
@@ -403,6 +407,7 @@ impl Settings {
             reload_on_create: self.reload_on_create,
             reload_on_delete: self.reload_on_delete,
             notify_only: self.webhook_url.is_some() && self.webhook_url_per_workload,
+            pod_restarts: self.pod_restarts,
         }
     }
 }
@@ -894,6 +899,7 @@ mod tests {
                 reload_on_create: true,
                 reload_on_delete: true,
                 notify_only: false,
+                pod_restarts: true,
             }
         );
         let s = settings(&["--reload-on-create=True", "--is-Argo-Rollouts=1"]);

@@ -428,8 +428,12 @@ fn misplaced(spec: &KeySpec, subject: Subject, location: Location) -> Option<Str
         (Placement::DeploymentMetadata, Subject::Workload(WorkloadKind::Deployment), Location::Metadata) => None,
         (Placement::DeploymentMetadata, Subject::Workload(WorkloadKind::Deployment), _) => ignored("a pod template"),
         (Placement::DeploymentMetadata, subject, _) => ignored(&format!("a {subject}")),
-        (Placement::RolloutMetadata, Subject::Workload(WorkloadKind::Rollout), Location::Metadata) => None,
-        (Placement::RolloutMetadata, subject, _) => ignored(&format!("a {subject} here")),
+        (Placement::RestartableMetadata, Subject::Workload(kind), Location::Metadata)
+            if kind == WorkloadKind::Rollout || crate::core::pod_restart::restartable(kind) =>
+        {
+            None
+        }
+        (Placement::RestartableMetadata, subject, _) => ignored(&format!("a {subject} here")),
     }
 }
 

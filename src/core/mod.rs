@@ -16,6 +16,7 @@ pub mod pause;
 pub mod per_key;
 pub mod plan;
 pub mod pod;
+pub mod pod_restart;
 pub mod redact;
 pub mod references;
 pub mod rollout_status;

@@ -84,6 +84,9 @@ pub struct PlanOptions {
     /// Stakater's `--webhook-url` mode: a change is announced to a webhook instead of rolling;
     /// the hashes are recorded on the workload metadata so each change is announced once.
     pub notify_only: bool,
+    /// `--pod-restarts`: a Deployment, StatefulSet or DaemonSet with `rollout-strategy: restart`
+    /// has its pods restarted rather than its template changed ([`super::pod_restart`]).
+    pub pod_restarts: bool,
 }
 
 /// Why one source makes a workload roll. `from` is what the workload recorded (plain or keyed);
@@ -434,9 +437,14 @@ pub fn plan_assessed(
         if options.notify_only {
             set_metadata_record(&mut desired, &sealed);
             Action::Notify
-        } else if restarts_instead(workload) {
+        } else if restarts_instead(workload, options) {
             set_metadata_record(&mut desired, &sealed);
-            set_restart_at(&mut desired, now);
+            if workload.kind == WorkloadKind::Rollout {
+                set_restart_at(&mut desired, now);
+            } else {
+                object_at(&mut desired, "/metadata/annotations")
+                    .insert(fixed::RESTARTED_AT.into(), Value::String(now.into()));
+            }
             Action::Restart
         } else {
             write_template_stamp(
@@ -731,11 +739,14 @@ fn full_record(dependencies: &[Dependency], current: &(impl SourceView + ?Sized)
     )
 }
 
-fn restarts_instead(workload: &Workload<'_>) -> bool {
-    workload.kind == WorkloadKind::Rollout
+/// Argo Rollouts with `rollout-strategy: restart` set `spec.restartAt`; the kinds whose pods the
+/// reloader restarts itself record the restart's time (with `--pod-restarts`).
+fn restarts_instead(workload: &Workload<'_>, options: PlanOptions) -> bool {
+    let argo = workload.kind == WorkloadKind::Rollout
         && workload
             .annotation(fixed::ROLLOUT_STRATEGY)
-            .is_some_and(|v| parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart))
+            .is_some_and(|v| parse_rollout_strategy(fixed::ROLLOUT_STRATEGY, v) == Ok(RolloutStrategy::Restart));
+    argo || (options.pod_restarts && super::pod_restart::restart_strategy(workload))
 }
 
 /// A hash annotation that does not parse counts as no record, so the next write replaces it.
@@ -1555,6 +1566,31 @@ mod tests {
     }
 
     #[test]
+    fn restart_strategy_records_the_restart_and_keeps_the_template() {
+        let mut obj = app(WorkloadKind::Deployment);
+        obj["metadata"]["annotations"][fixed::ROLLOUT_STRATEGY] = json!("restart");
+        let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
+        let admitted = stamp(WorkloadKind::Deployment, &obj, &v1, ReloadStrategy::Annotations);
+        let v2 = hashes(&[(cm("cfg"), "v2"), (secret("db"), "s1")]);
+        let on = PlanOptions {
+            pod_restarts: true,
+            ..Default::default()
+        };
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &v2, on);
+        assert_eq!(p.action, Action::Restart);
+        assert_eq!(p.desired["metadata"]["annotations"][fixed::RESTARTED_AT], json!(NOW));
+        assert_eq!(p.desired["spec"]["template"], admitted["spec"]["template"]);
+        let restarted = apply(&admitted, &p.patch);
+        assert_eq!(
+            plan_for(WorkloadKind::Deployment, &restarted, &v2, on).action,
+            Action::UpToDate
+        );
+        // Without --pod-restarts the template is stamped as for any Deployment.
+        let p = plan_for(WorkloadKind::Deployment, &admitted, &v2, PlanOptions::default());
+        assert_eq!(p.action, Action::Roll);
+    }
+
+    #[test]
     fn notify_only_records_in_metadata_and_never_touches_the_template() {
         let obj = app(WorkloadKind::Deployment);
         let v1 = hashes(&[(cm("cfg"), "v1"), (secret("db"), "s1")]);
@@ -2097,6 +2133,7 @@ mod tests {
                     reload_on_create: on_create,
                     reload_on_delete: on_delete,
                     notify_only: notify,
+                    pod_restarts: false,
                 };
 
                 let keys = if keyed { ring("a", &["a"]) } else { StampKeyRing::plain() };

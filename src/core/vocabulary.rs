@@ -47,6 +47,10 @@ pub mod fixed {
     /// each source ([`crate::core::per_key`]); `"false"` with whole contents, whatever
     /// `--per-key-reloads` says.
     pub const PER_KEY: &str = "reloader.stakater.com/per-key";
+    /// Ours: written on the metadata of a workload with `rollout-strategy: restart` (not an
+    /// Argo Rollout): when its pods were last restarted for a change (RFC 3339); its pods
+    /// created before are restarted ([`crate::core::pod_restart`]).
+    pub const RESTARTED_AT: &str = "reloader.stakater.com/restarted-at";
 }
 
 /// Default values of the renameable keys (Stakater's `internal/pkg/options/flags.go`).
@@ -78,8 +82,9 @@ pub enum Placement {
     Source,
     /// Deployment metadata only.
     DeploymentMetadata,
-    /// Argo Rollout metadata only.
-    RolloutMetadata,
+    /// The metadata of an Argo Rollout, a Deployment, a StatefulSet or a DaemonSet (the kinds
+    /// whose pods `rollout-strategy: restart` restarts, [`crate::core::pod_restart`]).
+    RestartableMetadata,
     /// Written by a reloader; a person should not set it.
     Written,
 }
@@ -143,6 +148,7 @@ pub enum Role {
     RolloutWaves,
     FirstWave,
     PerKey,
+    RestartedAt,
 }
 
 /// The renameable keys, as configured by Stakater's flags (defaults when not renamed).
@@ -259,7 +265,7 @@ impl AnnotationKeys {
             spec(
                 fixed::ROLLOUT_STRATEGY,
                 Role::RolloutStrategy,
-                RolloutMetadata,
+                RestartableMetadata,
                 RolloutStrategy,
                 None,
             ),
@@ -289,6 +295,7 @@ impl AnnotationKeys {
             ),
             spec(fixed::FIRST_WAVE, Role::FirstWave, WorkloadMetadata, TrueOrFalse, None),
             spec(fixed::PER_KEY, Role::PerKey, WorkloadMetadata, TrueOrFalse, None),
+            spec(fixed::RESTARTED_AT, Role::RestartedAt, Written, Opaque, None),
         ];
         for kind in SourceKind::ALL {
             let (auto_flag, reload_flag) = match kind {
@@ -960,7 +967,9 @@ impl fmt::Display for Placement {
             Placement::WorkloadMetadataOrNamespace => "workload metadata or its Namespace",
             Placement::Source => "a ConfigMap, Secret or SecretProviderClass",
             Placement::DeploymentMetadata => "Deployment metadata",
-            Placement::RolloutMetadata => "Argo Rollout metadata",
+            Placement::RestartableMetadata => {
+                "the metadata of an Argo Rollout, a Deployment, a StatefulSet or a DaemonSet"
+            }
             Placement::Written => "objects written by the reloader only",
         })
     }
@@ -996,12 +1005,13 @@ mod tests {
             (fixed::ROLLOUT_WAVES, None),
             (fixed::FIRST_WAVE, None),
             (fixed::PER_KEY, None),
+            (fixed::RESTARTED_AT, None),
         ];
         for (key, flag) in cases {
             let spec = keys.spec(key).unwrap_or_else(|| panic!("{key} unknown"));
             assert_eq!(spec.flag, flag, "{key}");
         }
-        assert_eq!(keys.specs().len(), 24);
+        assert_eq!(keys.specs().len(), 25);
     }
 
     #[test]
@@ -1014,7 +1024,7 @@ mod tests {
         assert_eq!(spec(defaults::IGNORE).placement, Placement::Source);
         assert_eq!(spec(fixed::SECRETS_EXCLUDE).placement, Placement::WorkloadMetadata);
         assert_eq!(spec(defaults::PAUSE_PERIOD).placement, Placement::DeploymentMetadata);
-        assert_eq!(spec(fixed::ROLLOUT_STRATEGY).placement, Placement::RolloutMetadata);
+        assert_eq!(spec(fixed::ROLLOUT_STRATEGY).placement, Placement::RestartableMetadata);
         assert_eq!(spec(fixed::SPC_RELOAD).syntax, ValueSyntax::NameRegexList);
     }
 

@@ -17,6 +17,7 @@ pub mod gate;
 pub mod pacing;
 pub mod queue;
 pub mod reconcile;
+pub mod restarts;
 pub mod scheduler;
 pub mod watch;
 pub(crate) mod waves;

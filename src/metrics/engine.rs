@@ -3,9 +3,9 @@
 
 use super::{
     ActionLabels, ActionResult, AlertLabels, AlertResult, AnnotationProblem, AnnotationProblemLabels, ErrorType,
-    EventLabels, HeldLabels, Kind, KindLabels, Metrics, ObjectKind, Outcome, OutcomeLabels, ProcessedLabels,
-    ProcessedResult, ReconcileResult, ResourceLabels, ResourceType, ResultLabels, ScanLabels, SkipLabels, SkipReason,
-    SuccessLabels, SuccessNamespaceLabels, WatchEvent,
+    EventLabels, EvictionResult, HeldLabels, Kind, KindLabels, Metrics, ObjectKind, Outcome, OutcomeLabels,
+    PodRestartLabels, ProcessedLabels, ProcessedResult, ReconcileResult, ResourceLabels, ResourceType, ResultLabels,
+    ScanLabels, SkipLabels, SkipReason, SuccessLabels, SuccessNamespaceLabels, WatchEvent,
 };
 use crate::core::annotation_rules::Subject;
 use crate::core::source::SourceKind;
@@ -69,6 +69,16 @@ impl Metrics {
             .get_or_create(&AnnotationProblemLabels {
                 kind: ObjectKind(kind),
                 problem,
+            })
+            .inc();
+    }
+
+    /// An eviction of a pod restart.
+    pub fn pod_restart(&self, kind: WorkloadKind, result: EvictionResult) {
+        self.pod_restarts
+            .get_or_create(&PodRestartLabels {
+                workload_kind: Kind(kind),
+                result,
             })
             .inc();
     }

@@ -3,8 +3,9 @@
 use prometheus_client::encoding::EncodeLabelSet;
 
 use super::values::{
-    ActionResult, AdmissionResult, AlertResult, AnnotationProblem, ErrorType, HeldReason, Kind, LookupRefusal,
-    ObjectKind, Outcome, ProcessedResult, ReconcileResult, ResourceType, SkipReason, WatchEvent, Webhook,
+    ActionResult, AdmissionResult, AlertResult, AnnotationProblem, ErrorType, EvictionResult, HeldReason, Kind,
+    LookupRefusal, ObjectKind, Outcome, ProcessedResult, ReconcileResult, ResourceType, SkipReason, WatchEvent,
+    Webhook,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -32,6 +33,12 @@ pub struct ActionLabels {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct KindLabels {
     pub workload_kind: Kind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PodRestartLabels {
+    pub workload_kind: Kind,
+    pub result: EvictionResult,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]

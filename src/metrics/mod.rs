@@ -90,4 +90,6 @@ pub struct Metrics {
     /// `reloader_annotation_problems_total{kind,problem}`: problems reported on objects, each
     /// once.
     annotation_problems: Family<AnnotationProblemLabels, Counter>,
+    /// `reloader_pod_restarts_total{workload_kind,result}`: evictions of pod restarts.
+    pod_restarts: Family<PodRestartLabels, Counter>,
 }

@@ -181,6 +181,12 @@ impl Metrics {
             "Annotation problems reported on objects (once each), by kind and problem",
             annotation_problems.clone(),
         );
+        let pod_restarts = Family::default();
+        registry.register(
+            "pod_restarts",
+            "Evictions of pods restarted for a reload (OnDelete workloads, rollout-strategy restart), by kind and result",
+            pod_restarts.clone(),
+        );
         Self {
             registry: root,
             reconcile,
@@ -211,6 +217,7 @@ impl Metrics {
             admission_duration,
             admission_lookups_refused,
             annotation_problems,
+            pod_restarts,
         }
     }
 

@@ -204,6 +204,18 @@ label_values! {
 }
 
 label_values! {
+    /// How an eviction of a pod restart ended (`reloader_pod_restarts_total{workload_kind,result}`).
+    pub enum EvictionResult {
+        /// The pod was evicted.
+        Evicted => "evicted",
+        /// A PodDisruptionBudget refused (429): the restart waits and asks again.
+        Refused => "refused",
+        /// The API server failed the eviction otherwise.
+        Error => "error",
+    }
+}
+
+label_values! {
     /// What is wrong with an annotation the engine found on an object
     /// (`reloader_annotation_problems_total{kind,problem}`), as the validating webhook judges it.
     pub enum AnnotationProblem {

@@ -63,8 +63,29 @@ pub enum ReconcileError {
     NoNotifier,
 }
 
-/// Brings one workload to its desired state.
+/// Brings one workload to its desired state, then takes the next step of its pod restart, if
+/// it has one ([`super::restarts`]).
 pub async fn reconcile(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+    let mut result = bring_up_to_date(key, ctx).await?;
+    if matches!(
+        result.outcome,
+        Outcome::UpToDate
+            | Outcome::Acknowledged
+            | Outcome::Rolled
+            | Outcome::Restarted
+            | Outcome::Resumed
+            | Outcome::Notified
+            | Outcome::Held
+    ) && let Some(after) = super::restarts::step(ctx, key)
+        .instrument(tracing::info_span!("restart"))
+        .await
+    {
+        result.look_again_after = Some(result.look_again_after.map_or(after, |t| t.min(after)));
+    }
+    Ok(result)
+}
+
+async fn bring_up_to_date(key: &WorkloadKey, ctx: &Context) -> Result<Reconciled, ReconcileError> {
     if !ctx.scope.allows(&key.namespace) {
         ctx.metrics.skip(SkipReason::IgnoredOrNotSelected);
         return Ok(Reconciled::new(Outcome::Excluded));
