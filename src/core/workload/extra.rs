@@ -257,7 +257,6 @@ pub struct ExtraKindEntry {
     pointer: &'static str,
     /// The template path, dotted.
     path: &'static str,
-    plural: OnceLock<&'static str>,
 }
 
 /// A handle on a registered extra kind; equal, ordered and hashed by registration order.
@@ -302,6 +301,10 @@ fn leak(text: String) -> &'static str {
 
 static REGISTRY: RwLock<Vec<ExtraKind>> = RwLock::new(Vec::new());
 
+/// Each registered kind's plural, by its index, once discovery found it: apart from the entry,
+/// so a handle holds nothing mutable (it is a map key everywhere).
+static PLURALS: [OnceLock<&'static str>; REGISTRY_CAPACITY] = [const { OnceLock::new() }; REGISTRY_CAPACITY];
+
 /// Registers `spec` (or finds it registered) and returns its handle.
 pub fn register(spec: &ExtraKindSpec) -> Result<ExtraKind, ExtraKindError> {
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
@@ -339,7 +342,6 @@ pub fn register(spec: &ExtraKindSpec) -> Result<ExtraKind, ExtraKindError> {
         short: leak(spec.kind.to_ascii_lowercase()),
         pointer: leak(pointer),
         path: leak(spec.dotted_path()),
-        plural: OnceLock::new(),
     };
     let kind = ExtraKind(Box::leak(Box::new(entry)));
     registry.push(kind);
@@ -424,14 +426,18 @@ impl ExtraKind {
 
     /// The resource's plural, once discovery found it.
     pub fn plural(self) -> Option<&'static str> {
-        self.0.plural.get().copied()
+        self.plural_slot()?.get().copied()
+    }
+
+    fn plural_slot(self) -> Option<&'static OnceLock<&'static str>> {
+        PLURALS.get(usize::try_from(self.0.index).ok()?)
     }
 
     /// Records the plural discovery found. The first one found stays (a kind's plural is its
     /// CRD's name and cannot change while it is served); returns whether `plural` is it.
     pub fn resolve_plural(self, plural: &str) -> bool {
-        let kept = self.0.plural.get_or_init(|| leak(plural.to_string()));
-        *kept == plural
+        self.plural_slot()
+            .is_some_and(|slot| *slot.get_or_init(|| leak(plural.to_string())) == plural)
     }
 
     /// What the flag said of it.
