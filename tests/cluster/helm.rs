@@ -193,6 +193,9 @@ fn default_workload_rules() -> Vec<Rule> {
             &[],
             &["get", "list", "watch", "patch", "create", "delete"],
         ),
+        // Pod restarts (reloader.podRestarts, on by default).
+        rule(&[""], &["pods"], &[], &["list"]),
+        rule(&[""], &["pods/eviction"], &[], &["create"]),
         rule(&["", "events.k8s.io"], &["events"], &[], &["create", "patch"]),
         // Each Namespace's reload window (and --namespace-selector's selection).
         rule(&[""], &["namespaces"], &[], &["get", "list", "watch"]),
@@ -432,6 +435,7 @@ reloader:
   reloadWindow: "Mon-Fri 02:00-04:00 Europe/Berlin"
   rolloutWaves: "1,50%"
   perKeyReloads: true
+  podRestarts: false
   rateLimits: {maxReloadsPerSecond: 20, maxReloadsPerSecondPerNamespace: 2, burst: 10}
   workers: 8
   prometheusRule: {enabled: true, labels: {release: kube-prometheus-stack}}
@@ -506,6 +510,8 @@ fn a_customised_global_values_file_renders_each_value() {
     assert_eq!(env["RELOADER_RELOAD_WINDOW"], "Mon-Fri 02:00-04:00 Europe/Berlin");
     assert_eq!(env["RELOADER_ROLLOUT_WAVES"], "1,50%");
     assert_eq!(env["RELOADER_PER_KEY_RELOADS"], "true");
+    // Pod restarts off: told to the reloader, and no pods rules below.
+    assert_eq!(env["RELOADER_POD_RESTARTS"], "false");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND"], "20");
     assert_eq!(env["RELOADER_MAX_RELOADS_PER_SECOND_PER_NAMESPACE"], "2");
     assert_eq!(env["RELOADER_BURST"], "10");
@@ -624,6 +630,8 @@ fn a_namespaced_values_file_renders_roles_and_nothing_cluster_scoped() {
             &[],
             &["get", "list", "watch", "patch"],
         ),
+        rule(&[""], &["pods"], &[], &["list"]),
+        rule(&[""], &["pods/eviction"], &[], &["create"]),
         rule(&["", "events.k8s.io"], &["events"], &[], &["create", "patch"]),
     ];
     for ns in ["team-a", "team-b", "tools"] {

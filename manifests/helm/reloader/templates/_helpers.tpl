@@ -215,6 +215,17 @@ docs/security.md explain each rule.
   resources: [secretproviderclasspodstatuses, secretproviderclasses]
   verbs: [get, list, watch]
 {{- end }}
+{{- if $r.podRestarts }}
+# Pod restarts (podRestarts): the pods of OnDelete StatefulSets and DaemonSets, and of workloads
+# with rollout-strategy: restart, listed and evicted one at a time (an eviction honours
+# PodDisruptionBudgets).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
+{{- end }}
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
