@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::core::hold::{Gate, Hold, HoldReason, gate, instant, window_for};
 use crate::core::plan::Plan;
+use crate::core::wave_gate::WaveWait;
 use crate::core::workload::Workload;
 use crate::engine::context::Context;
 use crate::store::WorkloadKey;
@@ -15,6 +16,9 @@ use crate::store::WorkloadKey;
 /// How long a wave-held workload waits before looking again by itself, in case the event that
 /// should wake it (another workload becoming healthy) was missed.
 pub(super) const WAVE_LOOK_AGAIN: Duration = Duration::from_secs(10);
+/// How long one waits while the members of its waves are not all known yet (at start-up, the
+/// other workloads' first reconciles are moments away).
+pub(super) const MEMBERS_LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// Each Namespace's `reload-window` annotation (cluster-wide installs watch Namespaces).
 #[derive(Default)]
@@ -91,12 +95,29 @@ pub(super) fn pass(ctx: &Context, key: &WorkloadKey, workload: &Workload<'_>, pl
         Gate::Proceed => Passage::Proceed,
         Gate::Override => Passage::Override,
         Gate::Held(hold) => {
-            let look_again = match hold.ends_at() {
+            let look_again = match (&hold, hold.ends_at()) {
                 // A moment past the opening, so the window is open when it looks.
-                Some(at) => Duration::try_from(at.duration_since(now)).unwrap_or_default() + Duration::from_millis(50),
-                None => WAVE_LOOK_AGAIN,
+                (_, Some(at)) => {
+                    Duration::try_from(at.duration_since(now)).unwrap_or_default() + Duration::from_millis(50)
+                }
+                (
+                    Hold::Wave {
+                        wait: WaveWait::MembersUnknown,
+                        ..
+                    },
+                    None,
+                ) => MEMBERS_LOOK_AGAIN,
+                (_, None) => WAVE_LOOK_AGAIN,
             };
-            let news = ctx.note_hold(key, &hold);
+            // Members not yet known is a moment of start-up, not news.
+            let transient = matches!(
+                hold,
+                Hold::Wave {
+                    wait: WaveWait::MembersUnknown,
+                    ..
+                }
+            );
+            let news = ctx.note_hold(key, &hold) && !transient;
             return Passage::Held { hold, news, look_again };
         }
     };

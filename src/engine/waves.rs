@@ -93,7 +93,7 @@ fn wait_for(
     // Its keys too: under per-key reloads a member whose keys did not change carries it.
     let state = ctx.store.sources(&key.namespace).map().get(source).cloned();
     let per_key = ctx.options.dependency.per_key_reloads;
-    let now = time::OffsetDateTime::now_utc();
+    let now = ctx.clock.now();
     let member = |key: &WorkloadKey, object: &Value, health| {
         let workload = Workload::new(key.kind, object);
         let strategy = ctx.options.plan.strategy;

@@ -62,7 +62,7 @@ pub(super) fn compute(
         ctx.store.index(key, IndexEntry::default());
         return Computed::Settled(Outcome::Deleting);
     }
-    let now = time::OffsetDateTime::now_utc();
+    let now = ctx.clock.now();
     let generation = ctx.store.generation(&key.namespace);
     let keys = ctx.options.stamp_keys.borrow().clone();
     let stamping = Stamping {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::compute::Planned;
 use crate::core::annotation_rules::{Finding, Severity, Subject, annotations_of, lint};
-use crate::core::hold::{Hold, HoldReason};
+use crate::core::hold::Hold;
 use crate::core::plan::{Change, Plan, SourceChange};
 use crate::core::source::SourceKind;
 use crate::engine::context::Context;
@@ -102,15 +102,21 @@ async fn reloaded(ctx: &Context, key: &WorkloadKey, object: &Value, plan: &Plan)
 }
 
 /// A change held by the workload's reload window or its wave, told once per hold: a Normal
-/// Event `ReloadHeld` (a Warning `ReloadHalted` when a wave failed) on the workload.
+/// Event `ReloadHeld` on the workload. (A halted wave's Warning `ReloadHalted` goes on the
+/// source and on the workload that failed only: see `engine::waves`.)
 pub(super) async fn held(ctx: &Context, key: &WorkloadKey, object: &Value, hold: &Hold) {
     let message = hold.describe();
-    let (type_, reason) = match hold.reason() {
-        HoldReason::Halted => (EventType::Warning, "ReloadHalted"),
-        HoldReason::Window | HoldReason::Wave => (EventType::Normal, "ReloadHeld"),
-    };
     tracing::info!(reason = hold.reason().as_str(), "{message}");
-    publish(ctx, key, object, type_, reason, &message, component(None)).await;
+    publish(
+        ctx,
+        key,
+        object,
+        EventType::Normal,
+        "ReloadHeld",
+        &message,
+        component(None),
+    )
+    .await;
 }
 
 /// A rollout the API server refused, told from the component of the first change it answered.
