@@ -40,7 +40,7 @@ pub async fn ensure_crd(client: &Client, group: &str, kind: &str, plural: &str, 
     .await;
 }
 
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+pub fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: group.into(),
         version: version.into(),

@@ -30,51 +30,81 @@ const FLAT: (&str, &str, &str) = ("v1", "Flat", "flats");
 const DEEP: (&str, &str, &str) = ("v1alpha1", "Deep", "deeps");
 const DEEP_PATH: &str = "spec.deploy.podTemplate";
 
-fn resource(group: &str, (version, kind, plural): (&str, &str, &str)) -> ApiResource {
-    ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: format!("{group}/{version}"),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
+/// A stand-in kind in the test's namespace: its API and where its pod template is.
+struct StandIn {
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    /// The template's path, dotted.
+    path: String,
 }
 
-/// An object of `r` whose pod template, at `path` (JSON pointer segments), reads `cfg`, with
-/// `annotations` on the workload and `template_annotations` on the template.
-fn object(
-    r: &ApiResource,
-    name: &str,
-    path: &[&str],
-    annotations: Value,
-    template_annotations: Value,
-) -> DynamicObject {
-    let mut template = json!({"metadata": {"labels": {"app": name}, "annotations": template_annotations},
+impl StandIn {
+    fn new(f: &Fixture, group: &str, (version, kind, plural): (&str, &str, &str), path: &str) -> Self {
+        let resource = crate::crds::resource(group, version, kind, plural);
+        Self {
+            api: Api::namespaced_with(f.client.clone(), &f.ns.name, &resource),
+            resource,
+            path: path.into(),
+        }
+    }
+
+    /// Creates `name`, its template reading `cfg`, with `annotations` on the object and
+    /// `template_annotations` on its template.
+    async fn create(&self, name: &str, annotations: Value, template_annotations: Value) -> kube::Result<Value> {
+        let mut tree = json!({"metadata": {"labels": {"app": name}, "annotations": template_annotations},
                               "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
                                                        "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}});
-    for field in path.iter().rev() {
-        template = json!({ *field: template });
+        for field in self.path.rsplit('.') {
+            tree = json!({ field: tree });
+        }
+        tree["apiVersion"] = json!(self.resource.api_version);
+        tree["kind"] = json!(self.resource.kind);
+        tree["metadata"] = json!({"name": name, "annotations": annotations});
+        let object: DynamicObject = serde_json::from_value(tree).unwrap();
+        let created = self.api.create(&PostParams::default(), &object).await?;
+        Ok(serde_json::to_value(created).unwrap())
     }
-    let mut value = json!({"apiVersion": r.api_version, "kind": r.kind,
-                           "metadata": {"name": name, "annotations": annotations}});
-    value
-        .as_object_mut()
-        .unwrap()
-        .extend(template.as_object().unwrap().clone());
-    serde_json::from_value(value).unwrap()
-}
 
-async fn at(api: &Api<DynamicObject>, name: &str, pointer: &str) -> Option<Value> {
-    let object = api.get_opt(name).await.ok()??;
-    serde_json::to_value(object).ok()?.pointer(pointer).cloned()
-}
+    /// Creates `name` with `auto` and returns its template stamp as created.
+    async fn create_auto(&self, name: &str) -> Option<Value> {
+        let created = self
+            .create(name, json!({defaults::AUTO: "true"}), json!({}))
+            .await
+            .unwrap();
+        created.pointer(&self.stamp_pointer()).cloned()
+    }
 
-/// The template stamp's pointer for a template at `path`.
-fn stamp_pointer(path: &str) -> String {
-    format!(
-        "/{}/metadata/annotations/reloader.stakater.com~1hashes",
-        path.replace('.', "/")
-    )
+    /// A typo on the template is denied by the webhook, with the hint.
+    async fn assert_typo_denied(&self) {
+        let typo = json!({"reloader.stakater.com/atuo": "true"});
+        match self.create("typo", json!({}), typo).await {
+            Err(kube::Error::Api(s)) => {
+                assert!(s.message.contains("did you mean reloader.stakater.com/auto?"), "{s:?}")
+            }
+            other => panic!("a typo'd {} was not denied: {other:?}", self.resource.kind),
+        }
+    }
+
+    async fn at(&self, name: &str, pointer: &str) -> Option<Value> {
+        let object = self.api.get_opt(name).await.ok()??;
+        serde_json::to_value(object).ok()?.pointer(pointer).cloned()
+    }
+
+    fn stamp_pointer(&self) -> String {
+        format!(
+            "/{}/metadata/annotations/reloader.stakater.com~1hashes",
+            self.path.replace('.', "/")
+        )
+    }
+
+    async fn stamp(&self, name: &str) -> Option<Value> {
+        self.at(name, &self.stamp_pointer()).await
+    }
+
+    async fn acknowledged(&self, name: &str) -> Option<Value> {
+        self.at(name, "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes")
+            .await
+    }
 }
 
 /// Deletes a CRD made for one run, when dropped.
@@ -91,15 +121,15 @@ impl Drop for OwnCrd {
     }
 }
 
-/// Whether the webhook configuration `name` names `plural` in its rules.
-async fn rules_name(client: &Client, name: &str, plural: &str) -> bool {
+/// Waits until the webhook configuration `name` names `plural` in its rules.
+async fn wait_for_rule(client: &Client, name: &str, plural: &str) {
     let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let Ok(Some(configuration)) = api.get_opt(name).await else {
-        return false;
-    };
-    let rules =
-        serde_json::to_value(configuration.webhooks.unwrap_or_default()).unwrap_or_default()[0]["rules"].clone();
-    rules.to_string().contains(&format!("\"{plural}\""))
+    eventually(&format!("{plural} in the webhook's rules"), || async {
+        let configuration = api.get_opt(name).await.ok()??;
+        let rules = serde_json::to_value(configuration.webhooks?).ok()?[0]["rules"].to_string();
+        rules.contains(&format!("\"{plural}\"")).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -112,31 +142,14 @@ async fn stand_in_crds_of_two_shapes_are_stamped_at_create_and_roll_like_deploym
         FLAT.0, FLAT.1, DEEP.0, DEEP.1
     );
     f.config_map("cfg", json!({"k": "v1"})).await;
-    let flats: Api<DynamicObject> = Api::namespaced_with(f.client.clone(), &f.ns.name, &resource(FLAT_GROUP, FLAT));
-    let deeps: Api<DynamicObject> = Api::namespaced_with(f.client.clone(), &f.ns.name, &resource(&deep_group, DEEP));
-    let pp = PostParams::default();
-    let auto = json!({defaults::AUTO: "true"});
-    let flat_template = ["spec", "template"];
-    let deep_template: Vec<&str> = DEEP_PATH.split('.').collect();
+    let flats = StandIn::new(&f, FLAT_GROUP, FLAT, "spec.template");
+    let deeps = StandIn::new(&f, &deep_group, DEEP, DEEP_PATH);
     // Before the reloader: adopted without a rollout.
-    let before = object(
-        &resource(FLAT_GROUP, FLAT),
-        "before",
-        &flat_template,
-        auto.clone(),
-        json!({}),
-    );
-    flats.create(&pp, &before).await.unwrap();
+    assert_eq!(flats.create_auto("before").await, None);
 
     let webhook = start_webhook(&f, &[&flag, "--admission-cert-check=1s"]).await;
-    let acked = "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes";
-    eventually("the Flat made before adopted", || at(&flats, "before", acked)).await;
-    eventually("flats in the webhook's rules", || async {
-        rules_name(&f.client, &webhook.configuration, FLAT.2)
-            .await
-            .then_some(())
-    })
-    .await;
+    eventually("the Flat made before adopted", || flats.acknowledged("before")).await;
+    wait_for_rule(&f.client, &webhook.configuration, FLAT.2).await;
     let cfg = SourceRef::new(SourceKind::ConfigMap, "cfg");
     let stamp = |content: &'static [u8]| {
         let (client, home, ns, cfg) = (
@@ -146,76 +159,26 @@ async fn stand_in_crds_of_two_shapes_are_stamped_at_create_and_roll_like_deploym
             cfg.clone(),
         );
         async move {
-            format!(
-                "configmap/cfg={}",
-                stamp_value(&client, &home, &ns, &cfg, &sha1_hex(content)).await
-            )
+            let value = stamp_value(&client, &home, &ns, &cfg, &sha1_hex(content)).await;
+            json!(format!("configmap/cfg={value}"))
         }
     };
     let v1 = stamp(b"k=v1").await;
     // Stamped at create by the webhook: no rollout owed.
-    let made = object(
-        &resource(FLAT_GROUP, FLAT),
-        "made",
-        &flat_template,
-        auto.clone(),
-        json!({}),
-    );
-    let created = flats.create(&pp, &made).await.unwrap();
-    let flat_stamp = stamp_pointer("spec.template");
-    assert_eq!(
-        serde_json::to_value(&created).unwrap().pointer(&flat_stamp),
-        Some(&json!(v1)),
-        "stamped at create"
-    );
-    // A typo on the template is denied, with the hint.
-    let typo = object(
-        &resource(FLAT_GROUP, FLAT),
-        "typo",
-        &flat_template,
-        json!({}),
-        json!({"reloader.stakater.com/atuo": "true"}),
-    );
-    match flats.create(&pp, &typo).await {
-        Err(kube::Error::Api(s)) => assert!(s.message.contains("did you mean reloader.stakater.com/auto?"), "{s:?}"),
-        other => panic!("a typo'd Flat was not denied: {other:?}"),
-    }
+    assert_eq!(flats.create_auto("made").await, Some(v1.clone()), "stamped at create");
+    flats.assert_typo_denied().await;
 
     // The nested kind's CRD arrives after the reloader started: discovery picks it up.
     let deep_crd = OwnCrd(format!("{}.{deep_group}", DEEP.2));
     ensure_crd(&f.client, &deep_group, DEEP.1, DEEP.2, DEEP.0).await;
-    eventually("deeps in the webhook's rules", || async {
-        rules_name(&f.client, &webhook.configuration, DEEP.2)
-            .await
-            .then_some(())
-    })
-    .await;
-    let deep = object(
-        &resource(&deep_group, DEEP),
-        "deep",
-        &deep_template,
-        auto.clone(),
-        json!({}),
-    );
-    let created = deeps.create(&pp, &deep).await.unwrap();
-    let deep_stamp = stamp_pointer(DEEP_PATH);
+    wait_for_rule(&f.client, &webhook.configuration, DEEP.2).await;
     assert_eq!(
-        serde_json::to_value(&created).unwrap().pointer(&deep_stamp),
-        Some(&json!(v1)),
-        "stamped at create, at its nested template"
+        deeps.create_auto("deep").await,
+        Some(v1),
+        "stamped at its nested template"
     );
     // The validating webhook's conditions select the nested template's annotations too.
-    let typo = object(
-        &resource(&deep_group, DEEP),
-        "typo",
-        &deep_template,
-        json!({}),
-        json!({"reloader.stakater.com/atuo": "true"}),
-    );
-    match deeps.create(&pp, &typo).await {
-        Err(kube::Error::Api(s)) => assert!(s.message.contains("did you mean reloader.stakater.com/auto?"), "{s:?}"),
-        other => panic!("a typo'd Deep was not denied: {other:?}"),
-    }
+    deeps.assert_typo_denied().await;
     // Its watcher runs: what the engine holds of it is current (explain agrees).
     let home = ["--reloader-namespace", webhook.home.name.as_str()];
     let explained = eventually("the engine watching Deeps", || async {
@@ -228,13 +191,9 @@ async fn stand_in_crds_of_two_shapes_are_stamped_at_create_and_roll_like_deploym
     // The ConfigMap changes: all three roll, each at its own template.
     f.set_config_map("cfg", json!({"k": "v2"})).await;
     let v2 = stamp(b"k=v2").await;
-    for (api, name, pointer) in [
-        (&flats, "before", &flat_stamp),
-        (&flats, "made", &flat_stamp),
-        (&deeps, "deep", &deep_stamp),
-    ] {
+    for (kind, name) in [(&flats, "before"), (&flats, "made"), (&deeps, "deep")] {
         eventually(&format!("{name} rolled"), || async {
-            (at(api, name, pointer).await? == json!(v2)).then_some(())
+            (kind.stamp(name).await? == v2).then_some(())
         })
         .await;
     }
@@ -368,21 +327,12 @@ async fn under_the_charts_identity_an_extra_kind_rolls() {
     ));
     let release = Release::install(&unique_name("x"), &home.name, &[&stakater_values(), &values]);
     f.config_map("cfg", json!({"k": "v1"})).await;
-    let flats: Api<DynamicObject> = Api::namespaced_with(f.client.clone(), &f.ns.name, &resource(FLAT_GROUP, FLAT));
-    let web = object(
-        &resource(FLAT_GROUP, FLAT),
-        "web",
-        &["spec", "template"],
-        json!({defaults::AUTO: "true"}),
-        json!({}),
-    );
-    flats.create(&PostParams::default(), &web).await.unwrap();
+    let flats = StandIn::new(&f, FLAT_GROUP, FLAT, "spec.template");
+    flats.create_auto("web").await;
     let local = release.run(&[]);
     local.reloader.wait_ready().await;
-    let acked = "/metadata/annotations/reloader.stakater.com~1acknowledged-hashes";
-    eventually("the Flat adopted", || at(&flats, "web", acked)).await;
+    eventually("the Flat adopted", || flats.acknowledged("web")).await;
     f.set_config_map("cfg", json!({"k": "v2"})).await;
-    let stamped = stamp_pointer("spec.template");
-    eventually("the Flat rolled", || at(&flats, "web", &stamped)).await;
+    eventually("the Flat rolled", || flats.stamp("web")).await;
     local.assert_no_denials();
 }

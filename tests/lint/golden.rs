@@ -17,6 +17,9 @@ struct Case {
 
 const RULES: &str = "tests/lint/corpus/rules.yaml";
 const BROKEN: &str = "tests/lint/corpus/broken";
+const EXTRA_KINDS: &str = "tests/lint/corpus/extra-kinds.yaml";
+const EXTRA_KINDS_FLAG: &str =
+    "--extra-workload-kinds=apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate";
 
 const CASES: &[Case] = &[
     Case {
@@ -152,33 +155,21 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "extra-kinds",
-        args: &[
-            "lint",
-            "tests/lint/corpus/extra-kinds.yaml",
-            "--",
-            "--extra-workload-kinds=apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate",
-        ],
+        args: &["lint", EXTRA_KINDS, "--", EXTRA_KINDS_FLAG],
         stdin: None,
         code: 1,
         ext: "txt",
     },
     Case {
         name: "extra-kinds",
-        args: &[
-            "lint",
-            "tests/lint/corpus/extra-kinds.yaml",
-            "-o",
-            "json",
-            "--",
-            "--extra-workload-kinds=apps.kruise.io/v1alpha1/CloneSet,example.com/v1/App=spec.deploy.podTemplate",
-        ],
+        args: &["lint", EXTRA_KINDS, "-o", "json", "--", EXTRA_KINDS_FLAG],
         stdin: None,
         code: 1,
         ext: "json",
     },
     Case {
         name: "extra-kinds-without-the-flag",
-        args: &["lint", "tests/lint/corpus/extra-kinds.yaml"],
+        args: &["lint", EXTRA_KINDS],
         stdin: None,
         code: 0,
         ext: "txt",
