@@ -1,6 +1,6 @@
 //! Small helpers over the Kubernetes API that the engine, the webhook and `reloader explain`
 //! share: a workload kind's API resource (an extra kind's plural found by discovery), and a
-//! workload as the reloader keeps it.
+//! workload as the reloader keeps it; the pods a workload owns, for pod restarts.
 
 use kube::api::{ApiResource, DynamicObject};
 use serde_json::Value;
@@ -127,4 +127,29 @@ pub async fn discover(client: &kube::Client, kind: ExtraKind) -> Result<&'static
         });
     }
     Ok(kind.plural().unwrap_or_default())
+}
+
+/// What pod restarts read of the pods `workload` (of `kind`, in `namespace`) owns: listed by its
+/// `spec.selector.matchLabels`, each pod's controller checked
+/// ([`crate::core::pod_restart::owned_by`]).
+pub async fn owned_pods(
+    client: &kube::Client,
+    namespace: &str,
+    kind: WorkloadKind,
+    workload: &Value,
+) -> Result<Vec<crate::core::pod_restart::PodFacts>, kube::Error> {
+    use crate::core::pod_restart::{PodFacts, label_selector, owned_by};
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), namespace);
+    let mut params = kube::api::ListParams::default();
+    if let Some(selector) = label_selector(workload) {
+        params = params.labels(&selector);
+    }
+    let listed = pods.list(&params).await?;
+    Ok(listed
+        .items
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .filter(|p| owned_by(p, kind, workload))
+        .filter_map(|p| PodFacts::read(&p))
+        .collect())
 }

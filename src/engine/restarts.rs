@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, DynamicObject, EvictParams, ListParams, Preconditions};
+use kube::api::{DeleteParams, DynamicObject, EvictParams, Preconditions};
 use serde_json::Value;
 
 use super::context::Context;
 use super::events::{EventType, component, workload_reference};
-use crate::core::pod_restart::{PodFacts, RestartMode, Step, next_step, owned_by, restart_mode, wanted_pods};
+use crate::core::pod_restart::{RestartMode, Step, next_step, restart_mode, wanted_pods};
 use crate::core::workload::Workload;
-use crate::kube_api::api_resource;
+use crate::kube_api::{api_resource, owned_pods};
 use crate::metrics::EvictionResult;
 use crate::store::WorkloadKey;
 
@@ -61,19 +61,7 @@ async fn evict_next(
     stored: &Value,
     mode: &RestartMode,
 ) -> Result<Option<Duration>, kube::Error> {
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let mut params = ListParams::default();
-    if let Some(selector) = crate::core::pod_restart::label_selector(stored) {
-        params = params.labels(&selector);
-    }
-    let listed = pods_api.list(&params).await?;
-    let pods: Vec<Value> = listed
-        .items
-        .iter()
-        .filter_map(|p| serde_json::to_value(p).ok())
-        .filter(|p| owned_by(p, key.kind, stored))
-        .collect();
-    let facts: Vec<PodFacts> = pods.iter().filter_map(PodFacts::read).collect();
+    let facts = owned_pods(&ctx.client, &key.namespace, key.kind, stored).await?;
     if !facts.iter().any(|p| !p.terminating && mode.is_old(p)) {
         return Ok(None);
     }
@@ -113,6 +101,7 @@ async fn evict_next(
         }),
         ..EvictParams::default()
     };
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let evicted = pods_api.evict(&pod.name, &evict).await;
     let (result, after) = match &evicted {
         Ok(_) => (EvictionResult::Evicted, WAIT),

@@ -266,6 +266,7 @@ pub async fn explain_object(scene: &Scene, kind: WorkloadKind, object: &Value) -
     explanation
         .notes
         .extend(scene::unseen_sources(scene, &explanation).await);
+    explanation.notes.extend(scene::pod_restart(scene, kind, object).await);
     explanation.summary = summary(&explanation.verdict);
     explanation
 }

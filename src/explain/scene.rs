@@ -284,6 +284,26 @@ fn event_time(event: &Event) -> String {
         .unwrap_or_default()
 }
 
+/// A pod restart under way ([`crate::core::pod_restart`]): "restarting pods: 1 of 3 done", and
+/// what it waits for; nothing when none is, or the pods cannot be listed (said so).
+pub(super) async fn pod_restart(scene: &Scene, kind: WorkloadKind, object: &Value) -> Option<String> {
+    use crate::core::pod_restart::{Step, next_step, restart_mode, wanted_pods};
+    use crate::core::workload::Workload;
+    if !scene.settings.pod_restarts {
+        return None;
+    }
+    let mode = restart_mode(&Workload::new(kind, object)).filter(|m| m.may_restart())?;
+    let pods = match crate::kube_api::owned_pods(&scene.client, &scene.namespace, kind, object).await {
+        Ok(pods) => pods,
+        Err(error) => return Some(format!("pod restarts: its pods could not be listed ({error})")),
+    };
+    match next_step(kind, &mode, wanted_pods(kind, object), &pods) {
+        Step::Done => None,
+        Step::Wait { why, progress } => Some(format!("restarting pods: {progress}; waiting: {why}")),
+        Step::Evict { pod, progress } => Some(format!("restarting pods: {progress}; next: {}", pod.name)),
+    }
+}
+
 /// The last `Reloaded` and `ReloadFail` Events on the workload, newest first.
 pub(super) async fn last_reloads(scene: &Scene, kind: WorkloadKind, name: &str) -> Vec<EventReport> {
     if scene.events == 0 {

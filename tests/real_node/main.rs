@@ -9,6 +9,7 @@
 
 mod install;
 mod node;
+mod pod_restarts;
 mod waves;
 
 // The cluster tests' fixture and helm (tests/support/).
