@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::core::source::LAST_APPLIED;
 use crate::core::workload::{ExtraKind, WorkloadKind};
-use crate::store::StoredWorkload;
 
 /// A workload as the store keeps it: without what the engine never reads and that costs memory
 /// (managed fields, status), and with `kubectl apply`'s copy of the object emptied rather
@@ -29,11 +28,6 @@ pub fn slim(mut object: Value) -> Value {
 
 pub fn to_value(obj: &DynamicObject) -> Value {
     slim(serde_json::to_value(obj).unwrap_or(Value::Null))
-}
-
-/// A workload of `kind` as the store keeps it: slimmed, with its rollout status read first.
-pub fn stored(kind: WorkloadKind, obj: &DynamicObject) -> StoredWorkload {
-    StoredWorkload::of(kind, serde_json::to_value(obj).unwrap_or(Value::Null))
 }
 
 /// The API resource of a workload kind (an extra kind's plural is empty until [`discover`]

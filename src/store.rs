@@ -440,6 +440,11 @@ impl StoredWorkload {
         Self::from(&crate::kube_api::slim(object)).with_rollout(rollout)
     }
 
+    /// A workload of `kind` as the API server answered a write with it.
+    pub fn of_dynamic(kind: WorkloadKind, object: &kube::api::DynamicObject) -> Self {
+        Self::of(kind, serde_json::to_value(object).unwrap_or(Value::Null))
+    }
+
     /// The same object with this rollout status.
     pub fn with_rollout(mut self, rollout: RolloutStatus) -> Self {
         self.rollout = (rollout != RolloutStatus::Healthy).then(|| Arc::new(rollout));

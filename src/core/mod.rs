@@ -21,6 +21,7 @@ pub mod redact;
 pub mod references;
 pub mod rollout_status;
 pub mod source;
+pub mod text;
 pub mod vocabulary;
 pub mod wave_gate;
 pub mod waves;

@@ -573,21 +573,8 @@ pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 const SMALL_REGEX: usize = 16 * 1024;
 /// The lazy DFA cache of one compiled item; names are short, so few states are ever built.
 const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
-/// Characters of a user's value quoted in a message at most.
-pub const MAX_QUOTED: usize = 64;
 
-/// At most [`MAX_QUOTED`] characters of `value`, with `…` when cut.
-pub fn quoted(value: &str) -> String {
-    truncate_chars(value, MAX_QUOTED)
-}
-
-/// At most `max` characters of `text` (on a character boundary), with `…` when cut.
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
-}
+pub use super::text::{MAX_QUOTED, quoted, truncate_chars};
 
 /// Go's `strconv.ParseBool`.
 pub fn parse_go_bool(value: &str) -> Option<bool> {

@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use super::vocabulary::quoted;
+use super::text::quoted;
 
 /// Values longer than this are refused whole.
 pub const MAX_WAVES_VALUE_LEN: usize = 256;
@@ -40,7 +40,7 @@ pub struct WaveSizes {
 }
 
 /// What is wrong with a `rollout-waves` value. Items are quoted at most
-/// [`super::vocabulary::MAX_QUOTED`] characters long.
+/// [`super::text::MAX_QUOTED`] characters long.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum WaveError {
     #[error("the value is {len} bytes long; at most {max} are allowed")]

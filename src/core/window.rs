@@ -36,7 +36,7 @@ use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use thiserror::Error;
 
-use super::vocabulary::{quoted, truncate_chars};
+use super::text::{quoted, truncate_chars};
 
 /// Values longer than this are refused whole (a real schedule is a few dozen bytes).
 pub const MAX_WINDOW_VALUE_LEN: usize = 256;
@@ -96,7 +96,7 @@ pub enum WindowState {
 }
 
 /// What is wrong with a `reload-window` value. Window texts are quoted at most
-/// [`super::vocabulary::MAX_QUOTED`] characters long.
+/// [`super::text::MAX_QUOTED`] characters long.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum WindowError {
     #[error("the value is {len} bytes long; at most {max} are allowed")]

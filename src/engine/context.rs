@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use kube::api::DynamicObject;
 
-use super::gate::{Holds, NamespaceWindows};
+use super::held::{HaltReports, Holds, NamespaceWindows};
 use super::pacing::WriteGate;
 use crate::alerts::{Alerts, Notifier, SourceAnnouncer};
 use crate::clock::Clock;
@@ -72,7 +72,7 @@ pub struct Context {
     /// The annotation problems already reported on each workload.
     reported: Mutex<HashMap<WorkloadKey, Reported>>,
     /// The halted waves already reported.
-    pub(super) halts: super::waves::HaltReports,
+    pub(super) halts: HaltReports,
 }
 
 /// What was reported on one workload, so each problem is reported once (per process).
@@ -110,7 +110,7 @@ impl Context {
             clock: Clock::system(),
             namespace_windows: NamespaceWindows::default(),
             holds: Holds::default(),
-            halts: super::waves::HaltReports::default(),
+            halts: HaltReports::default(),
         }
     }
 

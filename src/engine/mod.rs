@@ -14,6 +14,7 @@ pub mod csi;
 pub mod events;
 pub mod extra;
 pub mod gate;
+pub mod held;
 pub mod pacing;
 pub mod queue;
 pub mod reconcile;

@@ -11,8 +11,7 @@
 //! read the gated source's new content too: waves order the rollouts a source's change causes,
 //! not who reads it.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
@@ -122,24 +121,6 @@ fn wait_for(
         report_halt(ctx, source, current, failed, reason);
     }
     Some(wait)
-}
-
-/// The halts reported, per source: the content each was reported for.
-#[derive(Default)]
-pub struct HaltReports(Mutex<HashMap<(String, SourceRef), Option<ContentHash>>>);
-
-impl HaltReports {
-    /// Notes a halt of `source`'s waves at `content`; true when it is news.
-    fn note(&self, namespace: &str, source: &SourceRef, content: Option<&ContentHash>) -> bool {
-        let mut reported = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = (namespace.to_string(), source.clone());
-        let content = content.cloned();
-        if reported.get(&slot) == Some(&content) {
-            return false;
-        }
-        reported.insert(slot, content);
-        true
-    }
 }
 
 /// A Warning Event on the source and one on the workload that failed, once per content of the

@@ -18,9 +18,9 @@ use crate::core::plan::{Action, Plan};
 use crate::core::workload::WorkloadKind;
 use crate::engine::context::Context;
 use crate::engine::pacing::Pace;
-use crate::kube_api::{api_resource, stored};
+use crate::kube_api::api_resource;
 use crate::metrics::Outcome;
-use crate::store::WorkloadKey;
+use crate::store::{StoredWorkload, WorkloadKey};
 
 /// How a write attempt ended, short of an error.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,7 +104,9 @@ async fn refresh(
     before: Option<&str>,
 ) -> Result<(), kube::Error> {
     match api.get_opt(&key.name).await? {
-        Some(fresh) => ctx.store.upsert_written(key.clone(), stored(key.kind, &fresh), before),
+        Some(fresh) => ctx
+            .store
+            .upsert_written(key.clone(), StoredWorkload::of_dynamic(key.kind, &fresh), before),
         None => ctx.store.remove_workload(key),
     }
     Ok(())
@@ -142,8 +144,11 @@ async fn apply(
     let patched = api
         .patch(&key.name, &params(ctx), &Patch::Json::<()>(guarded(object, plan)))
         .await?;
-    ctx.store
-        .upsert_written(key.clone(), stored(key.kind, &patched), version(object).as_deref());
+    ctx.store.upsert_written(
+        key.clone(),
+        StoredWorkload::of_dynamic(key.kind, &patched),
+        version(object).as_deref(),
+    );
     if key.kind == WorkloadKind::CronJob && plan.action == Action::Roll {
         run_cronjob_now(ctx, key, &patched).await?;
     }
@@ -179,8 +184,11 @@ async fn recreate_job(
         match api.create(&PostParams::default(), &fresh).await {
             Ok(created) => {
                 let before = version(object);
-                ctx.store
-                    .upsert_written(key.clone(), stored(key.kind, &created), before.as_deref());
+                ctx.store.upsert_written(
+                    key.clone(),
+                    StoredWorkload::of_dynamic(key.kind, &created),
+                    before.as_deref(),
+                );
                 return Ok(());
             }
             Err(kube::Error::Api(s)) if s.code == 409 && Instant::now() < deadline => {
@@ -208,7 +216,8 @@ pub(super) async fn create_pending(ctx: &Context, key: &WorkloadKey) -> Result<b
         Ok(created) => {
             tracing::info!("created the pending Job");
             if key.kind == WorkloadKind::Job {
-                ctx.store.upsert_workload(key.clone(), stored(key.kind, &created));
+                ctx.store
+                    .upsert_workload(key.clone(), StoredWorkload::of_dynamic(key.kind, &created));
             }
             Ok(true)
         }
