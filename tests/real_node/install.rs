@@ -303,6 +303,24 @@ pub(crate) struct Release {
 }
 
 impl Release {
+    /// The chart installed with one replica in `home` (its name from `prefix`), rolled out;
+    /// with the name of its Deployment.
+    pub async fn one_replica(
+        client: &kube::Client,
+        node: &RealNode,
+        home: &TestNamespace,
+        prefix: &str,
+    ) -> (Self, String) {
+        let release = Release {
+            name: unique_name(prefix),
+            namespace: home.name.clone(),
+        };
+        release.helm("install", &[&node_values_with(node, 1, "")]);
+        let reloader = format!("{}-reloader", release.name);
+        crate::node::wait_rolled_out(client, &home.name, &reloader).await;
+        (release, reloader)
+    }
+
     pub fn helm(&self, verb: &str, files: &[&Path]) {
         let chart = chart();
         let config = kubeconfig().display().to_string();

@@ -301,3 +301,30 @@ pub fn app_deployment(node: &RealNode, name: &str, secret: &str, config_map: &st
         },
     })
 }
+
+/// Kills the container of the reloader's (first) pod `app=<reloader>` in `namespace`; returns
+/// the pod's name, for [`restart_count`].
+pub async fn kill_reloader(client: &Client, node: &RealNode, namespace: &str, reloader: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("app={reloader}");
+    let pod = pods.list(&ListParams::default().labels(&selector)).await.unwrap().items[0].clone();
+    let container = pod.status.unwrap().container_statuses.unwrap()[0]
+        .container_id
+        .clone()
+        .unwrap();
+    node.kill_container(&container);
+    pod.metadata.name.unwrap()
+}
+
+/// How many times the first container of the pod `name` was restarted.
+pub async fn restart_count(client: &Client, namespace: &str, name: &str) -> i32 {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.get(name)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .container_statuses
+        .unwrap()[0]
+        .restart_count
+}

@@ -13,9 +13,9 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use crate::install::{Release, node_values_with};
-use crate::node::{RealNode, wait_printed, wait_rolled_out};
-use crate::support::{TestNamespace, client, eventually, unique_name};
+use crate::install::Release;
+use crate::node::{RealNode, kill_reloader, restart_count, wait_printed};
+use crate::support::{TestNamespace, client, eventually};
 
 const SECRET: &str = "restart-secret";
 const SET: &str = "web";
@@ -116,13 +116,7 @@ async fn an_on_delete_statefulset_restarts_its_pods_one_at_a_time_across_a_reloa
     let node = RealNode::get();
     let client = client().await;
     let home = TestNamespace::new(&client, "rnrestartr").await;
-    let release = Release {
-        name: unique_name("p"),
-        namespace: home.name.clone(),
-    };
-    release.helm("install", &[&node_values_with(node, 1, "")]);
-    let reloader = format!("{}-reloader", release.name);
-    wait_rolled_out(&client, &home.name, &reloader).await;
+    let (_release, reloader) = Release::one_replica(&client, node, &home, "p").await;
 
     let app = TestNamespace::new(&client, "rnrestart").await;
     let ns = app.name.as_str();
@@ -197,32 +191,16 @@ async fn an_on_delete_statefulset_restarts_its_pods_one_at_a_time_across_a_reloa
         timeline.gone_at(&last, &first_uid)
     })
     .await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &home.name);
-    let reloader_pod = pods
-        .list(&ListParams::default().labels(&format!("app={reloader}")))
-        .await
-        .unwrap()
-        .items[0]
-        .clone();
-    let container = reloader_pod.status.unwrap().container_statuses.unwrap()[0]
-        .container_id
-        .clone()
-        .unwrap();
-    node.kill_container(&container);
+    let killed = kill_reloader(&client, node, &home.name, &reloader).await;
     wait_printed(&client, ns, &selector, REPLICAS, "content=v2").await;
     // An eviction too many would follow within a look again (1 s).
     tokio::time::sleep(Duration::from_secs(3)).await;
     recorder.abort();
-    let restarts = pods
-        .get(reloader_pod.metadata.name.as_deref().unwrap())
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .container_statuses
-        .unwrap()[0]
-        .restart_count;
-    assert_eq!(restarts, 1, "the reloader was restarted mid-way");
+    assert_eq!(
+        restart_count(&client, &home.name, &killed).await,
+        1,
+        "the reloader was restarted mid-way"
+    );
 
     // Each pod replaced exactly once: its first uid and one more.
     let uids = timeline.uids();

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::install::{Release, node_values_with};
-use crate::node::{RealNode, rolled_out, rollouts, wait_printed, wait_rolled_out};
-use crate::support::{DEADLINE, TestNamespace, client, eventually, unique_name};
+use crate::install::Release;
+use crate::node::{RealNode, kill_reloader, restart_count, rolled_out, rollouts, wait_printed};
+use crate::support::{DEADLINE, TestNamespace, client, eventually};
 
 const SECRET: &str = "wave-secret";
 /// The Deployments in their waves: `w-5` is annotated first-wave, so it leads; then by name.
@@ -205,13 +205,7 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
     let node = RealNode::get();
     let client = client().await;
     let home = TestNamespace::new(&client, "rnwavesr").await;
-    let release = Release {
-        name: unique_name("w"),
-        namespace: home.name.clone(),
-    };
-    release.helm("install", &[&node_values_with(node, 1, "")]);
-    let reloader = format!("{}-reloader", release.name);
-    wait_rolled_out(&client, &home.name, &reloader).await;
+    let (_release, reloader) = Release::one_replica(&client, node, &home, "w").await;
 
     let app = TestNamespace::new(&client, "rnwaves").await;
     let ns = app.name.as_str();
@@ -248,8 +242,6 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
         timeline.rolled_at(WAVES[0][0], before[WAVES[0][0]])
     })
     .await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &home.name);
-    let selector = format!("app={reloader}");
     for name in WAVES[1..].iter().flat_map(|w| w.iter()) {
         assert_eq!(
             timeline.generation(name),
@@ -257,26 +249,16 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
             "{name} rolled with the first wave"
         );
     }
-    let pod = pods.list(&ListParams::default().labels(&selector)).await.unwrap().items[0].clone();
-    let container = pod.status.unwrap().container_statuses.unwrap()[0]
-        .container_id
-        .clone()
-        .unwrap();
-    node.kill_container(&container);
+    let killed = kill_reloader(&client, node, &home.name, &reloader).await;
     assert_waves(&timeline, &before, &WAVES, round).await;
     for name in &all {
         wait_printed(&client, ns, &format!("app={name}"), 1, "content=good-2").await;
     }
-    let restarts = pods
-        .get(pod.metadata.name.as_deref().unwrap())
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .container_statuses
-        .unwrap()[0]
-        .restart_count;
-    assert_eq!(restarts, 1, "the reloader was restarted mid-wave");
+    assert_eq!(
+        restart_count(&client, &home.name, &killed).await,
+        1,
+        "the reloader was restarted mid-wave"
+    );
     let after_good = rollout_counts(&client, ns).await;
     for name in &all {
         assert_eq!(after_good[name], counts[name] + 1, "{name}: one rollout for good-2");
