@@ -88,6 +88,10 @@ impl DiscoveryError {
     }
 }
 
+/// The longest wait between two discovery requests for an extra kind not served yet (the
+/// engine's watchers and the webhook's registration both ask again at least this often).
+pub const DISCOVERY_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Finds an extra kind's plural through discovery (the API groups, then its group version) and
 /// records it in the registry; the plural is what its watchers, patches and webhook rules use.
 pub async fn discover(client: &kube::Client, kind: ExtraKind) -> Result<&'static str, DiscoveryError> {

@@ -223,7 +223,7 @@ impl Maintainer {
             }
             // An extra kind's rule joins the configurations soon after it is served.
             let pause = if unserved {
-                self.settings.cert_check.min(crate::engine::extra::MAX_RETRY)
+                self.settings.cert_check.min(crate::kube_api::DISCOVERY_MAX_RETRY)
             } else {
                 self.settings.cert_check
             };

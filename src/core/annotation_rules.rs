@@ -626,6 +626,13 @@ mod tests {
                 "unknown annotation reloader.stakater.com/reload-windows: did you mean reloader.stakater.com/reload-window?"
             ]
         );
+        // reload-now, which rolls at once, is never what a typo is told it meant.
+        let f = deployment(&[("reloader.stakater.com/reload", "cfg")], &[]);
+        assert_ne!(f[0].suggestion.as_deref(), Some(fixed::RELOAD_NOW), "{f:?}");
+        assert_eq!(
+            messages(&f, Severity::Deny),
+            vec!["unknown reloader annotation reloader.stakater.com/reload"]
+        );
     }
 
     #[test]

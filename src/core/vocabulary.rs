@@ -390,10 +390,13 @@ impl Classifier {
         }
         // Bounded distances: past the bound, only "too far" matters.
         let chars: Vec<char> = key.chars().collect();
+        // `reload-now` rolls at once: offered only for a one-edit slip (`reloadnow`), never for
+        // `reloader.stakater.com/reload`, four edits away and more likely a reload list.
         let nearest = specs
             .iter()
             .zip(&self.spec_chars)
             .map(|(s, c)| (bounded_osa(&chars, c, SUGGESTION_DISTANCE), &s.key))
+            .filter(|(d, k)| *k != fixed::RELOAD_NOW || *d <= 1)
             .min()
             .map(|(d, k)| (d, k.clone()));
         let prefix = key_prefix(key);

@@ -15,8 +15,7 @@ use crate::kube_api::discover;
 
 /// The first wait before asking discovery again; doubled each time up to [`MAX_RETRY`].
 pub const FIRST_RETRY: Duration = Duration::from_secs(2);
-/// The longest wait between two discovery requests for a kind not served.
-pub const MAX_RETRY: Duration = Duration::from_secs(30);
+pub use crate::kube_api::DISCOVERY_MAX_RETRY as MAX_RETRY;
 
 /// Finds `kind`'s plural through discovery, retrying while it is not served, then watches it in
 /// every scope until the task is dropped. A kind that cannot be a workload (cluster-scoped) is

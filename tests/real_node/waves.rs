@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use crate::install::Release;
-use crate::node::{RealNode, kill_reloader, restart_count, rolled_out, rollouts, wait_printed};
+use crate::node::{RealNode, kill_reloader, kubectl_ok, ready_pods, restart_count, rolled_out, rollouts, wait_printed};
 use crate::support::{DEADLINE, TestNamespace, client, eventually};
 
 const SECRET: &str = "wave-secret";
@@ -185,6 +185,31 @@ async fn assert_waves(timeline: &Timeline, before: &BTreeMap<&str, i64>, waves: 
     }
 }
 
+/// `reloader explain TARGET -n NAMESPACE -o json`, with the options of the reloader's Deployment.
+fn explain_json(namespace: &str, target: &str, deployment: &str) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reloader"))
+        .args([
+            "explain",
+            target,
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "--from-deployment",
+            deployment,
+        ])
+        .arg(format!("--kubeconfig={}", crate::support::kubeconfig().display()))
+        .output()
+        .expect("running reloader explain");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "explain {target}: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("explain {target}: {e}: {stdout}"))
+}
+
 /// Warning `ReloadHalted` Events about `kind`/`name`.
 async fn halted_events(client: &Client, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -205,7 +230,7 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
     let node = RealNode::get();
     let client = client().await;
     let home = TestNamespace::new(&client, "rnwavesr").await;
-    let (_release, reloader) = Release::one_replica(&client, node, &home, "w").await;
+    let (release, reloader) = Release::one_replica(&client, node, &home, "w").await;
 
     let app = TestNamespace::new(&client, "rnwaves").await;
     let ns = app.name.as_str();
@@ -303,6 +328,41 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
         halted_events(&client, ns, "Secret", SECRET).await.len(),
         1,
         "the halt told once on the Secret"
+    );
+    // Where else people look: the held gauge (the five behind the failed wave), and explain.
+    let pod = ready_pods(
+        &client,
+        &home.name,
+        &format!("app.kubernetes.io/instance={}", release.name),
+    )
+    .await
+    .into_iter()
+    .next()
+    .and_then(|p| p.metadata.name)
+    .expect("the reloader's pod");
+    eventually("reloader_held_workloads{reason=\"halted\"} at 5", || async {
+        let metrics = kubectl_ok(
+            &[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/{}/pods/{pod}:9090/proxy/metrics", home.name),
+            ],
+            None,
+        );
+        metrics
+            .lines()
+            .any(|l| l == "reloader_held_workloads{reason=\"halted\"} 5")
+            .then_some(())
+    })
+    .await;
+    let pending = WAVES[1][0];
+    let verdict = explain_json(ns, &format!("deploy/{pending}"), &format!("{}/{reloader}", home.name));
+    assert_eq!(verdict["verdict"]["verdict"], "held", "{verdict:#}");
+    assert_eq!(verdict["verdict"]["reason"], "halted", "{verdict:#}");
+    let summary = verdict["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("deploy/{failed}")) && summary.contains("ProgressDeadlineExceeded"),
+        "{summary}"
     );
     eprintln!("waves: the bad rotation halted, checked in {:?}", round.elapsed());
 
