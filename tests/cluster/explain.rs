@@ -23,22 +23,12 @@ fn explain(ns: &str, target: &str, extra: &[&str], flags: &[&str]) -> Value {
 
 /// [`explain`] with extra environment (a test clock).
 pub fn explain_with(ns: &str, target: &str, extra: &[&str], flags: &[&str], env: &[(&str, &str)]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_reloader"))
-        .args(["explain", target, "-n", ns, "-o", "json"])
-        .envs(env.iter().copied())
-        .arg(format!("--kubeconfig={}", kubeconfig().display()))
-        .args(extra)
-        .arg("--")
-        .args(flags)
-        .output()
-        .expect("running reloader explain");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "explain {target}: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("explain {target}: {e}: {stdout}"))
+    let kubeconfig = format!("--kubeconfig={}", kubeconfig().display());
+    let mut args = vec![target, "-n", ns, &kubeconfig];
+    args.extend(extra);
+    args.push("--");
+    args.extend(flags);
+    Reloader::explain_json(&args, env)
 }
 
 /// The verdicts of `explain` with the namespace's own reloader options.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::install::Release;
 use crate::node::{RealNode, kill_reloader, kubectl_ok, ready_pods, restart_count, rolled_out, rollouts, wait_printed};
-use crate::support::{DEADLINE, TestNamespace, client, eventually};
+use crate::support::{DEADLINE, Reloader, TestNamespace, client, eventually};
 
 const SECRET: &str = "wave-secret";
 /// The Deployments in their waves: `w-5` is annotated first-wave, so it leads; then by name.
@@ -185,31 +185,6 @@ async fn assert_waves(timeline: &Timeline, before: &BTreeMap<&str, i64>, waves: 
     }
 }
 
-/// `reloader explain TARGET -n NAMESPACE -o json`, with the options of the reloader's Deployment.
-fn explain_json(namespace: &str, target: &str, deployment: &str) -> Value {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reloader"))
-        .args([
-            "explain",
-            target,
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "--from-deployment",
-            deployment,
-        ])
-        .arg(format!("--kubeconfig={}", crate::support::kubeconfig().display()))
-        .output()
-        .expect("running reloader explain");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "explain {target}: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("explain {target}: {e}: {stdout}"))
-}
-
 /// Warning `ReloadHalted` Events about `kind`/`name`.
 async fn halted_events(client: &Client, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -356,7 +331,9 @@ async fn waves_roll_wave_by_wave_halt_on_failure_and_resume_after_a_restart() {
     })
     .await;
     let pending = WAVES[1][0];
-    let verdict = explain_json(ns, &format!("deploy/{pending}"), &format!("{}/{reloader}", home.name));
+    let (target, deployment) = (format!("deploy/{pending}"), format!("{}/{reloader}", home.name));
+    let kubeconfig = format!("--kubeconfig={}", crate::support::kubeconfig().display());
+    let verdict = Reloader::explain_json(&[&target, "-n", ns, "--from-deployment", &deployment, &kubeconfig], &[]);
     assert_eq!(verdict["verdict"]["verdict"], "held", "{verdict:#}");
     assert_eq!(verdict["verdict"]["reason"], "halted", "{verdict:#}");
     let summary = verdict["summary"].as_str().unwrap_or_default();

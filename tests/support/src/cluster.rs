@@ -241,27 +241,14 @@ impl Reloader {
     /// As [`Reloader::start`], against any control plane and with extra environment. An empty
     /// `namespace` watches the whole cluster (give it a `--namespace-selector`).
     pub fn start_with(kubeconfig: &Path, namespace: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let logs = repo().join("target/test-logs");
-        std::fs::create_dir_all(&logs).unwrap();
-        let log = logs.join(format!("{}.log", unique_name(namespace)));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(reloader_binary())
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args((!namespace.is_empty()).then(|| format!("--namespaces={namespace}")))
-            .arg(HTTP_ANY_PORT)
-            .arg("--coalesce-window=300ms")
-            .args(args)
-            .env("RELOADER_LOG", "info,reloader=debug")
-            .envs(env.iter().copied())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting the reloader binary");
-        Self {
-            child,
-            http: std::sync::OnceLock::new(),
-            log,
-        }
+        let mut all: Vec<String> = (!namespace.is_empty())
+            .then(|| format!("--namespaces={namespace}"))
+            .into_iter()
+            .collect();
+        all.push("--coalesce-window=300ms".into());
+        all.extend(args.iter().map(|a| a.to_string()));
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn(&reloader_binary(), kubeconfig, namespace, &all, &env)
     }
 
     /// The binary with exactly `args` and `env` (plus `--kubeconfig` and `--http-addr`), as an
@@ -272,9 +259,15 @@ impl Reloader {
 
     /// As [`Reloader::start_exact`], with another build of the binary (the image's).
     pub fn start_binary(binary: &Path, kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        Self::spawn(binary, kubeconfig, "exact", args, env)
+    }
+
+    /// `binary --kubeconfig=… --http-addr=127.0.0.1:0 <args>`, logging to
+    /// `target/test-logs/<log_prefix>-….log`.
+    fn spawn(binary: &Path, kubeconfig: &Path, log_prefix: &str, args: &[String], env: &[(String, String)]) -> Self {
         let logs = repo().join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
-        let log = logs.join(format!("{}.log", unique_name("exact")));
+        let log = logs.join(format!("{}.log", unique_name(log_prefix)));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -291,6 +284,24 @@ impl Reloader {
             http: std::sync::OnceLock::new(),
             log,
         }
+    }
+
+    /// `reloader explain -o json <args>` (with `env`), its JSON answer; panics with its stderr
+    /// when it fails.
+    pub fn explain_json(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+        let output = Command::new(reloader_binary())
+            .args(["explain", "-o", "json"])
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("running reloader explain");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "explain {args:?}: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("explain {args:?}: {e}: {stdout}"))
     }
 
     /// The process id (for its /proc entry).
