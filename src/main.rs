@@ -66,8 +66,10 @@ fn main() -> ExitCode {
 }
 
 /// The Kubernetes client, every request of it counted in the `rest_client_*` metrics.
-async fn kube_client(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<kube::Client> {
-    let config = match &settings.kubeconfig {
+/// The API client; `retries`: kube's retries of 429/503/504 (off for evictions, whose 429 is a
+/// PodDisruptionBudget's answer, not overload).
+async fn kube_client(settings: &Settings, metrics: Arc<Metrics>, retries: bool) -> anyhow::Result<kube::Client> {
+    let mut config = match &settings.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
@@ -76,6 +78,7 @@ async fn kube_client(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Resu
             .await
             .context("finding a kubeconfig or in-cluster config")?,
     };
+    config.default_retry = retries;
     let host = config
         .cluster_url
         .authority()
@@ -153,6 +156,7 @@ async fn engine_options(settings: &Settings, client: &kube::Client, stamp_keys: 
         clock: settings.clock,
         default_waves: settings.rollout_waves.clone(),
         wave_deadline: settings.rollout_wave_deadline,
+        eviction_client: None,
         workers: settings.workers,
         scopes,
         namespaces_to_ignore: settings.namespaces_to_ignore.clone(),
@@ -252,7 +256,7 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
         None => (None, None),
     };
     let metrics = Arc::new(Metrics::new(settings.metrics_by_namespace));
-    let client = kube_client(&settings, metrics.clone()).await?;
+    let client = kube_client(&settings, metrics.clone(), true).await?;
     let (leader, lease_holder) = leadership(&settings, &client);
     let events = EventRecorder::new(client.clone(), settings.pod_name.clone());
     if let Some(namespace) = &settings.reloader_namespace {
@@ -261,6 +265,10 @@ async fn run(settings: Settings, cli: Cli) -> anyhow::Result<()> {
     }
     let stamp_keys = stamp_key_ring(&settings, &client).await;
     let mut options = engine_options(&settings, &client, stamp_keys.clone()).await;
+    if settings.pod_restarts {
+        let evictions = kube_client(&settings, metrics.clone(), false).await?;
+        options.eviction_client = Some(reloader::engine::EvictionClient(evictions));
+    }
     if announcer.is_some() {
         // Stakater's `--webhook-url`: announcements replace reloads; no workload is touched.
         options.workload_kinds.clear();

@@ -143,6 +143,7 @@ async fn a_reconcile_that_writes_has_compute_write_and_report_spans_inside_its_r
             clock: reloader::clock::Clock::system(),
             default_waves: None,
             wave_deadline: Duration::from_secs(600),
+            eviction_client: None,
             workers: 1,
             scopes: vec![Some(NS.into())],
             namespaces_to_ignore: Default::default(),

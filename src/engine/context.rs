@@ -42,6 +42,18 @@ pub struct ReconcileOptions {
     pub default_window: Option<ReloadWindow>,
 }
 
+/// The client pod evictions go through: one without kube's retries of 429s, which would wait
+/// out a PodDisruptionBudget's refusal inside the reconcile for minutes (15 retries, backoff
+/// growing to 1,000 s) instead of looking again in a few seconds.
+#[derive(Clone)]
+pub struct EvictionClient(pub kube::Client);
+
+impl std::fmt::Debug for EvictionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvictionClient")
+    }
+}
+
 /// Where the engine reports what it did, besides the workload itself.
 pub struct Outbound {
     /// Kubernetes Events on the workload, as Stakater writes them.
@@ -56,6 +68,8 @@ pub struct Outbound {
 
 pub struct Context {
     pub client: kube::Client,
+    /// Evictions' client ([`EvictionClient`]); the main client where none is given.
+    pub evictions: kube::Client,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub options: ReconcileOptions,
@@ -98,6 +112,7 @@ impl Context {
         gate: WriteGate,
     ) -> Self {
         Self {
+            evictions: client.clone(),
             client,
             store,
             metrics,

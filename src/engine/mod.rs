@@ -43,7 +43,7 @@ use crate::core::workload::WorkloadKind;
 use crate::metrics::Metrics;
 use crate::scope::NamespaceScope;
 use crate::store::Store;
-pub use context::{Context, Outbound, ReconcileOptions};
+pub use context::{Context, EvictionClient, Outbound, ReconcileOptions};
 use scheduler::{Scheduler, SchedulerOptions};
 
 /// How long Events still on their way may delay the exit at shutdown (within its grace).
@@ -67,6 +67,8 @@ pub struct EngineOptions {
     pub default_waves: Option<WaveSizes>,
     /// `--rollout-wave-deadline`.
     pub wave_deadline: Duration,
+    /// Pod restarts' evictions go through it (the main client where `None`).
+    pub eviction_client: Option<EvictionClient>,
     pub workers: usize,
     /// Namespaces to watch; `None` in the list means the whole cluster.
     pub scopes: Vec<Option<String>>,
@@ -117,6 +119,7 @@ impl Engine {
             clock,
             default_waves,
             wave_deadline,
+            eviction_client,
             workers,
             scopes,
             namespaces_to_ignore,
@@ -164,6 +167,9 @@ impl Engine {
             scheduler.gate(),
         );
         ctx.clock = clock;
+        if let Some(EvictionClient(evictions)) = eviction_client {
+            ctx.evictions = evictions;
+        }
         let ctx = Arc::new(ctx);
         Arc::new(Self {
             ctx,

@@ -101,7 +101,7 @@ async fn evict_next(
         }),
         ..EvictParams::default()
     };
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.evictions.clone(), &key.namespace);
     let evicted = pods_api.evict(&pod.name, &evict).await;
     let (result, after) = match &evicted {
         Ok(_) => (EvictionResult::Evicted, WAIT),

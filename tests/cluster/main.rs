@@ -16,6 +16,7 @@ mod lint;
 mod migration;
 mod observability;
 mod per_key;
+mod pod_restarts;
 mod scenarios;
 mod support;
 mod webhook;
