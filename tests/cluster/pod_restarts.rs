@@ -84,6 +84,21 @@ async fn restart_strategy_evicts_the_pods_without_a_rollout_and_waits_while_a_bu
     })
     .await;
 
+    // `restarted-at` and creation times are whole seconds, and a pod created in the second of
+    // the restart counts as new (never evicted twice): let the pods' second pass first.
+    let created = pods
+        .list(&ListParams::default().labels("app=app"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+        .max()
+        .unwrap();
+    eventually("a second past the pods' creation", || async {
+        (time::OffsetDateTime::now_utc().unix_timestamp() > created + 1).then_some(())
+    })
+    .await;
     let reloader = Reloader::start(&f.ns.name, &[]);
     f.wait_acknowledged("app").await;
     f.set_config_map("cfg", json!({"k": "v2"})).await;
